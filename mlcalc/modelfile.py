@@ -1,0 +1,164 @@
+"""The ``.mlc`` model file: one safetensors file whose header carries a JSON manifest.
+
+Layout: safetensors (8-byte little-endian header length, JSON header, raw tensor
+bytes). The header's ``__metadata__`` holds ``{"format": "mlcalc-model",
+"format_version": "1", "manifest": "<json>"}``. Reading never unpickles or executes
+anything from the file; weights come back bit-exactly as saved.
+
+Manifest fields (JSON): ``format_version``, ``kind`` and ``hyperparameters`` (enough to
+rebuild the network), ``cutoff`` (Å), ``elements`` (atomic numbers seen in training),
+``periodic``, ``properties`` (name -> unit, per-structure/per-atom), ``normalisation``,
+``data`` (name, size, sha256, split seed), ``metrics``, ``versions``, ``created``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "write_model_file", "read_manifest", "read_model_file"]
+
+FORMAT_NAME = "mlcalc-model"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024
+REQUIRED_MANIFEST_KEYS = ("format_version", "kind", "hyperparameters", "cutoff", "elements", "properties")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable mlcalc model (corrupt, foreign, or from a newer format)."""
+
+
+def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], weights: dict[str, torch.Tensor]) -> Path:
+    """Write ``weights`` (name -> tensor) and the JSON-serialisable ``manifest`` to ``path``."""
+    from safetensors.torch import save_file
+
+    missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ValueError(f"manifest lacks required field(s) {missing}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "manifest": json.dumps(manifest, sort_keys=True),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    """The safetensors JSON header, validated as an mlcalc model header; raises ModelFileError."""
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if head[:1] == b"\x80" or head[:2] == b"PK":
+            raise ModelFileError(
+                f"{path} is a pickle/torch.save archive, not an mlcalc model; "
+                "mlcalc never unpickles files because unpickling can run arbitrary code"
+            )
+        if len(head) < 8:
+            raise ModelFileError(f"{path} is too short ({size} bytes) to be an mlcalc model file")
+        (n,) = struct.unpack("<Q", head)
+        if n <= 1 or n > min(_MAX_HEADER, size - 8):
+            raise ModelFileError(f"{path} is not an mlcalc model file (no safetensors header; corrupt or foreign file)")
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path} has a corrupt header ({err.__class__.__name__}); not a readable mlcalc model") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is a safetensors file but not an mlcalc model (no '{FORMAT_NAME}' metadata)")
+    version = int(meta.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses model-file format {version}, newer than this mlcalc understands ({FORMAT_VERSION}): upgrade mlcalc"
+        )
+    return header
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a model file, without loading the weights."""
+    path = Path(path)
+    header = _read_header(path)
+    try:
+        manifest = json.loads(header["__metadata__"]["manifest"])
+    except (KeyError, json.JSONDecodeError):
+        raise ModelFileError(f"{path} has no readable manifest") from None
+    missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ModelFileError(f"{path}: manifest lacks required field(s) {missing}")
+    return manifest
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(manifest, weights)`` from a model file; raises ModelFileError for anything unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    try:
+        weights = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelFileError(f"{path}: weights are corrupt or truncated ({err})") from None
+    return manifest, weights
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the packages that shape a model's numbers."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("mlcalc", "torch", "torchmd-net", "torch-geometric", "ase", "vesin"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def save_model(path: str | os.PathLike, model: torch.nn.Module, **extra: Any) -> Path:
+    """Save an :class:`~mlcalc.potentials.AtomisticModel` with its manifest.
+
+    ``extra`` adds manifest fields such as ``data``, ``metrics``, ``normalisation``.
+    """
+    from datetime import datetime, timezone
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "kind": model.kind,
+        "hyperparameters": model.hyperparameters(),
+        "cutoff": model.cutoff,
+        "elements": list(model.elements),
+        "periodic": model.periodic,
+        "properties": model.properties,
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+    return write_model_file(path, manifest, model.state_dict())
+
+
+def load_model(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``(model, manifest)`` from a model file; the model is in eval mode with ``dtype`` weights."""
+    from mlcalc.potentials import create_model
+
+    manifest, weights = read_model_file(path)
+    model = create_model(manifest["kind"], **manifest["hyperparameters"])
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        raise ModelFileError(f"{path}: weights do not match a {manifest['kind']!r} model ({str(err)[:300]})") from None
+    return model.to(dtype).eval(), manifest

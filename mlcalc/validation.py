@@ -1,0 +1,74 @@
+"""Checks of user input before it reaches a model: clear errors instead of torch tracebacks."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+
+from mlcalc.graph import neighbor_pairs
+
+__all__ = ["validate_atoms", "DEFAULT_MIN_DISTANCE"]
+
+#: Å; no chemically sane structure has two nuclei closer than this (H2 bond: 0.74 Å).
+DEFAULT_MIN_DISTANCE = 0.5
+
+
+def _symbols(numbers: Iterable[int]) -> str:
+    return ", ".join(chemical_symbols[z] for z in sorted(set(int(z) for z in numbers)))
+
+
+def validate_atoms(
+    atoms: Atoms,
+    elements: Iterable[int] | None = None,
+    periodic_model: bool = False,
+    min_distance: float = DEFAULT_MIN_DISTANCE,
+) -> None:
+    """Raise ``TypeError``/``ValueError`` naming what is wrong with ``atoms`` for this model.
+
+    ``elements``: atomic numbers the model was trained on (None: any).
+    ``periodic_model``: the model describes periodic systems and needs a cell.
+    ``min_distance``: smallest allowed interatomic distance in Å (0 disables the check).
+    """
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"expected an ase.Atoms object, got {type(atoms).__name__}")
+    if len(atoms) == 0:
+        raise ValueError("the Atoms object is empty (0 atoms): nothing to evaluate")
+    positions = atoms.positions
+    bad = ~np.isfinite(positions).all(axis=1)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        raise ValueError(f"positions of atoms {idx[:10].tolist()} are NaN or infinite")
+    if elements is not None:
+        known = set(int(z) for z in elements)
+        unknown = set(int(z) for z in atoms.numbers) - known
+        if unknown:
+            raise ValueError(
+                f"element(s) {_symbols(unknown)} not known to this model; "
+                f"it was trained on: {_symbols(known)}"
+            )
+    if atoms.pbc.any():
+        if not np.isfinite(atoms.cell.array).all():
+            raise ValueError("the cell contains NaN or infinite entries")
+        for axis in np.flatnonzero(atoms.pbc):
+            if np.linalg.norm(atoms.cell.array[axis]) < 1e-8:
+                raise ValueError(f"periodic along axis {axis} but the cell vector {axis} is zero: set atoms.cell")
+        if atoms.pbc.all() and abs(atoms.cell.volume) < 1e-8:
+            raise ValueError("the periodic cell has zero volume: set a proper atoms.cell")
+    elif periodic_model:
+        raise ValueError(
+            "this model describes periodic systems but the Atoms have no periodic cell: "
+            "set atoms.cell and atoms.pbc=True"
+        )
+    if min_distance > 0 and len(atoms) > 1:
+        edge_index, shifts = neighbor_pairs(positions, atoms.cell.array, atoms.pbc, min_distance)
+        if edge_index.shape[1]:
+            vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array
+            k = int(np.argmin(np.linalg.norm(vec, axis=1)))
+            j, i = edge_index[:, k]
+            raise ValueError(
+                f"atoms {i} ({atoms.get_chemical_symbols()[i]}) and {j} ({atoms.get_chemical_symbols()[j]}) are "
+                f"{np.linalg.norm(vec[k]):.3f} Å apart, closer than the sane minimum {min_distance} Å"
+            )
