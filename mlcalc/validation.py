@@ -62,7 +62,7 @@ def validate_atoms(
             "this model describes periodic systems but the Atoms have no periodic cell: "
             "set atoms.cell and atoms.pbc=True"
         )
-    if min_distance > 0 and len(atoms) > 1:
+    if min_distance > 0 and (len(atoms) > 1 or atoms.pbc.any()):
         edge_index, shifts = neighbor_pairs(positions, atoms.cell.array, atoms.pbc, min_distance)
         if edge_index.shape[1]:
             vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from mlcalc import keys as K
-from mlcalc.graph import edge_vectors
+from mlcalc.graph import edge_vectors, neighbor_pairs
 
 from .base import EnergyModel
 
@@ -99,33 +100,80 @@ class TorchMDNetPotential(EnergyModel):
             **self.representation_kwargs,
         }
 
-    def _edges(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Edges in torchmd-net's form: index (source, target) with self-loops, distance, vector r_j - r_i.
+    def _tile_small_cells(self, inputs: dict[str, torch.Tensor]):
+        """Inputs where no atom neighbours its own periodic image, and how atoms map back.
 
-        Periodic self-images (i == j, nonzero shift) get unit vectors, since torchmd-net
-        normalises only edges with distinct end points.
+        torchmd-net takes every edge with equal end points for a self-loop and uses the
+        edge list in both directions, so a periodic self-image (a cell smaller than the
+        cutoff) would be mistreated. Such cells are tiled into a supercell wide enough
+        to have none; positions and cell are tiled differentiably, so forces and stress
+        still follow by autograd. Returns ``(inputs, origin, copies)``: for each node the
+        atom it copies and that atom's number of copies (None, None when nothing is tiled).
         """
-        pos, batch, edge_index = inputs[K.POSITIONS], inputs[K.BATCH], inputs[K.EDGE_INDEX]
-        vec = edge_vectors(pos, inputs[K.CELL], batch, edge_index, inputs[K.EDGE_SHIFTS])
-        dist = torch.linalg.vector_norm(vec, dim=1)
+        edge_index, batch = inputs[K.EDGE_INDEX], inputs[K.BATCH]
         self_image = edge_index[0] == edge_index[1]
-        vec = torch.where(self_image.unsqueeze(1), vec / dist.unsqueeze(1), vec)
-        n = pos.shape[0]
-        loops = torch.arange(n, device=pos.device)
-        index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
-        dist = torch.cat([dist, pos.new_zeros(n)])
-        vec = torch.cat([vec, pos.new_zeros(n, 3)])
-        return index, dist, vec
+        if not bool(self_image.any()):
+            return inputs, None, None
+        pos, cell, pbc = inputs[K.POSITIONS], inputs[K.CELL], inputs[K.PBC]
+        small = set(batch[edge_index[1][self_image]].tolist())
+        parts: dict[str, list] = {key: [] for key in ("pos", "z", "batch", "origin", "copies", "cell", "edges", "shifts")}
+        offset = 0
+        for g in range(cell.shape[0]):
+            atoms = torch.nonzero(batch == g).squeeze(1)
+            reps = _repeats(cell[g].detach().cpu().numpy(), pbc[g].cpu().numpy(), self.cutoff) if g in small else (1, 1, 1)
+            grid = torch.cartesian_prod(*(torch.arange(r) for r in reps)).reshape(-1, 3).to(pos)
+            tiled = (pos[atoms].unsqueeze(0) + (grid @ cell[g]).unsqueeze(1)).reshape(-1, 3)
+            big_cell = cell[g] * torch.tensor(reps, dtype=pos.dtype, device=pos.device).unsqueeze(1)
+            edges, shifts = neighbor_pairs(tiled.detach().cpu().numpy(), big_cell.detach().cpu().numpy(),
+                                           pbc[g].cpu().numpy(), self.cutoff)
+            parts["pos"].append(tiled)
+            parts["cell"].append(big_cell)
+            parts["z"].append(inputs[K.Z][atoms].repeat(len(grid)))
+            parts["origin"].append(atoms.repeat(len(grid)))
+            parts["copies"].append(torch.full((len(tiled),), float(len(grid)), dtype=pos.dtype, device=pos.device))
+            parts["batch"].append(torch.full((len(tiled),), g, dtype=torch.long, device=pos.device))
+            parts["edges"].append(torch.as_tensor(edges, device=pos.device) + offset)
+            parts["shifts"].append(torch.as_tensor(shifts, dtype=pos.dtype, device=pos.device))
+            offset += len(tiled)
+        tiled_inputs = {
+            **inputs, K.POSITIONS: torch.cat(parts["pos"]), K.Z: torch.cat(parts["z"]),
+            K.BATCH: torch.cat(parts["batch"]), K.CELL: torch.stack(parts["cell"]),
+            K.EDGE_INDEX: torch.cat(parts["edges"], dim=1), K.EDGE_SHIFTS: torch.cat(parts["shifts"]),
+        }
+        return tiled_inputs, torch.cat(parts["origin"]), torch.cat(parts["copies"])
 
     def atomic_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        z, pos, batch = inputs[K.Z], inputs[K.POSITIONS], inputs[K.BATCH]
+        n_atoms = inputs[K.Z].shape[0]
+        inputs, origin, copies = self._tile_small_cells(inputs)
+        z, pos, batch, edge_index = inputs[K.Z], inputs[K.POSITIONS], inputs[K.BATCH], inputs[K.EDGE_INDEX]
+        vec = edge_vectors(pos, inputs[K.CELL], batch, edge_index, inputs[K.EDGE_SHIFTS])
+        loops = torch.arange(len(z), device=pos.device)
+        index = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+        dist = torch.cat([torch.linalg.vector_norm(vec, dim=1), pos.new_zeros(len(z))])
+        vec = torch.cat([vec, pos.new_zeros(len(z), 3)])
         distance = self.representation.distance
-        distance.edges = self._edges(inputs)
+        distance.edges = (index, dist, vec)  # torchmd-net's own self-loop convention: (i, i) at distance 0
         try:
             x, v, z, pos, batch = self.representation(z, pos, batch)
         finally:
             distance.edges = None
-        return self.output.pre_reduce(x, v, z, pos, batch).squeeze(-1)
+        atomic = self.output.pre_reduce(x, v, z, pos, batch).squeeze(-1)
+        if origin is None:
+            return atomic
+        return atomic.new_zeros(n_atoms).index_add(0, origin, atomic / copies)
+
+
+def _repeats(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[int, int, int]:
+    """Repeats per lattice direction so that every periodic width of the supercell exceeds ``cutoff``."""
+    volume = abs(np.linalg.det(cell))
+    reps = []
+    for k in range(3):
+        if not pbc[k]:
+            reps.append(1)
+            continue
+        width = volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
+        reps.append(int(np.floor(cutoff / width)) + 1)
+    return tuple(reps)
 
 
 class ETPotential(TorchMDNetPotential):

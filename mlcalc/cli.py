@@ -1,0 +1,125 @@
+"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``data reference``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mlcalc.data.molecules import MOLECULES
+
+
+def _fail(err: Exception) -> None:
+    raise click.ClickException(str(err))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlcalc")
+def main() -> None:
+    """Machine-learned models of molecules and crystals as ASE calculators."""
+
+
+@main.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="print the raw manifest as JSON")
+def info(model: str, as_json: bool) -> None:
+    """Print the manifest of MODEL (a .mlc file or a shipped model name)."""
+    from mlcalc.manifest_text import format_manifest
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.named_models import resolve_model_path
+
+    try:
+        path = resolve_model_path(model)
+        manifest = read_manifest(path)
+    except (OSError, ValueError) as err:
+        _fail(err)
+    click.echo(json.dumps(manifest, indent=2, sort_keys=True) if as_json else format_manifest(manifest, path))
+
+
+@main.command()
+def models() -> None:
+    """List the pretrained models shipped with mlcalc."""
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.named_models import available_models, resolve_model_path
+
+    for name in available_models():
+        m = read_manifest(resolve_model_path(name))
+        test = m.get("metrics", {}).get("test", {})
+        mae = f"force MAE {test['forces_mae_meV_per_A']:.1f} meV/Å" if "forces_mae_meV_per_A" in test else ""
+        click.echo(f"{name:20s} {m['kind']:24s} {m.get('data', {}).get('name', '')}  {mae}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--resume", is_flag=True, help="continue from the last checkpoint in the output folder")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a config value, e.g. --set optim.epochs=5 (value parsed as YAML)")
+def train(config: str, resume: bool, overrides: tuple[str, ...]) -> None:
+    """Train a model from a YAML CONFIG and export it as .mlc."""
+    import yaml
+
+    from mlcalc.config import load_config
+    from mlcalc.potentials.training import train as run_training
+
+    try:
+        parsed = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
+            parsed[key] = yaml.safe_load(value)
+        cfg = load_config(config, parsed)
+    except (OSError, ValueError) as err:
+        _fail(err)
+    result = run_training(cfg, resume=resume)
+    test = result.metrics["test"]
+    click.echo(f"model: {result.model_path}")
+    click.echo(f"test energy MAE {test['energy_mae_meV']:.2f} meV, force MAE {test['forces_mae_meV_per_A']:.2f} meV/Å "
+               f"({test['frames']} frames); training wall time {result.metrics['train_wall_time_s']:.0f} s")
+
+
+@main.group()
+def data() -> None:
+    """Make and inspect data sets."""
+
+
+@data.command("reference")
+@click.option("--molecule", required=True, help=f"one of {', '.join(MOLECULES)}, or an XYZ file")
+@click.option("--frames", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=500.0, show_default=True,
+              help="K")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--timestep", type=float, default=0.5, show_default=True, help="fs")
+@click.option("--interval", type=float, default=20.0, show_default=True, help="fs between kept frames")
+@click.option("--thermalise", type=float, default=1000.0, show_default=True, help="fs discarded at the start")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="extxyz output (default: <molecule>-xtb-<T>K.extxyz)")
+def data_reference(molecule, frames, temperature, seed, timestep, interval, thermalise, out) -> None:
+    """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz)."""
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.data.reference import generate_reference
+
+    out = out or f"{Path(molecule).stem}-xtb-{temperature:g}K.extxyz"
+    try:
+        atoms = load_molecule(molecule)
+        generate_reference(atoms, frames, temperature=temperature, seed=seed, timestep=timestep, interval=interval,
+                           thermalise=thermalise, out=out)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
+    click.echo(f"wrote {frames} frames to {out}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=400, show_default=True, help="NVE steps")
+def demo(out: str, steps: int) -> None:
+    """Short version of the main path: reference data, a tiny ET, NVE MD with the trained model."""
+    from mlcalc.demo import run_demo
+
+    run_demo(Path(out), md_steps=steps, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

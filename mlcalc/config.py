@@ -1,0 +1,114 @@
+"""Validated training configuration (YAML at the edge; library code takes typed objects).
+
+``load_config(path)`` reads YAML into :class:`TrainConfig`; unknown keys and bad values
+raise a ``ValueError`` that names the field. Relative paths resolve against the
+current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlcalc.data.molecules import MOLECULES
+
+__all__ = ["TrainConfig", "DataConfig", "ModelConfig", "OptimConfig", "load_config"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerateConfig(_Strict):
+    """Reference data to generate with GFN2-xTB when the data file does not exist yet."""
+
+    molecule: str
+    frames: int = Field(gt=0)
+    temperature: float = Field(500.0, gt=0, description="K")
+    seed: int = 0
+    timestep: float = Field(0.5, gt=0, description="fs")
+    interval: float = Field(20.0, gt=0, description="fs between kept frames")
+    thermalise: float = Field(1000.0, ge=0, description="fs discarded at the start")
+
+    @model_validator(mode="after")
+    def _known_molecule(self):
+        if self.molecule not in MOLECULES and not Path(self.molecule).is_file():
+            raise ValueError(f"molecule {self.molecule!r} is neither a shipped molecule ({', '.join(MOLECULES)}) nor a file")
+        return self
+
+
+class DataConfig(_Strict):
+    path: Path
+    name: Optional[str] = None
+    generate: Optional[GenerateConfig] = None
+    train: int = Field(gt=0, description="training frames")
+    val: int = Field(gt=0, description="validation frames")
+    test: Optional[int] = Field(None, ge=0, description="test frames (default: all the rest)")
+    split_seed: int = 0
+
+
+class ModelConfig(_Strict):
+    kind: str = "torchmdnet-et"
+    cutoff: float = Field(5.0, gt=0, description="Å")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class OptimConfig(_Strict):
+    epochs: int = Field(100, gt=0)
+    batch_size: int = Field(8, gt=0)
+    optimizer: Literal["sgd", "adam", "adamw", "lamb"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
+    lr_warmup_steps: int = Field(0, ge=0)
+    lr_factor: float = Field(0.8, gt=0, lt=1, description="plateau: multiply lr by this")
+    lr_patience: int = Field(10, ge=0, description="plateau: epochs without improvement")
+    lr_min: float = Field(1e-6, ge=0)
+    energy_weight: float = Field(0.2, ge=0)
+    force_weight: float = Field(0.8, ge=0)
+    gradient_clip: Optional[float] = Field(None, gt=0)
+    accumulate_grad_batches: int = Field(1, ge=1)
+    amp: bool = False
+    early_stopping_patience: Optional[int] = Field(None, gt=0)
+    max_minutes: Optional[float] = Field(None, gt=0, description="wall-time budget for fitting")
+
+    @model_validator(mode="after")
+    def _some_loss(self):
+        if self.energy_weight == 0 and self.force_weight == 0:
+            raise ValueError("energy_weight and force_weight cannot both be 0")
+        return self
+
+
+class TrainConfig(_Strict):
+    name: str
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    out_dir: Path
+    progress: bool = True
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML training config; ``overrides`` (dotted keys) replace values."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a config must be a YAML mapping")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"invalid config {path}: {problems}") from None

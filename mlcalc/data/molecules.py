@@ -1,0 +1,25 @@
+"""Molecules shipped with mlcalc (GFN2-xTB-optimised geometries; see molecules/README.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ase.io
+from ase import Atoms
+
+__all__ = ["MOLECULES", "load_molecule"]
+
+_DIR = Path(__file__).parent / "molecules"
+#: names accepted by :func:`load_molecule`
+MOLECULES = ("ethanol", "n-propanol", "iso-propanol", "uracil", "pyrimidine", "naphthalene")
+
+
+def load_molecule(name_or_path: str | os.PathLike) -> Atoms:
+    """A shipped molecule by name, or the first structure of any ASE-readable file (e.g. XYZ)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return ase.io.read(path, index=0)
+    if str(name_or_path) in MOLECULES:
+        return ase.io.read(_DIR / f"{name_or_path}.xyz", index=0)
+    raise ValueError(f"unknown molecule {str(name_or_path)!r}: give an XYZ file or one of {', '.join(MOLECULES)}")

@@ -1,0 +1,119 @@
+"""Helpers for testing models: tiny models, symmetry checks and finite differences.
+
+Shipped with the package so that users can check their own models the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase import Atoms
+from scipy.spatial.transform import Rotation
+
+from mlcalc.potentials import create_model
+
+__all__ = ["tiny_potential", "random_rotation", "finite_difference_forces", "finite_difference_stress",
+           "symmetry_errors"]
+
+_TINY = {
+    "torchmdnet-et": {"hidden_channels": 16, "num_layers": 2, "num_rbf": 8, "num_heads": 2},
+    "torchmdnet-tensornet": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8},
+}
+
+
+def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: float = 4.0, seed: int = 0,
+                   periodic: bool = False):
+    """A small randomly initialised energy model (seeded) with atomrefs set."""
+    torch.manual_seed(seed)
+    model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic, **_TINY[kind])
+    model.set_atomref({z: -float(z) for z in elements})
+    return model
+
+
+def random_rotation(seed: int = 0) -> np.ndarray:
+    """A random proper rotation matrix [3, 3]."""
+    return Rotation.random(random_state=seed).as_matrix()
+
+
+def finite_difference_forces(atoms: Atoms, h: float = 1e-4) -> np.ndarray:
+    """-dE/dr by central differences with ``atoms.calc``, [n_atoms, 3] eV/Å."""
+    calc = _calc_of(atoms)
+    atoms = atoms.copy()
+    atoms.calc = calc
+    forces = np.zeros((len(atoms), 3))
+    for i in range(len(atoms)):
+        for k in range(3):
+            pos = atoms.positions.copy()
+            pos[i, k] += h
+            atoms.positions = pos
+            e_plus = atoms.get_potential_energy()
+            pos[i, k] -= 2 * h
+            atoms.positions = pos
+            e_minus = atoms.get_potential_energy()
+            pos[i, k] += h
+            atoms.positions = pos
+            forces[i, k] = -(e_plus - e_minus) / (2 * h)
+    return forces
+
+
+def finite_difference_stress(atoms: Atoms, h: float = 1e-5) -> np.ndarray:
+    """(1/V) dE/dε by central differences of symmetric strains, Voigt [6] eV/Å³."""
+    calc = _calc_of(atoms)
+    atoms = atoms.copy()
+    atoms.calc = calc
+    cell0 = atoms.cell.array.copy()
+    volume = atoms.get_volume()
+    full = np.zeros((3, 3))
+    for a in range(3):
+        for b in range(3):
+            energies = []
+            for sign in (1, -1):
+                strain = np.eye(3)
+                strain[a, b] += sign * h / 2
+                strain[b, a] += sign * h / 2
+                atoms.set_cell(cell0 @ strain, scale_atoms=True)
+                energies.append(atoms.get_potential_energy())
+            atoms.set_cell(cell0, scale_atoms=True)
+            full[a, b] = (energies[0] - energies[1]) / (2 * h) / volume
+    return full[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+
+
+def symmetry_errors(atoms: Atoms, seed: int = 0) -> dict[str, float]:
+    """Largest energy/force changes under a rotation, a translation and a permutation.
+
+    Returns ``{"rotation_energy", "rotation_forces", "translation_energy",
+    "translation_forces", "permutation_energy", "permutation_forces"}`` in eV and eV/Å;
+    forces are compared after rotating/permuting them back (equivariance).
+    """
+    calc = _calc_of(atoms)
+    ref = atoms.copy()
+    ref.calc = calc
+    e0, f0 = ref.get_potential_energy(), ref.get_forces()
+    rng = np.random.default_rng(seed)
+    R = random_rotation(seed)
+    out: dict[str, float] = {}
+
+    def compare(name, other, f_back):
+        other.calc = calc
+        out[f"{name}_energy"] = abs(other.get_potential_energy() - e0)
+        out[f"{name}_forces"] = float(np.abs(f_back(other.get_forces()) - f0).max())
+
+    rotated = ref.copy()
+    rotated.positions = ref.positions @ R.T
+    if ref.pbc.any():
+        rotated.set_cell(ref.cell.array @ R.T, scale_atoms=False)
+    compare("rotation", rotated, lambda f: f @ R)
+    moved = ref.copy()
+    moved.positions = ref.positions + rng.normal(size=3) * 3.0
+    compare("translation", moved, lambda f: f)
+    perm = rng.permutation(len(ref))
+    permuted = ref[perm]
+    inverse = np.argsort(perm)
+    compare("permutation", permuted, lambda f: f[inverse])
+    return out
+
+
+def _calc_of(atoms: Atoms):
+    if atoms.calc is None:
+        raise ValueError("attach a calculator to the Atoms first")
+    return atoms.calc

@@ -1,0 +1,57 @@
+"""Training data: graphs of labelled structures, seeded splits, and energy normalisation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch.utils.data import Dataset
+
+from mlcalc.graph import atoms_to_graph
+
+__all__ = ["GraphDataset", "split_indices", "fit_atomref", "force_rms"]
+
+
+class GraphDataset(Dataset):
+    """Labelled structures as graphs with neighbor pairs within ``cutoff`` Å (built once)."""
+
+    def __init__(self, structures: Sequence[Atoms], cutoff: float, dtype: torch.dtype = torch.float32):
+        self.graphs = [atoms_to_graph(a, cutoff=cutoff, dtype=dtype) for a in structures]
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, index: int):
+        return self.graphs[index]
+
+
+def split_indices(n: int, train: int, val: int, test: int | None, seed: int) -> dict[str, np.ndarray]:
+    """Disjoint random train/val/test indices of ``n`` items (test: the rest by default)."""
+    rest = n - train - val
+    test = rest if test is None else test
+    if train + val + test > n or rest < 0:
+        raise ValueError(f"split train={train} val={val} test={test} needs more than the {n} structures available")
+    order = np.random.default_rng(seed).permutation(n)
+    return {"train": np.sort(order[:train]), "val": np.sort(order[train:train + val]),
+            "test": np.sort(order[train + val:train + val + test])}
+
+
+def fit_atomref(structures: Sequence[Atoms]) -> dict[int, float]:
+    """Per-element energies (eV) from least squares of total energies on element counts.
+
+    With a single composition the system is rank one and the minimum-norm solution
+    spreads the mean energy over the elements, which is all that is needed.
+    """
+    elements = sorted({int(z) for a in structures for z in a.numbers})
+    counts = np.array([[np.count_nonzero(a.numbers == z) for z in elements] for a in structures], dtype=float)
+    energies = np.array([a.get_potential_energy() for a in structures])
+    coef, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    return {z: float(c) for z, c in zip(elements, coef)}
+
+
+def force_rms(structures: Sequence[Atoms]) -> float:
+    """Root-mean-square force component (eV/Å) of labelled structures."""
+    forces = np.concatenate([a.get_forces().ravel() for a in structures])
+    return float(np.sqrt(np.mean(forces**2)))

@@ -1,0 +1,66 @@
+"""The mlcalc command line."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mlcalc.cli import main
+from mlcalc.modelfile import save_model
+from mlcalc.testing import tiny_potential
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_info_prints_manifest(runner, tmp_path):
+    path = save_model(tmp_path / "m.mlc", tiny_potential(), metrics={"test": {"forces_mae_meV_per_A": 12.5}})
+    result = runner.invoke(main, ["info", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "kind: torchmdnet-et" in result.output and "elements: H, C, O" in result.output
+    assert "forces_mae_meV_per_A 12.5" in result.output
+    raw = runner.invoke(main, ["info", "--json", str(path)])
+    assert json.loads(raw.output)["kind"] == "torchmdnet-et"
+
+
+def test_info_on_shipped_model_and_models_list(runner):
+    result = runner.invoke(main, ["info", "ethanol-et"])
+    assert result.exit_code == 0, result.output
+    assert "ethanol" in result.output and "sha256" in result.output
+    listing = runner.invoke(main, ["models"])
+    assert "ethanol-et" in listing.output and "meV/Å" in listing.output
+
+
+def test_info_on_bad_file_is_a_clean_error(runner, tmp_path):
+    bad = tmp_path / "bad.mlc"
+    bad.write_bytes(b"garbage bytes here")
+    result = runner.invoke(main, ["info", str(bad)])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "not an mlcalc model" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_data_reference_writes_frames(runner, tmp_path):
+    pytest.importorskip("tblite")
+    out = tmp_path / "ref.extxyz"
+    result = runner.invoke(main, ["data", "reference", "--molecule", "pyrimidine", "--frames", "2",
+                                  "--thermalise", "2", "--interval", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    from mlcalc.data import read_structures
+
+    frames = read_structures(out)
+    assert len(frames) == 2 and frames[0].get_chemical_formula() == "C4H4N2"
+
+
+def test_data_reference_unknown_molecule(runner):
+    result = runner.invoke(main, ["data", "reference", "--molecule", "unobtainium", "--frames", "1"])
+    assert result.exit_code == 1 and "unknown molecule 'unobtainium'" in result.output
+
+
+def test_train_rejects_bad_override(runner, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\ndata: {path: d.xyz, train: 1, val: 1}\nout_dir: o\n")
+    result = runner.invoke(main, ["train", str(cfg), "--set", "optim.optimizer=rmsprop"])
+    assert result.exit_code == 1 and "optim.optimizer" in result.output

@@ -1,0 +1,91 @@
+"""Training: a tiny run lowers the loss and exports a model; resume; config validation."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from mlcalc import MLCalc
+from mlcalc.config import load_config
+from mlcalc.data.molecules import load_molecule
+from mlcalc.potentials.training import train
+
+
+@pytest.fixture(scope="module")
+def xtb_frames(tmp_path_factory):
+    pytest.importorskip("tblite")
+    from mlcalc.data.reference import generate_reference
+
+    path = tmp_path_factory.mktemp("data") / "ethanol.extxyz"
+    generate_reference(load_molecule("ethanol"), frames=48, temperature=500, seed=0, thermalise=50.0,
+                       interval=5.0, out=path, progress=False)
+    return path
+
+
+def _config(tmp_path, data, **optim):
+    raw = {
+        "name": "tiny", "seed": 0,
+        "data": {"path": str(data), "train": 32, "val": 8, "test": 8},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                  "hyperparameters": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
+        "optim": {"epochs": 12, "batch_size": 8, "lr": 3e-3, **optim},
+        "out_dir": str(tmp_path / "run"), "progress": False,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _val_losses(run_dir):
+    import csv
+
+    rows = list(csv.DictReader(open(run_dir / "logs" / "version_0" / "metrics.csv")))
+    return [float(r["val_loss"]) for r in rows if r.get("val_loss")]
+
+
+def test_tiny_training_lowers_loss_and_exports(tmp_path, xtb_frames, ethanol):
+    result = train(load_config(_config(tmp_path, xtb_frames)))
+    losses = _val_losses(tmp_path / "run")
+    assert len(losses) == 12
+    assert min(losses[-3:]) < 0.5 * losses[0]
+    test = result.metrics["test"]
+    assert 0 < test["forces_mae_meV_per_A"] < 2000 and test["frames"] == 8
+    ethanol.calc = MLCalc.load(result.model_path)
+    assert np.isfinite(ethanol.get_potential_energy())
+    manifest = ethanol.calc.manifest
+    assert manifest["data"]["splits"] == {"train": 32, "val": 8, "test": 8}
+    assert len(manifest["data"]["sha256"]) == 64
+    assert manifest["normalisation"]["energy_scale_eV"] > 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"] == test
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "lamb"])
+def test_other_optimizers_and_options_run(tmp_path, xtb_frames, optimizer):
+    cfg = load_config(_config(tmp_path, xtb_frames), {
+        "optim.epochs": 2, "optim.optimizer": optimizer, "optim.lr": 1e-3, "optim.gradient_clip": 1.0,
+        "optim.accumulate_grad_batches": 2, "optim.lr_schedule": "cosine", "optim.weight_decay": 1e-4})
+    result = train(cfg)
+    assert result.model_path.exists()
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path, xtb_frames):
+    path = _config(tmp_path, xtb_frames)
+    train(load_config(path, {"optim.epochs": 2}))
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    result = train(load_config(path, {"optim.epochs": 4}), resume=True)
+    assert result.metrics["epochs"] == 4
+    assert len(_val_losses(tmp_path / "run")) == 4  # two more epochs, logged after the first two
+
+
+def test_config_errors_name_the_field(tmp_path, xtb_frames):
+    path = _config(tmp_path, xtb_frames)
+    with pytest.raises(ValueError, match="optim.optimizer"):
+        load_config(path, {"optim.optimizer": "rmsprop"})
+    with pytest.raises(ValueError, match="optim.learning_rate: Extra inputs"):
+        load_config(path, {"optim.learning_rate": 0.1})
+    with pytest.raises(ValueError, match="data.train"):
+        load_config(path, {"data.train": -1})
+    cfg = load_config(path, {"data.train": 1000})
+    with pytest.raises(ValueError, match="needs more than the 48 structures"):
+        train(cfg)
