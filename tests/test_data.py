@@ -104,3 +104,19 @@ def test_xtb_reference_md_is_seeded_and_labelled(tmp_path):
         assert -320 < y.get_potential_energy() < -300  # GFN2-xTB ethanol total energy, eV
         assert np.abs(y.get_forces()).max() > 0.05
     assert not np.allclose(a[0].positions, a[1].positions)
+
+
+def test_xtb_reference_labels_equal_a_fresh_single_point():
+    """Stored forces are the potential's own (no thermostat or constraint terms mixed in)."""
+    pytest.importorskip("tblite")
+    from mlcalc.data.reference import generate_reference, xtb_calculator
+
+    frames = generate_reference(load_molecule("ethanol"), frames=3, thermalise=5.0, interval=2.5, seed=0,
+                                progress=False)
+    fresh = xtb_calculator()
+    for frame in frames:
+        atoms = frame.copy()
+        atoms.calc = fresh
+        assert atoms.get_potential_energy() == pytest.approx(frame.get_potential_energy(), abs=1e-6)
+        np.testing.assert_allclose(frame.get_forces(), atoms.get_forces(), atol=1e-3)
+        assert np.abs(frame.get_forces().sum(axis=0)).max() < 1e-3  # no net force on an isolated molecule

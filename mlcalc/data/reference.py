@@ -73,7 +73,9 @@ def generate_reference(
 
         def keep():
             frame = Atoms(atoms.numbers, atoms.positions.copy(), cell=atoms.cell, pbc=atoms.pbc)
-            frame.calc = SinglePointCalculator(frame, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+            # raw potential forces: with FixCom attached, get_forces() would return constraint-adjusted ones
+            frame.calc = SinglePointCalculator(frame, energy=atoms.get_potential_energy(),
+                                               forces=atoms.get_forces(apply_constraint=False))
             sampled.append(frame)
 
         dyn.attach(keep, interval=stride)
