@@ -49,7 +49,7 @@ def main() -> None:
     for f in frames:
         f.rattle(0.01, seed=1)
     for batch_size in (1, 16, 64):
-        ms = per_call(lambda: calc.predict(frames, batch_size=batch_size), max(1, args.repeats // 10)) / len(frames)
+        ms = per_call(lambda b=batch_size: calc.predict(frames, batch_size=b), max(1, args.repeats // 10)) / len(frames)
         rows.append((f"MLCalc.predict, batch {batch_size}, per structure", ms))
     print(f"torch threads: {torch.get_num_threads()}")
     print(f"{'what':45s} {'ms/call':>9s} {'x anchor':>9s}")

@@ -29,6 +29,7 @@ class MLCalc(Calculator):
     Energy models give ``energy``, ``free_energy``, ``forces`` (-dE/dr by autograd)
     and, for periodic systems, ``stress`` (strain derivative, eV/Å³, Voigt order).
     Load one with :meth:`MLCalc.load`; evaluate many structures with :meth:`predict`.
+    A model passed in directly is moved to ``device`` and cast to ``dtype`` in place.
     """
 
     implemented_properties = list(_ENERGY_PROPERTIES)

@@ -62,8 +62,6 @@ class _GivenEdges(nn.Module):
 class TorchMDNetPotential(EnergyModel):
     """Base adapter: a torchmd-net representation model + its Scalar output head."""
 
-    representation_name = ""
-
     def __init__(
         self,
         elements: Sequence[int],
@@ -164,16 +162,11 @@ class TorchMDNetPotential(EnergyModel):
 
 
 def _repeats(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[int, int, int]:
-    """Repeats per lattice direction so that every periodic width of the supercell exceeds ``cutoff``."""
-    volume = abs(np.linalg.det(cell))
-    reps = []
-    for k in range(3):
-        if not pbc[k]:
-            reps.append(1)
-            continue
-        width = volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
-        reps.append(int(np.floor(cutoff / width)) + 1)
-    return tuple(reps)
+    """Repeats per periodic direction so that the supercell's lattice-plane spacings exceed ``cutoff``."""
+    from ase.cell import Cell
+
+    spacing = 1.0 / np.linalg.norm(Cell(cell).complete().reciprocal(), axis=1)  # Å between lattice planes
+    return tuple(int(cutoff // d) + 1 if periodic else 1 for d, periodic in zip(spacing, pbc))
 
 
 class ETPotential(TorchMDNetPotential):

@@ -9,7 +9,6 @@ from ase import units
 
 from mlcalc import MLCalc
 from mlcalc.md import run_nve
-from mlcalc.testing import tiny_potential
 
 
 def test_bfgs_lowers_fmax(rattled_ethanol):
@@ -31,16 +30,12 @@ def test_velocity_verlet_runs(ethanol):
     assert np.isfinite(ethanol.positions).all() and dyn.nsteps == 20
 
 
-@pytest.mark.parametrize("source", ["shipped", "tiny-tensornet"])
-def test_nve_conserves_energy(ethanol, source):
-    """Drift over 1 ps (float64) stays far below the kinetic-energy fluctuations."""
-    if source == "shipped":
-        ethanol.calc = MLCalc.load("ethanol-et", dtype=torch.float64)
-    else:
-        ethanol.calc = MLCalc(tiny_potential("torchmdnet-tensornet"), dtype=torch.float64)
-    result = run_nve(ethanol, steps=1000 if source == "shipped" else 400, timestep=0.25 if source != "shipped" else 0.5,
-                     temperature=300, seed=0, log_interval=10)
+@pytest.mark.parametrize("name", ["ethanol-et", "ethanol-tensornet"])
+def test_nve_conserves_energy(ethanol, name):
+    """1 ps of NVE (float64, 0.5 fs): drift and total-energy span far below kinetic fluctuations."""
+    ethanol.calc = MLCalc.load(name, dtype=torch.float64)
+    result = run_nve(ethanol, steps=2000, timestep=0.5, temperature=300, seed=0, log_interval=10)
     span = (result.total.max() - result.total.min()) * 1000 / len(ethanol)  # meV/atom
     assert result.kinetic_std > 1.0  # the molecule really moves
-    assert abs(result.drift) * result.time[-1] < 0.1 * result.kinetic_std
-    assert span < 0.5 * result.kinetic_std
+    assert abs(result.drift) * result.time[-1] < 0.05 * result.kinetic_std
+    assert span < 0.2 * result.kinetic_std

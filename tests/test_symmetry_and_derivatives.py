@@ -50,23 +50,35 @@ def test_stress_matches_finite_strain_on_small_periodic_cell(kind, small_cell):
     np.testing.assert_allclose(stress, numeric, atol=1e-7)
 
 
-def test_periodic_forces_match_finite_differences_and_images(kind, small_cell):
-    """A cell smaller than the cutoff and its 2x2x2 supercell give the same energy per atom and forces."""
+def _graphene_slab():
+    from ase.build import graphene
+
+    atoms = graphene(a=2.46, vacuum=5.0)  # periodic in x and y only, cell vectors 2.46 Å
+    atoms.rattle(0.03, seed=2)
+    return atoms
+
+
+@pytest.mark.parametrize("system, repeat", [("diamond", (2, 2, 2)), ("graphene slab", (2, 2, 1))])
+def test_cells_smaller_than_cutoff_match_their_supercell(kind, small_cell, system, repeat):
+    """A cell whose atoms see their own images gives the same energy per atom and forces as a
+    supercell without self-images, and its forces are still exact gradients."""
+    atoms = small_cell if system == "diamond" else _graphene_slab()
     calc = MLCalc(tiny_potential(kind, elements=(6,), periodic=True), dtype=torch.float64)
-    small_cell.calc = calc
-    np.testing.assert_allclose(small_cell.get_forces(), finite_difference_forces(small_cell), atol=1e-6)
-    big = small_cell.repeat((2, 2, 2))
+    atoms.calc = calc
+    np.testing.assert_allclose(atoms.get_forces(), finite_difference_forces(atoms), atol=1e-6)
+    big = atoms.repeat(repeat)
     big.calc = calc
-    assert big.get_potential_energy() / len(big) == pytest.approx(small_cell.get_potential_energy() / 2, abs=1e-9)
-    np.testing.assert_allclose(big.get_forces()[:2], small_cell.get_forces(), atol=1e-9)
+    assert big.get_potential_energy() / len(big) == pytest.approx(atoms.get_potential_energy() / len(atoms), abs=1e-9)
+    np.testing.assert_allclose(big.get_forces()[: len(atoms)], atoms.get_forces(), atol=1e-9)
 
 
 def test_float32_and_float64_agree(kind, rattled_ethanol):
-    model = tiny_potential(kind)
-    e = {}
+    energies = {}
     for dtype in (torch.float32, torch.float64):
         atoms = rattled_ethanol.copy()
         atoms.calc = MLCalc(tiny_potential(kind), dtype=dtype)
-        e[dtype] = atoms.get_potential_energy()
-    assert e[torch.float32] == pytest.approx(e[torch.float64], abs=1e-3)
-    assert model.atomref.dtype == torch.float32  # building a calculator did not change the model passed in
+        energies[dtype] = atoms.get_potential_energy()
+        assert all(p.dtype == dtype for p in atoms.calc.model.parameters())
+        assert atoms.get_forces().dtype == np.float64  # ASE always gets float64 arrays
+    assert energies[torch.float32] == pytest.approx(energies[torch.float64], abs=1e-3)
+    assert energies[torch.float32] != energies[torch.float64]  # float32 really ran in float32

@@ -28,8 +28,8 @@ def _config(tmp_path, data, **optim):
         "name": "tiny", "seed": 0,
         "data": {"path": str(data), "train": 32, "val": 8, "test": 8},
         "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
-                  "hyperparameters": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
-        "optim": {"epochs": 12, "batch_size": 8, "lr": 3e-3, **optim},
+                  "hyperparameters": {"hidden_channels": 32, "num_layers": 2, "num_rbf": 16, "num_heads": 4}},
+        "optim": {"epochs": 12, "batch_size": 4, "lr": 3e-3, **optim},
         "out_dir": str(tmp_path / "run"), "progress": False,
     }
     path = tmp_path / "config.yaml"
@@ -38,10 +38,13 @@ def _config(tmp_path, data, **optim):
 
 
 def _val_losses(run_dir):
+    """Validation losses in epoch order across all (re)starts of a run."""
     import csv
 
-    rows = list(csv.DictReader(open(run_dir / "logs" / "version_0" / "metrics.csv")))
-    return [float(r["val_loss"]) for r in rows if r.get("val_loss")]
+    rows = []
+    for log in sorted((run_dir / "logs").glob("version_*/metrics.csv")):
+        rows += [r for r in csv.DictReader(open(log)) if r.get("val_loss")]
+    return [float(r["val_loss"]) for r in sorted(rows, key=lambda r: int(r["epoch"]))]
 
 
 def test_tiny_training_lowers_loss_and_exports(tmp_path, xtb_frames, ethanol):
@@ -60,13 +63,16 @@ def test_tiny_training_lowers_loss_and_exports(tmp_path, xtb_frames, ethanol):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"] == test
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "lamb"])
-def test_other_optimizers_and_options_run(tmp_path, xtb_frames, optimizer):
+@pytest.mark.parametrize("optimizer,amp", [("sgd", False), ("lamb", False), ("adam", True)])
+def test_other_optimizers_and_options_run(tmp_path, xtb_frames, ethanol, optimizer, amp):
     cfg = load_config(_config(tmp_path, xtb_frames), {
         "optim.epochs": 2, "optim.optimizer": optimizer, "optim.lr": 1e-3, "optim.gradient_clip": 1.0,
-        "optim.accumulate_grad_batches": 2, "optim.lr_schedule": "cosine", "optim.weight_decay": 1e-4})
+        "optim.accumulate_grad_batches": 2, "optim.lr_schedule": "cosine", "optim.weight_decay": 1e-4,
+        "optim.amp": amp})
     result = train(cfg)
-    assert result.model_path.exists()
+    ethanol.calc = MLCalc.load(result.model_path)
+    assert np.isfinite(ethanol.get_forces()).all()
+    assert ethanol.calc.manifest["training"]["optim"]["optimizer"] == optimizer
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path, xtb_frames):
@@ -75,7 +81,8 @@ def test_resume_continues_from_last_checkpoint(tmp_path, xtb_frames):
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
     result = train(load_config(path, {"optim.epochs": 4}), resume=True)
     assert result.metrics["epochs"] == 4
-    assert len(_val_losses(tmp_path / "run")) == 4  # two more epochs, logged after the first two
+    assert len(_val_losses(tmp_path / "run")) == 4  # both starts keep their logs: 2 + 2 epochs
+    assert len(list((tmp_path / "run" / "logs").glob("version_*"))) == 2
 
 
 def test_config_errors_name_the_field(tmp_path, xtb_frames):
@@ -89,3 +96,30 @@ def test_config_errors_name_the_field(tmp_path, xtb_frames):
     cfg = load_config(path, {"data.train": 1000})
     with pytest.raises(ValueError, match="needs more than the 48 structures"):
         train(cfg)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_end(tmp_path, xtb_frames):
+    """`mlcalc train` killed mid-run, then `--resume`, ends with all epochs and a model file."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _config(tmp_path, xtb_frames)
+    cmd = [sys.executable, "-m", "mlcalc.cli", "train", str(path), "--set", "optim.epochs=30"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert last.exists() and not (tmp_path / "run" / "tiny.mlc").exists(), "the run was not interrupted mid-way"
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs"] == 30
+    assert (tmp_path / "run" / "tiny.mlc").exists()

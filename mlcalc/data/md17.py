@@ -27,7 +27,7 @@ def read_md17(path: str | os.PathLike) -> list[Atoms]:
     """Every frame of an MD17 or rMD17 npz file; energies/forces attached as calculator results."""
     with np.load(path, allow_pickle=False) as data:
         keys = set(data.files)
-        for layout, names in _LAYOUTS.items():
+        for names in _LAYOUTS.values():
             if set(names) <= keys:
                 R, z, E, F = (np.asarray(data[k]) for k in names)
                 break

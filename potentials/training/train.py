@@ -2,6 +2,8 @@
 
 Resumable: checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True``
 continues from ``last.ckpt`` with optimiser, scheduler, early-stopping and timer state.
+Metrics are CSV files, one ``out_dir/logs/version_N/metrics.csv`` per start, so a resumed
+run keeps the log of the interrupted one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
@@ -109,7 +110,7 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     trainer = L.Trainer(
         max_epochs=o.epochs, accelerator="auto", devices=1, precision="bf16-mixed" if o.amp else "32-true",
         gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
-        inference_mode=False, callbacks=callbacks, logger=CSVLogger(out, name="logs", version=0),
+        inference_mode=False, callbacks=callbacks, logger=CSVLogger(out, name="logs"),
         enable_progress_bar=config.progress, enable_model_summary=False, default_root_dir=out,
         log_every_n_steps=max(1, min(50, len(loaders["train"]))),
     )

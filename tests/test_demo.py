@@ -1,0 +1,20 @@
+"""`mlcalc demo` end to end (what `make demo` runs)."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mlcalc.cli import main
+
+
+@pytest.mark.slow
+def test_demo_runs_and_reports(tmp_path):
+    pytest.importorskip("tblite")
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--steps", "100"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["test"]["forces_mae_meV_per_A"] < 1000
+    assert abs(summary["nve_drift_meV_per_atom_per_ps"]) < summary["kinetic_std_meV_per_atom"]
+    for key in ("model", "data", "trajectory"):
+        assert key in result.output
