@@ -8,7 +8,6 @@ from click.testing import CliRunner
 from mlcalc.cli import main
 
 
-@pytest.mark.slow
 def test_demo_runs_and_reports(tmp_path):
     pytest.importorskip("tblite")
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--steps", "100"])

@@ -98,7 +98,6 @@ def test_config_errors_name_the_field(tmp_path, xtb_frames):
         train(cfg)
 
 
-@pytest.mark.slow
 def test_killed_training_resumes_to_the_end(tmp_path, xtb_frames):
     """`mlcalc train` killed mid-run, then `--resume`, ends with all epochs and a model file."""
     import os
