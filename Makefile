@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
-.PHONY: setup demo test test-slow test-all bench clean
+.PHONY: setup demo test test-all bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,7 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-test-slow: setup
-	$(BIN)/python -m pytest -q -m slow
-
+# every test, including any marked slow (none at present: the whole suite runs in `make test`)
 test-all: setup
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 

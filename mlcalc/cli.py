@@ -115,7 +115,7 @@ def data_reference(molecule, frames, temperature, seed, timestep, interval, ther
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=400, show_default=True, help="NVE steps")
 def demo(out: str, steps: int) -> None:
-    """Short version of the main path: reference data, a tiny ET, NVE MD with the trained model."""
+    """Short version of the main path: reference data, a small ET, the shipped model, NVE MD."""
     from mlcalc.demo import run_demo
 
     run_demo(Path(out), md_steps=steps, echo=click.echo)

@@ -1,7 +1,8 @@
 """``mlcalc demo``: the main path in miniature (data -> training -> model file -> NVE MD).
 
-GFN2-xTB reference frames of ethanol at 500 K, a tiny TorchMD-NET ET trained on
-them, then NVE MD of ethanol with the trained model through MLCalc.
+GFN2-xTB reference frames of ethanol at 500 K, a small TorchMD-NET ET trained on
+them, the shipped ``ethanol-et`` checked on the same (independent) test frames, then
+NVE MD of ethanol with both models through MLCalc.
 """
 
 from __future__ import annotations
@@ -22,45 +23,72 @@ def demo_config(out: Path):
         "name": "demo-ethanol-et",
         "seed": 0,
         "data": {"path": out / "data" / "ethanol-xtb-500K.extxyz", "name": "ethanol GFN2-xTB 500 K (demo)",
-                 "generate": {"molecule": "ethanol", "frames": 160, "temperature": 500, "seed": 0,
+                 "generate": {"molecule": "ethanol", "frames": 260, "temperature": 500, "seed": 123,
                               "interval": 10.0, "thermalise": 200.0},
-                 "train": 120, "val": 20, "test": 20},
+                 "train": 200, "val": 20, "test": 40},
         "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
-                  "hyperparameters": {"hidden_channels": 32, "num_layers": 2, "num_rbf": 16, "num_heads": 4}},
-        "optim": {"epochs": 40, "batch_size": 8, "lr": 2e-3, "lr_warmup_steps": 20, "lr_patience": 5},
+                  "hyperparameters": {"hidden_channels": 48, "num_layers": 2, "num_rbf": 16, "num_heads": 4}},
+        "optim": {"epochs": 60, "batch_size": 8, "lr": 2e-3, "lr_warmup_steps": 50, "lr_patience": 5},
         "out_dir": out / "model",
         "progress": False,
     })
 
 
+def _force_mae(calc, frames) -> float:
+    """Force MAE in meV/Å of a calculator on labelled frames."""
+    import numpy as np
+
+    predicted = calc.predict(frames)["forces"]
+    return float(np.mean(np.abs(np.concatenate(predicted) - np.concatenate([f.get_forces() for f in frames]))) * 1000)
+
+
 def run_demo(out: Path, md_steps: int = 400, echo: Callable[[str], None] = print) -> dict:
     """Run the demo into ``out``; returns (and writes ``summary.json``) its headline numbers."""
     from mlcalc import MLCalc
+    from mlcalc.data.files import read_structures
     from mlcalc.data.molecules import load_molecule
     from mlcalc.md import run_nve
     from mlcalc.potentials.training import train
+    from mlcalc.potentials.training.data import split_indices
 
     out = Path(out)
     t0 = time.perf_counter()
     config = demo_config(out)
-    echo("1/3 reference data (GFN2-xTB MD of ethanol at 500 K) and training a tiny TorchMD-NET ET ...")
+    echo("1/4 reference data (GFN2-xTB MD of ethanol at 500 K) and training a small TorchMD-NET ET ...")
     result = train(config)
     test = result.metrics["test"]
-    echo(f"    test energy MAE {test['energy_mae_meV']:.1f} meV, force MAE {test['forces_mae_meV_per_A']:.1f} meV/Å")
-    echo(f"2/3 NVE MD of ethanol with the trained model ({md_steps} steps of 0.5 fs from 300 K) ...")
-    atoms = load_molecule("ethanol")
-    atoms.calc = MLCalc.load(result.model_path)
-    nve = run_nve(atoms, md_steps, timestep=0.5, temperature=300, seed=0, log_interval=5,
-                  trajectory=out / "nve-ethanol.traj")
-    echo(f"    energy drift {nve.drift:+.3f} meV/atom/ps (kinetic energy std {nve.kinetic_std:.2f} meV/atom)")
+    echo(f"    fresh model: test energy MAE {test['energy_mae_meV']:.1f} meV, "
+         f"force MAE {test['forces_mae_meV_per_A']:.1f} meV/Å")
+
+    echo("2/4 the shipped ethanol-et on the same test frames (an independent GFN2-xTB run) ...")
+    d = config.data
+    frames = read_structures(d.path)
+    test_frames = [frames[i] for i in split_indices(len(frames), d.train, d.val, d.test, d.split_seed)["test"]]
+    shipped = MLCalc.load("ethanol-et")
+    shipped_mae = _force_mae(shipped, test_frames)
+    echo(f"    shipped model: force MAE {shipped_mae:.1f} meV/Å")
+
+    echo(f"3/4 NVE MD of ethanol with both models ({md_steps} steps of 0.5 fs from 300 K) ...")
+    nve = {}
+    for name, calc in (("fresh", MLCalc.load(result.model_path)), ("shipped", shipped)):
+        atoms = load_molecule("ethanol")
+        atoms.calc = calc
+        run = run_nve(atoms, md_steps, timestep=0.5, temperature=300, seed=0, log_interval=5,
+                      trajectory=out / f"nve-ethanol-{name}.traj")
+        nve[name] = {"drift_meV_per_atom_per_ps": run.drift, "kinetic_std_meV_per_atom": run.kinetic_std}
+        echo(f"    {name:8s} energy drift {run.drift:+.3f} meV/atom/ps "
+             f"(kinetic energy std {run.kinetic_std:.2f} meV/atom)")
     summary = {
-        "model": str(result.model_path), "data": str(config.data.path), "trajectory": str(out / "nve-ethanol.traj"),
-        "test": test, "nve_drift_meV_per_atom_per_ps": nve.drift, "kinetic_std_meV_per_atom": nve.kinetic_std,
+        "model": str(result.model_path), "data": str(d.path),
+        "trajectories": [str(out / f"nve-ethanol-{name}.traj") for name in nve],
+        "fresh_model_test": test, "shipped_model_forces_mae_meV_per_A": shipped_mae, "nve": nve,
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    echo(f"3/3 done in {summary['wall_time_s']:.0f} s. Outputs in {out}/:")
-    for key in ("model", "data", "trajectory"):
-        echo(f"    {key:10s} {summary[key]}")
-    echo(f"    summary    {out / 'summary.json'}")
+    echo(f"4/4 done in {summary['wall_time_s']:.0f} s. Outputs in {out}/:")
+    echo(f"    model        {summary['model']}")
+    echo(f"    data         {summary['data']}")
+    for path in summary["trajectories"]:
+        echo(f"    trajectory   {path}")
+    echo(f"    summary      {out / 'summary.json'}")
     return summary

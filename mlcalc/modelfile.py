@@ -61,15 +61,15 @@ def _read_header(path: Path) -> dict[str, Any]:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
-        if head[:1] == b"\x80" or head[:2] == b"PK":
-            raise ModelFileError(
-                f"{path} is a pickle/torch.save archive, not an mlcalc model; "
-                "mlcalc never unpickles files because unpickling can run arbitrary code"
-            )
         if len(head) < 8:
             raise ModelFileError(f"{path} is too short ({size} bytes) to be an mlcalc model file")
         (n,) = struct.unpack("<Q", head)
         if n <= 1 or n > min(_MAX_HEADER, size - 8):
+            if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+                raise ModelFileError(
+                    f"{path} is a pickle/torch.save archive, not an mlcalc model; "
+                    "mlcalc never unpickles files because unpickling can run arbitrary code"
+                )
             raise ModelFileError(f"{path} is not an mlcalc model file (no safetensors header; corrupt or foreign file)")
         raw = fh.read(n)
     try:

@@ -36,6 +36,19 @@ def test_round_trip_is_bit_exact(saved, rattled_ethanol):
     assert {"torch", "ase", "python"} <= set(manifest["versions"])
 
 
+def test_header_length_starting_with_pickle_byte_still_loads(tmp_path):
+    """A header whose length has low byte 0x80 (pickle's first byte) is still a model file."""
+    model = tiny_potential()
+    for pad in range(300):
+        path = save_model(tmp_path / "m.mlc", model, note="x" * pad)
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("could not make a header length with low byte 0x80")
+    loaded, manifest = load_model(path)
+    assert manifest["note"] == "x" * pad
+
+
 class _Payload:
     def __init__(self, marker):
         self.marker = marker
