@@ -109,6 +109,6 @@ class MLCalc(Calculator):
     def _evaluate(self, structures: Sequence[Atoms], stress: bool) -> dict[str, np.ndarray]:
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)
-        batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype).to(self.device)
+        batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False).to(self.device)
         out = energy_forces_stress(self.model, model_inputs(batch), forces=True, stress=stress)
         return {key: value.detach().to("cpu", torch.float64).numpy() for key, value in out.items()}

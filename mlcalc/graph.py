@@ -55,11 +55,12 @@ def neighbor_pairs(
     return edge_index, shifts
 
 
-def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype = torch.float32) -> Data:
+def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype = torch.float32,
+                   labels: bool = True) -> Data:
     """One structure as a graph; with ``cutoff`` (Å) its neighbor pairs are included.
 
-    Reference energy/forces/stress attached to ``atoms`` (``atoms.calc`` results or
-    ``atoms.info['energy']``/``atoms.arrays['forces']``) are copied as training targets.
+    With ``labels``, reference energy/forces/stress attached to ``atoms`` (``atoms.calc``
+    results or ``atoms.info['energy']``/``atoms.arrays['forces']``) are copied as targets.
     """
     n = len(atoms)
     pbc = np.asarray(atoms.pbc, dtype=bool)
@@ -75,7 +76,7 @@ def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype
         edge_index, shifts = neighbor_pairs(atoms.positions, atoms.cell.array, pbc, cutoff)
         data[K.EDGE_INDEX] = torch.as_tensor(edge_index)
         data[K.EDGE_SHIFTS] = torch.as_tensor(shifts, dtype=dtype)
-    for key, value in _reference_labels(atoms).items():
+    for key, value in (_reference_labels(atoms) if labels else {}).items():
         data[key] = torch.as_tensor(value, dtype=dtype)
     return data
 
@@ -106,9 +107,10 @@ def batch_graphs(graphs: Sequence[Data]) -> Batch:
     return Batch.from_data_list(list(graphs))
 
 
-def atoms_to_batch(structures: Sequence[Atoms], cutoff: float | None = None, dtype: torch.dtype = torch.float32) -> Batch:
+def atoms_to_batch(structures: Sequence[Atoms], cutoff: float | None = None, dtype: torch.dtype = torch.float32,
+                   labels: bool = True) -> Batch:
     """Convenience: :func:`atoms_to_graph` on each structure, then :func:`batch_graphs`."""
-    return batch_graphs([atoms_to_graph(a, cutoff, dtype) for a in structures])
+    return batch_graphs([atoms_to_graph(a, cutoff, dtype, labels) for a in structures])
 
 
 def edge_vectors(

@@ -116,3 +116,14 @@ def test_stress_of_a_molecule_is_not_implemented(tiny_et_calc, ethanol):
     ethanol.calc = tiny_et_calc
     with pytest.raises(PropertyNotImplementedError, match="periodic"):
         ethanol.get_stress()
+
+
+def test_predict_ignores_results_attached_to_the_inputs(tiny_et_calc, rattled_ethanol, ethanol):
+    """Structures carrying old results (or none) batch together; the results are not reused."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    labelled = rattled_ethanol.copy()
+    labelled.calc = SinglePointCalculator(labelled, energy=123.0, forces=np.ones((9, 3)))
+    out = tiny_et_calc.predict([labelled, ethanol])
+    fresh = tiny_et_calc.predict([rattled_ethanol])
+    assert out["energy"][0] == pytest.approx(fresh["energy"][0], abs=1e-9) and out["energy"][0] != 123.0
