@@ -19,7 +19,7 @@ from vesin import NeighborList
 
 from mlcalc import keys as K
 
-__all__ = ["neighbor_pairs", "atoms_to_graph", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
+__all__ = ["neighbor_pairs", "atoms_to_graph", "reference_labels", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
 
 
 def periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
@@ -76,12 +76,12 @@ def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype
         edge_index, shifts = neighbor_pairs(atoms.positions, atoms.cell.array, pbc, cutoff)
         data[K.EDGE_INDEX] = torch.as_tensor(edge_index)
         data[K.EDGE_SHIFTS] = torch.as_tensor(shifts, dtype=dtype)
-    for key, value in (_reference_labels(atoms) if labels else {}).items():
+    for key, value in (reference_labels(atoms) if labels else {}).items():
         data[key] = torch.as_tensor(value, dtype=dtype)
     return data
 
 
-def _reference_labels(atoms: Atoms) -> dict[str, np.ndarray]:
+def reference_labels(atoms: Atoms) -> dict[str, np.ndarray]:
     """Energy [1], forces [n, 3] and stress [1, 3, 3] stored with ``atoms``, where present."""
     out: dict[str, np.ndarray] = {}
     results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}

@@ -10,7 +10,9 @@ import ase.io
 from ase import Atoms
 from ase.io.formats import string2index
 
+from mlcalc import keys as K
 from mlcalc.data.md17 import read_md17
+from mlcalc.graph import reference_labels
 
 __all__ = ["read_structures", "file_sha256", "require_labels"]
 
@@ -31,13 +33,12 @@ def read_structures(path: str | os.PathLike, index: str | int | slice = ":") -> 
 
 
 def require_labels(structures: list[Atoms], forces: bool = True, source: str = "data") -> None:
-    """Raise ValueError unless every structure carries an energy (and forces)."""
+    """Raise ValueError unless every structure carries an energy (and forces) where training reads them."""
     for k, atoms in enumerate(structures):
-        calc = atoms.calc
-        results = getattr(calc, "results", {}) if calc is not None else {}
-        if "energy" not in results and "energy" not in atoms.info:
+        labels = reference_labels(atoms)
+        if K.ENERGY not in labels:
             raise ValueError(f"{source}: structure {k} has no reference energy")
-        if forces and "forces" not in results and "forces" not in atoms.arrays:
+        if forces and K.FORCES not in labels:
             raise ValueError(f"{source}: structure {k} has no reference forces")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
@@ -38,8 +39,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainResult:
+    """The exported model, its metrics, and the frame indices of each split (train/val/test)."""
+
     model_path: Path
     metrics: dict[str, Any]
+    split: dict[str, np.ndarray]
 
 
 def _ensure_data(config: TrainConfig) -> Path:
@@ -136,4 +140,4 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         training=json.loads(config.model_dump_json()),
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return TrainResult(path, metrics)
+    return TrainResult(path, metrics, split)
