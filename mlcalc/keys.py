@@ -27,3 +27,6 @@ ENERGY = "energy"
 FORCES = "forces"
 #: stress in eV/Å³ (3x3, ASE sign convention), float [n_graphs, 3, 3]
 STRESS = "stress"
+
+#: reference values of a property model's targets, in the model's units, float [n_graphs, n_targets]
+TARGETS = "targets"

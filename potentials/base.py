@@ -1,4 +1,4 @@
-"""The interface every mlcalc model implements, and the energy-model base with atomrefs.
+"""The interface every mlcalc model implements: energy models (with atomrefs) and property models.
 
 A model maps a batch dict (fields named in :mod:`mlcalc.keys`) to a dict of
 per-structure outputs. It can describe itself (``kind`` + ``hyperparameters()``)
@@ -14,7 +14,7 @@ from torch import nn
 
 from mlcalc import keys as K
 
-__all__ = ["AtomisticModel", "EnergyModel"]
+__all__ = ["AtomisticModel", "EnergyModel", "PropertyModel"]
 
 
 class AtomisticModel(nn.Module):
@@ -85,3 +85,84 @@ class EnergyModel(AtomisticModel):
         n_graphs = inputs[K.CELL].shape[0]
         energy = torch.zeros(n_graphs, dtype=atomic.dtype, device=atomic.device).index_add(0, batch, atomic)
         return {K.ENERGY: energy}
+
+
+class PropertyModel(AtomisticModel):
+    """A regressor of per-structure properties (e.g. QM9 HOMO in eV) from standardised outputs.
+
+    Subclasses implement :meth:`standardised_outputs`, ẑ [n_graphs, n_targets]. The
+    output in physical units is y_t = μ_t + σ_t·ẑ_t for intensive targets and
+    y_t = N·(μ_t + σ_t·ẑ_t) for extensive ones (N atoms; μ_t, σ_t per atom), so a
+    per-atom network whose ẑ is the mean of per-atom outputs reads extensive targets
+    out as a sum over atoms and intensive ones as a mean. μ and σ are buffers (saved
+    in the model file); set them from training data with :meth:`set_standardisation`.
+    """
+
+    max_z: ClassVar[int] = 100
+
+    def __init__(self, elements: Sequence[int], cutoff: float, targets: Sequence[str], units: Sequence[str],
+                 extensive: Sequence[bool], periodic: bool = False):
+        super().__init__(elements, cutoff, periodic)
+        self.targets, self.units, self.extensive = list(targets), list(units), [bool(e) for e in extensive]
+        if not self.targets or len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets must be distinct names, at least one; got {self.targets}")
+        if not len(self.units) == len(self.extensive) == len(self.targets):
+            raise ValueError(f"need one unit and one extensive flag per target {self.targets}; "
+                             f"got units {self.units}, extensive {self.extensive}")
+        clash = set(self.targets) & set(EnergyModel.properties)
+        if clash:
+            raise ValueError(f"property models cannot predict {sorted(clash)}: those are energy-model properties")
+        self.properties = {t: {"unit": u, "per": "structure", "extensive": e}
+                           for t, u, e in zip(self.targets, self.units, self.extensive)}
+        n = len(self.targets)
+        self.register_buffer("target_mean", torch.zeros(n))
+        self.register_buffer("target_std", torch.ones(n))
+        species = torch.full((self.max_z + 1,), -1, dtype=torch.long)
+        species[torch.tensor(self.elements)] = torch.arange(len(self.elements))
+        self.register_buffer("species_index", species, persistent=False)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "targets": self.targets, "units": self.units,
+                "extensive": self.extensive}
+
+    def species(self, z: torch.Tensor) -> torch.Tensor:
+        """Row of each atomic number in ``elements`` (0..n_elements-1), int [n_atoms]."""
+        return self.species_index[z]
+
+    def set_standardisation(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """μ and σ per target, in target units (per atom for extensive targets); σ > 0."""
+        mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64)
+        if mean.shape != self.target_mean.shape or std.shape != self.target_std.shape:
+            raise ValueError(f"need {len(self.targets)} means and standard deviations for {self.targets}, "
+                             f"got {tuple(mean.shape)} and {tuple(std.shape)}")
+        if not bool((std > 0).all()) or not bool(torch.isfinite(mean).all()):
+            raise ValueError(f"standardisation needs finite means and positive deviations, got {mean}, {std}")
+        self.target_mean.copy_(mean)
+        self.target_std.copy_(std)
+
+    def _size(self, n_atoms: torch.Tensor) -> torch.Tensor:
+        """N for extensive targets, 1 for intensive ones, [n_graphs, n_targets]."""
+        flags = torch.tensor(self.extensive, device=n_atoms.device)
+        return torch.where(flags, n_atoms.to(self.target_mean.dtype).unsqueeze(1), 1.0)
+
+    def standardise(self, values: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
+        """Physical target values [n_graphs, n_targets] -> standardised ẑ."""
+        return (values / self._size(n_atoms) - self.target_mean) / self.target_std
+
+    def destandardise(self, z_hat: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
+        """Standardised ẑ [n_graphs, n_targets] -> physical target values."""
+        return (self.target_mean + self.target_std * z_hat) * self._size(n_atoms)
+
+    @staticmethod
+    def atom_mean(per_atom: torch.Tensor, batch: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
+        """Mean over each graph's atoms of ``per_atom`` [n_atoms, k] -> [n_graphs, k]."""
+        total = per_atom.new_zeros(len(n_atoms), per_atom.shape[1]).index_add(0, batch, per_atom)
+        return total / n_atoms.to(per_atom.dtype).unsqueeze(1)
+
+    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
+        """ẑ, dimensionless, [n_graphs, n_targets]."""
+        raise NotImplementedError
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        values = self.destandardise(self.standardised_outputs(inputs), inputs[K.N_ATOMS])
+        return {t: values[:, k] for k, t in enumerate(self.targets)}

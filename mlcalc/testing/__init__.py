@@ -11,9 +11,10 @@ from ase import Atoms
 from scipy.spatial.transform import Rotation
 
 from mlcalc.potentials import create_model
+from mlcalc.testing.property_models import tiny_property_model
 
-__all__ = ["tiny_potential", "random_rotation", "finite_difference_forces", "finite_difference_stress",
-           "symmetry_errors"]
+__all__ = ["tiny_potential", "tiny_property_model", "random_rotation", "finite_difference_forces",
+           "finite_difference_stress", "symmetry_errors"]
 
 _TINY = {
     "torchmdnet-et": {"hidden_channels": 16, "num_layers": 2, "num_rbf": 8, "num_heads": 2},

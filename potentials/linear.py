@@ -1,0 +1,75 @@
+"""Baseline: a linear model on per-element atom counts, fitted by least squares.
+
+u = Σ_e w_e·n_e + b in standardised units, so that every target is linear in the
+counts n_e: y = μ + σ·u (intensive) or y = N·μ + σ·u with b = 0 (extensive: a sum of
+per-element contributions). The baseline any GNN must beat; it ignores geometry (its
+``cutoff`` only sizes the unused neighbor list).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch import nn
+
+from mlcalc import keys as K
+
+from .base import PropertyModel
+
+__all__ = ["LinearCountsModel"]
+
+
+class LinearCountsModel(PropertyModel):
+    """Linear regression on element counts; :meth:`fit` solves it exactly (no gradient training)."""
+
+    kind = "linear"
+    #: trained by :meth:`fit`, not by gradient descent
+    closed_form: ClassVar[bool] = True
+
+    def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
+                 extensive: Sequence[bool], cutoff: float = 0.5, periodic: bool = False):
+        super().__init__(elements, cutoff, targets, units, extensive, periodic)
+        self.linear = nn.Linear(len(self.elements), len(self.targets))
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def _counts(self, z: torch.Tensor, batch: torch.Tensor, n_graphs: int) -> torch.Tensor:
+        """Atoms of each element per graph, [n_graphs, n_elements]."""
+        counts = torch.zeros(n_graphs, len(self.elements), dtype=self.linear.weight.dtype, device=z.device)
+        return counts.index_put_((batch, self.species(z)), torch.ones_like(batch, dtype=counts.dtype), accumulate=True)
+
+    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        n_atoms = inputs[K.N_ATOMS]
+        counts = self._counts(inputs[K.Z], inputs[K.BATCH], len(n_atoms))
+        intensive = ~torch.tensor(self.extensive, device=counts.device)
+        u = counts @ self.linear.weight.T + self.linear.bias * intensive
+        return u / self._size(n_atoms).to(u.dtype)
+
+    @torch.no_grad()
+    def fit(self, structures: Sequence[Atoms], values: np.ndarray) -> None:
+        """Least-squares weights from ``structures`` and their target ``values`` [n, n_targets] (model units).
+
+        Set the standardisation first; it defines the units the weights are fitted in.
+        """
+        values = np.asarray(values, dtype=np.float64).reshape(len(structures), len(self.targets))
+        unknown = sorted({int(z) for a in structures for z in a.numbers} - set(self.elements))
+        if unknown:
+            raise ValueError(f"structures contain elements {unknown} outside the model's {self.elements}")
+        index = {z: k for k, z in enumerate(self.elements)}
+        counts = np.zeros((len(structures), len(self.elements)))
+        for row, atoms in enumerate(structures):
+            np.add.at(counts[row], [index[int(z)] for z in atoms.numbers], 1.0)
+        n_atoms = torch.as_tensor(counts.sum(axis=1))
+        size = self._size(n_atoms).double().numpy()
+        standard = self.standardise(torch.as_tensor(values, dtype=self.target_mean.dtype), n_atoms).double().numpy()
+        design = np.concatenate([counts, np.ones((len(counts), 1))], axis=1)
+        weight, bias = np.zeros((len(self.targets), len(self.elements))), np.zeros(len(self.targets))
+        for k, extensive in enumerate(self.extensive):
+            columns = design[:, :-1] if extensive else design
+            coef, *_ = np.linalg.lstsq(columns, standard[:, k] * size[:, k], rcond=None)
+            weight[k], bias[k] = coef[:len(self.elements)], 0.0 if extensive else coef[-1]
+        self.linear.weight.copy_(torch.as_tensor(weight))
+        self.linear.bias.copy_(torch.as_tensor(bias))
