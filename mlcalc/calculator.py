@@ -16,6 +16,7 @@ from mlcalc.derivatives import energy_forces_stress, model_inputs
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import resolve_model_path
+from mlcalc.potentials.base import PropertyModel
 from mlcalc.validation import DEFAULT_MIN_DISTANCE, validate_atoms
 
 __all__ = ["MLCalc"]
@@ -28,6 +29,8 @@ class MLCalc(Calculator):
 
     Energy models give ``energy``, ``free_energy``, ``forces`` (-dE/dr by autograd)
     and, for periodic systems, ``stress`` (strain derivative, eV/Å³, Voigt order).
+    Property models give their targets (e.g. ``calc.get_property("homo", atoms)`` in
+    eV; units in ``calc.units``) and nothing else: no energy, forces or stress.
     Load one with :meth:`MLCalc.load`; evaluate many structures with :meth:`predict`.
     A model passed in directly is moved to ``device`` and cast to ``dtype`` in place.
     """
@@ -52,7 +55,11 @@ class MLCalc(Calculator):
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.manifest = dict(manifest or {})
         self.min_distance = float(min_distance)
-        self.implemented_properties = list(_ENERGY_PROPERTIES)
+        #: target names of a property model; empty for an energy model
+        self.targets: list[str] = list(model.targets) if isinstance(model, PropertyModel) else []
+        #: property name -> unit
+        self.units: dict[str, str] = {name: p["unit"] for name, p in model.properties.items()}
+        self.implemented_properties = list(self.targets) or list(_ENERGY_PROPERTIES)
 
     @classmethod
     def load(
@@ -67,9 +74,30 @@ class MLCalc(Calculator):
         return cls(model, manifest, device=device, dtype=dtype, **kwargs)
 
     # -- ASE contract -------------------------------------------------------------------------
+    def _not_implemented(self, name: str) -> PropertyNotImplementedError:
+        offered = ", ".join(f"{p} ({self.units.get(p, 'eV')})" for p in self.implemented_properties)
+        if self.targets:
+            return PropertyNotImplementedError(
+                f"{name!r} is not predicted by this model: it is a property model for {offered}; "
+                "property models have no energy, forces or stress")
+        return PropertyNotImplementedError(f"{name!r} is not predicted by this energy model; it gives {offered}")
+
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True):
+        """ASE's property access, with an error that lists what this model does predict."""
+        if name not in self.implemented_properties:
+            raise self._not_implemented(name)
+        return super().get_property(name, atoms, allow_calculation)
+
     def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
                   system_changes: Sequence[str] = all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
+        unknown = [p for p in properties if p not in self.implemented_properties]
+        if unknown:
+            raise self._not_implemented(unknown[0])
+        if self.targets:
+            out = self._evaluate_properties([self.atoms])
+            self.results = {name: float(out[name][0]) for name in self.targets}
+            return
         want_stress = "stress" in properties
         if want_stress and not self.atoms.pbc.all():
             raise PropertyNotImplementedError("stress needs a system periodic in all three directions with a cell")
@@ -83,12 +111,20 @@ class MLCalc(Calculator):
     def predict(self, structures: Sequence[Atoms], batch_size: int = 32, stress: bool = False) -> dict[str, Any]:
         """Evaluate many structures in batches.
 
-        Returns ``energy`` [n_structures] (eV), ``forces`` (a list of [n_atoms_k, 3] arrays,
-        eV/Å) and, with ``stress=True``, ``stress`` [n_structures, 6] (eV/Å³, Voigt).
+        Energy models: ``energy`` [n_structures] (eV), ``forces`` (a list of [n_atoms_k, 3]
+        arrays, eV/Å) and, with ``stress=True``, ``stress`` [n_structures, 6] (eV/Å³, Voigt).
+        Property models: each target [n_structures] in its unit (``self.units``).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         structures = list(structures)
+        if self.targets:
+            if stress:
+                raise ValueError(f"stress asked for, but this is a property model for {', '.join(self.targets)}")
+            chunks = [self._evaluate_properties(structures[k:k + batch_size])
+                      for k in range(0, len(structures), batch_size)]
+            return {name: np.concatenate([c[name] for c in chunks]) if chunks else np.zeros(0)
+                    for name in self.targets}
         if stress:
             flat = [i for i, a in enumerate(structures) if not a.pbc.all()]
             if flat:
@@ -106,9 +142,17 @@ class MLCalc(Calculator):
             result["stress"] = np.array(stresses).reshape(-1, 6)
         return result
 
-    def _evaluate(self, structures: Sequence[Atoms], stress: bool) -> dict[str, np.ndarray]:
+    def _batch(self, structures: Sequence[Atoms]):
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)
-        batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False).to(self.device)
+        return atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False).to(self.device)
+
+    def _evaluate_properties(self, structures: Sequence[Atoms]) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            out = self.model(model_inputs(self._batch(structures)))
+        return {name: out[name].to("cpu", torch.float64).numpy() for name in self.targets}
+
+    def _evaluate(self, structures: Sequence[Atoms], stress: bool) -> dict[str, np.ndarray]:
+        batch = self._batch(structures)
         out = energy_forces_stress(self.model, model_inputs(batch), forces=True, stress=stress)
         return {key: value.detach().to("cpu", torch.float64).numpy() for key, value in out.items()}
