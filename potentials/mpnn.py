@@ -2,7 +2,9 @@
 
 Edge features are Gaussian expansions of interatomic distances (QM9 bonds are not
 given to the model; the geometry carries them). The edge network maps each edge's
-features to a hidden×hidden matrix; one network and one GRU are shared by all steps.
+features to a hidden×hidden matrix; one network and one GRU are shared by all steps,
+so the matrices are computed once per forward pass and handed to ``NNConv`` as its
+edge features (its own ``nn`` is the identity).
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ class MPNNModel(PropertyModel):
         h, g = self.sizes["hidden_channels"], self.sizes["num_gaussians"]
         self.embedding = nn.Embedding(len(self.elements), h)
         self.expansion = GaussianSmearing(0.0, self.cutoff, g)
-        edge_net = nn.Sequential(nn.Linear(g, self.sizes["edge_hidden"]), nn.ReLU(),
-                                 nn.Linear(self.sizes["edge_hidden"], h * h))
-        self.conv = NNConv(h, h, edge_net, aggr=aggr)
+        self.edge_net = nn.Sequential(nn.Linear(g, self.sizes["edge_hidden"]), nn.ReLU(),
+                                      nn.Linear(self.sizes["edge_hidden"], h * h))
+        self.conv = NNConv(h, h, nn.Identity(), aggr=aggr)
         self.gru = nn.GRU(h, h)
         self.set2set = Set2Set(h, processing_steps=self.sizes["set2set_steps"])
         self.head = nn.Sequential(nn.Linear(2 * h, h), nn.ReLU(), nn.Linear(h, len(self.targets)))
@@ -57,10 +59,11 @@ class MPNNModel(PropertyModel):
     def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         edge_index = inputs[K.EDGE_INDEX]
         edge_attr = self.expansion(edge_lengths(inputs))
+        edge_weights = self.edge_net(edge_attr)
         h = self.embedding(self.species(inputs[K.Z]))
         state = h.unsqueeze(0)
         for step in range(self.sizes["num_steps"]):
-            m = torch.relu(self.conv(h, edge_index, edge_attr))
+            m = torch.relu(self.conv(h, edge_index, edge_weights))
             h, state = self.gru(m.unsqueeze(0), state)
             h = self.after_step(step, h.squeeze(0), edge_index, edge_attr)
             state = h.unsqueeze(0)
