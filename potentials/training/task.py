@@ -1,4 +1,4 @@
-"""The Lightning module that fits an energy model to energies and forces."""
+"""Lightning modules: the optimiser/schedule base every task shares, and the energy + force task."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torchmetrics import MeanAbsoluteError
 from mlcalc import keys as K
 from mlcalc.derivatives import energy_forces_stress, model_inputs
 
-__all__ = ["PotentialTask", "make_optimizer"]
+__all__ = ["OptimTask", "PotentialTask", "make_optimizer"]
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -29,7 +29,39 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
     raise ValueError(f"unknown optimizer {name!r}; choose sgd, adam, adamw or lamb")
 
 
-class PotentialTask(L.LightningModule):
+class OptimTask(L.LightningModule):
+    """A task around ``model`` with the optimiser, learning-rate schedule and warm-up of ``optim``
+    (the plain settings of :class:`~mlcalc.config.OptimConfig`); subclasses define the steps."""
+
+    def __init__(self, model: torch.nn.Module, optim: dict[str, Any]):
+        super().__init__()
+        self.model = model
+        self.optim = dict(optim)
+        self.save_hyperparameters({"optim": self.optim})
+
+    def configure_optimizers(self):
+        o = self.optim
+        optimizer = make_optimizer(o["optimizer"], self.model.parameters(), o["lr"], o["weight_decay"])
+        if o["lr_schedule"] == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, factor=o["lr_factor"], patience=o["lr_patience"], min_lr=o["lr_min"])
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+        if o["lr_schedule"] == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o["epochs"], eta_min=o["lr_min"])
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimizer
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+        """Linear learning-rate warm-up over the first ``lr_warmup_steps`` optimiser steps."""
+        warmup = self.optim["lr_warmup_steps"]
+        if warmup and self.trainer.global_step < warmup:
+            factor = (self.trainer.global_step + 1) / warmup
+            for group in optimizer.param_groups:
+                group["lr"] = factor * self.optim["lr"]
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+
+
+class PotentialTask(OptimTask):
     """Loss = w_E·MSE(ΔE/s) + w_F·MSE(ΔF/s), s the model's energy scale (eV, eV/Å).
 
     Logs ``train_loss``, ``val_loss`` and validation/test MAEs of energy (eV per
@@ -37,10 +69,7 @@ class PotentialTask(L.LightningModule):
     """
 
     def __init__(self, model: torch.nn.Module, optim: dict[str, Any]):
-        super().__init__()
-        self.model = model
-        self.optim = dict(optim)
-        self.save_hyperparameters({"optim": self.optim})
+        super().__init__(model, optim)
         self.scale = float(getattr(model, "energy_scale", 1.0))
         self.metrics = torch.nn.ModuleDict({
             f"{stage}_{q}_mae": MeanAbsoluteError() for stage in ("val", "test") for q in ("energy", "forces")
@@ -72,24 +101,3 @@ class PotentialTask(L.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
-
-    def configure_optimizers(self):
-        o = self.optim
-        optimizer = make_optimizer(o["optimizer"], self.model.parameters(), o["lr"], o["weight_decay"])
-        if o["lr_schedule"] == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, factor=o["lr_factor"], patience=o["lr_patience"], min_lr=o["lr_min"])
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
-        if o["lr_schedule"] == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o["epochs"], eta_min=o["lr_min"])
-            return {"optimizer": optimizer, "lr_scheduler": scheduler}
-        return optimizer
-
-    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
-        """Linear learning-rate warm-up over the first ``lr_warmup_steps`` optimiser steps."""
-        warmup = self.optim["lr_warmup_steps"]
-        if warmup and self.trainer.global_step < warmup:
-            factor = (self.trainer.global_step + 1) / warmup
-            for group in optimizer.param_groups:
-                group["lr"] = factor * self.optim["lr"]
-        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)

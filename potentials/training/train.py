@@ -1,24 +1,16 @@
-"""Train an energy model from a :class:`~mlcalc.config.TrainConfig` and export a ``.mlc`` file.
+"""Train a model from a :class:`~mlcalc.config.TrainConfig` and export a ``.mlc`` file.
 
-Resumable: checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True``
-continues from ``last.ckpt`` with optimiser, scheduler, early-stopping and timer state.
-Metrics are CSV files, one ``out_dir/logs/version_N/metrics.csv`` per start, so a resumed
-run keeps the log of the interrupted one.
+Energy models train here on labelled structure files (``data.source: file``); property
+models on QM9 in :mod:`.property_train`. Both share the Lightning run of :mod:`.fit`
+(checkpoints, resume, time budget, CSV logs under ``out_dir/logs``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
-from lightning.pytorch.loggers import CSVLogger
 from torch_geometric.loader import DataLoader
 
 from mlcalc import keys as K
@@ -30,20 +22,10 @@ from mlcalc.modelfile import save_model
 
 from .. import create_model
 from .data import GraphDataset, fit_atomref, force_rms, split_indices
+from .fit import TrainResult, fit
 from .task import PotentialTask
 
 __all__ = ["train", "TrainResult", "test_metrics"]
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """The exported model, its metrics, and the frame indices of each split (train/val/test)."""
-
-    model_path: Path
-    metrics: dict[str, Any]
-    split: dict[str, np.ndarray]
 
 
 def _ensure_data(config: TrainConfig) -> Path:
@@ -82,6 +64,10 @@ def test_metrics(model: torch.nn.Module, loader) -> dict[str, float]:
 
 def train(config: TrainConfig, resume: bool = False) -> TrainResult:
     """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``."""
+    if config.data.source == "qm9":
+        from .property_train import train_properties
+
+        return train_properties(config, resume)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
@@ -105,32 +91,10 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
                                     generator=torch.Generator().manual_seed(config.seed))
     task = PotentialTask(model, config.optim.model_dump())
 
-    o = config.optim
-    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_loss", save_last=True)
-    timer = Timer(duration={"minutes": o.max_minutes} if o.max_minutes else None, interval="epoch")
-    callbacks = [checkpoint, timer]
-    if o.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=o.early_stopping_patience))
-    trainer = L.Trainer(
-        max_epochs=o.epochs, accelerator="auto", devices=1, precision="bf16-mixed" if o.amp else "32-true",
-        gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
-        inference_mode=False, callbacks=callbacks, logger=CSVLogger(out, name="logs"),
-        enable_progress_bar=config.progress, enable_model_summary=False, default_root_dir=out,
-        log_every_n_steps=max(1, min(50, len(loaders["train"]))),
-    )
-    last = out / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    if resume and ckpt_path is None:
-        log.warning("no checkpoint at %s: training starts from scratch", last)
-    trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=ckpt_path)
-
-    best = checkpoint.best_model_path or str(last)
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress)
     metrics = {"test": {**test_metrics(model, loaders["test"]), "frames": len(split["test"])},
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
-               "epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1),
-               "torch_threads": torch.get_num_threads()}
+               **fitted, "torch_threads": torch.get_num_threads()}
     path = save_model(
         out / f"{config.name}.mlc", model, metrics=metrics,
         data={"name": d.name or data_path.name, "path": str(data_path), "size": len(structures),

@@ -1,0 +1,70 @@
+"""The Lightning run shared by every trainable model: checkpoints, resume, time budget, CSV logs.
+
+Checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True`` continues from
+``last.ckpt`` with optimiser, scheduler, early-stopping and timer state. Metrics are CSV
+files, one ``out_dir/logs/version_N/metrics.csv`` per start, so a resumed run keeps the
+log of the interrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
+from lightning.pytorch.loggers import CSVLogger
+
+from mlcalc.config import OptimConfig
+
+__all__ = ["TrainResult", "fit"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """The exported model, its metrics, and the frame indices of each split (train/val/test)."""
+
+    model_path: Path
+    metrics: dict[str, Any]
+    split: dict[str, np.ndarray]
+
+
+def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, out: Path, resume: bool,
+        progress: bool) -> dict[str, Any]:
+    """Fit ``task`` (monitoring ``val_loss``), then load the best checkpoint into ``task.model``.
+
+    Returns ``{"epochs": ..., "train_wall_time_s": ...}``.
+    """
+    o = optim
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_loss")
+    # last.ckpt every epoch: a separate unmonitored callback, because ModelCheckpoint(save_last=True)
+    # refreshes last.ckpt only in epochs where val_loss improves, and resume would repeat epochs
+    latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
+    timer = Timer(duration={"minutes": o.max_minutes} if o.max_minutes else None, interval="epoch")
+    callbacks = [checkpoint, latest, timer]
+    if o.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=o.early_stopping_patience))
+    trainer = L.Trainer(
+        max_epochs=o.epochs, accelerator="auto", devices=1, precision="bf16-mixed" if o.amp else "32-true",
+        gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
+        inference_mode=False, callbacks=callbacks, logger=CSVLogger(out, name="logs"),
+        enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+    )
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if resume and ckpt_path is None:
+        log.warning("no checkpoint at %s: training starts from scratch", last)
+    trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
+
+    best = checkpoint.best_model_path or str(last)
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    task.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    return {"epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1)}
