@@ -2,21 +2,25 @@
 
 ``load_config(path)`` reads YAML into :class:`TrainConfig`; unknown keys and bad values
 raise a ``ValueError`` that names the field. Relative paths resolve against the
-current directory.
+current directory. ``data.source`` picks the data: ``file`` (the default: labelled
+structures for a force field) or ``qm9`` (molecular properties for a property model).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from mlcalc.data.molecules import MOLECULES
 
-__all__ = ["TrainConfig", "DataConfig", "ModelConfig", "OptimConfig", "load_config"]
+__all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "ModelConfig", "OptimConfig", "load_config", "DATA_SOURCES"]
+
+#: values of ``data.source``
+DATA_SOURCES = ("file", "qm9")
 
 
 class _Strict(BaseModel):
@@ -42,6 +46,9 @@ class GenerateConfig(_Strict):
 
 
 class DataConfig(_Strict):
+    """Labelled structures (energies and forces) from a file, for energy models."""
+
+    source: Literal["file"] = "file"
     path: Path
     name: Optional[str] = None
     generate: Optional[GenerateConfig] = None
@@ -49,6 +56,37 @@ class DataConfig(_Strict):
     val: int = Field(gt=0, description="validation frames")
     test: Optional[int] = Field(None, ge=0, description="test frames (default: all the rest)")
     split_seed: int = 0
+
+
+class QM9DataConfig(_Strict):
+    """QM9 molecules and labels (``targets``, units of :data:`mlcalc.data.qm9.QM9_UNITS`), for property models."""
+
+    source: Literal["qm9"]
+    targets: list[str] = Field(min_length=1)
+    subset: Optional[int] = Field(None, gt=0, description="molecules drawn (seeded) from QM9; default: all")
+    train_fraction: float = Field(0.8, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: Optional[float] = Field(None, gt=0, lt=1, description="default: the rest")
+    split_seed: int = 0
+
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, targets: list[str]) -> list[str]:
+        from mlcalc.data.qm9 import check_targets
+
+        return check_targets(targets)
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        total = self.train_fraction + self.val_fraction + (self.test_fraction or 0.0)
+        if total > 1 + 1e-9 or (self.test_fraction is None and total >= 1):
+            raise ValueError(f"train_fraction + val_fraction + test_fraction is {total:g}; it must leave a test set "
+                             "and not exceed 1")
+        return self
+
+
+def _data_source(value: Any) -> str:
+    return value.get("source", "file") if isinstance(value, dict) else getattr(value, "source", "file")
 
 
 class ModelConfig(_Strict):
@@ -75,6 +113,7 @@ class OptimConfig(_Strict):
     amp: bool = False
     early_stopping_patience: Optional[int] = Field(None, gt=0)
     max_minutes: Optional[float] = Field(None, gt=0, description="wall-time budget for fitting")
+    loss: Literal["mse", "l1"] = Field("mse", description="property models: loss on standardised targets")
 
     @model_validator(mode="after")
     def _some_loss(self):
@@ -86,11 +125,38 @@ class OptimConfig(_Strict):
 class TrainConfig(_Strict):
     name: str
     seed: int = 0
-    data: DataConfig
+    data: Annotated[Union[Annotated[DataConfig, Tag("file")], Annotated[QM9DataConfig, Tag("qm9")]],
+                    Discriminator(_data_source, custom_error_type="data_source",
+                                  custom_error_message=f"data.source must be one of {', '.join(DATA_SOURCES)}")]
     model: ModelConfig = ModelConfig()
     optim: OptimConfig = OptimConfig()
     out_dir: Path
     progress: bool = True
+
+    @model_validator(mode="after")
+    def _model_fits_data(self):
+        from mlcalc.potentials import MODEL_KINDS, PROPERTY_KINDS
+
+        kind = self.model.kind
+        if kind not in MODEL_KINDS:
+            raise ValueError(f"model.kind {kind!r} is unknown; known kinds: {', '.join(sorted(MODEL_KINDS))}")
+        if self.data.source == "qm9" and kind not in PROPERTY_KINDS:
+            raise ValueError(f"model.kind {kind!r} is an energy model; QM9 properties need one of "
+                             f"{', '.join(PROPERTY_KINDS)}")
+        if self.data.source == "file" and kind in PROPERTY_KINDS:
+            raise ValueError(f"model.kind {kind!r} is a property model; it trains on data.source: qm9")
+        if self.data.source == "file" and self.optim.loss != "mse":
+            raise ValueError("optim.loss applies to property models (data.source: qm9); force fields use "
+                             "energy_weight and force_weight")
+        return self
+
+
+def _location(loc: tuple) -> str:
+    """A dotted field name, without pydantic's union tag (``data.file.train`` -> ``data.train``)."""
+    parts = [str(x) for x in loc]
+    if len(parts) > 1 and parts[0] == "data" and parts[1] in DATA_SOURCES:
+        del parts[1]
+    return ".".join(parts) or "(top)"
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -110,5 +176,5 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in err.errors())
         raise ValueError(f"invalid config {path}: {problems}") from None

@@ -20,12 +20,14 @@ def format_manifest(m: dict[str, Any], path: str | Path = "") -> str:
              f"  kind: {m['kind']}", f"  cutoff: {m['cutoff']} Å",
              f"  elements: {', '.join(chemical_symbols[z] for z in m['elements'])}",
              f"  periodic: {m.get('periodic', False)}", "properties:"]
-    lines += [f"  {name} [{p['unit']}] per {p['per']}" for name, p in m["properties"].items()]
+    lines += [f"  {name} [{p['unit']}] per {p['per']}" + (" (extensive)" if p.get("extensive") else "")
+              for name, p in m["properties"].items()]
     lines += ["hyperparameters:"] + _kv({k: v for k, v in m["hyperparameters"].items() if k != "elements"})
     if "data" in m:
         d = m["data"]
         lines += ["data:", f"  name: {d.get('name')}", f"  frames: {d.get('size')}  splits: {d.get('splits')}",
                   f"  split seed: {d.get('split_seed')}", f"  sha256: {d.get('sha256')}"]
+        lines += [f"  {key}: {d[key]}" for key in ("subset", "targets") if key in d]
     if "metrics" in m:
         lines.append("metrics:")
         for stage in ("test", "val"):

@@ -9,16 +9,25 @@ import torch
 from ase import Atoms
 from torch.utils.data import Dataset
 
+from mlcalc import keys as K
 from mlcalc.graph import atoms_to_graph
 
 __all__ = ["GraphDataset", "split_indices", "fit_atomref", "force_rms"]
 
 
 class GraphDataset(Dataset):
-    """Labelled structures as graphs with neighbor pairs within ``cutoff`` Å (built once)."""
+    """Labelled structures as graphs with neighbor pairs within ``cutoff`` Å (built once).
 
-    def __init__(self, structures: Sequence[Atoms], cutoff: float, dtype: torch.dtype = torch.float32):
+    ``targets`` [n_structures, n_targets] (property models) are attached as ``K.TARGETS``.
+    """
+
+    def __init__(self, structures: Sequence[Atoms], cutoff: float, dtype: torch.dtype = torch.float32,
+                 targets: np.ndarray | None = None):
         self.graphs = [atoms_to_graph(a, cutoff=cutoff, dtype=dtype) for a in structures]
+        if targets is not None:
+            targets = np.asarray(targets, dtype=np.float64).reshape(len(self.graphs), -1)
+            for graph, row in zip(self.graphs, targets):
+                graph[K.TARGETS] = torch.as_tensor(row, dtype=dtype).unsqueeze(0)
 
     def __len__(self) -> int:
         return len(self.graphs)

@@ -1,0 +1,52 @@
+"""The Lightning module that fits a property model to standardised targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics import MeanAbsoluteError
+
+from mlcalc import keys as K
+from mlcalc.derivatives import model_inputs
+
+from .task import OptimTask
+
+__all__ = ["PropertyTask"]
+
+
+class PropertyTask(OptimTask):
+    """Loss = MSE (or L1, ``optim["loss"]``) between standardised predictions and targets, over all targets.
+
+    Logs ``train_loss``, ``val_loss`` (dimensionless) and ``val_<target>_mae`` /
+    ``test_<target>_mae`` in the target's unit (e.g. eV).
+    """
+
+    def __init__(self, model: torch.nn.Module, optim: dict[str, Any]):
+        super().__init__(model, optim)
+        self.loss = torch.nn.functional.l1_loss if self.optim.get("loss") == "l1" else torch.nn.functional.mse_loss
+        self.metrics = torch.nn.ModuleDict({
+            f"{stage}_{t}_mae": MeanAbsoluteError() for stage in ("val", "test") for t in model.targets})
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        n_atoms = batch[K.N_ATOMS]
+        predicted = self.model.standardised_outputs(model_inputs(batch))
+        loss = self.loss(predicted, self.model.standardise(batch[K.TARGETS], n_atoms))
+        n = int(n_atoms.shape[0])
+        self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True, on_step=False)
+        if stage != "train":
+            values = self.model.destandardise(predicted.detach(), n_atoms)
+            for k, target in enumerate(self.model.targets):
+                metric = self.metrics[f"{stage}_{target}_mae"]
+                metric(values[:, k], batch[K.TARGETS][:, k])
+                self.log(f"{stage}_{target}_mae", metric, batch_size=n, prog_bar=k == 0, on_epoch=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")

@@ -1,0 +1,94 @@
+"""Train a property model on QM9 (``data.source: qm9``) and export it as ``.mlc``.
+
+Seeded subset and split of QM9, target standardisation from the training molecules
+(per atom for extensive targets), Lightning fitting (or the closed-form fit of the
+linear baseline), test/validation errors in the target units, and into ``out_dir``:
+``<name>.mlc``, ``metrics.json``, ``parity.png`` (test set) and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.loader import DataLoader
+
+from mlcalc.config import TrainConfig
+from mlcalc.data.qm9 import QM9, QM9_EXTENSIVE, QM9_UNITS, load_qm9, qm9_split
+from mlcalc.modelfile import save_model
+
+from .. import create_model
+from .data import GraphDataset
+from .fit import TrainResult, fit
+from .plots import loss_curves, parity_plot
+from .property_data import predict_loader, property_metrics, target_statistics
+from .property_task import PropertyTask
+
+__all__ = ["train_properties"]
+
+
+def _fingerprint(qm9: QM9, split: dict[str, np.ndarray], targets: list[str]) -> str:
+    """sha256 of the molecules used (QM9 ids, elements, positions, target values, split membership)."""
+    digest = hashlib.sha256()
+    for stage in ("train", "val", "test"):
+        rows = split[stage]
+        digest.update(stage.encode() + qm9.ids[rows].tobytes() + qm9.targets(rows, targets).tobytes())
+        for k in rows:
+            lo, hi = qm9.offsets[k], qm9.offsets[k + 1]
+            digest.update(qm9.numbers[lo:hi].tobytes() + qm9.positions[lo:hi].tobytes())
+    return digest.hexdigest()
+
+
+def train_properties(config: TrainConfig, resume: bool = False) -> TrainResult:
+    """Fit the property model of ``config`` on QM9, test it and write ``out_dir/<name>.mlc`` and figures."""
+    d, o = config.data, config.optim
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    qm9 = load_qm9()
+    split = qm9_split(len(qm9), d.subset, d.train_fraction, d.val_fraction, d.test_fraction, d.split_seed)
+    targets = list(d.targets)
+    units = [QM9_UNITS[t][0] for t in targets]
+    structures = {stage: qm9.structures(rows) for stage, rows in split.items()}
+    values = {stage: qm9.targets(rows, targets) for stage, rows in split.items()}
+
+    torch.manual_seed(config.seed)
+    model = create_model(config.model.kind, elements=np.unique(qm9.numbers).tolist(), cutoff=config.model.cutoff,
+                         targets=targets, units=units, extensive=[t in QM9_EXTENSIVE for t in targets],
+                         **config.model.hyperparameters)
+    mean, std = target_statistics(values["train"], qm9.n_atoms[split["train"]], model.extensive)
+    model.set_standardisation(mean, std)
+
+    closed_form = getattr(model, "closed_form", False)
+    loaders = {}
+    for stage in ("val", "test") if closed_form else ("train", "val", "test"):
+        dataset = GraphDataset(structures[stage], cutoff=model.cutoff, targets=values[stage])
+        loaders[stage] = DataLoader(dataset, batch_size=o.batch_size, shuffle=stage == "train",
+                                    generator=torch.Generator().manual_seed(config.seed))
+    if closed_form:
+        start = time.perf_counter()
+        model.fit(structures["train"], values["train"])
+        fitted = {"epochs": 0, "train_wall_time_s": round(time.perf_counter() - start, 1)}
+    else:
+        task = PropertyTask(model, o.model_dump())
+        fitted = fit(task, loaders["train"], loaders["val"], o, out, resume, config.progress)
+
+    predictions = {stage: predict_loader(model, loaders[stage]) for stage in ("test", "val")}
+    metrics = {stage: property_metrics(*predictions[stage], targets, units) for stage in ("test", "val")}
+    metrics.update(fitted, torch_threads=torch.get_num_threads())
+    path = save_model(
+        out / f"{config.name}.mlc", model, metrics=metrics,
+        data={"name": "QM9", "source": qm9.source, "size": len(qm9), "subset": d.subset, "targets": targets,
+              "sha256": _fingerprint(qm9, split, targets), "split_seed": d.split_seed,
+              "splits": {k: len(v) for k, v in split.items()}},
+        normalisation={"target_mean": dict(zip(targets, mean)), "target_std": dict(zip(targets, std)),
+                       "per_atom": dict(zip(targets, model.extensive))},
+        training=json.loads(config.model_dump_json()),
+    )
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    parity_plot(*predictions["test"], targets, units, out / "parity.png", title=f"{config.name} test")
+    loss_curves(out / "logs", out / "loss.png", title=config.name)
+    return TrainResult(path, metrics, split)
