@@ -1,4 +1,4 @@
-"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``data reference``, ``demo``."""
+"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``predict``, ``data reference``, ``demo``."""
 
 from __future__ import annotations
 
@@ -86,6 +86,24 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | N
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
     count = test.get("frames", test.get("structures"))
     click.echo(f"test {errors} ({count} structures); training wall time {result.metrics['train_wall_time_s']:.0f} s")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default="predictions.csv", show_default=True,
+              help="CSV table: file, index, formula, then one column per property with its unit")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> None:
+    """Predict MODEL's properties for every frame of FILES (any ASE-readable structure files)."""
+    from mlcalc import MLCalc
+    from mlcalc.predict import predict_files
+
+    try:
+        n = predict_files(MLCalc.load(model), files, out, batch_size=batch_size)
+    except (OSError, ValueError) as err:
+        _fail(err)
+    click.echo(f"wrote {n} rows to {out}")
 
 
 @main.group()
