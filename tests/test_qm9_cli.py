@@ -8,7 +8,6 @@ import yaml
 from ase import Atoms
 from ase.io import write
 from click.testing import CliRunner
-from qm9_helpers import qm9_cache, qm9_env  # noqa: F401 (fixtures)
 
 from mlcalc import MLCalc
 from mlcalc.cli import main

@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 from ase.units import Hartree
-from qm9_helpers import qm9, qm9_cache  # noqa: F401 (fixtures)
 
 from mlcalc.data.qm9 import QM9_EXTENSIVE, QM9_UNITS, check_targets, load_qm9, qm9_split, qm9pack_data_dir
 

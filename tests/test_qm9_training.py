@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from qm9_helpers import qm9, qm9_cache, qm9_env  # noqa: F401 (fixtures)
 
 from mlcalc import MLCalc
 from mlcalc.config import load_config
