@@ -103,6 +103,8 @@ class PropertyModel(AtomisticModel):
     def __init__(self, elements: Sequence[int], cutoff: float, targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], periodic: bool = False):
         super().__init__(elements, cutoff, periodic)
+        if not 1 <= self.elements[0] <= self.elements[-1] <= self.max_z:
+            raise ValueError(f"elements must be atomic numbers 1..{self.max_z}, got {self.elements}")
         self.targets, self.units, self.extensive = list(targets), list(units), [bool(e) for e in extensive]
         if not self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError(f"targets must be distinct names, at least one; got {self.targets}")

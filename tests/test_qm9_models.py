@@ -114,5 +114,7 @@ def test_bad_hyperparameters_are_named():
         create_model("mpnn", **common, aggr="sum")
     with pytest.raises(ValueError, match="one unit and one extensive flag per target"):
         create_model("gnn", **{**common, "units": []})
+    with pytest.raises(ValueError, match=r"elements must be atomic numbers 1..100, got \[0, 6\]"):
+        create_model("schnet", **{**common, "elements": [0, 6]})
     with pytest.raises(ValueError, match="cannot predict.*forces"):
         create_model("gnn", **{**common, "targets": ["forces"]})
