@@ -56,6 +56,7 @@ def train_properties(config: TrainConfig, resume: bool = False) -> TrainResult:
     values = {stage: qm9.targets(rows, targets) for stage, rows in split.items()}
 
     torch.manual_seed(config.seed)
+    # elements: all of QM9's (H, C, N, O, F), so a small subset without F still takes any QM9 molecule
     model = create_model(config.model.kind, elements=np.unique(qm9.numbers).tolist(), cutoff=config.model.cutoff,
                          targets=targets, units=units, extensive=[t in QM9_EXTENSIVE for t in targets],
                          **config.model.hyperparameters)
