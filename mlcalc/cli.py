@@ -1,4 +1,4 @@
-"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``data reference``, ``demo``."""
+"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``data reference``, ``md``, ``transfer``, ``demo``."""
 
 from __future__ import annotations
 
@@ -109,6 +109,56 @@ def data_reference(molecule, frames, temperature, seed, timestep, interval, ther
     except (OSError, ValueError, ImportError) as err:
         _fail(err)
     click.echo(f"wrote {frames} frames to {out}")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("structure")
+@click.option("--steps", type=click.IntRange(min=1), required=True, help="number of MD steps")
+@click.option("--timestep", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True, help="fs")
+@click.option("--temperature", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="K (initial velocities; Langevin bath)")
+@click.option("--ensemble", type=click.Choice(["nve", "langevin"]), default="nve", show_default=True)
+@click.option("--friction", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="Langevin friction, 1/fs")
+@click.option("--interval", type=click.IntRange(min=1), default=10, show_default=True,
+              help="steps between saved frames and log rows")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the initial velocities and Langevin noise")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="output folder")
+@click.option("--extxyz", is_flag=True, help="also write the frames as extended XYZ")
+@click.option("--max-force", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
+              help="eV/Å; a larger force stops the run as a blow-up")
+@click.option("--bond-stretch", type=click.FloatRange(min=1, min_open=True), default=2.0, show_default=True,
+              help="a bond longer than this factor of its start length stops the run")
+@click.option("--float64", "double", is_flag=True, help="evaluate the model in float64 (best energy conservation)")
+@click.option("--resume", is_flag=True, help="continue the run saved in --out")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def md(model, structure, steps, timestep, temperature, ensemble, friction, interval, seed, out, extxyz, max_force,
+       bond_stretch, double, resume, progress) -> None:
+    """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    import torch
+
+    from mlcalc.calculators import get_calculator
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.md import MDSettings, run_md
+
+    try:
+        settings = MDSettings(steps=steps, timestep=timestep, temperature=temperature, ensemble=ensemble,
+                              friction=friction, seed=seed, interval=interval, extxyz=extxyz, max_force=max_force,
+                              bond_stretch=bond_stretch)
+        atoms = load_molecule(structure)
+        atoms.calc = get_calculator(model, dtype=torch.float64 if double else torch.float32)
+        result = run_md(atoms, settings, out, resume=resume, progress=progress)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
+    s = result.summary()
+    click.echo(f"{result.status}: {s['steps_done']} steps ({s['duration_ps']:g} ps), {s['frames']} frames in {out}/ "
+               f"({s['ms_per_step']:.2f} ms/step)")
+    if s["drift_meV_per_atom_per_ps"] is not None:
+        click.echo(f"energy drift {s['drift_meV_per_atom_per_ps']:+.4f} meV/atom/ps "
+                   f"(kinetic energy std {s['kinetic_std_meV_per_atom']:.2f} meV/atom)")
+    if result.status == "blew_up":
+        raise click.ClickException(result.message)
 
 
 @main.command()

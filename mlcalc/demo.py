@@ -39,7 +39,7 @@ def run_demo(out: Path, md_steps: int = 400, echo: Callable[[str], None] = print
     from mlcalc import MLCalc
     from mlcalc.data.files import read_structures
     from mlcalc.data.molecules import load_molecule
-    from mlcalc.md import run_nve
+    from mlcalc.md import MDSettings, run_md
     from torch_geometric.loader import DataLoader
 
     from mlcalc.potentials.training import test_metrics, train
@@ -67,14 +67,14 @@ def run_demo(out: Path, md_steps: int = 400, echo: Callable[[str], None] = print
     for name, calc in (("fresh", MLCalc.load(result.model_path)), ("shipped", shipped)):
         atoms = load_molecule("ethanol")
         atoms.calc = calc
-        run = run_nve(atoms, md_steps, timestep=0.5, temperature=300, seed=0, log_interval=5,
-                      trajectory=out / f"nve-ethanol-{name}.traj")
+        run = run_md(atoms, MDSettings(steps=md_steps, timestep=0.5, temperature=300, seed=0, interval=5),
+                     out / f"nve-ethanol-{name}")
         nve[name] = {"drift_meV_per_atom_per_ps": run.drift, "kinetic_std_meV_per_atom": run.kinetic_std}
         echo(f"    {name:8s} energy drift {run.drift:+.3f} meV/atom/ps "
              f"(kinetic energy std {run.kinetic_std:.2f} meV/atom)")
     summary = {
         "model": str(result.model_path), "data": str(config.data.path),
-        "trajectories": [str(out / f"nve-ethanol-{name}.traj") for name in nve],
+        "trajectories": [str(out / f"nve-ethanol-{name}" / "trajectory.traj") for name in nve],
         "fresh_model_test": test, "shipped_model_test": shipped_test, "nve": nve,
         "wall_time_s": round(time.perf_counter() - t0, 1),
     }
