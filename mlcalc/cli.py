@@ -15,6 +15,19 @@ def _fail(err: Exception) -> None:
     raise click.ClickException(str(err))
 
 
+def _parse_overrides(items: tuple[str, ...]) -> dict:
+    """``--set KEY=VALUE`` options as {dotted key: YAML-parsed value}."""
+    import yaml
+
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlcalc")
 def main() -> None:
@@ -58,19 +71,11 @@ def models() -> None:
               help="override a config value, e.g. --set optim.epochs=5 (value parsed as YAML)")
 def train(config: str, resume: bool, overrides: tuple[str, ...]) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
-    import yaml
-
     from mlcalc.config import load_config
     from mlcalc.potentials.training import train as run_training
 
     try:
-        parsed = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
-            parsed[key] = yaml.safe_load(value)
-        cfg = load_config(config, parsed)
+        cfg = load_config(config, _parse_overrides(overrides))
     except (OSError, ValueError) as err:
         _fail(err)
     result = run_training(cfg, resume=resume)
@@ -162,13 +167,39 @@ def md(model, structure, steps, timestep, temperature, ensemble, friction, inter
 
 
 @main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a config value, e.g. --set md.steps=1000 (value parsed as YAML)")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def transfer(config: str, overrides: tuple[str, ...], progress: bool) -> None:
+    """Run the transfer study in CONFIG (MD with the model and the reference, distributions, report).
+
+    Rerunning the same config reuses finished MD runs and resumes interrupted ones.
+    """
+    from mlcalc.analysis.transfer import run_transfer
+    from mlcalc.analysis.transfer_config import load_transfer_config
+
+    try:
+        cfg = load_transfer_config(config, _parse_overrides(overrides))
+        run_transfer(cfg, echo=click.echo, progress=progress)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
+    click.echo(f"report: {cfg.out_dir / 'report.html'} (also report.md, results.json, figures/)")
+
+
+@main.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=400, show_default=True, help="NVE steps")
-def demo(out: str, steps: int) -> None:
-    """Short version of the main path: reference data, a small ET, the shipped model, NVE MD."""
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="NVE steps (0.5 fs) per molecule and calculator")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def demo(out: str, steps: int, progress: bool) -> None:
+    """A reduced ethanol -> n-/iso-propanol transfer study with the shipped model, report included."""
     from mlcalc.demo import run_demo
 
-    run_demo(Path(out), md_steps=steps, echo=click.echo)
+    try:
+        run_demo(Path(out), steps=steps, echo=click.echo, progress=progress)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
 
 
 if __name__ == "__main__":  # pragma: no cover
