@@ -31,7 +31,7 @@ def test_miniature_transfer_study_end_to_end(trained_tiny_model, tmp_path):
         assert (out / name).exists(), name
     saved = json.loads((out / "results.json").read_text())
     assert saved["molecules"].keys() == {"ethanol", "n-propanol"}
-    for molecule, entry in saved["molecules"].items():
+    for entry in saved["molecules"].values():
         assert entry["md"]["model"]["status"] == "completed" and entry["md"]["model"]["frames"] == 25
         assert entry["md"]["reference"]["drift_meV_per_atom_per_ps"] is not None
         errors = entry["model_errors"]
