@@ -74,3 +74,27 @@ def test_transfer_config_errors(tmp_path):
                       "compare: [C-C]\nout_dir: out\nmd: {stepz: 3}\n")
     res = CliRunner().invoke(main, ["transfer", str(config)])
     assert res.exit_code != 0 and "md.stepz" in res.output
+
+
+def test_source_model_from_a_training_config_without_reference(xtb_frames, tmp_path):
+    """The source model is trained first when the study names a training config; no reference runs."""
+    import yaml
+
+    train_yaml = tmp_path / "train.yaml"
+    train_yaml.write_text(yaml.safe_dump({
+        "name": "src", "data": {"path": str(xtb_frames), "train": 36, "val": 6, "test": 6},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                  "hyperparameters": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
+        "optim": {"epochs": 2, "batch_size": 8}, "out_dir": str(tmp_path / "model"), "progress": False}))
+    messages = []
+    config = _config("unused", tmp_path / "study", source={"molecule": "ethanol", "train_config": str(train_yaml)},
+                     reference=None, md={"steps": 20, "timestep": 0.5, "interval": 5})
+    results = run_transfer(config, echo=messages.append, progress=False)
+    assert (tmp_path / "model" / "src.mlc").exists() and results["model"]["path"].endswith("src.mlc")
+    assert any("training the source model" in m for m in messages)
+    assert not (tmp_path / "study" / "md" / "ethanol" / "reference").exists()
+    assert "model_errors" not in results["molecules"]["ethanol"]
+    assert results["comparisons"]["model_vs_reference"] == {}
+    assert "No reference runs" in (tmp_path / "study" / "report.md").read_text()
+    run_transfer(config, echo=messages.append, progress=False)
+    assert any("already trained" in m for m in messages)
