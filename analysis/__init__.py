@@ -1,1 +1,24 @@
-"""Analysis of trajectories and models (distributions, transfer studies, reports): grows in later issues."""
+"""Analysis of trajectories and models: bond/angle distributions (MDAnalysis), their comparison
+metrics, model errors on reference frames, and transfer studies with plots and reports."""
+
+from .distributions import Distribution, GeometryDistributions
+from .metrics import common_bins, compare, jensen_shannon, wasserstein
+from .model_errors import model_errors
+from .selections import GeometrySelection, parse_selection
+from .universe import universe_from_frames, universe_from_trajectory
+
+__all__ = ["Distribution", "GeometryDistributions", "GeometrySelection", "parse_selection", "universe_from_frames",
+           "universe_from_trajectory", "common_bins", "compare", "jensen_shannon", "wasserstein", "model_errors",
+           "run_transfer", "TransferConfig", "load_transfer_config"]
+
+
+def __getattr__(name):  # the transfer study pulls in training and plotting: import it on first use
+    if name == "run_transfer":
+        from .transfer import run_transfer
+
+        return run_transfer
+    if name in ("TransferConfig", "load_transfer_config"):
+        from . import transfer_config
+
+        return getattr(transfer_config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

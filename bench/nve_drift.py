@@ -20,7 +20,9 @@ def main() -> None:
 
     from mlcalc import MLCalc
     from mlcalc.data.molecules import load_molecule
-    from mlcalc.md import run_nve
+    import tempfile
+
+    from mlcalc.md import MDSettings, run_md
     from mlcalc.named_models import available_models
 
     print(f"{'model':20s} {'ps':>5s} {'drift meV/atom/ps':>18s} {'span meV/atom':>14s} {'Ekin std meV/atom':>18s} {'ms/step':>8s}")
@@ -28,10 +30,11 @@ def main() -> None:
         atoms = load_molecule("ethanol")
         atoms.calc = MLCalc.load(name, dtype=torch.float64)
         start = time.perf_counter()
-        run = run_nve(atoms, steps=args.steps, timestep=0.5, temperature=300, seed=0, log_interval=10)
+        with tempfile.TemporaryDirectory() as out:
+            run = run_md(atoms, MDSettings(steps=args.steps, timestep=0.5, temperature=300, seed=0, interval=10), out)
         ms = (time.perf_counter() - start) / args.steps * 1000
-        span = float(np.ptp(run.total)) * 1000 / len(atoms)
-        print(f"{name:20s} {run.time[-1]:5.1f} {run.drift:18.4f} {span:14.3f} {run.kinetic_std:18.2f} {ms:8.2f}")
+        span = float(np.ptp(run.log["total_eV"])) * 1000 / len(atoms)
+        print(f"{name:20s} {run.log['time_ps'][-1]:5.1f} {run.drift:18.4f} {span:14.3f} {run.kinetic_std:18.2f} {ms:8.2f}")
 
 
 if __name__ == "__main__":

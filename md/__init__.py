@@ -1,5 +1,12 @@
-"""Molecular dynamics drivers over ASE integrators (NVE velocity Verlet) with energy-drift monitoring."""
+"""Molecular dynamics over ASE integrators: NVE velocity Verlet and Langevin, with a trajectory,
+an energy log, blow-up monitors, progress and resume (:func:`run_md`)."""
 
-from .nve import NVEResult, energy_drift, run_nve
+from .driver import run_md
+from .energy_log import energy_drift, read_energy_log
+from .monitors import BlowUpError, BlowUpMonitor, bonded_pairs
+from .result import MDResult, load_md_result
+from .settings import ENSEMBLES, MDSettings
+from .velocities import initialise_velocities
 
-__all__ = ["run_nve", "NVEResult", "energy_drift"]
+__all__ = ["run_md", "MDSettings", "MDResult", "load_md_result", "ENSEMBLES", "BlowUpError", "BlowUpMonitor",
+           "bonded_pairs", "initialise_velocities", "energy_drift", "read_energy_log"]

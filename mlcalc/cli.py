@@ -1,4 +1,5 @@
-"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``predict``, ``data reference``, ``demo``."""
+"""The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``predict``, ``data reference``, ``md``,
+``transfer``, ``demo``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from mlcalc.data.molecules import MOLECULES
 
 def _fail(err: Exception) -> None:
     raise click.ClickException(str(err))
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict:
+    """``--set KEY=VALUE`` options as {dotted key: YAML-parsed value}."""
+    import yaml
+
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,18 +74,11 @@ def models() -> None:
               help="QM9 configs: train on a seeded random subset of this many molecules (sets data.subset)")
 def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
-    import yaml
-
     from mlcalc.config import load_config
     from mlcalc.potentials.training import train as run_training
 
     try:
-        parsed = {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
-            parsed[key] = yaml.safe_load(value)
+        parsed = _parse_overrides(overrides)
         cfg = load_config(config, parsed)
         if subset is not None:
             if cfg.data.source != "qm9":
@@ -138,13 +145,89 @@ def data_reference(molecule, frames, temperature, seed, timestep, interval, ther
 
 
 @main.command()
+@click.argument("model")
+@click.argument("structure")
+@click.option("--steps", type=click.IntRange(min=1), required=True, help="number of MD steps")
+@click.option("--timestep", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True, help="fs")
+@click.option("--temperature", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="K (initial velocities; Langevin bath)")
+@click.option("--ensemble", type=click.Choice(["nve", "langevin"]), default="nve", show_default=True)
+@click.option("--friction", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="Langevin friction, 1/fs")
+@click.option("--interval", type=click.IntRange(min=1), default=10, show_default=True,
+              help="steps between saved frames and log rows")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the initial velocities and Langevin noise")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="output folder")
+@click.option("--extxyz", is_flag=True, help="also write the frames as extended XYZ")
+@click.option("--max-force", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
+              help="eV/Å; a larger force stops the run as a blow-up")
+@click.option("--bond-stretch", type=click.FloatRange(min=1, min_open=True), default=2.0, show_default=True,
+              help="a bond longer than this factor of its start length stops the run")
+@click.option("--float64", "double", is_flag=True, help="evaluate the model in float64 (best energy conservation)")
+@click.option("--resume", is_flag=True, help="continue the run saved in --out")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def md(model, structure, steps, timestep, temperature, ensemble, friction, interval, seed, out, extxyz, max_force,
+       bond_stretch, double, resume, progress) -> None:
+    """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    import torch
+
+    from mlcalc.calculators import get_calculator
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.md import MDSettings, run_md
+
+    try:
+        settings = MDSettings(steps=steps, timestep=timestep, temperature=temperature, ensemble=ensemble,
+                              friction=friction, seed=seed, interval=interval, extxyz=extxyz, max_force=max_force,
+                              bond_stretch=bond_stretch)
+        atoms = load_molecule(structure)
+        atoms.calc = get_calculator(model, dtype=torch.float64 if double else torch.float32)
+        result = run_md(atoms, settings, out, resume=resume, progress=progress)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
+    s = result.summary()
+    click.echo(f"{result.status}: {s['steps_done']} steps ({s['duration_ps']:g} ps), {s['frames']} frames in {out}/ "
+               f"({s['ms_per_step']:.2f} ms/step)")
+    if s["drift_meV_per_atom_per_ps"] is not None:
+        click.echo(f"energy drift {s['drift_meV_per_atom_per_ps']:+.4f} meV/atom/ps "
+                   f"(kinetic energy std {s['kinetic_std_meV_per_atom']:.2f} meV/atom)")
+    if result.status == "blew_up":
+        raise click.ClickException(result.message)
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a config value, e.g. --set md.steps=1000 (value parsed as YAML)")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def transfer(config: str, overrides: tuple[str, ...], progress: bool) -> None:
+    """Run the transfer study in CONFIG (MD with the model and the reference, distributions, report).
+
+    Rerunning the same config reuses finished MD runs and resumes interrupted ones.
+    """
+    from mlcalc.analysis.transfer import run_transfer
+    from mlcalc.analysis.transfer_config import load_transfer_config
+
+    try:
+        cfg = load_transfer_config(config, _parse_overrides(overrides))
+        run_transfer(cfg, echo=click.echo, progress=progress)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
+    click.echo(f"report: {cfg.out_dir / 'report.html'} (also report.md, results.json, figures/)")
+
+
+@main.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=400, show_default=True, help="NVE steps")
-def demo(out: str, steps: int) -> None:
-    """Short version of the main path: reference data, a small ET, the shipped model, NVE MD."""
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="NVE steps (0.5 fs) per molecule and calculator")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def demo(out: str, steps: int, progress: bool) -> None:
+    """A reduced ethanol -> n-/iso-propanol transfer study with the shipped model, report included."""
     from mlcalc.demo import run_demo
 
-    run_demo(Path(out), md_steps=steps, echo=click.echo)
+    try:
+        run_demo(Path(out), steps=steps, echo=click.echo, progress=progress)
+    except (OSError, ValueError, ImportError) as err:
+        _fail(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from mlcalc.data.molecules import MOLECULES
 
-__all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "ModelConfig", "OptimConfig", "load_config", "DATA_SOURCES"]
+__all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "ModelConfig", "OptimConfig", "load_config",
+           "load_yaml_config", "DATA_SOURCES"]
 
 #: values of ``data.source``
 DATA_SOURCES = ("file", "qm9")
@@ -161,6 +162,15 @@ def _location(loc: tuple) -> str:
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read and validate a YAML training config; ``overrides`` (dotted keys) replace values."""
+    return load_yaml_config(path, TrainConfig, overrides)
+
+
+def load_yaml_config(path: str | os.PathLike, schema: type[BaseModel], overrides: dict[str, Any] | None = None):
+    """Read YAML at ``path`` into the pydantic ``schema``; ``overrides`` (dotted keys) replace values.
+
+    Errors (missing file, not a mapping, bad or unknown fields) are ``ValueError``/``FileNotFoundError``
+    messages that name the file and the field.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
@@ -174,7 +184,7 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
             node = node.setdefault(key, {})
         node[leaf] = value
     try:
-        return TrainConfig.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in err.errors())
         raise ValueError(f"invalid config {path}: {problems}") from None

@@ -47,6 +47,33 @@ def tiny_et_calc():
     return MLCalc(tiny_potential("torchmdnet-et", elements=(1, 6, 8)), dtype=torch.float64)
 
 
+@pytest.fixture(scope="session")
+def xtb_frames(tmp_path_factory):
+    """48 GFN2-xTB frames of ethanol at 500 K (energies and forces), as extxyz."""
+    pytest.importorskip("tblite")
+    from mlcalc.data.reference import generate_reference
+
+    path = tmp_path_factory.mktemp("data") / "ethanol.extxyz"
+    generate_reference(load_molecule("ethanol"), frames=48, temperature=500, seed=0, thermalise=50.0,
+                       interval=5.0, out=path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_model(tmp_path_factory, xtb_frames):
+    """A tiny ET trained for a few epochs on ``xtb_frames``: the path of its .mlc file."""
+    from mlcalc.config import TrainConfig
+    from mlcalc.potentials.training import train
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    config = TrainConfig.model_validate({
+        "name": "tiny-trained", "seed": 0, "data": {"path": xtb_frames, "train": 36, "val": 6, "test": 6},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                  "hyperparameters": {"hidden_channels": 32, "num_layers": 1, "num_rbf": 16, "num_heads": 2}},
+        "optim": {"epochs": 60, "batch_size": 4, "lr": 5e-3}, "out_dir": out, "progress": False})
+    return train(config).model_path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -8,7 +8,7 @@ from ase.optimize import BFGS
 from ase import units
 
 from mlcalc import MLCalc
-from mlcalc.md import run_nve
+from mlcalc.md import MDSettings, run_md
 
 
 def test_bfgs_lowers_fmax(rattled_ethanol):
@@ -31,11 +31,12 @@ def test_velocity_verlet_runs(ethanol):
 
 
 @pytest.mark.parametrize("name", ["ethanol-et", "ethanol-tensornet"])
-def test_nve_conserves_energy(ethanol, name):
+def test_nve_conserves_energy(ethanol, name, tmp_path):
     """1 ps of NVE (float64, 0.5 fs): drift and total-energy span far below kinetic fluctuations."""
     ethanol.calc = MLCalc.load(name, dtype=torch.float64)
-    result = run_nve(ethanol, steps=2000, timestep=0.5, temperature=300, seed=0, log_interval=10)
-    span = (result.total.max() - result.total.min()) * 1000 / len(ethanol)  # meV/atom
+    result = run_md(ethanol, MDSettings(steps=2000, timestep=0.5, temperature=300, seed=0, interval=10), tmp_path)
+    total = result.log["total_eV"]
+    span = (total.max() - total.min()) * 1000 / len(ethanol)  # meV/atom
     assert result.kinetic_std > 1.0  # the molecule really moves
-    assert abs(result.drift) * result.time[-1] < 0.05 * result.kinetic_std
+    assert abs(result.drift) * result.log["time_ps"][-1] < 0.05 * result.kinetic_std
     assert span < 0.2 * result.kinetic_std

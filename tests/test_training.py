@@ -8,19 +8,7 @@ import yaml
 
 from mlcalc import MLCalc
 from mlcalc.config import load_config
-from mlcalc.data.molecules import load_molecule
 from mlcalc.potentials.training import train
-
-
-@pytest.fixture(scope="module")
-def xtb_frames(tmp_path_factory):
-    pytest.importorskip("tblite")
-    from mlcalc.data.reference import generate_reference
-
-    path = tmp_path_factory.mktemp("data") / "ethanol.extxyz"
-    generate_reference(load_molecule("ethanol"), frames=48, temperature=500, seed=0, thermalise=50.0,
-                       interval=5.0, out=path, progress=False)
-    return path
 
 
 def _config(tmp_path, data, **optim):

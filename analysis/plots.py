@@ -1,0 +1,93 @@
+"""Figures of a transfer study: distributions in the style of the paper's figure 7, and energies vs time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+from mlcalc.md import read_energy_log
+
+from .distributions import Distribution
+from .metrics import bin_count, common_bins
+
+__all__ = ["plot_selection", "plot_energies"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_selection(name: str, per_molecule: dict[str, dict[str, Distribution]], source: str,
+                   path: str | os.PathLike, n_bins: int = 80) -> Path:
+    """One selection: left, the model's distribution for every molecule (source in black);
+    then one panel per molecule with the model (filled) against the reference (line).
+
+    ``per_molecule``: molecule -> {"model": Distribution, "reference": Distribution (optional)}.
+    """
+    plt = _pyplot()
+    present = {m: d for m, d in per_molecule.items() if d}
+    samples = [dist.samples for d in present.values() for dist in d.values()]
+    edges = common_bins(*samples, n_bins=bin_count(min(x.size for x in samples), n_bins))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    first = next(iter(next(iter(present.values())).values()))
+    xlabel = f"{name} ({first.unit})"
+    fig, axes = plt.subplots(1, 1 + len(present), figsize=(4.2 * (1 + len(present)), 3.4), squeeze=False)
+    axes = axes[0]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (molecule, dists) in enumerate(present.items()):
+        if "model" not in dists:
+            continue
+        style = {"color": "black", "lw": 2.0} if molecule == source else {"color": colours[k % len(colours)], "lw": 1.4}
+        axes[0].plot(centres, dists["model"].histogram(edges), label=molecule, **style)
+    axes[0].set_title(f"{name}: model MD, all molecules", fontsize=10)
+    for ax, (molecule, dists) in zip(axes[1:], present.items()):
+        if "model" in dists:
+            ax.fill_between(centres, dists["model"].histogram(edges), step=None, alpha=0.45, label="model")
+        if "reference" in dists:
+            ax.plot(centres, dists["reference"].histogram(edges), color="black", lw=1.3, label="GFN2-xTB reference")
+        ax.set_title(f"{molecule}", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=8, frameon=False)
+    axes[0].set_ylabel("probability density")
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def plot_energies(runs: dict[str, Path], path: str | os.PathLike) -> Path:
+    """Total energy minus its start value (meV/atom) against time for each MD run folder in ``runs``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for label, folder in runs.items():
+        log = read_energy_log(Path(folder) / "energies.csv")
+        if len(log["step"]) == 0:
+            continue
+        n_atoms = _n_atoms(Path(folder))
+        ax.plot(log["time_ps"], (log["total_eV"] - log["total_eV"][0]) * 1000 / n_atoms, lw=0.8, label=label)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("E_total − E_total(0) (meV/atom)")
+    ax.legend(fontsize=7, frameon=False, ncol=2)
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def _n_atoms(folder: Path) -> int:
+    import json
+
+    return int(json.loads((folder / "summary.json").read_text())["n_atoms"])
+
+
+def _save(fig, plt, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+

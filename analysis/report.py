@@ -1,0 +1,118 @@
+"""The transfer-study report: the same tables and figures as Markdown (report.md) and HTML (report.html)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report", "report_tables"]
+
+
+def _f(value, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """The report's tables as (title, header, rows, note)."""
+    tables = []
+    has_ref = bool(results["config"].get("reference"))
+    rows = []
+    for molecule, entry in results["molecules"].items():
+        model, ref = entry["md"].get("model", {}), entry["md"].get("reference", {})
+        errors = entry.get("model_errors", {})
+        rows.append([molecule, entry["role"], entry["formula"],
+                     _f(errors.get("forces_mae_meV_per_A"), ".1f"),
+                     _f(errors.get("energy_mae_offset_removed_meV_per_atom"), ".2f"),
+                     _f(errors.get("energy_offset_meV"), ".0f"),
+                     f"{model.get('status', '–')} ({model.get('steps_done', 0)} steps)",
+                     _f(model.get("drift_meV_per_atom_per_ps"), "+.3f"),
+                     _f(ref.get("drift_meV_per_atom_per_ps"), "+.3f"),
+                     _f(model.get("kinetic_std_meV_per_atom"), ".2f"),
+                     _f(model.get("ms_per_step"), ".2f"), _f(ref.get("ms_per_step"), ".2f")])
+    tables.append((
+        "Per molecule",
+        ["molecule", "role", "formula", "force MAE (meV/Å)", "energy MAE, offset removed (meV/atom)",
+         "energy offset (meV)", "model MD", "NVE drift model (meV/atom/ps)", "NVE drift reference (meV/atom/ps)",
+         "Ekin std model (meV/atom)", "ms/step model", "ms/step reference"],
+        rows,
+        (f"Model errors on {results['config']['error_frames']} frames of each molecule's reference MD. "
+         "The energy offset is the mean model − reference energy (a constant shift; it does not change forces "
+         "or MD).") if has_ref else "No reference runs in this study."))
+
+    comparisons = results["comparisons"]
+    if comparisons.get("model_vs_reference"):
+        rows = []
+        for molecule, sels in comparisons["model_vs_reference"].items():
+            for name, c in sels.items():
+                unit = results["molecules"][molecule]["distributions"]["model"][name]["unit"]
+                rows.append([molecule, name, f"{c['mean_b']:.3f} ± {c['std_b']:.3f} {unit}",
+                             f"{c['mean_a']:.3f} ± {c['std_a']:.3f} {unit}", f"{c['mean_diff']:+.4f}",
+                             f"{c['wasserstein']:.4f}", f"{c['jensen_shannon']:.3f}"])
+        tables.append(("Model vs reference, per bond/angle",
+                       ["molecule", "selection", "model mean ± std", "reference mean ± std", "Δmean (model − ref)",
+                        "W1", "JS divergence"], rows,
+                       "W1: Wasserstein-1 distance (in the selection's unit); JS: Jensen-Shannon divergence, base 2 "
+                       "(0 identical, 1 disjoint), on common bins."))
+    for calc_name, per_target in comparisons.get("source_vs_target", {}).items():
+        rows = []
+        for molecule, sels in per_target.items():
+            for name, c in sels.items():
+                rows.append([molecule, name, f"{c['mean_a']:.3f} ± {c['std_a']:.3f}",
+                             f"{c['mean_b']:.3f} ± {c['std_b']:.3f}", f"{c['mean_diff']:+.4f}",
+                             f"{c['wasserstein']:.4f}", f"{c['jensen_shannon']:.3f}"])
+        tables.append((f"Source ({results['source']}) vs target, {calc_name} MD",
+                       ["target", "selection", "source mean ± std", "target mean ± std", "Δmean", "W1", "JS divergence"],
+                       rows, "The paper's comparison: how a bond or angle shifts from the source molecule to a target."))
+    missing = {m: s for m, s in results.get("missing_selections", {}).items() if s}
+    if missing:
+        tables.append(("Selections absent from a molecule", ["molecule", "selections"],
+                       [[m, ", ".join(s)] for m, s in missing.items()], ""))
+    return tables
+
+
+def _settings_line(results: dict[str, Any]) -> str:
+    md = results["config"]["md"]
+    model = results["model"]
+    test = model.get("test", {})
+    mae = f", test force MAE {test['forces_mae_meV_per_A']:.2f} meV/Å" if "forces_mae_meV_per_A" in test else ""
+    return (f"Source: {results['source']}; model {Path(model['path']).name} ({model.get('kind')}{mae}). "
+            f"MD: {md['ensemble'].upper()}, {md['steps']} steps × {md['timestep']} fs "
+            f"= {md['steps'] * md['timestep'] / 1000:g} ps from {md['temperature']:g} K (seed {md['seed']}, "
+            f"{md['dtype']}); frames every {md['interval']} steps. Reference: {results['config'].get('reference')}. "
+            f"Wall time {results['wall_time_s']:.0f} s.")
+
+
+def write_report(results: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out`` (figures referenced relatively)."""
+    out = Path(out)
+    tables = report_tables(results)
+    title = f"Transfer study: {results['name']}"
+    lines = [f"# {title}", "", _settings_line(results), ""]
+    for name, header, rows, note in tables:
+        lines += [f"## {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines += ["", note, ""] if note else [""]
+    lines += ["## Figures", ""]
+    for name, rel in results["figures"].items():
+        lines += [f"### {name}", "", f"![{name}]({rel})", ""]
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(lines))
+
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
+             "font-size:13px}td,th{border:1px solid #bbb;padding:3px 7px;text-align:right}"
+             "th{background:#eee}img{max-width:100%}</style></head><body>",
+             f"<h1>{e(title)}</h1><p>{e(_settings_line(results))}</p>"]
+    for name, header, rows, note in tables:
+        parts.append(f"<h2>{e(name)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
+        parts.append("</table>" + (f"<p>{e(note)}</p>" if note else ""))
+    parts.append("<h2>Figures</h2>")
+    for name, rel in results["figures"].items():
+        parts.append(f"<h3>{e(name)}</h3><img src='{e(rel)}' alt='{e(name)}'>")
+    parts.append("</body></html>")
+    html_path = out / "report.html"
+    html_path.write_text("\n".join(parts))
+    return md_path, html_path

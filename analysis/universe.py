@@ -1,0 +1,51 @@
+"""MDAnalysis Universes from ASE frames or trajectory files, with bonds guessed from the first frame."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import MDAnalysis as mda
+import numpy as np
+from ase import Atoms
+from ase.io import read
+from MDAnalysis.coordinates.memory import MemoryReader
+
+__all__ = ["universe_from_frames", "universe_from_trajectory"]
+
+
+def universe_from_frames(frames: Sequence[Atoms]) -> mda.Universe:
+    """A Universe over ``frames`` (same atoms in each; positions in Å) with bonds and angles.
+
+    Bonds are guessed by MDAnalysis from the first frame (van der Waals radii) and kept
+    fixed for the whole trajectory; angles follow from the bonds.
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("no frames to analyse")
+    numbers = frames[0].numbers
+    for k, atoms in enumerate(frames):
+        if len(atoms) != len(numbers) or (atoms.numbers != numbers).any():
+            raise ValueError(f"frame {k} ({atoms.get_chemical_formula()}) has other atoms than frame 0 "
+                             f"({frames[0].get_chemical_formula()})")
+    symbols = frames[0].get_chemical_symbols()
+    universe = mda.Universe.empty(len(numbers), trajectory=False)
+    universe.add_TopologyAttr("elements", symbols)
+    universe.add_TopologyAttr("types", symbols)
+    universe.add_TopologyAttr("names", [f"{s}{i}" for i, s in enumerate(symbols)])
+    coordinates = np.stack([atoms.positions for atoms in frames]).astype(np.float32)
+    dimensions = None
+    if frames[0].pbc.all():
+        dimensions = np.array([atoms.cell.cellpar() for atoms in frames], dtype=np.float32)
+    universe.load_new(coordinates, format=MemoryReader, dimensions=dimensions)
+    universe.trajectory[0]
+    universe.guess_TopologyAttrs(to_guess=["bonds", "angles"])
+    return universe
+
+
+def universe_from_trajectory(path: str | os.PathLike, start: int = 0, stop: int | None = None,
+                             step: int = 1) -> mda.Universe:
+    """A Universe from any ASE-readable trajectory (.traj, extxyz, ...), frames ``start:stop:step``."""
+    index = f"{start}:{'' if stop is None else stop}:{step}"
+    frames = read(os.fspath(path), index=index)
+    return universe_from_frames(frames)

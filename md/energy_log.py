@@ -1,0 +1,65 @@
+"""The MD energy log: a CSV file of step, time and energies, truncatable for resume."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["LOG_COLUMNS", "EnergyLog", "read_energy_log", "energy_drift"]
+
+#: column name -> unit
+LOG_COLUMNS = {"step": "", "time_ps": "ps", "potential_eV": "eV", "kinetic_eV": "eV", "total_eV": "eV",
+               "temperature_K": "K"}
+
+
+class EnergyLog:
+    """Appends one row per recorded step to ``path``; ``keep_until`` drops rows after a resume point."""
+
+    def __init__(self, path: str | os.PathLike, keep_until: int | None = None):
+        self.path = Path(path)
+        if keep_until is None or not self.path.exists():
+            self.path.write_text(",".join(LOG_COLUMNS) + "\n")
+        else:
+            lines = self.path.read_text().splitlines()
+            kept = [lines[0]] + [ln for ln in lines[1:] if ln and _complete(ln) and int(ln.split(",")[0]) <= keep_until]
+            self.path.write_text("\n".join(kept) + "\n")
+        self._file = self.path.open("a")
+
+    def record(self, step: int, time_fs: float, atoms: Atoms) -> tuple[float, float, float]:
+        """Log ``atoms`` (energies from its calculator's cache) at ``step``; returns (Epot, Ekin, T)."""
+        epot = atoms.get_potential_energy()
+        ekin = atoms.get_kinetic_energy()
+        temperature = atoms.get_temperature()
+        self._file.write(f"{step},{time_fs / 1000:.6f},{epot:.10f},{ekin:.10f},{epot + ekin:.10f},{temperature:.4f}\n")
+        self._file.flush()
+        return epot, ekin, temperature
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _complete(line: str) -> bool:
+    return line.count(",") == len(LOG_COLUMNS) - 1
+
+
+def read_energy_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The log as ``{column: array}`` (see :data:`LOG_COLUMNS` for units)."""
+    rows = [ln.split(",") for ln in Path(path).read_text().splitlines()[1:] if ln and _complete(ln)]
+    table = np.array(rows, dtype=np.float64).reshape(-1, len(LOG_COLUMNS))
+    columns = {name: table[:, k] for k, name in enumerate(LOG_COLUMNS)}
+    columns["step"] = columns["step"].astype(np.int64)
+    return columns
+
+
+def energy_drift(time_ps: np.ndarray, total_eV: np.ndarray, n_atoms: int) -> float:
+    """Slope of total energy against time in meV/atom/ps (float64 least squares)."""
+    t = np.asarray(time_ps, dtype=np.float64)
+    e = np.asarray(total_eV, dtype=np.float64)
+    if len(t) < 2:
+        raise ValueError("need at least two logged energies to measure a drift")
+    slope = np.polyfit(t, e, 1)[0]
+    return float(slope * 1000 / n_atoms)
+

@@ -1,0 +1,90 @@
+"""Blow-up detection during MD: non-finite numbers, runaway forces, broken bonds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from ase import Atoms
+from ase.geometry import find_mic
+from ase.neighborlist import natural_cutoffs, neighbor_list
+
+__all__ = ["BlowUpError", "BlowUpMonitor", "bonded_pairs"]
+
+
+class BlowUpError(RuntimeError):
+    """The simulation became unphysical at ``step``; ``reason`` says how."""
+
+    def __init__(self, step: int, reason: str):
+        super().__init__(f"MD blew up at step {step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+def bonded_pairs(atoms: Atoms, scale: float = 1.2) -> np.ndarray:
+    """Covalently bonded atom pairs [n_bonds, 2] (i < j): distance below ``scale`` × the sum of covalent radii."""
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=scale))
+    keep = i < j
+    pairs = np.stack([i[keep], j[keep]], axis=1)
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+
+
+def _bond_lengths(atoms: Atoms, pairs: np.ndarray) -> np.ndarray:
+    vectors = atoms.positions[pairs[:, 1]] - atoms.positions[pairs[:, 0]]
+    if atoms.pbc.any():
+        vectors, _ = find_mic(vectors, atoms.cell, atoms.pbc)
+    return np.linalg.norm(vectors, axis=1)
+
+
+@dataclass
+class BlowUpMonitor:
+    """Stops MD that has gone wrong.
+
+    ``max_force`` (eV/Å): largest allowed force on any atom (None: no limit).
+    ``bond_stretch``: largest allowed ratio of a bond's length to its length in the
+    first frame (bonds found once, at :meth:`start`; None: no check). Non-finite
+    positions, energies or forces always stop the run.
+    """
+
+    max_force: float | None = 50.0
+    bond_stretch: float | None = 2.0
+    pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=int), init=False)
+    start_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
+
+    def __post_init__(self):
+        if self.max_force is not None and self.max_force <= 0:
+            raise ValueError(f"max_force must be positive (eV/Å) or None, got {self.max_force}")
+        if self.bond_stretch is not None and self.bond_stretch <= 1:
+            raise ValueError(f"bond_stretch must be a factor above 1 or None, got {self.bond_stretch}")
+
+    def start(self, atoms: Atoms) -> None:
+        """Record the bonds of the starting structure and their lengths."""
+        self.pairs = bonded_pairs(atoms)
+        self.start_lengths = _bond_lengths(atoms, self.pairs)
+
+    def check(self, atoms: Atoms, step: int) -> None:
+        """Raise :class:`BlowUpError` if ``atoms`` (with its calculator's latest results) is unphysical."""
+        if not np.isfinite(atoms.positions).all():
+            raise BlowUpError(step, "positions are not finite (NaN or inf)")
+        results = atoms.calc.results if atoms.calc is not None else {}
+        energy = results.get("energy")
+        if energy is not None and not np.isfinite(energy):
+            raise BlowUpError(step, f"potential energy is {energy}")
+        forces = results.get("forces")
+        if forces is not None:
+            if not np.isfinite(forces).all():
+                raise BlowUpError(step, "forces are not finite (NaN or inf)")
+            magnitudes = np.linalg.norm(forces, axis=1)
+            worst = int(np.argmax(magnitudes))
+            if self.max_force is not None and magnitudes[worst] > self.max_force:
+                raise BlowUpError(step, f"force on atom {worst} ({atoms.get_chemical_symbols()[worst]}) is "
+                                        f"{magnitudes[worst]:.1f} eV/Å, above the limit of {self.max_force:g} eV/Å")
+        if self.bond_stretch is not None and len(self.pairs):
+            ratio = _bond_lengths(atoms, self.pairs) / self.start_lengths
+            worst = int(np.argmax(ratio))
+            if ratio[worst] > self.bond_stretch:
+                i, j = self.pairs[worst]
+                symbols = atoms.get_chemical_symbols()
+                raise BlowUpError(step, f"bond {symbols[i]}{i}-{symbols[j]}{j} stretched to {ratio[worst]:.2f} times "
+                                        f"its starting length {self.start_lengths[worst]:.2f} Å "
+                                        f"(limit {self.bond_stretch:g})")

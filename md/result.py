@@ -1,0 +1,85 @@
+"""What an MD run leaves behind, read back from its folder: status, energies, drift."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase.io.trajectory import Trajectory
+
+from .energy_log import energy_drift, read_energy_log
+from .settings import MDSettings
+
+__all__ = ["MDResult", "load_md_result"]
+
+
+@dataclass
+class MDResult:
+    """An MD run: ``status`` is "completed", "blew_up" or "running" (interrupted).
+
+    ``log`` holds the energy log columns (``time_ps``, ``potential_eV``, ``kinetic_eV``,
+    ``total_eV``, ``temperature_K``); ``trajectory`` is the .traj file.
+    """
+
+    out_dir: Path
+    settings: MDSettings
+    n_atoms: int
+    status: str
+    message: str
+    steps_done: int
+    wall_time_s: float
+    log: dict[str, np.ndarray]
+
+    @property
+    def trajectory(self) -> Path:
+        return self.out_dir / "trajectory.traj"
+
+    @property
+    def frames(self) -> int:
+        return len(self.log["step"])
+
+    @property
+    def drift(self) -> float | None:
+        """NVE total-energy drift in meV/atom/ps (None for Langevin or fewer than two rows)."""
+        if self.settings.ensemble != "nve" or self.frames < 2:
+            return None
+        return energy_drift(self.log["time_ps"], self.log["total_eV"], self.n_atoms)
+
+    @property
+    def kinetic_std(self) -> float:
+        """Standard deviation of the kinetic energy in meV/atom (the yardstick for drift)."""
+        return float(np.std(self.log["kinetic_eV"]) * 1000 / self.n_atoms)
+
+    @property
+    def ms_per_step(self) -> float:
+        return 1000 * self.wall_time_s / max(self.steps_done, 1)
+
+    def summary(self) -> dict[str, Any]:
+        """The run's headline numbers as JSON-ready values."""
+        return {
+            "status": self.status, "message": self.message, "settings": self.settings.to_dict(),
+            "n_atoms": self.n_atoms, "steps_done": self.steps_done, "frames": self.frames,
+            "duration_ps": self.steps_done * self.settings.timestep / 1000,
+            "drift_meV_per_atom_per_ps": self.drift, "kinetic_std_meV_per_atom": self.kinetic_std,
+            "mean_temperature_K": float(np.mean(self.log["temperature_K"])) if self.frames else None,
+            "wall_time_s": round(self.wall_time_s, 2), "ms_per_step": round(self.ms_per_step, 3),
+        }
+
+
+def load_md_result(out_dir: str | os.PathLike, n_atoms: int | None = None) -> MDResult:
+    """Read the run saved in ``out_dir`` (see :func:`mlcalc.md.run_md`)."""
+    out = Path(out_dir)
+    checkpoint = out / "checkpoint.json"
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"no MD run in {out} (missing {checkpoint.name})")
+    state = json.loads(checkpoint.read_text())
+    if n_atoms is None:
+        with Trajectory(out / "trajectory.traj") as traj:
+            n_atoms = len(traj[0])
+    return MDResult(out_dir=out, settings=MDSettings(**state["settings"]), n_atoms=n_atoms, status=state["status"],
+                    message=state.get("message", ""), steps_done=state["step"], wall_time_s=state["wall_time_s"],
+                    log=read_energy_log(out / "energies.csv"))

@@ -1,0 +1,100 @@
+"""A miniature transfer study end to end: MD with model and reference, errors, distributions, report."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mlcalc.analysis.transfer import run_transfer
+from mlcalc.analysis.transfer_config import TransferConfig
+from mlcalc.cli import main
+
+
+def _config(model, out, **changes):
+    raw = {
+        "name": "mini", "source": {"molecule": "ethanol", "model": str(model)}, "targets": ["n-propanol"],
+        "md": {"steps": 120, "timestep": 0.5, "interval": 5}, "error_frames": 10,
+        "compare": ["C-C", "C-O", {"name": "C-C away from O", "pattern": "C-C", "away_from": "O"}, "C-C-O"],
+        "out_dir": str(out), "workers": 1,
+    }
+    raw.update(changes)
+    return TransferConfig.model_validate(raw)
+
+
+def test_miniature_transfer_study_end_to_end(trained_tiny_model, tmp_path):
+    pytest.importorskip("tblite")
+    out = tmp_path / "study"
+    results = run_transfer(_config(trained_tiny_model, out), echo=lambda s: None, progress=False)
+    for name in ("report.md", "report.html", "results.json", "figures/energies.png", "figures/C-C-O.png",
+                 "md/ethanol/model/trajectory.traj", "md/n-propanol/reference/trajectory.traj"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["molecules"].keys() == {"ethanol", "n-propanol"}
+    for entry in saved["molecules"].values():
+        assert entry["md"]["model"]["status"] == "completed" and entry["md"]["model"]["frames"] == 25
+        assert entry["md"]["reference"]["drift_meV_per_atom_per_ps"] is not None
+        errors = entry["model_errors"]
+        assert errors["frames"] == 10 and 0 < errors["forces_mae_meV_per_A"] < 5000
+    # the only C-C bond of ethanol touches the O: "away from O" exists for n-propanol only
+    assert saved["missing_selections"]["ethanol"] == ["C-C away from O"]
+    vs_ref = saved["comparisons"]["model_vs_reference"]["n-propanol"]
+    assert set(vs_ref) == {"C-C", "C-O", "C-C away from O", "C-C-O"}
+    assert all(c["wasserstein"] > 0 for c in vs_ref.values())  # two different potentials
+    assert set(saved["comparisons"]["source_vs_target"]) == {"model", "reference"}
+    report = (out / "report.md").read_text()
+    assert "n-propanol" in report and "figures/C-C-O.png" in report and "W1" in report
+    assert "<table>" in (out / "report.html").read_text()
+    assert results["molecules"]["ethanol"]["role"] == "source"
+
+    # a rerun reuses the finished MD (no new frames) and reproduces the numbers
+    traj = out / "md/ethanol/model/trajectory.traj"
+    before = traj.stat().st_mtime_ns
+    again = run_transfer(_config(trained_tiny_model, out), echo=lambda s: None, progress=False)
+    assert traj.stat().st_mtime_ns == before
+    np.testing.assert_allclose(again["molecules"]["n-propanol"]["model_errors"]["forces_mae_meV_per_A"],
+                               results["molecules"]["n-propanol"]["model_errors"]["forces_mae_meV_per_A"])
+
+
+def test_model_without_a_target_element_is_refused(trained_tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="uracil also has N"):
+        run_transfer(_config(trained_tiny_model, tmp_path, targets=["uracil"]), echo=lambda s: None, progress=False)
+
+
+def test_transfer_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="either a 'model' or a 'train_config'"):
+        TransferConfig.model_validate({"name": "x", "source": {"molecule": "ethanol"}, "targets": ["n-propanol"],
+                                       "compare": ["C-C"], "out_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="neither a shipped molecule"):
+        _config("ethanol-et", tmp_path, targets=["butanol"])
+    with pytest.raises(ValueError, match="bad element pattern"):
+        _config("ethanol-et", tmp_path, compare=["C=C"])
+    config = tmp_path / "study.yaml"
+    config.write_text("name: x\nsource: {molecule: ethanol, model: ethanol-et}\ntargets: [n-propanol]\n"
+                      "compare: [C-C]\nout_dir: out\nmd: {stepz: 3}\n")
+    res = CliRunner().invoke(main, ["transfer", str(config)])
+    assert res.exit_code != 0 and "md.stepz" in res.output
+
+
+def test_source_model_from_a_training_config_without_reference(xtb_frames, tmp_path):
+    """The source model is trained first when the study names a training config; no reference runs."""
+    import yaml
+
+    train_yaml = tmp_path / "train.yaml"
+    train_yaml.write_text(yaml.safe_dump({
+        "name": "src", "data": {"path": str(xtb_frames), "train": 36, "val": 6, "test": 6},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                  "hyperparameters": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
+        "optim": {"epochs": 2, "batch_size": 8}, "out_dir": str(tmp_path / "model"), "progress": False}))
+    messages = []
+    config = _config("unused", tmp_path / "study", source={"molecule": "ethanol", "train_config": str(train_yaml)},
+                     reference=None, md={"steps": 20, "timestep": 0.5, "interval": 5})
+    results = run_transfer(config, echo=messages.append, progress=False)
+    assert (tmp_path / "model" / "src.mlc").exists() and results["model"]["path"].endswith("src.mlc")
+    assert any("training the source model" in m for m in messages)
+    assert not (tmp_path / "study" / "md" / "ethanol" / "reference").exists()
+    assert "model_errors" not in results["molecules"]["ethanol"]
+    assert results["comparisons"]["model_vs_reference"] == {}
+    assert "No reference runs" in (tmp_path / "study" / "report.md").read_text()
+    run_transfer(config, echo=messages.append, progress=False)
+    assert any("already trained" in m for m in messages)
