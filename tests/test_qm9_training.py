@@ -65,7 +65,7 @@ def test_manifest_errors_are_those_of_the_exported_model(trained, qm9):
     calc = MLCalc.load(result.model_path)
     rows = result.split["test"]
     predicted = calc.predict(qm9.structures(rows))
-    for k, target in enumerate(["homo", "zpve"]):
+    for target in ["homo", "zpve"]:
         mae = np.abs(predicted[target] - qm9.targets(rows, [target])[:, 0]).mean()
         assert mae == pytest.approx(result.metrics["test"][f"{target}_mae_eV"], rel=1e-5)
 
