@@ -41,12 +41,3 @@ class PropertyTask(OptimTask):
                 metric(values[:, k], batch[K.TARGETS][:, k])
                 self.log(f"{stage}_{target}_mae", metric, batch_size=n, prog_bar=k == 0, on_epoch=True)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")

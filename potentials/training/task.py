@@ -60,6 +60,19 @@ class OptimTask(L.LightningModule):
                 group["lr"] = factor * self.optim["lr"]
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
 
+    def _step(self, batch, stage: str) -> torch.Tensor:  # pragma: no cover - abstract
+        """The loss of ``batch`` at ``stage`` ("train", "val", "test"), with metrics logged."""
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
 
 class PotentialTask(OptimTask):
     """Loss = w_E·MSE(ΔE/s) + w_F·MSE(ΔF/s), s the model's energy scale (eV, eV/Å).
@@ -92,12 +105,3 @@ class PotentialTask(OptimTask):
                 metric(out[key].detach(), batch[key])
                 self.log(f"{stage}_{q}_mae", metric, batch_size=n, prog_bar=q == "forces", on_epoch=True)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
