@@ -189,7 +189,9 @@ def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) ->
             return summaries
         with ProcessPoolExecutor(min(config.workers, len(jobs)), mp_context=get_context("spawn"),
                                  initializer=_single_thread) as pool:
-            pending = {pool.submit(_md_job, *args[job]): job for job in jobs}
+            # longest first (model runs, larger molecules) so that the workers finish together
+            order = sorted(jobs, key=lambda j: (j.calculator != "model", -len(load_molecule(j.molecule))))
+            pending = {pool.submit(_md_job, *args[job]): job for job in order}
             while pending:
                 done, _ = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
                 for future in done:
