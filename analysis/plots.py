@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 from mlcalc.md import read_energy_log
+from mlcalc.md.files import LOG, SUMMARY
 
 from .distributions import Distribution
 from .metrics import bin_count, common_bins
@@ -65,7 +66,7 @@ def plot_energies(runs: dict[str, Path], path: str | os.PathLike) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for label, folder in runs.items():
-        log = read_energy_log(Path(folder) / "energies.csv")
+        log = read_energy_log(Path(folder) / LOG)
         if len(log["step"]) == 0:
             continue
         n_atoms = _n_atoms(Path(folder))
@@ -80,7 +81,7 @@ def plot_energies(runs: dict[str, Path], path: str | os.PathLike) -> Path:
 def _n_atoms(folder: Path) -> int:
     import json
 
-    return int(json.loads((folder / "summary.json").read_text())["n_atoms"])
+    return int(json.loads((folder / SUMMARY).read_text())["n_atoms"])
 
 
 def _save(fig, plt, path) -> Path:

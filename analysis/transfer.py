@@ -26,6 +26,7 @@ from ase.io.trajectory import Trajectory
 from tqdm.auto import tqdm
 
 from mlcalc.data.molecules import load_molecule
+from mlcalc.md.files import CHECKPOINT, TRAJECTORY
 
 from .distributions import GeometryDistributions
 from .metrics import compare
@@ -88,7 +89,7 @@ def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, pr
                                  "md": {job.calculator: md[job] for job in jobs if job.molecule == molecule}}
         distributions[molecule] = {}
         for job in (j for j in jobs if j.molecule == molecule):
-            analysis = GeometryDistributions(universe_from_trajectory(job.out / "trajectory.traj"), config.compare,
+            analysis = GeometryDistributions(universe_from_trajectory(job.out / TRAJECTORY), config.compare,
                                              skip_missing=True).run()
             distributions[molecule][job.calculator] = analysis.results.distributions
             results["missing_selections"][molecule] = analysis.missing
@@ -151,7 +152,6 @@ def _md_job(molecule: str, spec: str, dtype: str, settings: dict, out: Path) -> 
 
     from mlcalc.calculators import get_calculator
     from mlcalc.md import MDSettings, run_md
-    from mlcalc.md.driver import CHECKPOINT
 
     atoms = load_molecule(molecule)
     atoms.calc = get_calculator(spec, dtype=getattr(torch, dtype))
@@ -206,13 +206,13 @@ def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) ->
 
 def _steps_saved(out: Path) -> int:
     try:
-        return json.loads((out / "checkpoint.json").read_text())["step"]
+        return json.loads((out / CHECKPOINT).read_text())["step"]
     except (OSError, ValueError, KeyError):
         return 0
 
 
 def _error_frames(run: Path, count: int) -> list:
-    with Trajectory(run / "trajectory.traj") as traj:
+    with Trajectory(run / TRAJECTORY) as traj:
         n = len(traj)
         picks = np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(int))
         return [traj[int(k)] for k in picks]

@@ -31,17 +31,15 @@ from ase.md.verlet import VelocityVerlet
 from tqdm.auto import tqdm
 
 from .energy_log import EnergyLog
+from .files import BLOWUP, CHECKPOINT, EXTXYZ, LOG, SUMMARY, TRAJECTORY
 from .monitors import BlowUpError, BlowUpMonitor
 from .result import MDResult, load_md_result
 from .settings import MDSettings
 from .velocities import initialise_velocities
 
-__all__ = ["run_md", "TRAJECTORY", "EXTXYZ", "LOG", "CHECKPOINT", "SUMMARY", "BLOWUP"]
+__all__ = ["run_md"]
 
 log = logging.getLogger(__name__)
-
-TRAJECTORY, EXTXYZ, LOG = "trajectory.traj", "trajectory.extxyz", "energies.csv"
-CHECKPOINT, SUMMARY, BLOWUP = "checkpoint.json", "summary.json", "blowup.extxyz"
 
 
 def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resume: bool = False,

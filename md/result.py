@@ -12,6 +12,7 @@ import numpy as np
 from ase.io.trajectory import Trajectory
 
 from .energy_log import energy_drift, read_energy_log
+from .files import CHECKPOINT, LOG, TRAJECTORY
 from .settings import MDSettings
 
 __all__ = ["MDResult", "load_md_result"]
@@ -36,7 +37,7 @@ class MDResult:
 
     @property
     def trajectory(self) -> Path:
-        return self.out_dir / "trajectory.traj"
+        return self.out_dir / TRAJECTORY
 
     @property
     def frames(self) -> int:
@@ -73,13 +74,13 @@ class MDResult:
 def load_md_result(out_dir: str | os.PathLike, n_atoms: int | None = None) -> MDResult:
     """Read the run saved in ``out_dir`` (see :func:`mlcalc.md.run_md`)."""
     out = Path(out_dir)
-    checkpoint = out / "checkpoint.json"
+    checkpoint = out / CHECKPOINT
     if not checkpoint.exists():
         raise FileNotFoundError(f"no MD run in {out} (missing {checkpoint.name})")
     state = json.loads(checkpoint.read_text())
     if n_atoms is None:
-        with Trajectory(out / "trajectory.traj") as traj:
+        with Trajectory(out / TRAJECTORY) as traj:
             n_atoms = len(traj[0])
     return MDResult(out_dir=out, settings=MDSettings(**state["settings"]), n_atoms=n_atoms, status=state["status"],
                     message=state.get("message", ""), steps_done=state["step"], wall_time_s=state["wall_time_s"],
-                    log=read_energy_log(out / "energies.csv"))
+                    log=read_energy_log(out / LOG))

@@ -1,0 +1,8 @@
+"""File names inside an MD run folder (see :mod:`mlcalc.md.driver`): one place for writers and readers."""
+
+TRAJECTORY = "trajectory.traj"
+EXTXYZ = "trajectory.extxyz"
+LOG = "energies.csv"
+CHECKPOINT = "checkpoint.json"
+SUMMARY = "summary.json"
+BLOWUP = "blowup.extxyz"
