@@ -136,15 +136,14 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_fits_data(self):
-        from mlcalc.potentials import MODEL_KINDS, PROPERTY_KINDS
+        from mlcalc.model import family_of, known_kinds
 
         kind = self.model.kind
-        if kind not in MODEL_KINDS:
-            raise ValueError(f"model.kind {kind!r} is unknown; known kinds: {', '.join(sorted(MODEL_KINDS))}")
-        if self.data.source == "qm9" and kind not in PROPERTY_KINDS:
+        family = family_of(kind)  # a ValueError names the known kinds
+        if self.data.source == "qm9" and family != "property":
             raise ValueError(f"model.kind {kind!r} is an energy model; QM9 properties need one of "
-                             f"{', '.join(PROPERTY_KINDS)}")
-        if self.data.source == "file" and kind in PROPERTY_KINDS:
+                             f"{', '.join(known_kinds('property'))}")
+        if self.data.source == "file" and family != "energy":
             raise ValueError(f"model.kind {kind!r} is a property model; it trains on data.source: qm9")
         if self.data.source == "file" and self.optim.loss != "mse":
             raise ValueError("optim.loss applies to property models (data.source: qm9); force fields use "

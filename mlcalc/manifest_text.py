@@ -22,7 +22,10 @@ def format_manifest(m: dict[str, Any], path: str | Path = "") -> str:
              f"  periodic: {m.get('periodic', False)}", "properties:"]
     lines += [f"  {name} [{p['unit']}] per {p['per']}" + (" (extensive)" if p.get("extensive") else "")
               for name, p in m["properties"].items()]
-    lines += ["hyperparameters:"] + _kv({k: v for k, v in m["hyperparameters"].items() if k != "elements"})
+    members = m["hyperparameters"].get("members") or []
+    lines += ["hyperparameters:"] + _kv({k: v for k, v in m["hyperparameters"].items() if k not in ("elements", "members")})
+    lines += (["members:"] if members else []) + [
+        f"  {k}: {member['kind']}, cutoff {member['hyperparameters'].get('cutoff')} Å" for k, member in enumerate(members)]
     if "data" in m:
         d = m["data"]
         lines += ["data:", f"  name: {d.get('name')}", f"  frames: {d.get('size')}  splits: {d.get('splits')}",

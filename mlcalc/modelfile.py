@@ -5,10 +5,8 @@ bytes). The header's ``__metadata__`` holds ``{"format": "mlcalc-model",
 "format_version": "1", "manifest": "<json>"}``. Reading never unpickles or executes
 anything from the file; weights come back bit-exactly as saved.
 
-Manifest fields (JSON): ``format_version``, ``kind`` and ``hyperparameters`` (enough to
-rebuild the network), ``cutoff`` (Å), ``elements`` (atomic numbers seen in training),
-``periodic``, ``properties`` (name -> unit, per-structure/per-atom), ``normalisation``,
-``data`` (name, size, sha256, split seed), ``metrics``, ``versions``, ``created``.
+The manifest's fields and their checks are in :mod:`mlcalc.model.manifest`; a model
+is rebuilt from ``kind`` and ``hyperparameters`` through the kind registry.
 """
 
 from __future__ import annotations
@@ -21,12 +19,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "write_model_file", "read_manifest", "read_model_file"]
+from mlcalc.model.manifest import validate_manifest
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "write_model_file", "read_manifest", "read_model_file",
+           "save_model", "load_model"]
 
 FORMAT_NAME = "mlcalc-model"
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
-REQUIRED_MANIFEST_KEYS = ("format_version", "kind", "hyperparameters", "cutoff", "elements", "properties")
 
 
 class ModelFileError(ValueError):
@@ -37,9 +37,7 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], weights:
     """Write ``weights`` (name -> tensor) and the JSON-serialisable ``manifest`` to ``path``."""
     from safetensors.torch import save_file
 
-    missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise ValueError(f"manifest lacks required field(s) {missing}")
+    validate_manifest(manifest)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
@@ -92,13 +90,11 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     header = _read_header(path)
     try:
-        manifest = json.loads(header["__metadata__"]["manifest"])
+        return validate_manifest(json.loads(header["__metadata__"]["manifest"]))
     except (KeyError, json.JSONDecodeError):
         raise ModelFileError(f"{path} has no readable manifest") from None
-    missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise ModelFileError(f"{path}: manifest lacks required field(s) {missing}")
-    return manifest
+    except ValueError as err:
+        raise ModelFileError(f"{path}: {err}") from None
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -130,7 +126,7 @@ def _versions() -> dict[str, str]:
 
 
 def save_model(path: str | os.PathLike, model: torch.nn.Module, **extra: Any) -> Path:
-    """Save an :class:`~mlcalc.potentials.AtomisticModel` with its manifest.
+    """Save an :class:`~mlcalc.model.AtomisticModel` (any registered kind) with its manifest.
 
     ``extra`` adds manifest fields such as ``data``, ``metrics``, ``normalisation``.
     """
@@ -151,9 +147,9 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, **extra: Any) ->
     return write_model_file(path, manifest, model.state_dict())
 
 
-def load_model(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """``(model, manifest)`` from a model file; the model is in eval mode with ``dtype`` weights."""
-    from mlcalc.potentials import create_model
+def load_model(path: str | os.PathLike, dtype: torch.dtype | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``(model, manifest)`` from a model file, in eval mode; weights as stored unless ``dtype`` is given."""
+    from mlcalc.model import create_model
 
     manifest, weights = read_model_file(path)
     model = create_model(manifest["kind"], **manifest["hyperparameters"])
@@ -161,4 +157,6 @@ def load_model(path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> t
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ModelFileError(f"{path}: weights do not match a {manifest['kind']!r} model ({str(err)[:300]})") from None
-    return model.to(dtype).eval(), manifest
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval(), manifest

@@ -14,16 +14,15 @@ from torch_geometric.nn.models.schnet import GaussianSmearing
 
 from mlcalc import keys as K
 
-from .base import PropertyModel
+from mlcalc.model import PropertyModel, register_kind
 from .layers import cosine_cutoff, edge_lengths, mlp
 
 __all__ = ["GNNModel"]
 
 
+@register_kind("gnn")
 class GNNModel(PropertyModel):
     """Embedding → ``num_layers`` residual message-passing layers → per-atom MLP."""
-
-    kind = "gnn"
 
     def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], cutoff: float = 5.0, periodic: bool = False, hidden_channels: int = 64,

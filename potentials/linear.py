@@ -17,15 +17,15 @@ from torch import nn
 
 from mlcalc import keys as K
 
-from .base import PropertyModel
+from mlcalc.model import PropertyModel, register_kind
 
 __all__ = ["LinearCountsModel"]
 
 
+@register_kind("linear")
 class LinearCountsModel(PropertyModel):
     """Linear regression on element counts; :meth:`fit` solves it exactly (no gradient training)."""
 
-    kind = "linear"
     #: trained by :meth:`fit`, not by gradient descent
     closed_form: ClassVar[bool] = True
 

@@ -18,16 +18,15 @@ from torch_geometric.nn.models.schnet import GaussianSmearing
 
 from mlcalc import keys as K
 
-from .base import PropertyModel
+from mlcalc.model import PropertyModel, register_kind
 from .layers import edge_lengths
 
 __all__ = ["MPNNModel"]
 
 
+@register_kind("mpnn")
 class MPNNModel(PropertyModel):
     """Embedding → ``num_steps`` × (NNConv, GRU) → Set2Set → MLP → ẑ per graph."""
-
-    kind = "mpnn"
 
     def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], cutoff: float = 5.0, periodic: bool = False, hidden_channels: int = 64,

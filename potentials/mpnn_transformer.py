@@ -12,15 +12,16 @@ import torch
 from torch import nn
 from torch_geometric.nn import TransformerConv
 
+from mlcalc.model import register_kind
+
 from .mpnn import MPNNModel
 
 __all__ = ["MPNNTransformerModel"]
 
 
+@register_kind("mpnn-transformer")
 class MPNNTransformerModel(MPNNModel):
     """MPNN (:class:`~mlcalc.potentials.mpnn.MPNNModel`) plus ``num_heads``-head attention per step."""
-
-    kind = "mpnn-transformer"
 
     def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], cutoff: float = 5.0, periodic: bool = False, hidden_channels: int = 64,

@@ -16,7 +16,7 @@ from torch_geometric.nn.models.schnet import ShiftedSoftplus
 
 from mlcalc import keys as K
 
-from .base import PropertyModel
+from mlcalc.model import PropertyModel, register_kind
 from .layers import ExpNormalBasis, edge_lengths
 
 __all__ = ["PhysNetModel"]
@@ -60,10 +60,9 @@ class _Module(nn.Module):
         return x, self.out(self.act(self.output(x)))
 
 
+@register_kind("physnet")
 class PhysNetModel(PropertyModel):
     """PhysNet: ``num_modules`` modules of width ``features`` on ``num_basis`` exp-normal functions."""
-
-    kind = "physnet"
 
     def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], cutoff: float = 5.0, periodic: bool = False, features: int = 64,

@@ -15,16 +15,15 @@ from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock,
 
 from mlcalc import keys as K
 
-from .base import PropertyModel
+from mlcalc.model import PropertyModel, register_kind
 from .layers import edge_lengths
 
 __all__ = ["SchNetModel"]
 
 
+@register_kind("schnet")
 class SchNetModel(PropertyModel):
     """Embedding → ``num_interactions`` residual CFConv blocks → per-atom MLP → mean/sum over atoms."""
-
-    kind = "schnet"
 
     def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], cutoff: float = 5.0, periodic: bool = False, hidden_channels: int = 64,

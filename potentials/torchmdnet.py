@@ -18,7 +18,7 @@ from torch import nn
 from mlcalc import keys as K
 from mlcalc.graph import edge_vectors, neighbor_pairs
 
-from .base import EnergyModel
+from mlcalc.model import EnergyModel, register_kind
 
 __all__ = ["TorchMDNetPotential", "ETPotential", "TensorNetPotential"]
 
@@ -169,10 +169,9 @@ def _repeats(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[int, int
     return tuple(int(cutoff // d) + 1 if periodic else 1 for d, periodic in zip(spacing, pbc))
 
 
+@register_kind("torchmdnet-et")
 class ETPotential(TorchMDNetPotential):
     """TorchMD-NET equivariant transformer (Thölke & De Fabritiis 2022)."""
-
-    kind = "torchmdnet-et"
 
     def __init__(self, elements, cutoff=5.0, periodic=False, energy_scale=1.0, hidden_channels=128, num_layers=6,
                  num_rbf=32, activation="silu", num_heads=8, attn_activation="silu", distance_influence="both",
@@ -192,10 +191,9 @@ class ETPotential(TorchMDNetPotential):
         )
 
 
+@register_kind("torchmdnet-tensornet")
 class TensorNetPotential(TorchMDNetPotential):
     """TorchMD-NET TensorNet (Simeon & De Fabritiis 2023)."""
-
-    kind = "torchmdnet-tensornet"
 
     def __init__(self, elements, cutoff=4.5, periodic=False, energy_scale=1.0, hidden_channels=128, num_layers=2,
                  num_rbf=32, activation="silu", equivariance_invariance_group="O(3)"):

@@ -9,7 +9,7 @@ from mlcalc import MLCalc
 from mlcalc.data.molecules import load_molecule
 from mlcalc.testing import tiny_potential
 
-MODEL_KINDS = ["torchmdnet-et", "torchmdnet-tensornet"]
+MODEL_KINDS = ["torchmdnet-et", "torchmdnet-tensornet", "sum"]
 
 
 @pytest.fixture

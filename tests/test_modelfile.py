@@ -109,7 +109,7 @@ def test_plain_safetensors_file_is_not_a_model(tmp_path):
 def test_newer_format_version_is_refused(tmp_path):
     path = tmp_path / "future.mlc"
     manifest = {"format_version": 99, "kind": "x", "hyperparameters": {}, "cutoff": 1.0, "elements": [1],
-                "properties": {}}
+                "properties": {"energy": {"unit": "eV", "per": "structure"}}}
     write_model_file(path, manifest, {"w": torch.zeros(1)})
     raw = path.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
@@ -122,7 +122,7 @@ def test_newer_format_version_is_refused(tmp_path):
 def test_unknown_kind_and_mismatched_weights(tmp_path, saved):
     model, _ = saved
     manifest = {"format_version": 1, "kind": "no-such-model", "hyperparameters": {}, "cutoff": 1.0,
-                "elements": [1], "properties": {}}
+                "elements": [1], "properties": {"energy": {"unit": "eV", "per": "structure"}}}
     path = write_model_file(tmp_path / "unknown.mlc", manifest, {"w": torch.zeros(1)})
     with pytest.raises(ValueError, match="unknown model kind 'no-such-model'; known kinds: .*physnet.*torchmdnet-et"):
         MLCalc.load(path)

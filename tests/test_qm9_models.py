@@ -9,7 +9,7 @@ from ase import Atoms
 from mlcalc import MLCalc
 from mlcalc.data.molecules import load_molecule
 from mlcalc.modelfile import load_model, read_manifest, save_model
-from mlcalc.potentials import MODEL_KINDS, PROPERTY_KINDS, create_model
+from mlcalc.model import create_model, known_kinds
 from mlcalc.testing import random_rotation, tiny_property_model
 
 EXPECTED_KINDS = ["gnn", "linear", "mpnn", "mpnn-transformer", "physnet", "schnet"]
@@ -32,8 +32,9 @@ def molecules():
 
 
 def test_every_kind_is_registered():
-    assert PROPERTY_KINDS == EXPECTED_KINDS
-    assert {"torchmdnet-et", "torchmdnet-tensornet"} | set(EXPECTED_KINDS) == set(MODEL_KINDS)
+    assert known_kinds("property") == EXPECTED_KINDS
+    assert known_kinds("energy") == ["sum", "torchmdnet-et", "torchmdnet-tensornet"]
+    assert set(known_kinds()) == set(EXPECTED_KINDS) | set(known_kinds("energy"))
 
 
 def test_invariant_to_rotation_translation_and_permutation(property_kind, molecules):

@@ -19,6 +19,7 @@ from ase import Atoms
 from ase.units import Hartree
 
 from mlcalc.data.cache import cache_dir
+from mlcalc.data.splits import split_indices
 
 __all__ = ["QM9_UNITS", "QM9_EXTENSIVE", "QM9", "load_qm9", "qm9pack_data_dir", "qm9_split", "check_targets"]
 
@@ -174,8 +175,6 @@ def qm9_split(n: int, subset: int | None, train: float, val: float, test: float 
 
     ``train``, ``val``, ``test`` are fractions of the subset; ``test=None`` takes the rest.
     """
-    from mlcalc.potentials.training.data import split_indices
-
     size = n if subset is None else int(subset)
     if not 0 < size <= n:
         raise ValueError(f"subset must be between 1 and {n} molecules, got {subset}")

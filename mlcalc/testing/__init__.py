@@ -10,7 +10,7 @@ import torch
 from ase import Atoms
 from scipy.spatial.transform import Rotation
 
-from mlcalc.potentials import create_model
+from mlcalc.model import create_model
 from mlcalc.testing.property_models import tiny_property_model
 
 __all__ = ["tiny_potential", "tiny_property_model", "random_rotation", "finite_difference_forces",
@@ -24,7 +24,17 @@ _TINY = {
 
 def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: float = 4.0, seed: int = 0,
                    periodic: bool = False):
-    """A small randomly initialised energy model (seeded) with atomrefs set."""
+    """A small randomly initialised energy model (seeded) with atomrefs set.
+
+    ``kind="sum"``: a TensorNet (``cutoff``) plus an ET (0.75 × ``cutoff``), so that the
+    members see different neighborhoods.
+    """
+    if kind == "sum":
+        members = [tiny_potential("torchmdnet-tensornet", elements, cutoff, seed, periodic),
+                   tiny_potential("torchmdnet-et", elements, 0.75 * cutoff, seed + 1, periodic)]
+        return create_model("sum", members=members)
+    if kind not in _TINY:
+        raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, {', '.join(_TINY)}")
     torch.manual_seed(seed)
     model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic, **_TINY[kind])
     model.set_atomref({z: -float(z) for z in elements})

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from mlcalc.potentials import create_model
+from mlcalc.model import create_model
 
 __all__ = ["TINY_PROPERTY_SIZES", "tiny_property_model"]
 

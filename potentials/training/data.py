@@ -10,6 +10,7 @@ from ase import Atoms
 from torch.utils.data import Dataset
 
 from mlcalc import keys as K
+from mlcalc.data.splits import split_indices
 from mlcalc.graph import atoms_to_graph
 
 __all__ = ["GraphDataset", "split_indices", "fit_atomref", "force_rms"]
@@ -34,17 +35,6 @@ class GraphDataset(Dataset):
 
     def __getitem__(self, index: int):
         return self.graphs[index]
-
-
-def split_indices(n: int, train: int, val: int, test: int | None, seed: int) -> dict[str, np.ndarray]:
-    """Disjoint random train/val/test indices of ``n`` items (test: the rest by default)."""
-    rest = n - train - val
-    test = rest if test is None else test
-    if train + val + test > n or rest < 0:
-        raise ValueError(f"split train={train} val={val} test={test} needs more than the {n} structures available")
-    order = np.random.default_rng(seed).permutation(n)
-    return {"train": np.sort(order[:train]), "val": np.sort(order[train:train + val]),
-            "test": np.sort(order[train + val:train + val + test])}
 
 
 def fit_atomref(structures: Sequence[Atoms]) -> dict[int, float]:

@@ -21,7 +21,7 @@ from mlcalc.config import TrainConfig
 from mlcalc.data.qm9 import QM9, QM9_EXTENSIVE, QM9_UNITS, load_qm9, qm9_split
 from mlcalc.modelfile import save_model
 
-from .. import create_model
+from mlcalc.model import create_model
 from .data import GraphDataset
 from .fit import TrainResult, fit
 from .plots import loss_curves, parity_plot

@@ -20,7 +20,7 @@ from mlcalc.data.molecules import load_molecule
 from mlcalc.derivatives import energy_forces_stress, model_inputs
 from mlcalc.modelfile import save_model
 
-from .. import create_model
+from mlcalc.model import create_model
 from .data import GraphDataset, fit_atomref, force_rms, split_indices
 from .fit import TrainResult, fit
 from .task import PotentialTask

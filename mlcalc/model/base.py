@@ -2,7 +2,9 @@
 
 A model maps a batch dict (fields named in :mod:`mlcalc.keys`) to a dict of
 per-structure outputs. It can describe itself (``kind`` + ``hyperparameters()``)
-so that a model file can rebuild it without executing code from the file.
+so that a model file can rebuild it without executing code from the file, and it
+belongs to a ``family`` (``"energy"`` or ``"property"``) that tells MLCalc how to
+evaluate it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ class AtomisticModel(nn.Module):
     ``periodic``: whether the model describes periodic systems (needs a cell).
     """
 
+    #: the registered name (set by :func:`~mlcalc.model.registry.register_kind`)
     kind: ClassVar[str] = ""
+    #: what the model predicts, one of :data:`~mlcalc.model.registry.FAMILIES`
+    family: ClassVar[str] = ""
     #: output name -> {"unit": ..., "per": "structure" | "atom"}
     properties: ClassVar[dict[str, dict[str, str]]] = {}
 
@@ -53,6 +58,7 @@ class EnergyModel(AtomisticModel):
     per-element part of total energies; ``energy_scale`` (eV) makes ε_i order one.
     """
 
+    family = "energy"
     properties = {
         K.ENERGY: {"unit": "eV", "per": "structure"},
         K.FORCES: {"unit": "eV/Å", "per": "atom"},
@@ -98,6 +104,7 @@ class PropertyModel(AtomisticModel):
     in the model file); set them from training data with :meth:`set_standardisation`.
     """
 
+    family = "property"
     max_z: ClassVar[int] = 100
 
     def __init__(self, elements: Sequence[int], cutoff: float, targets: Sequence[str], units: Sequence[str],
