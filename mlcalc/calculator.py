@@ -9,69 +9,100 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
-from ase.stress import full_3x3_to_voigt_6_stress
 
-from mlcalc import keys as K
-from mlcalc.derivatives import energy_forces_stress, model_inputs
+from mlcalc.derivatives import model_inputs
+from mlcalc.evaluators import evaluator_for
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
-from mlcalc.named_models import resolve_model_path
-from mlcalc.potentials.base import PropertyModel
+from mlcalc.named_models import available_models, resolve_model_path
 from mlcalc.validation import DEFAULT_MIN_DISTANCE, validate_atoms
 
-__all__ = ["MLCalc"]
+__all__ = ["MLCalc", "as_dtype"]
 
-_ENERGY_PROPERTIES = ["energy", "free_energy", "forces", "stress"]
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: parameters fixed when the calculator is built (a new MLCalc is needed to change them)
+_FIXED = ("model", "device", "dtype")
+
+
+def as_dtype(value: Any) -> torch.dtype:
+    """``torch.float32``/``torch.float64`` or their names as a torch.dtype; TypeError for anything else."""
+    if isinstance(value, str) and value in _DTYPES:
+        return _DTYPES[value]
+    if value in _DTYPES.values():
+        return value
+    raise TypeError(f"dtype must be torch.float32 or torch.float64 (or 'float32', 'float64'), got {value!r}")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 class MLCalc(Calculator):
     """ASE calculator for an mlcalc model (units: eV, Å).
 
-    Energy models give ``energy``, ``free_energy``, ``forces`` (-dE/dr by autograd)
-    and, for periodic systems, ``stress`` (strain derivative, eV/Å³, Voigt order).
-    Property models give their targets (e.g. ``calc.get_property("homo", atoms)`` in
-    eV; units in ``calc.units``) and nothing else: no energy, forces or stress.
-    Load one with :meth:`MLCalc.load`; evaluate many structures with :meth:`predict`.
-    A model passed in directly is moved to ``device`` and cast to ``dtype`` in place.
+    ``model``: a ``.mlc`` file, the name of a shipped model (``"ethanol-et"``) or a model
+    object (moved to ``device`` and cast to ``dtype`` in place). Energy models give
+    ``energy``, ``free_energy``, ``forces`` (-dE/dr by autograd) and, for periodic
+    systems, ``stress`` (strain derivative, eV/Å³, Voigt order). Property models give
+    their targets (``calc.get_property("homo", atoms)`` in eV; units in ``calc.units``)
+    and nothing else. ``todict()`` holds the parameters (model, device, dtype,
+    min_distance): ``MLCalc(**calc.todict())`` rebuilds a calculator loaded from a file.
     """
 
-    implemented_properties = list(_ENERGY_PROPERTIES)
-    default_parameters: dict[str, Any] = {}
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    default_parameters: dict[str, Any] = {"model": None, "device": "cpu", "dtype": "float32",
+                                          "min_distance": DEFAULT_MIN_DISTANCE}
 
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        manifest: dict[str, Any] | None = None,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        min_distance: float = DEFAULT_MIN_DISTANCE,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    def __init__(self, model: str | os.PathLike | torch.nn.Module | None = None, manifest: dict[str, Any] | None = None,
+                 device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
+                 min_distance: float = DEFAULT_MIN_DISTANCE, **kwargs: Any):
+        dtype = as_dtype(dtype)
+        source = None
+        if isinstance(model, (str, os.PathLike)):
+            source = str(model)
+            model, manifest = load_model(resolve_model_path(model))
+        elif not isinstance(model, torch.nn.Module):
+            raise TypeError(f"MLCalc needs a model: a .mlc file, a shipped model name "
+                            f"({', '.join(available_models())}) or a model object; got {model!r:.80}")
+        super().__init__(model=source, device=str(torch.device(device)), dtype=_dtype_name(dtype),
+                         min_distance=float(min_distance), **kwargs)
         self.device = torch.device(device)
         self.dtype = dtype
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.manifest = dict(manifest or {})
-        self.min_distance = float(min_distance)
-        #: target names of a property model; empty for an energy model
-        self.targets: list[str] = list(model.targets) if isinstance(model, PropertyModel) else []
+        self.evaluator = evaluator_for(self.model)
+        self.implemented_properties = list(self.evaluator.properties)
         #: property name -> unit
-        self.units: dict[str, str] = {name: p["unit"] for name, p in model.properties.items()}
-        self.implemented_properties = list(self.targets) or list(_ENERGY_PROPERTIES)
+        self.units: dict[str, str] = dict(self.evaluator.units)
+        #: target names of a property model; empty for an energy model
+        self.targets: list[str] = list(self.evaluator.properties) if self.evaluator.family == "property" else []
 
     @classmethod
-    def load(
-        cls,
-        path_or_name: str | os.PathLike,
-        device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        **kwargs: Any,
-    ) -> "MLCalc":
+    def load(cls, path_or_name: str | os.PathLike, device: str | torch.device = "cpu",
+             dtype: torch.dtype | str = torch.float32, **kwargs: Any) -> "MLCalc":
         """A calculator from a ``.mlc`` file or the name of a shipped model (e.g. ``"ethanol-et"``)."""
-        model, manifest = load_model(resolve_model_path(path_or_name), dtype=dtype)
-        return cls(model, manifest, device=device, dtype=dtype, **kwargs)
+        if not isinstance(path_or_name, (str, os.PathLike)):
+            raise TypeError(f"MLCalc.load takes a model file or a shipped model name, got {path_or_name!r:.80}")
+        return cls(path_or_name, device=device, dtype=dtype, **kwargs)
+
+    @property
+    def min_distance(self) -> float:
+        """Smallest interatomic distance accepted, Å (0: no check)."""
+        return float(self.parameters["min_distance"])
+
+    def set(self, **kwargs: Any) -> dict[str, Any]:
+        """ASE's parameter update; model, device and dtype are fixed once the calculator is built."""
+        if "dtype" in kwargs:
+            kwargs["dtype"] = _dtype_name(as_dtype(kwargs["dtype"]))
+        if hasattr(self, "evaluator"):
+            fixed = [k for k in _FIXED if k in kwargs and kwargs[k] != self.parameters.get(k)]
+            if fixed:
+                raise ValueError(f"{', '.join(fixed)} cannot change on a built calculator; make a new MLCalc instead")
+        return super().set(**kwargs)
+
+    def todict(self, skip_default: bool = False) -> dict[str, Any]:
+        """The calculator's parameters (all of them unless ``skip_default``), JSON-ready."""
+        return super().todict(skip_default=skip_default)
 
     # -- ASE contract -------------------------------------------------------------------------
     def _not_implemented(self, name: str) -> PropertyNotImplementedError:
@@ -94,18 +125,8 @@ class MLCalc(Calculator):
         unknown = [p for p in properties if p not in self.implemented_properties]
         if unknown:
             raise self._not_implemented(unknown[0])
-        if self.targets:
-            out = self._evaluate_properties([self.atoms])
-            self.results = {name: float(out[name][0]) for name in self.targets}
-            return
-        want_stress = "stress" in properties
-        if want_stress and not self.atoms.pbc.all():
-            raise PropertyNotImplementedError("stress needs a system periodic in all three directions with a cell")
-        out = self._evaluate([self.atoms], stress=want_stress)
-        energy = float(out[K.ENERGY][0])
-        self.results = {"energy": energy, "free_energy": energy, "forces": out[K.FORCES]}
-        if want_stress:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(out[K.STRESS][0])
+        self.evaluator.check(properties, [self.atoms], single=True)
+        self.results = self.evaluator.results(self._inputs([self.atoms]), properties)
 
     # -- batches ------------------------------------------------------------------------------
     def predict(self, structures: Sequence[Atoms], batch_size: int = 32, stress: bool = False) -> dict[str, Any]:
@@ -118,41 +139,17 @@ class MLCalc(Calculator):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         structures = list(structures)
-        if self.targets:
-            if stress:
-                raise ValueError(f"stress asked for, but this is a property model for {', '.join(self.targets)}")
-            chunks = [self._evaluate_properties(structures[k:k + batch_size])
-                      for k in range(0, len(structures), batch_size)]
-            return {name: np.concatenate([c[name] for c in chunks]) if chunks else np.zeros(0)
-                    for name in self.targets}
-        if stress:
-            flat = [i for i, a in enumerate(structures) if not a.pbc.all()]
-            if flat:
-                raise ValueError(f"stress asked for, but structures {flat[:10]} are not periodic in 3D")
-        energies, forces, stresses = [], [], []
+        properties = ["stress"] if stress else []
+        self.evaluator.check(properties, structures)
+        chunks = []
         for start in range(0, len(structures), batch_size):
             chunk = structures[start:start + batch_size]
-            out = self._evaluate(chunk, stress=stress)
-            energies.append(out[K.ENERGY])
-            forces.extend(np.split(out[K.FORCES], np.cumsum([len(a) for a in chunk])[:-1]))
-            if stress:
-                stresses.extend(full_3x3_to_voigt_6_stress(s) for s in out[K.STRESS])
-        result: dict[str, Any] = {"energy": np.concatenate(energies) if energies else np.zeros(0), "forces": forces}
-        if stress:
-            result["stress"] = np.array(stresses).reshape(-1, 6)
-        return result
+            chunks.append(self.evaluator.batch(self._inputs(chunk), [len(a) for a in chunk], properties))
+        return self.evaluator.merge(chunks, properties)
 
-    def _batch(self, structures: Sequence[Atoms]):
+    def _inputs(self, structures: Sequence[Atoms]) -> dict[str, torch.Tensor]:
+        """Validated model inputs for ``structures`` on this calculator's device and dtype."""
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)
-        return atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False).to(self.device)
-
-    def _evaluate_properties(self, structures: Sequence[Atoms]) -> dict[str, np.ndarray]:
-        with torch.no_grad():
-            out = self.model(model_inputs(self._batch(structures)))
-        return {name: out[name].to("cpu", torch.float64).numpy() for name in self.targets}
-
-    def _evaluate(self, structures: Sequence[Atoms], stress: bool) -> dict[str, np.ndarray]:
-        batch = self._batch(structures)
-        out = energy_forces_stress(self.model, model_inputs(batch), forces=True, stress=stress)
-        return {key: value.detach().to("cpu", torch.float64).numpy() for key, value in out.items()}
+        batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False)
+        return model_inputs(batch.to(self.device))

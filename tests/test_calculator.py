@@ -1,5 +1,7 @@
 """MLCalc as an ASE calculator: contract, caching, batches, and clear errors for bad input."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,32 @@ def test_predict_ignores_results_attached_to_the_inputs(tiny_et_calc, rattled_et
     out = tiny_et_calc.predict([labelled, ethanol])
     fresh = tiny_et_calc.predict([rattled_ethanol])
     assert out["energy"][0] == pytest.approx(fresh["energy"][0], abs=1e-9) and out["energy"][0] != 123.0
+
+
+def test_todict_describes_and_rebuilds_the_calculator(ethanol, tmp_path):
+    from ase.io import read, write
+
+    calc = MLCalc.load("ethanol-et", dtype="float64")
+    params = calc.todict()
+    assert params == {"model": "ethanol-et", "device": "cpu", "dtype": "float64", "min_distance": 0.5}
+    again = MLCalc(**json.loads(json.dumps(params)))
+    assert again.dtype is torch.float64 and next(again.model.parameters()).dtype is torch.float64
+    assert again.get_potential_energy(ethanol) == calc.get_potential_energy(ethanol)
+    ethanol.calc = calc
+    ethanol.get_forces()
+    write(tmp_path / "frame.traj", ethanol)
+    assert dict(read(tmp_path / "frame.traj").calc.parameters) == params  # ASE files record how to rebuild it
+
+
+def test_dtype_has_one_form_and_fixed_parameters_stay_fixed(ethanol):
+    a, b = MLCalc.load("ethanol-et", dtype=torch.float64), MLCalc.load("ethanol-et", dtype="float64")
+    assert a.dtype is b.dtype is torch.float64 and a.parameters["dtype"] == "float64"
+    assert a.get_potential_energy(ethanol) == b.get_potential_energy(ethanol)
+    with pytest.raises(TypeError, match="dtype must be torch.float32 or torch.float64"):
+        MLCalc.load("ethanol-et", dtype="float16")
+    with pytest.raises(ValueError, match="dtype cannot change on a built calculator"):
+        a.set(dtype="float32")
+    a.set(min_distance=0.3)
+    assert a.min_distance == 0.3 and a.todict()["min_distance"] == 0.3
+    with pytest.raises(TypeError, match="MLCalc needs a model: a .mlc file, a shipped model name"):
+        MLCalc()
