@@ -18,8 +18,9 @@ from torch_geometric.data import Batch, Data
 from vesin import NeighborList
 
 from mlcalc import keys as K
+from mlcalc.data.labels import reference_labels
 
-__all__ = ["neighbor_pairs", "atoms_to_graph", "reference_labels", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
+__all__ = ["neighbor_pairs", "atoms_to_graph", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
 
 
 def periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
@@ -79,27 +80,6 @@ def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype
     for key, value in (reference_labels(atoms) if labels else {}).items():
         data[key] = torch.as_tensor(value, dtype=dtype)
     return data
-
-
-def reference_labels(atoms: Atoms) -> dict[str, np.ndarray]:
-    """Energy [1], forces [n, 3] and stress [1, 3, 3] stored with ``atoms``, where present."""
-    out: dict[str, np.ndarray] = {}
-    results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}
-    energy = results.get("energy", atoms.info.get(K.ENERGY))
-    forces = results.get("forces", atoms.arrays.get(K.FORCES))
-    stress = results.get("stress", atoms.info.get(K.STRESS))
-    if energy is not None:
-        out[K.ENERGY] = np.array([float(energy)])
-    if forces is not None:
-        out[K.FORCES] = np.asarray(forces, dtype=np.float64).reshape(len(atoms), 3)
-    if stress is not None:
-        stress = np.asarray(stress, dtype=np.float64)
-        if stress.shape == (6,):
-            from ase.stress import voigt_6_to_full_3x3_stress
-
-            stress = voigt_6_to_full_3x3_stress(stress)
-        out[K.STRESS] = stress.reshape(1, 3, 3)
-    return out
 
 
 def batch_graphs(graphs: Sequence[Data]) -> Batch:

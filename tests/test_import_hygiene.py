@@ -1,14 +1,52 @@
-"""Importing mlcalc and building models leaves global state alone."""
+"""Imports: light where they must be, no higher layer imported from a lower one, no global state changed."""
 
 import os
 import subprocess
 import sys
 
+import pytest
+
+HEAVY = ("torch_geometric", "torchmdnet", "mlcalc.potentials", "mlcalc.model")
+
+
+def _loaded_after(code: str) -> set[str]:
+    """Modules (of torch, HEAVY) in sys.modules after running ``code`` in a fresh interpreter."""
+    probe = (f"{code}\nimport sys; print('LOADED:', *(m for m in sys.modules "
+             f"if m == 'torch' or m.startswith({HEAVY!r})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return set(out.stdout.rpartition("LOADED:")[2].split())
+
+
+@pytest.mark.parametrize("code", [
+    "import mlcalc",
+    "import mlcalc.md",
+    "from mlcalc.md import MDSettings, run_md",
+    "from mlcalc.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+    "from mlcalc.cli import main\ntry:\n    main(['md', '--help'])\nexcept SystemExit:\n    pass",
+])
+def test_light_imports_load_no_torch_and_no_model(code):
+    assert _loaded_after(code) == set()
+
+
+def test_the_calculator_loads_models_only_through_the_registry():
+    loaded = _loaded_after("from mlcalc import MLCalc")
+    assert "torch" in loaded and "torchmdnet" not in loaded
+    assert not any(m.startswith("mlcalc.potentials") for m in loaded)
+    loaded = _loaded_after("from mlcalc import MLCalc; MLCalc.load('ethanol-et')")
+    assert "mlcalc.potentials.torchmdnet" in loaded and "torchmdnet" in loaded
+
 
 def test_import_changes_no_global_state():
+    """mlcalc's own imports (and torchmd-net's, which mlcalc undoes) leave os.environ and torch defaults alone.
+
+    Third-party packages that set variables on import (MDAnalysis, torch_geometric, lightning)
+    are imported before the snapshot: what they do is not mlcalc's doing.
+    """
     code = (
-        "import os, torch; env = dict(os.environ); dt = torch.get_default_dtype();"
-        "import mlcalc, mlcalc.potentials, mlcalc.md, mlcalc.analysis;"
+        "import os, torch, torch_geometric, MDAnalysis, lightning; env = dict(os.environ);"
+        "dt = torch.get_default_dtype();"
+        "import mlcalc, mlcalc.potentials, mlcalc.md, mlcalc.analysis, mlcalc.cli;"
         "from mlcalc.testing import tiny_potential; tiny_potential('torchmdnet-et');"
         "assert torch.get_default_dtype() == dt, 'default dtype changed';"
         "changed = {k for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k)};"
@@ -17,9 +55,3 @@ def test_import_changes_no_global_state():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "clean" in out.stdout
-
-
-def test_core_import_does_not_pull_torchmdnet():
-    code = "import sys, mlcalc; from mlcalc import MLCalc; print('torchmdnet' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.stdout.strip() == "False", out.stderr[-2000:]

@@ -12,7 +12,7 @@ from ase.io.formats import string2index
 
 from mlcalc import keys as K
 from mlcalc.data.md17 import read_md17
-from mlcalc.graph import reference_labels
+from mlcalc.data.labels import reference_labels
 
 __all__ = ["read_structures", "file_sha256", "require_labels"]
 

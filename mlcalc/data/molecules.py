@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import ase.io
-from ase import Atoms
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ase.io is imported on first load (it pulls in scipy)
+    from ase import Atoms
 
 __all__ = ["MOLECULES", "load_molecule"]
 
@@ -17,6 +19,8 @@ MOLECULES = ("ethanol", "n-propanol", "iso-propanol", "uracil", "pyrimidine", "n
 
 def load_molecule(name_or_path: str | os.PathLike) -> Atoms:
     """A shipped molecule by name, or the first structure of any ASE-readable file (e.g. XYZ)."""
+    import ase.io
+
     path = Path(name_or_path)
     if path.is_file():
         return ase.io.read(path, index=0)
