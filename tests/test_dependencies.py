@@ -1,0 +1,45 @@
+"""Declared dependencies match what the code imports (pyproject.toml against the sources' imports)."""
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("mlcalc", "potentials", "md", "analysis")
+#: imported only to quiet a dependency's own dependency (warp comes with torchmd-net)
+INDIRECT = {"warp-lang"}
+#: packages whose data files are read (located through their metadata), never imported
+DATA_ONLY = {"qm9pack"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def imported_distributions() -> set[str]:
+    modules = set()
+    for folder in SOURCES:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules.add(node.module.split(".")[0])
+    third_party = modules - set(sys.stdlib_module_names) - {"mlcalc", "__future__"}
+    owners = packages_distributions()
+    missing = third_party - set(owners)
+    assert not missing, f"imported but not installed: {missing}"
+    return {_name(dist) for module in third_party for dist in owners[module]}
+
+
+def test_every_import_is_declared_and_every_dependency_is_used():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_name(r) for r in project["dependencies"]}
+    extras = {_name(r) for reqs in project["optional-dependencies"].values() for r in reqs if not r.startswith("mlcalc")}
+    imported = imported_distributions()
+    assert imported - core - extras - INDIRECT == set(), "imported but not declared"
+    assert core - imported == set(), "declared but never imported"
+    assert extras - imported - DATA_ONLY - {"pytest", "pytest-timeout"} == set(), "extra declared but never used"
