@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ from mlcalc.derivatives import model_inputs
 from mlcalc.evaluators import evaluator_for
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
-from mlcalc.named_models import available_models, resolve_model_path
+from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
 from mlcalc.validation import DEFAULT_MIN_DISTANCE, validate_atoms
 
 __all__ = ["MLCalc", "as_dtype"]
@@ -59,8 +60,10 @@ class MLCalc(Calculator):
         dtype = as_dtype(dtype)
         source = None
         if isinstance(model, (str, os.PathLike)):
-            source = str(model)
-            model, manifest = load_model(resolve_model_path(model))
+            path = resolve_model_path(model)
+            # a shipped model keeps its name; a file is recorded by absolute path (todict works from anywhere)
+            source = str(model) if path.parent == PRETRAINED_DIR and not Path(model).is_file() else str(path.resolve())
+            model, manifest = load_model(path)
         elif not isinstance(model, torch.nn.Module):
             raise TypeError(f"MLCalc needs a model: a .mlc file, a shipped model name "
                             f"({', '.join(available_models())}) or a model object; got {model!r:.80}")
