@@ -149,10 +149,10 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, **extra: Any) ->
 
 def load_model(path: str | os.PathLike, dtype: torch.dtype | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """``(model, manifest)`` from a model file, in eval mode; weights as stored unless ``dtype`` is given."""
-    from mlcalc.model import create_model
+    from mlcalc.model import model_from_spec
 
     manifest, weights = read_model_file(path)
-    model = create_model(manifest["kind"], **manifest["hyperparameters"])
+    model = model_from_spec({"kind": manifest["kind"], "hyperparameters": manifest["hyperparameters"]})
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:

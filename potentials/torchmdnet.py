@@ -9,6 +9,7 @@ and edge vectors stay differentiable in positions and cell (forces, stress).
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -171,14 +172,27 @@ def _repeats(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[int, int
 
 @register_kind("torchmdnet-et")
 class ETPotential(TorchMDNetPotential):
-    """TorchMD-NET equivariant transformer (Thölke & De Fabritiis 2022)."""
+    """TorchMD-NET equivariant transformer (Thölke & De Fabritiis 2022).
+
+    ``vector_cutoff`` weights the vector features with the cutoff function as well as the
+    attention (torchmd-net issue 254): without it the energy jumps when a pair crosses the
+    cutoff, so NVE of molecules wider than the cutoff drifts and stress is wrong. Files
+    written before the option existed were made without it and load that way, with a warning.
+    """
+
+    file_defaults = {"vector_cutoff": False}
 
     def __init__(self, elements, cutoff=5.0, periodic=False, energy_scale=1.0, hidden_channels=128, num_layers=6,
                  num_rbf=32, activation="silu", num_heads=8, attn_activation="silu", distance_influence="both",
-                 neighbor_embedding=True):
+                 neighbor_embedding=True, vector_cutoff=True):
+        if not vector_cutoff:
+            warnings.warn("this TorchMD-NET ET model was made without vector_cutoff: its energy jumps when an atom "
+                          "pair crosses the cutoff (NVE drifts for molecules wider than the cutoff, stress is wrong); "
+                          "retrain it with hyperparameter vector_cutoff: true", UserWarning, stacklevel=2)
         super().__init__(elements, cutoff, periodic, energy_scale, hidden_channels, num_layers, num_rbf, activation,
                          num_heads=int(num_heads), attn_activation=attn_activation,
-                         distance_influence=distance_influence, neighbor_embedding=bool(neighbor_embedding))
+                         distance_influence=distance_influence, neighbor_embedding=bool(neighbor_embedding),
+                         vector_cutoff=bool(vector_cutoff))
 
     def _build_representation(self) -> nn.Module:
         torchmd_et, _, _ = _import_torchmdnet()

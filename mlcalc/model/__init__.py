@@ -8,7 +8,8 @@ itself with :func:`register_kind`; core code builds models only through
 
 from mlcalc.model.base import AtomisticModel, EnergyModel, PropertyModel
 from mlcalc.model.composite import CompositeModel
-from mlcalc.model.registry import FAMILIES, create_model, family_of, known_kinds, model_class, register_kind
+from mlcalc.model.registry import (FAMILIES, create_model, family_of, known_kinds, model_class, model_from_spec,
+                                   register_kind)
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "FAMILIES", "register_kind",
-           "create_model", "model_class", "known_kinds", "family_of"]
+           "create_model", "model_from_spec", "model_class", "known_kinds", "family_of"]

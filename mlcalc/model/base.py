@@ -32,6 +32,8 @@ class AtomisticModel(nn.Module):
     family: ClassVar[str] = ""
     #: output name -> {"unit": ..., "per": "structure" | "atom"}
     properties: ClassVar[dict[str, dict[str, str]]] = {}
+    #: hyperparameters that model files written before they existed lack, and the values those files imply
+    file_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, elements: Sequence[int], cutoff: float, periodic: bool = False):
         super().__init__()

@@ -16,7 +16,7 @@ from torch import nn
 
 from mlcalc import keys as K
 from mlcalc.model.base import AtomisticModel
-from mlcalc.model.registry import create_model
+from mlcalc.model.registry import model_from_spec
 
 __all__ = ["CompositeModel", "member_spec"]
 
@@ -34,7 +34,7 @@ def _build_member(spec: Any, k: int) -> AtomisticModel:
                          f"got {spec!r:.200}")
     if not isinstance(spec["hyperparameters"], dict):
         raise ValueError(f"member {k}: hyperparameters must be a mapping, got {type(spec['hyperparameters']).__name__}")
-    return create_model(spec["kind"], **spec["hyperparameters"])
+    return model_from_spec(spec)
 
 
 class CompositeModel(AtomisticModel):

@@ -12,7 +12,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Callable, TypeVar
 
-__all__ = ["FAMILIES", "register_kind", "model_class", "create_model", "known_kinds", "family_of"]
+__all__ = ["FAMILIES", "register_kind", "model_class", "create_model", "model_from_spec", "known_kinds", "family_of"]
 
 #: what a model predicts, and so how MLCalc evaluates it: total energy (forces and stress
 #: by autograd) or per-structure properties
@@ -80,3 +80,13 @@ def create_model(kind: str, **hyperparameters: Any):
         return cls(**hyperparameters)
     except TypeError as err:
         raise ValueError(f"bad hyperparameters for {kind!r}: {err}") from None
+
+
+def model_from_spec(spec: dict[str, Any]):
+    """A model from what a model file stores, ``{"kind": ..., "hyperparameters": {...}}``.
+
+    Hyperparameters the spec lacks take the kind's ``file_defaults``: the values that
+    files written before a hyperparameter existed imply, so old files rebuild unchanged.
+    """
+    cls = model_class(spec["kind"])
+    return create_model(spec["kind"], **{**cls.file_defaults, **spec["hyperparameters"]})

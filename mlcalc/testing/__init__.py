@@ -23,10 +23,10 @@ _TINY = {
 
 
 def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: float = 4.0, seed: int = 0,
-                   periodic: bool = False):
+                   periodic: bool = False, **hyperparameters):
     """A small randomly initialised energy model (seeded) with atomrefs set.
 
-    ``kind="sum"``: a TensorNet (``cutoff``) plus an ET (0.75 × ``cutoff``), so that the
+    ``hyperparameters`` override the tiny settings. ``kind="sum"``: a TensorNet (``cutoff``) plus an ET (0.75 × ``cutoff``), so that the
     members see different neighborhoods.
     """
     if kind == "sum":
@@ -36,7 +36,8 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
     if kind not in _TINY:
         raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, {', '.join(_TINY)}")
     torch.manual_seed(seed)
-    model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic, **_TINY[kind])
+    model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic,
+                         **{**_TINY[kind], **hyperparameters})
     model.set_atomref({z: -float(z) for z in elements})
     return model
 
