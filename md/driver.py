@@ -34,7 +34,7 @@ from .energy_log import EnergyLog
 from .files import BLOWUP, CHECKPOINT, EXTXYZ, LOG, SUMMARY, TRAJECTORY
 from .monitors import BlowUpError, BlowUpMonitor
 from .result import MDResult, load_md_result
-from .settings import MDSettings
+from mlcalc.md_settings import MDSettings
 from .velocities import initialise_velocities
 
 __all__ = ["run_md"]
