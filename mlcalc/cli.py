@@ -113,11 +113,12 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
     click.echo(f"wrote {n} rows to {out}")
 
 
-# The MD options of `md` are built from the settings schema (pydantic only, no torch), which validates
-# them; imported here, next to their only users.
+# The MD options of `data reference` and `md` are built from the settings schema (pydantic only, no torch),
+# which validates them; imported here, next to their only users.
 from mlcalc.cli_options import schema_options, settings_from  # noqa: E402
-from mlcalc.md_settings import MDSettings  # noqa: E402
+from mlcalc.md_settings import MDSettings, ReferenceSettings  # noqa: E402
 
+_REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
 _MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",
                "bond_stretch")
 
@@ -129,28 +130,24 @@ def data() -> None:
 
 @data.command("reference")
 @click.option("--molecule", required=True, help=f"one of {', '.join(MOLECULES)}, or an XYZ file")
-@click.option("--frames", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=500.0, show_default=True,
-              help="K")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--timestep", type=float, default=0.5, show_default=True, help="fs")
-@click.option("--interval", type=float, default=20.0, show_default=True, help="fs between kept frames")
-@click.option("--thermalise", type=float, default=1000.0, show_default=True, help="fs discarded at the start")
+@schema_options(ReferenceSettings, _REFERENCE_OPTIONS)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="extxyz output (default: <molecule>-xtb-<T>K.extxyz)")
-def data_reference(molecule, frames, temperature, seed, timestep, interval, thermalise, out) -> None:
-    """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz)."""
-    from mlcalc.data.molecules import load_molecule
-    from mlcalc.data.reference import generate_reference
+def data_reference(molecule: str, out: str | None, **options) -> None:
+    """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz).
 
-    out = out or f"{Path(molecule).stem}-xtb-{temperature:g}K.extxyz"
+    After --thermalise steps, a frame is kept every --interval steps (40 steps of 0.5 fs: 20 fs).
+    """
+    settings = settings_from(ReferenceSettings, options)
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.md import BlowUpError, generate_reference
+
+    out = out or f"{Path(molecule).stem}-xtb-{settings.temperature:g}K.extxyz"
     try:
-        atoms = load_molecule(molecule)
-        generate_reference(atoms, frames, temperature=temperature, seed=seed, timestep=timestep, interval=interval,
-                           thermalise=thermalise, out=out)
-    except (OSError, ValueError, ImportError) as err:
+        generate_reference(load_molecule(molecule), settings, out=out)
+    except (OSError, ValueError, ImportError, BlowUpError) as err:
         _fail(err)
-    click.echo(f"wrote {frames} frames to {out}")
+    click.echo(f"wrote {settings.frames} frames to {out}")
 
 
 @main.command()
