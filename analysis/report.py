@@ -79,7 +79,8 @@ def _settings_line(results: dict[str, Any]) -> str:
     return (f"Source: {results['source']}; model {Path(model['path']).name} ({model.get('kind')}{mae}). "
             f"MD: {md['ensemble'].upper()}, {md['steps']} steps × {md['timestep']} fs "
             f"= {md['steps'] * md['timestep'] / 1000:g} ps from {md['temperature']:g} K (seed {md['seed']}, "
-            f"{md['dtype']}); frames every {md['interval']} steps. Reference: {results['config'].get('reference')}. "
+            f"{results['config']['dtype']}); frames every {md['interval']} steps. "
+            f"Reference: {results['config'].get('reference')}. "
             f"Wall time {results['wall_time_s']:.0f} s.")
 
 

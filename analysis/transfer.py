@@ -70,7 +70,7 @@ def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, pr
         jobs.append(_Job(molecule, "model", str(model_path), folder / "model"))
         if config.reference:
             jobs.append(_Job(molecule, "reference", config.reference, folder / "reference"))
-    settings = config.md.settings()
+    settings = config.md
     echo(f"MD: {len(jobs)} runs of {settings.steps} steps × {settings.timestep:g} fs ({settings.ensemble.upper()}, "
          f"{settings.temperature:g} K), {min(config.workers, len(jobs))} at a time ...")
     md = _run_jobs(jobs, config, progress, echo)
@@ -167,8 +167,8 @@ def _single_thread() -> None:
 
 
 def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) -> dict[_Job, dict]:
-    settings = config.md.settings().to_dict()
-    args = {job: (job.molecule, job.spec, config.md.dtype, settings, job.out) for job in jobs}
+    settings = config.md.to_dict()
+    args = {job: (job.molecule, job.spec, config.dtype, settings, job.out) for job in jobs}
     total = settings["steps"] * len(jobs)
     bar = tqdm(total=total, unit="step", desc="MD (all runs)", disable=not progress, smoothing=0.02)
     summaries: dict[_Job, dict] = {}

@@ -1,8 +1,9 @@
 """The transfer-study configuration (YAML at the edge; validated, strict).
 
 A source molecule and its model (a model file or shipped name, or a training config to
-run first), target molecules, the MD settings (defaults: the paper's NVE, 0.1 fs,
-100,000 steps), the reference calculator, and the bonds and angles to compare.
+run first) with its precision (``dtype``), target molecules, the MD settings (defaults:
+the paper's NVE, 0.1 fs, 100,000 steps), the reference calculator, and the bonds and
+angles to compare.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mlcalc.config import load_yaml_config
 from mlcalc.data.molecules import MOLECULES
-from mlcalc.md import MDSettings
+from mlcalc.md_settings import MDSettings, Steps, Timestep
 
 from .selections import parse_selection
 
@@ -48,23 +49,14 @@ class SourceConfig(_Strict):
         return self
 
 
-class TransferMD(_Strict):
-    """MD of every molecule, with the model and with the reference (same settings and seed)."""
+class TransferMD(MDSettings):
+    """MD of every molecule, with the model and with the reference (same settings and seed).
 
-    steps: int = Field(100_000, gt=0)
-    timestep: float = Field(0.1, gt=0, description="fs")
-    temperature: float = Field(300.0, ge=0, description="K, initial Maxwell-Boltzmann velocities")
-    ensemble: Literal["nve", "langevin"] = "nve"
-    interval: int = Field(10, gt=0, description="steps between saved frames")
-    seed: int = 0
-    dtype: Literal["float32", "float64"] = "float32"
-    max_force: Optional[float] = Field(50.0, gt=0)
-    bond_stretch: Optional[float] = Field(2.0, gt=1)
+    :class:`~mlcalc.md.MDSettings` with the paper's protocol as defaults: NVE, 100,000 steps of 0.1 fs.
+    """
 
-    def settings(self) -> MDSettings:
-        return MDSettings(steps=self.steps, timestep=self.timestep, temperature=self.temperature,
-                          ensemble=self.ensemble, seed=self.seed, interval=self.interval, max_force=self.max_force,
-                          bond_stretch=self.bond_stretch)
+    steps: Steps = 100_000
+    timestep: Timestep = 0.1
 
 
 class TransferConfig(_Strict):
@@ -72,6 +64,7 @@ class TransferConfig(_Strict):
     source: SourceConfig
     targets: list[str] = Field(min_length=1)
     md: TransferMD = TransferMD()
+    dtype: Literal["float32", "float64"] = Field("float32", description="precision of the model in MD")
     reference: Optional[str] = Field("gfn2-xtb", description="reference calculator; null: no reference runs")
     error_frames: int = Field(200, ge=0, description="reference frames per molecule to score the model on")
     compare: list[Any] = Field(min_length=1, description="bonds/angles: 'C-O', 'C-C-O' or mappings")
@@ -80,6 +73,13 @@ class TransferConfig(_Strict):
     n_bins: int = Field(80, ge=5)
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dtype_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("md"), dict) and "dtype" in data["md"]:
+            raise ValueError("md.dtype is a setting of the model, not of MD: write dtype at the top level")
+        return data
 
     @field_validator("compare")
     @classmethod

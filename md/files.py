@@ -1,4 +1,4 @@
-"""File names inside an MD run folder (see :mod:`mlcalc.md.driver`): one place for writers and readers."""
+"""File names inside an MD run folder (see :mod:`mlcalc.md.run_folder`): one place for writers and readers."""
 
 TRAJECTORY = "trajectory.traj"
 EXTXYZ = "trajectory.extxyz"

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 from ase.io.trajectory import Trajectory
 
+from mlcalc.md_settings import MDSettings
+
 from .energy_log import energy_drift, read_energy_log
 from .files import CHECKPOINT, LOG, TRAJECTORY
-from .settings import MDSettings
 
 __all__ = ["MDResult", "load_md_result"]
 

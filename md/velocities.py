@@ -9,21 +9,24 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 __all__ = ["initialise_velocities"]
 
 
-def initialise_velocities(atoms: Atoms, temperature: float, seed: int) -> None:
+def initialise_velocities(atoms: Atoms, temperature: float, seed: int = 0, rng: np.random.Generator | None = None,
+                          rescale: bool = True) -> None:
     """Set ``atoms`` momenta from a Maxwell-Boltzmann distribution at ``temperature`` K.
 
-    The total linear momentum is removed, and for non-periodic systems the angular
-    momentum too (a free molecule must not spin up or drift); the velocities are then
-    rescaled so that ``atoms.get_temperature()`` equals ``temperature`` exactly (a few
-    atoms sampled from the distribution can be far from it). Seeded: the same ``seed``
-    and structure give the same velocities.
+    The total linear momentum is removed, and for non-periodic systems of more than two
+    atoms the angular momentum too (a free molecule must not spin up or drift). With
+    ``rescale`` the velocities are then scaled so that ``atoms.get_temperature()`` equals
+    ``temperature`` exactly (a few atoms sampled from the distribution can be far from it).
+    Seeded: draws from ``rng`` if given (which moves on), else from
+    ``np.random.default_rng(seed)``; the same seed and structure give the same velocities.
     """
     if temperature < 0 or not np.isfinite(temperature):
         raise ValueError(f"temperature must be a non-negative number of kelvin, got {temperature}")
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
     Stationary(atoms)
     if not atoms.pbc.any() and len(atoms) > 2:
         ZeroRotation(atoms)
     current = atoms.get_temperature()
-    if current > 0:
+    if rescale and current > 0:
         atoms.set_momenta(atoms.get_momenta() * np.sqrt(temperature / current), apply_constraint=False)

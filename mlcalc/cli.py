@@ -113,6 +113,16 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
     click.echo(f"wrote {n} rows to {out}")
 
 
+# The MD options of `data reference` and `md` are built from the settings schema (pydantic only, no torch),
+# which validates them; imported here, next to their only users.
+from mlcalc.cli_options import schema_options, settings_from  # noqa: E402
+from mlcalc.md_settings import MDSettings, ReferenceSettings  # noqa: E402
+
+_REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
+_MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",
+               "bond_stretch")
+
+
 @main.group()
 def data() -> None:
     """Make and inspect data sets."""
@@ -120,65 +130,44 @@ def data() -> None:
 
 @data.command("reference")
 @click.option("--molecule", required=True, help=f"one of {', '.join(MOLECULES)}, or an XYZ file")
-@click.option("--frames", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=500.0, show_default=True,
-              help="K")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--timestep", type=float, default=0.5, show_default=True, help="fs")
-@click.option("--interval", type=float, default=20.0, show_default=True, help="fs between kept frames")
-@click.option("--thermalise", type=float, default=1000.0, show_default=True, help="fs discarded at the start")
+@schema_options(ReferenceSettings, _REFERENCE_OPTIONS)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="extxyz output (default: <molecule>-xtb-<T>K.extxyz)")
-def data_reference(molecule, frames, temperature, seed, timestep, interval, thermalise, out) -> None:
-    """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz)."""
-    from mlcalc.data.molecules import load_molecule
-    from mlcalc.data.reference import generate_reference
+def data_reference(molecule: str, out: str | None, **options) -> None:
+    """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz).
 
-    out = out or f"{Path(molecule).stem}-xtb-{temperature:g}K.extxyz"
+    After --thermalise steps, a frame is kept every --interval steps (40 steps of 0.5 fs: 20 fs).
+    """
+    settings = settings_from(ReferenceSettings, options)
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.md import BlowUpError, generate_reference
+
+    out = out or f"{Path(molecule).stem}-xtb-{settings.temperature:g}K.extxyz"
     try:
-        atoms = load_molecule(molecule)
-        generate_reference(atoms, frames, temperature=temperature, seed=seed, timestep=timestep, interval=interval,
-                           thermalise=thermalise, out=out)
-    except (OSError, ValueError, ImportError) as err:
+        generate_reference(load_molecule(molecule), settings, out=out)
+    except (OSError, ValueError, ImportError, BlowUpError) as err:
         _fail(err)
-    click.echo(f"wrote {frames} frames to {out}")
+    click.echo(f"wrote {settings.frames} frames to {out}")
 
 
 @main.command()
 @click.argument("model")
 @click.argument("structure")
-@click.option("--steps", type=click.IntRange(min=1), required=True, help="number of MD steps")
-@click.option("--timestep", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True, help="fs")
-@click.option("--temperature", type=click.FloatRange(min=0), default=300.0, show_default=True,
-              help="K (initial velocities; Langevin bath)")
-@click.option("--ensemble", type=click.Choice(["nve", "langevin"]), default="nve", show_default=True)
-@click.option("--friction", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-              help="Langevin friction, 1/fs")
-@click.option("--interval", type=click.IntRange(min=1), default=10, show_default=True,
-              help="steps between saved frames and log rows")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the initial velocities and Langevin noise")
+@schema_options(MDSettings, _MD_OPTIONS)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="output folder")
-@click.option("--extxyz", is_flag=True, help="also write the frames as extended XYZ")
-@click.option("--max-force", type=click.FloatRange(min=0, min_open=True), default=50.0, show_default=True,
-              help="eV/Å; a larger force stops the run as a blow-up")
-@click.option("--bond-stretch", type=click.FloatRange(min=1, min_open=True), default=2.0, show_default=True,
-              help="a bond longer than this factor of its start length stops the run")
 @click.option("--float64", "double", is_flag=True, help="evaluate the model in float64 (best energy conservation)")
 @click.option("--resume", is_flag=True, help="continue the run saved in --out")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def md(model, structure, steps, timestep, temperature, ensemble, friction, interval, seed, out, extxyz, max_force,
-       bond_stretch, double, resume, progress) -> None:
+def md(model: str, structure: str, out: str, double: bool, resume: bool, progress: bool, **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    settings = settings_from(MDSettings, options)
     import torch
 
     from mlcalc.calculators import get_calculator
     from mlcalc.data.molecules import load_molecule
-    from mlcalc.md import MDSettings, run_md
+    from mlcalc.md import run_md
 
     try:
-        settings = MDSettings(steps=steps, timestep=timestep, temperature=temperature, ensemble=ensemble,
-                              friction=friction, seed=seed, interval=interval, extxyz=extxyz, max_force=max_force,
-                              bond_stretch=bond_stretch)
         atoms = load_molecule(structure)
         atoms.calc = get_calculator(model, dtype=torch.float64 if double else torch.float32)
         result = run_md(atoms, settings, out, resume=resume, progress=progress)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from mlcalc.data.molecules import MOLECULES
+from mlcalc.md_settings import ReferenceSettings
 
 __all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "ModelConfig", "OptimConfig", "load_config",
            "load_yaml_config", "DATA_SOURCES"]
@@ -28,16 +29,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GenerateConfig(_Strict):
-    """Reference data to generate with GFN2-xTB when the data file does not exist yet."""
+class GenerateConfig(ReferenceSettings):
+    """Reference data to generate with GFN2-xTB when the data file does not exist yet.
+
+    The ``molecule`` and the reference MD settings (:class:`~mlcalc.md_settings.ReferenceSettings`:
+    ``frames``, ``thermalise`` and ``interval`` in steps, ``temperature``, ``seed``, ``timestep``, ...).
+    """
 
     molecule: str
-    frames: int = Field(gt=0)
-    temperature: float = Field(500.0, gt=0, description="K")
-    seed: int = 0
-    timestep: float = Field(0.5, gt=0, description="fs")
-    interval: float = Field(20.0, gt=0, description="fs between kept frames")
-    thermalise: float = Field(1000.0, ge=0, description="fs discarded at the start")
 
     @model_validator(mode="after")
     def _known_molecule(self):

@@ -51,11 +51,11 @@ def tiny_et_calc():
 def xtb_frames(tmp_path_factory):
     """48 GFN2-xTB frames of ethanol at 500 K (energies and forces), as extxyz."""
     pytest.importorskip("tblite")
-    from mlcalc.data.reference import generate_reference
+    from mlcalc.md import ReferenceSettings, generate_reference
 
     path = tmp_path_factory.mktemp("data") / "ethanol.extxyz"
-    generate_reference(load_molecule("ethanol"), frames=48, temperature=500, seed=0, thermalise=50.0,
-                       interval=5.0, out=path, progress=False)
+    settings = ReferenceSettings(frames=48, temperature=500, seed=0, thermalise=100, interval=10)  # 50 fs, 5 fs
+    generate_reference(load_molecule("ethanol"), settings, out=path, progress=False)
     return path
 
 

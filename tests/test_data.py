@@ -89,12 +89,13 @@ def test_shipped_molecules_are_sane():
 
 def test_xtb_reference_md_is_seeded_and_labelled(tmp_path):
     pytest.importorskip("tblite")
-    from mlcalc.data.reference import generate_reference
+    from mlcalc.md import ReferenceSettings, generate_reference
 
-    kwargs = dict(frames=3, temperature=500, timestep=0.5, thermalise=5.0, interval=2.0, progress=False)
-    a = generate_reference(load_molecule("ethanol"), seed=7, out=tmp_path / "ref.extxyz", **kwargs)
-    b = generate_reference(load_molecule("ethanol"), seed=7, **kwargs)
-    c = generate_reference(load_molecule("ethanol"), seed=8, **kwargs)
+    kwargs = dict(frames=3, temperature=500, timestep=0.5, thermalise=10, interval=4)
+    a = generate_reference(load_molecule("ethanol"), ReferenceSettings(seed=7, **kwargs), out=tmp_path / "ref.extxyz",
+                           progress=False)
+    b = generate_reference(load_molecule("ethanol"), ReferenceSettings(seed=7, **kwargs), progress=False)
+    c = generate_reference(load_molecule("ethanol"), ReferenceSettings(seed=8, **kwargs), progress=False)
     assert len(a) == 3
     np.testing.assert_allclose(a[-1].positions, b[-1].positions, atol=1e-8)
     assert np.abs(a[-1].positions - c[-1].positions).max() > 1e-4
@@ -109,9 +110,10 @@ def test_xtb_reference_md_is_seeded_and_labelled(tmp_path):
 def test_xtb_reference_labels_equal_a_fresh_single_point():
     """Stored forces are the potential's own (no thermostat or constraint terms mixed in)."""
     pytest.importorskip("tblite")
-    from mlcalc.data.reference import generate_reference, xtb_calculator
+    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.md import ReferenceSettings, generate_reference
 
-    frames = generate_reference(load_molecule("ethanol"), frames=3, thermalise=5.0, interval=2.5, seed=0,
+    frames = generate_reference(load_molecule("ethanol"), ReferenceSettings(frames=3, thermalise=10, interval=5, seed=0),
                                 progress=False)
     fresh = xtb_calculator()
     for frame in frames:

@@ -36,11 +36,9 @@ def _ensure_data(config: TrainConfig) -> Path:
     gen = config.data.generate
     if gen is None:
         raise FileNotFoundError(f"data file {path} does not exist and the config has no 'generate' section")
-    from mlcalc.data.reference import generate_reference
+    from mlcalc.md import generate_reference
 
-    generate_reference(load_molecule(gen.molecule), frames=gen.frames, temperature=gen.temperature, seed=gen.seed,
-                       timestep=gen.timestep, interval=gen.interval, thermalise=gen.thermalise, out=path,
-                       progress=config.progress)
+    generate_reference(load_molecule(gen.molecule), gen, out=path, progress=config.progress)
     return path
 
 

@@ -1,0 +1,85 @@
+"""MD17-style reference data: Langevin MD with a reference calculator (GFN2-xTB by default), thermalised, then sampled.
+
+The MD17 protocol: ab-initio MD at 500 K; frames spaced far enough apart to be
+decorrelated. Here the quantum chemistry is GFN2-xTB (tblite), so numbers are not
+comparable with published DFT MD17 results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixCom
+from tqdm.auto import tqdm
+
+from mlcalc.data.reference import xtb_calculator
+from mlcalc.md_settings import ReferenceSettings
+
+from .monitors import BlowUpError, BlowUpMonitor
+from .stepper import ASEStepper, StepError
+from .velocities import initialise_velocities
+
+__all__ = ["generate_reference"]
+
+
+def generate_reference(atoms: Atoms, settings: ReferenceSettings, out: str | os.PathLike | None = None,
+                       calculator=None, progress: bool = True) -> list[Atoms]:
+    """``settings.frames`` structures with energies (eV) and forces (eV/Å) from Langevin MD of ``atoms``.
+
+    ``settings`` (:class:`~mlcalc.md_settings.ReferenceSettings`): after ``thermalise``
+    steps, the frame at every multiple of ``interval`` steps is kept. One generator,
+    ``np.random.default_rng(seed)``, draws the Maxwell-Boltzmann velocities (not rescaled)
+    and then the Langevin noise; the centre of mass is held fixed. ``calculator``: default
+    GFN2-xTB. With ``out`` the frames are also written as extxyz. The blow-up monitors
+    (``max_force``, ``bond_stretch``) raise :class:`~mlcalc.md.BlowUpError`.
+    """
+    atoms = atoms.copy()
+    atoms.calc = calculator if calculator is not None else xtb_calculator()
+    rng = np.random.default_rng(settings.seed)
+    initialise_velocities(atoms, settings.temperature, rng=rng, rescale=False)
+    atoms.set_constraint(FixCom())
+    sampled = _sample(ASEStepper(atoms, settings, rng=rng), settings, progress)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        ase.io.write(out, sampled, format="extxyz")
+    return sampled
+
+
+def _sample(stepper: ASEStepper, settings: ReferenceSettings, progress: bool) -> list[Atoms]:
+    """Run ``settings.steps`` steps checked by the blow-up monitors; the frames kept, labelled."""
+    atoms = stepper.snapshot(0)
+    monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch)
+    monitor.start(atoms)
+    sampled = []
+    with tqdm(total=settings.steps, desc=f"GFN2-xTB MD {atoms.get_chemical_formula()}", unit="step",
+              disable=not progress) as bar:
+        for step in range(1, settings.steps + 1):
+            _step(stepper, monitor, step)
+            bar.update()
+            if step > settings.thermalise and step % settings.interval == 0:
+                sampled.append(_labelled(stepper.snapshot(0)))
+    return sampled
+
+
+def _step(stepper: ASEStepper, monitor: BlowUpMonitor, step: int) -> None:
+    """One step, checked by ``monitor``; raises :class:`BlowUpError`."""
+    try:
+        stepper.step()
+    except StepError as err:
+        raise BlowUpError(step, err.reason) from None
+    monitor.check(stepper.snapshot(0), step)
+
+
+def _labelled(atoms: Atoms) -> Atoms:
+    """A copy of ``atoms`` (no constraint or momenta) with its energy and raw potential forces."""
+    frame = Atoms(atoms.numbers, atoms.positions.copy(), cell=atoms.cell, pbc=atoms.pbc)
+    # raw forces: with FixCom attached, get_forces() would return constraint-adjusted ones
+    frame.calc = SinglePointCalculator(frame, energy=atoms.get_potential_energy(),
+                                       forces=atoms.get_forces(apply_constraint=False))
+    return frame
+

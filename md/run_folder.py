@@ -1,0 +1,211 @@
+"""The folder of one MD run: everything written about a system as it is stepped, and read back to resume.
+
+::
+
+    trajectory.traj     frames (positions, momenta, energy, forces) every ``interval`` steps
+    trajectory.extxyz   the same frames, when asked for
+    energies.csv        step, time (ps), potential/kinetic/total energy (eV), temperature (K)
+    checkpoint.json     the last saved step, the stepper's random state, the settings
+    summary.json        status, drift, wall time (written at the end)
+    blowup.extxyz       the offending structure, if the run blew up
+
+A :class:`RunFolder` is fed the system's state after every step (:meth:`RunFolder.record`)
+by whatever steps it, checks it with the blow-up monitors and saves a frame when one is
+due. One folder per system: a blow-up stops only its own run. A killed run continues
+from its last saved frame (:meth:`RunFolder.open` with ``resume=True``) and ends with the
+same frames as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+from ase.io import write
+from ase.io.trajectory import Trajectory
+from tqdm.auto import tqdm
+
+from mlcalc.md_settings import MDSettings
+
+from .energy_log import EnergyLog
+from .files import BLOWUP, CHECKPOINT, EXTXYZ, LOG, SUMMARY, TRAJECTORY
+from .monitors import BlowUpError, BlowUpMonitor
+from .result import MDResult, load_md_result
+
+__all__ = ["RunFolder"]
+
+log = logging.getLogger(__name__)
+
+
+class RunFolder:
+    """The run folder ``out_dir`` of one system run with ``settings``.
+
+    Use: :meth:`open` (returns the step to start from), :meth:`record` after every step
+    from there on (and at step 0 of a new run), :meth:`close` in the end (also after an
+    exception); :attr:`status` is "running", "completed" or "blew_up".
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, settings: MDSettings, label: str = "", progress: bool = False):
+        self.out = Path(out_dir)
+        self.settings = settings
+        self.label, self.progress = label, progress
+        self.status, self.message = "running", ""
+        self.monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch)
+        self.random_state: Any = None  # of the checkpoint resumed from
+        self.n_atoms = 0
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def open(self, atoms: Atoms, resume: bool = False) -> int | None:
+        """Get ready to record ``atoms``; returns the step to continue from (0: a new run).
+
+        ``resume``: continue the run saved here. Its files are cut back to the checkpoint and
+        its last saved state (positions, momenta, cell) is loaded into ``atoms``. Returns None
+        when the saved run is already complete (nothing is opened then).
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        saved = self._read_checkpoint() if resume else None
+        if saved is not None and saved["status"] == "completed" and saved["step"] >= self.settings.steps:
+            return None
+        if resume and saved is None:
+            log.warning("no checkpoint in %s: the run starts from the beginning", self.out)
+        first = atoms if saved is None else self._restore(atoms, saved)
+        self._start(first, saved)
+        self.n_atoms = len(atoms)
+        return saved["step"] if saved else 0
+
+    def record(self, step: int, atoms: Atoms, random_state: Any = None) -> None:
+        """Check ``atoms`` (the state after ``step``) and save it when a frame is due.
+
+        A blow-up ends the run (:attr:`status` "blew_up", the structure in blowup.extxyz).
+        """
+        try:
+            self.monitor.check(atoms, step)
+        except BlowUpError as err:
+            self.stop(err, atoms)
+            return
+        if step:
+            self.bar.update()
+        if step % self.settings.interval == 0 or step == self.settings.steps:
+            self._save(step, atoms, random_state)
+
+    def stop(self, err: BlowUpError, atoms: Atoms) -> None:
+        """End the run as blown up at ``err.step``; ``atoms`` (the bad structure) goes to blowup.extxyz."""
+        self.status, self.message = "blew_up", str(err)
+        log.warning("%s (frames so far are in %s)", self.message, self.out / TRAJECTORY)
+        snapshot = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        write(self.out / BLOWUP, snapshot, format="extxyz")
+
+    def close(self) -> MDResult | None:
+        """Close the files; an ended run gets its final checkpoint and summary.json, and is returned."""
+        self.bar.close()
+        self.traj.close()
+        self.energies.close()
+        if not self.running:
+            self._update_checkpoint(status=self.status, message=self.message, wall_time_s=self._wall_time())
+        if self.settings.extxyz:
+            with Trajectory(self.out / TRAJECTORY) as frames:
+                write(self.out / EXTXYZ, list(frames), format="extxyz")
+        if self.running:
+            return None
+        result = load_md_result(self.out, n_atoms=self.n_atoms)
+        _write_json(self.out / SUMMARY, result.summary())
+        return result
+
+    def _start(self, first: Atoms, saved: dict | None) -> None:
+        """Open the files (appending after a resume point) and find the bonds of ``first``."""
+        start = saved["step"] if saved else 0
+        self.elapsed = saved["wall_time_s"] if saved else 0.0
+        self.extra = saved["extra_frames"] if saved else 0
+        self.random_state = saved["rng"] if saved else None
+        self.monitor.start(first)
+        self.traj = Trajectory(self.out / TRAJECTORY, "a" if saved else "w")
+        self.energies = EnergyLog(self.out / LOG, keep_until=start if saved else None)
+        self.bar = tqdm(total=self.settings.steps, initial=start, desc=self.label, unit="step",
+                        disable=not self.progress, mininterval=1.0, smoothing=0.05)
+        self.t0 = time.perf_counter()
+
+    def _save(self, step: int, atoms: Atoms, random_state: Any) -> None:
+        """Write a frame, a log row and the checkpoint for ``step``."""
+        self.traj.write(atoms)
+        epot, ekin, temperature = self.energies.record(step, step * self.settings.timestep, atoms)
+        if step % self.settings.interval:
+            self.extra += 1
+        status = "completed" if step == self.settings.steps else "running"
+        _write_json(self.out / CHECKPOINT, {
+            "step": step, "status": status, "extra_frames": self.extra, "settings": self.settings.to_dict(),
+            "rng": random_state, "wall_time_s": self._wall_time()})
+        self.bar.set_postfix_str(f"T={temperature:.0f} K, Etot={epot + ekin:.4f} eV", refresh=False)
+        if status == "completed":
+            self.status = status
+
+    def _wall_time(self) -> float:
+        return self.elapsed + time.perf_counter() - self.t0
+
+    def _update_checkpoint(self, **changes: Any) -> None:
+        path = self.out / CHECKPOINT
+        checkpoint = json.loads(path.read_text()) if path.exists() else {
+            "step": 0, "extra_frames": 0, "settings": self.settings.to_dict(), "rng": None}
+        _write_json(path, {**checkpoint, **changes})
+
+    def _read_checkpoint(self) -> dict | None:
+        """The saved checkpoint (None: none), refused if the settings changed or the run blew up."""
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return None
+        state = json.loads(path.read_text())
+        changed = self.settings.differences(MDSettings(**state["settings"]))
+        if changed:
+            raise ValueError(f"cannot resume the run in {self.out}: settings changed ({', '.join(changed)}); "
+                             "use the original settings or a new output folder")
+        if state["status"] == "blew_up":
+            raise ValueError(f"the run in {self.out} blew up ({state.get('message', '')}); start a new run instead")
+        if self.settings.steps < state["step"]:
+            raise ValueError(f"the run in {self.out} is already at step {state['step']}, "
+                             f"beyond steps={self.settings.steps}")
+        return state
+
+    def _restore(self, atoms: Atoms, saved: dict) -> Atoms:
+        """Cut the trajectory back to the checkpoint, load its last frame into ``atoms``; returns its first."""
+        n_frames = saved["step"] // self.settings.interval + 1 + saved["extra_frames"]
+        frames = _read_frames(self.out / TRAJECTORY, n_frames)
+        last = frames[-1]
+        if list(last.numbers) != list(atoms.numbers):
+            raise ValueError(f"cannot resume: the saved run is {last.get_chemical_formula()}, "
+                             f"the given structure is {atoms.get_chemical_formula()}")
+        tmp = (self.out / TRAJECTORY).with_suffix(".tmp")
+        with Trajectory(tmp, "w") as writer:
+            for frame in frames:
+                writer.write(frame)
+        os.replace(tmp, self.out / TRAJECTORY)
+        atoms.set_positions(last.positions)
+        atoms.set_momenta(last.get_momenta(), apply_constraint=False)
+        atoms.set_cell(last.cell)
+        return frames[0]
+
+
+def _read_frames(path: Path, n_frames: int) -> list[Atoms]:
+    """The first ``n_frames`` frames of the trajectory at ``path`` (an error if fewer are readable)."""
+    frames = []
+    try:
+        with Trajectory(path) as reader:
+            for k in range(min(n_frames, len(reader))):
+                frames.append(reader[k])
+    except Exception as err:  # a frame cut short by the kill: keep what reads
+        log.warning("trajectory %s ends in an unreadable frame (%s)", path, err)
+    if len(frames) < n_frames:
+        raise ValueError(f"cannot resume: {path} has {len(frames)} readable frames, the checkpoint needs {n_frames}")
+    return frames
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)

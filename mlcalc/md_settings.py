@@ -1,0 +1,179 @@
+"""The one MD settings schema (units: fs, K, 1/fs; ``interval`` in steps), validated once at the edge.
+
+:class:`MDSettings` is what ``mlcalc md``, :func:`mlcalc.md.run_md`, the transfer-study
+config and reference data take. Each field's type and valid range are declared once, as
+an ``Annotated`` alias below; a use with other defaults subclasses :class:`MDSettings` and
+re-declares a field with the same alias and a new default (validation unchanged).
+:class:`ReferenceSettings` (reference data: Langevin at 500 K) adds ``frames`` and
+``thermalise``. Bad values raise a one-line ``ValueError`` that names the field and what
+it must be. Only pydantic is imported here (the CLI builds its options from these fields).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+__all__ = ["ENSEMBLES", "MDSettings", "ReferenceSettings", "describe_errors"]
+
+
+def _field(description: str, unit: str = "", **checks: Any) -> Any:
+    return Field(description=description, json_schema_extra={"unit": unit}, allow_inf_nan=False, **checks)
+
+
+Ensemble = Literal["nve", "langevin"]
+#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin
+ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
+
+Steps = Annotated[int, Field(ge=1, strict=True, description="number of MD steps")]
+Timestep = Annotated[float, _field("time step", "fs", gt=0, le=5)]
+Temperature = Annotated[float, _field("initial Maxwell-Boltzmann velocities; Langevin bath", "K", ge=0)]
+EnsembleField = Annotated[Ensemble, Field(description="nve: velocity Verlet; langevin: NVT Langevin")]
+Friction = Annotated[float, _field("Langevin friction", "1/fs", gt=0)]
+Seed = Annotated[int, Field(ge=0, strict=True, description="seed of the initial velocities and the Langevin noise")]
+Interval = Annotated[int, Field(ge=1, strict=True, description="steps between saved frames and log rows",
+                                json_schema_extra={"unit": "steps"})]
+Extxyz = Annotated[bool, Field(strict=True, description="also write the frames as extended XYZ")]
+MaxForce = Annotated[Optional[float], _field("a larger force on an atom stops the run as a blow-up", "eV/Å", gt=0)]
+BondStretch = Annotated[Optional[float], _field("a bond longer than this factor of its starting length stops the run",
+                                                gt=1)]
+Frames = Annotated[int, Field(ge=1, strict=True, description="frames to keep")]
+Thermalise = Annotated[int, Field(ge=0, strict=True, description="steps discarded before the first kept frame",
+                                  json_schema_extra={"unit": "steps"})]
+
+
+class MDSettings(BaseModel):
+    """Settings of one MD run (units: fs, K, 1/fs).
+
+    ``steps`` integration steps of ``timestep`` fs; velocities start Maxwell-Boltzmann at
+    ``temperature`` K from ``seed``. ``ensemble``: ``"nve"`` (velocity Verlet) or
+    ``"langevin"`` (NVT at ``temperature`` with ``friction`` in 1/fs). A frame and a log
+    row are written every ``interval`` steps (and after the last step); ``extxyz`` also
+    writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
+    of a bond's starting length) stop a run that blows up; None disables a check.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: Steps
+    timestep: Timestep = 0.5
+    temperature: Temperature = 300.0
+    ensemble: EnsembleField = "nve"
+    friction: Friction = 0.01
+    seed: Seed = 0
+    interval: Interval = 10
+    extxyz: Extxyz = False
+    max_force: MaxForce = 50.0
+    bond_stretch: BondStretch = 2.0
+
+    def __init__(self, **settings: Any):
+        try:
+            super().__init__(**settings)
+        except ValidationError as err:
+            raise ValueError(describe_errors(err, known=list(type(self).model_fields))) from None
+
+    # Only a direct call goes through this __init__; as a field of a config the settings are validated by
+    # pydantic as usual, so that errors keep their dotted location (md.timestep).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _explain(cls, value: Any, handler, info: ValidationInfo) -> Any:
+        """Replace pydantic's message by one that names the field and what it must be."""
+        try:
+            return handler(value)
+        except ValidationError:
+            message = _must_be(cls, info.field_name, value)
+            if message is None:
+                raise
+            raise PydanticCustomError("md_setting", "{message}", {"message": message}) from None
+
+    @property
+    def duration_ps(self) -> float:
+        return self.steps * self.timestep / 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    def differences(self, other: MDSettings, ignore: tuple[str, ...] = ("steps",)) -> list[str]:
+        """Names of the settings that differ from ``other`` (except those in ``ignore``)."""
+        a, b = self.to_dict(), other.to_dict()
+        return [k for k in a if k not in ignore and a[k] != b.get(k)]
+
+
+class ReferenceSettings(MDSettings):
+    """MD17-style reference data: Langevin MD at 500 K (friction 0.01/fs, 0.5 fs steps).
+
+    The first ``thermalise`` steps are discarded; then the frame at every step that is a
+    multiple of ``interval`` is kept until there are ``frames`` (40 steps of 0.5 fs: a
+    frame every 20 fs). ``steps`` = ``thermalise + frames * interval`` and need not be given.
+    ``extxyz`` has no effect (reference frames are written as extxyz anyway).
+    """
+
+    temperature: Temperature = 500.0
+    ensemble: EnsembleField = "langevin"
+    interval: Interval = 40
+    frames: Frames = 1000
+    thermalise: Thermalise = 2000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _steps(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "steps" in data:
+            return data
+        n = [data.get(k, cls.model_fields[k].default) for k in ("thermalise", "frames", "interval")]
+        steps = n[0] + n[1] * n[2] if all(type(x) is int for x in n) else 1  # a bad one is reported by its field
+        return {**data, "steps": max(steps, 1)}
+
+    @model_validator(mode="after")
+    def _steps_match(self) -> ReferenceSettings:
+        if self.steps != self.thermalise + self.frames * self.interval:
+            raise PydanticCustomError("md_setting", "{message}", {"message": (
+                f"steps must be thermalise + frames × interval = {self.thermalise + self.frames * self.interval}, "
+                f"got {self.steps} (leave it out)")})
+        return self
+
+
+def _must_be(schema: type[BaseModel], name: str, value: Any) -> str | None:
+    """'timestep must be a number > 0 and ≤ 5 (fs), got 20' (None for a field that is no number, flag or choice)."""
+    info = schema.model_fields[name]
+    choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
+    optional = type(None) in get_args(info.annotation)
+    if choices:
+        kind = "one of " + ", ".join(choices)
+    elif info.annotation is bool:
+        kind = "true or false"
+    elif info.annotation in (int, float, Optional[float]):
+        kind = ("an integer" if info.annotation is int else "a number") + _bounds(info.metadata)
+    else:
+        return None
+    unit = (info.json_schema_extra or {}).get("unit")
+    shown = f"{value:g}" if isinstance(value, float) and info.annotation is not int else repr(value)
+    return f"{name} must be {kind}{f' ({unit})' if unit else ''}{' or none' if optional else ''}, got {shown}"
+
+
+def _bounds(metadata: list) -> str:
+    signs = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+    found = [f"{signs[k]} {getattr(m, k):g}" for m in metadata for k in signs if hasattr(m, k)]
+    return (" " + " and ".join(found)) if found else ""
+
+
+def describe_errors(err: ValidationError, known: list[str] | None = None) -> str:
+    """A pydantic error as one line: each problem, named by its field, joined by '; '.
+
+    ``known``: the valid field names, listed after an unknown one.
+    """
+    problems = []
+    for e in err.errors():
+        where = ".".join(str(x) for x in e["loc"]) or "settings"
+        if e["type"] == "md_setting":
+            problems.append(e["msg"])
+        elif e["type"] == "missing":
+            problems.append(f"{where} is required")
+        elif e["type"] == "extra_forbidden":
+            problems.append(f"unknown setting {where!r}" + (f"; known: {', '.join(known)}" if known else ""))
+        else:
+            problems.append(f"{where}: {e['msg']}")
+    return "; ".join(problems)
