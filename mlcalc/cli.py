@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
+from mlcalc.cli_options import schema_options, settings_from
 from mlcalc.data.molecules import MOLECULES
+from mlcalc.md_settings import MDSettings, ReferenceSettings
 
 
 def _fail(err: Exception) -> None:
@@ -112,11 +114,6 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
         _fail(err)
     click.echo(f"wrote {n} rows to {out}")
 
-
-# The MD options of `data reference` and `md` are built from the settings schema (pydantic only, no torch),
-# which validates them; imported here, next to their only users.
-from mlcalc.cli_options import schema_options, settings_from  # noqa: E402
-from mlcalc.md_settings import MDSettings, ReferenceSettings  # noqa: E402
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
 _MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",

@@ -135,10 +135,13 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _model_fits_data(self):
-        from mlcalc.model import family_of, known_kinds
+        from mlcalc.model import CompositeModel, family_of, known_kinds, model_class
 
         kind = self.model.kind
         family = family_of(kind)  # a ValueError names the known kinds
+        if issubclass(model_class(kind), CompositeModel):
+            raise ValueError(f"model.kind {kind!r} is made of member models: train each member, then combine them "
+                             f"with mlcalc.model.create_model({kind!r}, members=[...]) and save_model")
         if self.data.source == "qm9" and family != "property":
             raise ValueError(f"model.kind {kind!r} is an energy model; QM9 properties need one of "
                              f"{', '.join(known_kinds('property'))}")

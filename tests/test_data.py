@@ -75,8 +75,8 @@ def test_unreadable_file(tmp_path):
 
 
 def test_shipped_molecules_are_sane():
-    expected = {"ethanol": "C2H6O", "n-propanol": "C3H8O", "iso-propanol": "C3H8O", "uracil": "C4H4N2O2",
-                "pyrimidine": "C4H4N2", "naphthalene": "C10H8"}
+    expected = {"ethanol": "C2H6O", "n-propanol": "C3H8O", "iso-propanol": "C3H8O", "methyl-ethyl-ether": "C3H8O",
+                "uracil": "C4H4N2O2", "pyrimidine": "C4H4N2", "naphthalene": "C10H8"}
     assert set(MOLECULES) == set(expected)
     for name, formula in expected.items():
         atoms = load_molecule(name)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("mlcalc", "potentials", "md", "analysis")
-#: imported only to quiet a dependency's own dependency (warp comes with torchmd-net)
-INDIRECT = {"warp-lang"}
+#: parts of a declared dependency, pinned by it: warp comes with torchmd-net (imported only to quiet it),
+#: pydantic-core with pydantic (its custom error type)
+INDIRECT = {"warp-lang", "pydantic-core"}
 #: packages whose data files are read (located through their metadata), never imported
 DATA_ONLY = {"qm9pack"}
 

@@ -81,6 +81,10 @@ def test_config_errors_name_the_field(tmp_path, xtb_frames):
         load_config(path, {"optim.learning_rate": 0.1})
     with pytest.raises(ValueError, match="data.train"):
         load_config(path, {"data.train": -1})
+    with pytest.raises(ValueError, match="model.kind 'sum' is made of member models: train each member"):
+        load_config(path, {"model.kind": "sum"})
+    with pytest.raises(ValueError, match="unknown model kind 'nope'; known kinds: .*torchmdnet-et"):
+        load_config(path, {"model.kind": "nope"})
     cfg = load_config(path, {"data.train": 1000})
     with pytest.raises(ValueError, match="needs more than the 48 structures"):
         train(cfg)

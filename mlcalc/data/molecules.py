@@ -14,7 +14,7 @@ __all__ = ["MOLECULES", "load_molecule"]
 
 _DIR = Path(__file__).parent / "molecules"
 #: names accepted by :func:`load_molecule`
-MOLECULES = ("ethanol", "n-propanol", "iso-propanol", "uracil", "pyrimidine", "naphthalene")
+MOLECULES = ("ethanol", "n-propanol", "iso-propanol", "methyl-ethyl-ether", "uracil", "pyrimidine", "naphthalene")
 
 
 def load_molecule(name_or_path: str | os.PathLike) -> Atoms:
