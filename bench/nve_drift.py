@@ -29,7 +29,7 @@ def main() -> None:
     from mlcalc.named_models import available_models
 
     print(f"{'model':24s} {'molecule':18s} {'ps':>5s} {'drift meV/atom/ps':>18s} {'span meV/atom':>14s} "
-          f"{'Ekin std meV/atom':>18s} {'ms/step':>8s}")
+          f"{'Ekin std meV/atom':>18s} {'ms/step':>8s}  status")
     runs = [(name, molecule) for name in (args.models or available_models()) for molecule in args.molecules]
     for name, molecule in runs:
         atoms = load_molecule(molecule)
@@ -37,10 +37,10 @@ def main() -> None:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             run = run_md(atoms, MDSettings(steps=args.steps, timestep=0.5, temperature=300, seed=0, interval=10), out)
-        ms = (time.perf_counter() - start) / args.steps * 1000
+        ms = (time.perf_counter() - start) / max(run.steps_done, 1) * 1000
         span = float(np.ptp(run.log["total_eV"])) * 1000 / len(atoms)
         print(f"{name[-24:]:24s} {molecule[-18:]:18s} {run.log['time_ps'][-1]:5.1f} {run.drift:18.4f} {span:14.3f} "
-              f"{run.kinetic_std:18.2f} {ms:8.2f}")
+              f"{run.kinetic_std:18.2f} {ms:8.2f}  {run.status}" + (f" ({run.message})" if run.message else ""))
 
 
 if __name__ == "__main__":
