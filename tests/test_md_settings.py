@@ -75,7 +75,8 @@ def test_reference_data_refuses_a_negative_thermalisation(tmp_path):
 
 def test_settings_keep_their_behaviour():
     s = MDSettings(steps=2000, timestep=0.5)
-    assert s.duration_ps == 1.0 and s.to_dict()["ensemble"] == "nve"
+    simulated_ps = s.duration_ps  # MD time: 2000 steps of 0.5 fs, not a wall time
+    assert simulated_ps == 1.0 and s.to_dict()["ensemble"] == "nve"
     assert MDSettings(**s.to_dict()) == s
     assert s.differences(MDSettings(steps=10, timestep=0.2, seed=1)) == ["timestep", "seed"]
     with pytest.raises(ValueError, match="frozen"):
