@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
