@@ -10,6 +10,7 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from mlcalc.call_lock import SerialCalls
 from mlcalc.derivatives import model_inputs
 from mlcalc.evaluators import evaluator_for
 from mlcalc.graph import atoms_to_batch
@@ -37,7 +38,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-class MLCalc(Calculator):
+class MLCalc(SerialCalls, Calculator):
     """ASE calculator for an mlcalc model (units: eV, Å).
 
     ``model``: a ``.mlc`` file, the name of a shipped model (``"ethanol-et"``) or a model
@@ -47,6 +48,7 @@ class MLCalc(Calculator):
     their targets (``calc.get_property("homo", atoms)`` in eV; units in ``calc.units``)
     and nothing else. ``todict()`` holds the parameters (model, device, dtype,
     min_distance): ``MLCalc(**calc.todict())`` rebuilds a calculator loaded from a file.
+    One calculator may be shared by threads: its calls take turns (:attr:`call_lock`).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -119,10 +121,15 @@ class MLCalc(Calculator):
         """ASE's property access, with an error that lists what this model does predict."""
         if name not in self.implemented_properties:
             raise self._not_implemented(name)
-        return super().get_property(name, atoms, allow_calculation)
+        with self.call_lock:  # compute and read the results in one turn
+            return super().get_property(name, atoms, allow_calculation)
 
     def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
                   system_changes: Sequence[str] = all_changes) -> None:
+        with self.call_lock:
+            self._calculate(atoms, properties, system_changes)
+
+    def _calculate(self, atoms: Atoms | None, properties: Sequence[str], system_changes: Sequence[str]) -> None:
         super().calculate(atoms, properties, system_changes)
         unknown = [p for p in properties if p not in self.implemented_properties]
         if unknown:
@@ -144,9 +151,10 @@ class MLCalc(Calculator):
         properties = ["stress"] if stress else []
         self.evaluator.check(properties, structures)
         chunks = []
-        for start in range(0, len(structures), batch_size):
-            chunk = structures[start:start + batch_size]
-            chunks.append(self.evaluator.batch(self._inputs(chunk), [len(a) for a in chunk], properties))
+        with self.call_lock:
+            for start in range(0, len(structures), batch_size):
+                chunk = structures[start:start + batch_size]
+                chunks.append(self.evaluator.batch(self._inputs(chunk), [len(a) for a in chunk], properties))
         return self.evaluator.merge(chunks, properties)
 
     def _inputs(self, structures: Sequence[Atoms]) -> dict[str, torch.Tensor]:
