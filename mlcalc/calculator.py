@@ -16,7 +16,7 @@ from mlcalc.evaluators import evaluator_for
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
-from mlcalc.validation import DEFAULT_MIN_DISTANCE, validate_atoms
+from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_device, check_min_distance, validate_atoms
 
 __all__ = ["MLCalc", "as_dtype"]
 
@@ -58,7 +58,7 @@ class MLCalc(SerialCalls, Calculator):
     def __init__(self, model: str | os.PathLike | torch.nn.Module | None = None, manifest: dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
                  min_distance: float = DEFAULT_MIN_DISTANCE, **kwargs: Any):
-        dtype = as_dtype(dtype)
+        dtype, device, min_distance = as_dtype(dtype), check_device(device), check_min_distance(min_distance)
         source = None
         if isinstance(model, (str, os.PathLike)):
             path = resolve_model_path(model)
@@ -86,7 +86,8 @@ class MLCalc(SerialCalls, Calculator):
              dtype: torch.dtype | str = torch.float32, **kwargs: Any) -> "MLCalc":
         """A calculator from a ``.mlc`` file or the name of a shipped model (e.g. ``"ethanol-et"``)."""
         if not isinstance(path_or_name, (str, os.PathLike)):
-            raise TypeError(f"MLCalc.load takes a model file or a shipped model name, got {path_or_name!r:.80}")
+            raise TypeError(f"MLCalc.load takes a .mlc file or a shipped model name "
+                            f"({', '.join(available_models())}), got {path_or_name!r:.80}")
         return cls(path_or_name, device=device, dtype=dtype, **kwargs)
 
     @property
@@ -98,6 +99,8 @@ class MLCalc(SerialCalls, Calculator):
         """ASE's parameter update; model, device and dtype are fixed once the calculator is built."""
         if "dtype" in kwargs:
             kwargs["dtype"] = _dtype_name(as_dtype(kwargs["dtype"]))
+        if "min_distance" in kwargs:
+            kwargs["min_distance"] = check_min_distance(kwargs["min_distance"])
         if hasattr(self, "evaluator"):
             fixed = [k for k in _FIXED if k in kwargs and kwargs[k] != self.parameters.get(k)]
             if fixed:

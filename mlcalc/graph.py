@@ -19,6 +19,7 @@ from vesin import NeighborList
 
 from mlcalc import keys as K
 from mlcalc.data.labels import reference_labels
+from mlcalc.graph_size import check_periodic_search
 
 __all__ = ["neighbor_pairs", "model_positions", "atoms_to_graph", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
 
@@ -37,11 +38,15 @@ def neighbor_pairs(
     ``shifts`` float [n_edges, 3], the lattice shift S such that the vector from i
     to the image of j is r_j + S·cell - r_i. Cells smaller than the cutoff are handled
     (several images of one pair). With ``self_loops`` every atom also gets an (i, i) edge.
+    A search too large to run (:func:`~mlcalc.graph_size.check_periodic_search`) is refused
+    before it starts (:class:`~mlcalc.graph_size.GraphTooLargeError`).
     """
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
     periodic = bool(pbc.any())
     box = np.asarray(cell, dtype=np.float64) if periodic else np.zeros((3, 3))
+    if periodic:
+        check_periodic_search(len(positions), box, pbc, cutoff)
     nl = NeighborList(cutoff=float(cutoff), full_list=True)
     # vesin returns i, j, S with vector r_j - r_i + S·box: our source is j, target is i.
     # Shifts along non-periodic directions are zero, so the zeroed rows of periodic_cell() agree.
