@@ -12,7 +12,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from mlcalc.call_lock import SerialCalls
 from mlcalc.derivatives import model_inputs
-from mlcalc.evaluators import evaluator_for
+from mlcalc.evaluators import check_finite, evaluator_for
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
@@ -124,6 +124,8 @@ class MLCalc(SerialCalls, Calculator):
         """ASE's property access, with an error that lists what this model does predict."""
         if name not in self.implemented_properties:
             raise self._not_implemented(name)
+        if atoms is not None and not isinstance(atoms, Atoms):
+            raise TypeError(f"expected an ase.Atoms object, got {type(atoms).__name__}")
         with self.call_lock:  # compute and read the results in one turn
             return super().get_property(name, atoms, allow_calculation)
 
@@ -138,7 +140,9 @@ class MLCalc(SerialCalls, Calculator):
         if unknown:
             raise self._not_implemented(unknown[0])
         self.evaluator.check(properties, [self.atoms], single=True)
-        self.results = self.evaluator.results(self._inputs([self.atoms]), properties)
+        results = self.evaluator.results(self._inputs([self.atoms]), properties)
+        check_finite(results, [self.atoms], single=True)
+        self.results = results
 
     # -- batches ------------------------------------------------------------------------------
     def predict(self, structures: Sequence[Atoms], batch_size: int = 32, stress: bool = False) -> dict[str, Any]:
@@ -158,6 +162,7 @@ class MLCalc(SerialCalls, Calculator):
             for start in range(0, len(structures), batch_size):
                 chunk = structures[start:start + batch_size]
                 chunks.append(self.evaluator.batch(self._inputs(chunk), [len(a) for a in chunk], properties))
+                check_finite(chunks[-1], chunk, start)
         return self.evaluator.merge(chunks, properties)
 
     def _inputs(self, structures: Sequence[Atoms]) -> dict[str, torch.Tensor]:
