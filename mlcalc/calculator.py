@@ -10,12 +10,13 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from mlcalc.call_lock import SerialCalls
 from mlcalc.derivatives import model_inputs
-from mlcalc.evaluators import evaluator_for
+from mlcalc.evaluators import check_finite, evaluator_for
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
-from mlcalc.validation import DEFAULT_MIN_DISTANCE, validate_atoms
+from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_device, check_min_distance, validate_atoms
 
 __all__ = ["MLCalc", "as_dtype"]
 
@@ -37,7 +38,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-class MLCalc(Calculator):
+class MLCalc(SerialCalls, Calculator):
     """ASE calculator for an mlcalc model (units: eV, Å).
 
     ``model``: a ``.mlc`` file, the name of a shipped model (``"ethanol-et"``) or a model
@@ -47,6 +48,7 @@ class MLCalc(Calculator):
     their targets (``calc.get_property("homo", atoms)`` in eV; units in ``calc.units``)
     and nothing else. ``todict()`` holds the parameters (model, device, dtype,
     min_distance): ``MLCalc(**calc.todict())`` rebuilds a calculator loaded from a file.
+    One calculator may be shared by threads: its calls take turns (:attr:`call_lock`).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -56,7 +58,7 @@ class MLCalc(Calculator):
     def __init__(self, model: str | os.PathLike | torch.nn.Module | None = None, manifest: dict[str, Any] | None = None,
                  device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
                  min_distance: float = DEFAULT_MIN_DISTANCE, **kwargs: Any):
-        dtype = as_dtype(dtype)
+        dtype, device, min_distance = as_dtype(dtype), check_device(device), check_min_distance(min_distance)
         source = None
         if isinstance(model, (str, os.PathLike)):
             path = resolve_model_path(model)
@@ -84,7 +86,8 @@ class MLCalc(Calculator):
              dtype: torch.dtype | str = torch.float32, **kwargs: Any) -> "MLCalc":
         """A calculator from a ``.mlc`` file or the name of a shipped model (e.g. ``"ethanol-et"``)."""
         if not isinstance(path_or_name, (str, os.PathLike)):
-            raise TypeError(f"MLCalc.load takes a model file or a shipped model name, got {path_or_name!r:.80}")
+            raise TypeError(f"MLCalc.load takes a .mlc file or a shipped model name "
+                            f"({', '.join(available_models())}), got {path_or_name!r:.80}")
         return cls(path_or_name, device=device, dtype=dtype, **kwargs)
 
     @property
@@ -96,6 +99,8 @@ class MLCalc(Calculator):
         """ASE's parameter update; model, device and dtype are fixed once the calculator is built."""
         if "dtype" in kwargs:
             kwargs["dtype"] = _dtype_name(as_dtype(kwargs["dtype"]))
+        if "min_distance" in kwargs:
+            kwargs["min_distance"] = check_min_distance(kwargs["min_distance"])
         if hasattr(self, "evaluator"):
             fixed = [k for k in _FIXED if k in kwargs and kwargs[k] != self.parameters.get(k)]
             if fixed:
@@ -119,16 +124,25 @@ class MLCalc(Calculator):
         """ASE's property access, with an error that lists what this model does predict."""
         if name not in self.implemented_properties:
             raise self._not_implemented(name)
-        return super().get_property(name, atoms, allow_calculation)
+        if atoms is not None and not isinstance(atoms, Atoms):
+            raise TypeError(f"expected an ase.Atoms object, got {type(atoms).__name__}")
+        with self.call_lock:  # compute and read the results in one turn
+            return super().get_property(name, atoms, allow_calculation)
 
     def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
                   system_changes: Sequence[str] = all_changes) -> None:
+        with self.call_lock:
+            self._calculate(atoms, properties, system_changes)
+
+    def _calculate(self, atoms: Atoms | None, properties: Sequence[str], system_changes: Sequence[str]) -> None:
         super().calculate(atoms, properties, system_changes)
         unknown = [p for p in properties if p not in self.implemented_properties]
         if unknown:
             raise self._not_implemented(unknown[0])
         self.evaluator.check(properties, [self.atoms], single=True)
-        self.results = self.evaluator.results(self._inputs([self.atoms]), properties)
+        results = self.evaluator.results(self._inputs([self.atoms]), properties)
+        check_finite(results, [self.atoms], single=True)
+        self.results = results
 
     # -- batches ------------------------------------------------------------------------------
     def predict(self, structures: Sequence[Atoms], batch_size: int = 32, stress: bool = False) -> dict[str, Any]:
@@ -144,9 +158,11 @@ class MLCalc(Calculator):
         properties = ["stress"] if stress else []
         self.evaluator.check(properties, structures)
         chunks = []
-        for start in range(0, len(structures), batch_size):
-            chunk = structures[start:start + batch_size]
-            chunks.append(self.evaluator.batch(self._inputs(chunk), [len(a) for a in chunk], properties))
+        with self.call_lock:
+            for start in range(0, len(structures), batch_size):
+                chunk = structures[start:start + batch_size]
+                chunks.append(self.evaluator.batch(self._inputs(chunk), [len(a) for a in chunk], properties))
+                check_finite(chunks[-1], chunk, start)
         return self.evaluator.merge(chunks, properties)
 
     def _inputs(self, structures: Sequence[Atoms]) -> dict[str, torch.Tensor]:

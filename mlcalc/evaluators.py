@@ -19,7 +19,8 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from mlcalc import keys as K
 from mlcalc.derivatives import energy_forces_stress
 
-__all__ = ["Evaluator", "EnergyEvaluator", "PropertyEvaluator", "register_evaluator", "evaluator_for"]
+__all__ = ["Evaluator", "EnergyEvaluator", "PropertyEvaluator", "register_evaluator", "evaluator_for",
+           "NonFinitePredictionError", "check_finite"]
 
 _EVALUATORS: dict[str, type["Evaluator"]] = {}
 
@@ -37,6 +38,26 @@ def evaluator_for(model: torch.nn.Module) -> "Evaluator":
         raise ValueError(f"no evaluator for model family {family!r} ({type(model).__name__}); "
                          f"known families: {', '.join(sorted(_EVALUATORS))}")
     return _EVALUATORS[family](model)
+
+
+class NonFinitePredictionError(ValueError):
+    """A model gave NaN or infinite results for a structure."""
+
+
+def check_finite(results: dict[str, Any], structures: Sequence[Atoms], first: int = 0, single: bool = False) -> None:
+    """Raise :class:`NonFinitePredictionError` naming the first structure with a NaN/inf result.
+
+    ``results``: one structure's ASE results (``single``) or a :meth:`Evaluator.batch` chunk
+    for ``structures``, the first of which is structure number ``first`` of the call.
+    """
+    for k, atoms in enumerate(structures):
+        bad = [name for name, values in results.items()
+               if not np.isfinite(np.asarray(values if single else values[k], dtype=np.float64)).all()]
+        if bad:
+            which = "the structure" if single else f"structure {first + k}"
+            raise NonFinitePredictionError(
+                f"the model gave NaN or infinite {', '.join(bad)} for {which} ({atoms.get_chemical_formula()}, "
+                f"{len(atoms)} atoms): it cannot describe it (atoms far outside its training data?)")
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -19,8 +19,9 @@ from vesin import NeighborList
 
 from mlcalc import keys as K
 from mlcalc.data.labels import reference_labels
+from mlcalc.graph_size import check_periodic_search
 
-__all__ = ["neighbor_pairs", "atoms_to_graph", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
+__all__ = ["neighbor_pairs", "model_positions", "atoms_to_graph", "batch_graphs", "atoms_to_batch", "edge_vectors", "periodic_cell"]
 
 
 def periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
@@ -37,11 +38,15 @@ def neighbor_pairs(
     ``shifts`` float [n_edges, 3], the lattice shift S such that the vector from i
     to the image of j is r_j + S·cell - r_i. Cells smaller than the cutoff are handled
     (several images of one pair). With ``self_loops`` every atom also gets an (i, i) edge.
+    A search too large to run (:func:`~mlcalc.graph_size.check_periodic_search`) is refused
+    before it starts (:class:`~mlcalc.graph_size.GraphTooLargeError`).
     """
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     pbc = np.asarray(pbc, dtype=bool)
     periodic = bool(pbc.any())
     box = np.asarray(cell, dtype=np.float64) if periodic else np.zeros((3, 3))
+    if periodic:
+        check_periodic_search(len(positions), box, pbc, cutoff)
     nl = NeighborList(cutoff=float(cutoff), full_list=True)
     # vesin returns i, j, S with vector r_j - r_i + S·box: our source is j, target is i.
     # Shifts along non-periodic directions are zero, so the zeroed rows of periodic_cell() agree.
@@ -56,6 +61,30 @@ def neighbor_pairs(
     return edge_index, shifts
 
 
+def model_positions(atoms: Atoms, dtype: torch.dtype) -> np.ndarray:
+    """The positions a model of ``dtype`` is given, float64 [n_atoms, 3] Å.
+
+    A model sees only differences of positions (translation invariance), but a cast to
+    float32 keeps ~7 digits of each coordinate: at 1e6 Å from the origin that is 0.1 Å.
+    For dtypes narrower than float64 the positions are therefore taken relative to the
+    structure's centre (the mean position) and, along periodic directions, wrapped to
+    within half a cell of it, in float64 before the cast; the cast then loses ~1e-7 of
+    the structure's size, wherever it sits. For float64 the positions are returned as
+    given, bit for bit (centring there would change results only at round-off, ~1e-14
+    relative, but stored float64 trajectories are reproduced exactly).
+    """
+    positions = np.asarray(atoms.positions, dtype=np.float64)
+    if torch.finfo(dtype).bits >= 64 or len(positions) == 0:
+        return positions
+    relative = positions - positions.mean(axis=0)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        from ase.geometry import wrap_positions
+
+        relative = wrap_positions(relative, atoms.cell.array, pbc=pbc, center=(0.0, 0.0, 0.0), eps=0.0)
+    return relative
+
+
 def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype = torch.float32,
                    labels: bool = True) -> Data:
     """One structure as a graph; with ``cutoff`` (Å) its neighbor pairs are included.
@@ -68,13 +97,14 @@ def atoms_to_graph(atoms: Atoms, cutoff: float | None = None, dtype: torch.dtype
     cell = periodic_cell(atoms.cell.array, pbc)
     data = Data()
     data[K.Z] = torch.as_tensor(atoms.numbers, dtype=torch.long)
-    data[K.POSITIONS] = torch.as_tensor(atoms.positions, dtype=dtype)
+    positions = model_positions(atoms, dtype)
+    data[K.POSITIONS] = torch.as_tensor(positions, dtype=dtype)
     data[K.CELL] = torch.as_tensor(cell, dtype=dtype).unsqueeze(0)
     data[K.PBC] = torch.as_tensor(pbc).unsqueeze(0)
     data[K.N_ATOMS] = torch.tensor([n], dtype=torch.long)
     data.num_nodes = n
     if cutoff is not None:
-        edge_index, shifts = neighbor_pairs(atoms.positions, atoms.cell.array, pbc, cutoff)
+        edge_index, shifts = neighbor_pairs(positions, atoms.cell.array, pbc, cutoff)
         data[K.EDGE_INDEX] = torch.as_tensor(edge_index)
         data[K.EDGE_SHIFTS] = torch.as_tensor(shifts, dtype=dtype)
     for key, value in (reference_labels(atoms) if labels else {}).items():

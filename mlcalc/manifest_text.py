@@ -44,4 +44,6 @@ def format_manifest(m: dict[str, Any], path: str | Path = "") -> str:
         lines += ["versions:", "  " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())]
     if "created" in m:
         lines.append(f"created: {m['created']}")
+    lines.append(f"weights sha256: {m['weights_sha256']} (verified)" if m.get("weights_sha256")
+                 else "weights sha256: none (a file written before checksums)")
     return "\n".join(lines)

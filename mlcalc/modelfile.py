@@ -5,12 +5,19 @@ bytes). The header's ``__metadata__`` holds ``{"format": "mlcalc-model",
 "format_version": "1", "manifest": "<json>"}``. Reading never unpickles or executes
 anything from the file; weights come back bit-exactly as saved.
 
+A file is checked before a model is built from it: its size against the header (a
+truncated file), the weights against the manifest's ``weights_sha256`` (files written
+before the checksum existed have none and load without it), finite weights, and the
+manifest against the weights (:mod:`mlcalc.model.checks`). Every failure is a
+one-line :class:`ModelFileError` naming the file.
+
 The manifest's fields and their checks are in :mod:`mlcalc.model.manifest`; a model
 is rebuilt from ``kind`` and ``hyperparameters`` through the kind registry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -21,8 +28,8 @@ import torch
 
 from mlcalc.model.manifest import validate_manifest
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "write_model_file", "read_manifest", "read_model_file",
-           "save_model", "load_model"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ModelFileError", "weights_sha256", "write_model_file", "read_manifest",
+           "read_model_file", "save_model", "load_model"]
 
 FORMAT_NAME = "mlcalc-model"
 FORMAT_VERSION = 1
@@ -33,14 +40,28 @@ class ModelFileError(ValueError):
     """A file that is not a readable mlcalc model (corrupt, foreign, or from a newer format)."""
 
 
+def weights_sha256(weights: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) of the weights: each tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        tensor = weights[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}\0{str(tensor.dtype).removeprefix('torch.')}\0{list(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], weights: dict[str, torch.Tensor]) -> Path:
-    """Write ``weights`` (name -> tensor) and the JSON-serialisable ``manifest`` to ``path``."""
+    """Write ``weights`` (name -> tensor) and the JSON-serialisable ``manifest`` to ``path``.
+
+    The manifest gains ``weights_sha256`` (:func:`weights_sha256`), checked on every read.
+    """
     from safetensors.torch import save_file
 
+    tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
+    manifest = {**manifest, "weights_sha256": weights_sha256(tensors)}
     validate_manifest(manifest)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
@@ -82,11 +103,21 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise ModelFileError(
             f"{path} uses model-file format {version}, newer than this mlcalc understands ({FORMAT_VERSION}): upgrade mlcalc"
         )
+    ends = [entry.get("data_offsets", [0, 0])[1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict)]
+    expected = 8 + n + max(ends, default=0)
+    if size != expected:
+        what = "is truncated" if size < expected else "has trailing bytes"
+        raise ModelFileError(f"{path} {what}: {size} bytes, its header describes {expected}; "
+                             "the file is damaged (copy or download it again)")
     return header
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a model file, without loading the weights."""
+def read_manifest(path: str | os.PathLike, verify: bool = True) -> dict[str, Any]:
+    """The manifest of a model file; with ``verify`` the weights are read and checked too
+    (checksum, finite values), without it only the header (and the file's size)."""
+    if verify:
+        return read_model_file(path)[0]
     path = Path(path)
     header = _read_header(path)
     try:
@@ -98,16 +129,25 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(manifest, weights)`` from a model file; raises ModelFileError for anything unreadable."""
+    """``(manifest, weights)`` from a model file; raises ModelFileError for anything unreadable,
+    weights that differ from the manifest's checksum, or non-finite weights."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, verify=False)
     try:
         weights = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelFileError(f"{path}: weights are corrupt or truncated ({err})") from None
+    stored = manifest.get("weights_sha256")
+    if stored is not None and weights_sha256(weights) != stored:
+        raise ModelFileError(f"{path}: the weights do not match the checksum in its manifest (weights_sha256): "
+                             "the file was altered or damaged")
+    bad = [name for name, t in weights.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ModelFileError(f"{path}: weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} hold NaN or "
+                             "infinite values; refusing a model that cannot give finite results")
     return manifest, weights
 
 
@@ -148,11 +188,21 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, **extra: Any) ->
 
 
 def load_model(path: str | os.PathLike, dtype: torch.dtype | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """``(model, manifest)`` from a model file, in eval mode; weights as stored unless ``dtype`` is given."""
-    from mlcalc.model import model_from_spec
+    """``(model, manifest)`` from a model file, in eval mode; weights as stored unless ``dtype`` is given.
+
+    The manifest is checked against the weights before and while the model is built
+    (:mod:`mlcalc.model.checks`): a ModelFileError names the file and the mismatch.
+    """
+    from mlcalc.model.checks import build_within, check_against_weights, check_hyperparameters, weights_bytes
 
     manifest, weights = read_model_file(path)
-    model = model_from_spec({"kind": manifest["kind"], "hyperparameters": manifest["hyperparameters"]})
+    spec = {"kind": manifest["kind"], "hyperparameters": manifest["hyperparameters"]}
+    try:
+        check_hyperparameters(spec["kind"], spec["hyperparameters"])
+        model = build_within(spec, weights_bytes(weights))
+        check_against_weights(model, manifest, weights)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: {err}") from None
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:

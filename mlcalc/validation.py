@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+import math
+from numbers import Real
+from typing import Any, Iterable
 
 import numpy as np
 from ase import Atoms
@@ -10,7 +12,7 @@ from ase.data import chemical_symbols
 
 from mlcalc.graph import neighbor_pairs
 
-__all__ = ["validate_atoms", "DEFAULT_MIN_DISTANCE"]
+__all__ = ["validate_atoms", "check_device", "check_min_distance", "DEFAULT_MIN_DISTANCE"]
 
 #: Å; no chemically sane structure has two nuclei closer than this (H2 bond: 0.74 Å).
 DEFAULT_MIN_DISTANCE = 0.5
@@ -18,6 +20,50 @@ DEFAULT_MIN_DISTANCE = 0.5
 
 def _symbols(numbers: Iterable[int]) -> str:
     return ", ".join(chemical_symbols[z] for z in sorted(set(int(z) for z in numbers)))
+
+
+def _available_devices() -> list[str]:
+    import torch
+
+    devices = ["cpu"] + [f"cuda:{k}" for k in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: Any):
+    """``device`` as a ``torch.device`` this torch build can use; a one-line ValueError naming the ones it can."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device; available here: "
+                         f"{', '.join(_available_devices())}") from None
+    if dev.type == "cpu":
+        return dev
+    build = f"torch {torch.__version__}"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available: this {build} has no usable CUDA GPU; "
+                             f"available here: {', '.join(_available_devices())}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA GPU(s); "
+                             f"available here: {', '.join(_available_devices())}")
+        return dev
+    if dev.type == "mps" and "mps" in _available_devices():
+        return dev
+    raise ValueError(f"device {device!r} is not available with this {build}; available here: "
+                     f"{', '.join(_available_devices())}")
+
+
+def check_min_distance(value: Any) -> float:
+    """``value`` as a distance in Å >= 0 (0 turns the close-contact check off); one-line ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)) or value < 0:
+        raise ValueError(f"min_distance must be a finite distance >= 0 Å (0 turns the close-contact check off), "
+                         f"got {value!r}")
+    return float(value)
 
 
 def validate_atoms(
@@ -34,9 +80,16 @@ def validate_atoms(
     """
     if not isinstance(atoms, Atoms):
         raise TypeError(f"expected an ase.Atoms object, got {type(atoms).__name__}")
+    positions = atoms.positions
+    if positions.ndim != 2 or positions.shape[1:] != (3,):
+        raise ValueError(f"atoms.positions must have shape (n_atoms, 3), got {positions.shape}")
+    sizes = {name: len(values) for name, values in atoms.arrays.items()}
+    if any(size != len(positions) for size in sizes.values()):
+        raise ValueError("the Atoms' per-atom arrays disagree in length ("
+                         + ", ".join(f"{name} {size}" for name, size in sizes.items())
+                         + "): build the Atoms anew, e.g. ase.Atoms(numbers, positions, cell=..., pbc=...)")
     if len(atoms) == 0:
         raise ValueError("the Atoms object is empty (0 atoms): nothing to evaluate")
-    positions = atoms.positions
     bad = ~np.isfinite(positions).all(axis=1)
     if bad.any():
         idx = np.flatnonzero(bad)

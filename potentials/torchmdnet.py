@@ -18,6 +18,7 @@ from torch import nn
 
 from mlcalc import keys as K
 from mlcalc.graph import edge_vectors, neighbor_pairs
+from mlcalc.graph_size import check_pair_count
 
 from mlcalc.model import EnergyModel, register_kind
 
@@ -116,10 +117,18 @@ class TorchMDNetPotential(EnergyModel):
         pos, cell, pbc = inputs[K.POSITIONS], inputs[K.CELL], inputs[K.PBC]
         small = set(batch[edge_index[1][self_image]].tolist())
         parts: dict[str, list] = {key: [] for key in ("pos", "z", "batch", "origin", "copies", "cell", "edges", "shifts")}
+        reps_of = {g: _repeats(cell[g].detach().cpu().numpy(), pbc[g].cpu().numpy(), self.cutoff) for g in small}
+        for g, reps in reps_of.items():  # refuse a supercell too large to build, before building any
+            copies = int(np.prod(reps))
+            n_g = int((batch == g).sum())
+            check_pair_count(int((batch[edge_index[1]] == g).sum()) * copies,
+                             f"structure {g} ({n_g} atoms) tiled into a {'x'.join(map(str, reps))} supercell "
+                             f"({n_g * copies:.3g} atoms) so that no atom neighbours its own image within "
+                             f"{self.cutoff:g} Å")
         offset = 0
         for g in range(cell.shape[0]):
             atoms = torch.nonzero(batch == g).squeeze(1)
-            reps = _repeats(cell[g].detach().cpu().numpy(), pbc[g].cpu().numpy(), self.cutoff) if g in small else (1, 1, 1)
+            reps = reps_of.get(g, (1, 1, 1))
             grid = torch.cartesian_prod(*(torch.arange(r) for r in reps)).reshape(-1, 3).to(pos)
             tiled = (pos[atoms].unsqueeze(0) + (grid @ cell[g]).unsqueeze(1)).reshape(-1, 3)
             big_cell = cell[g] * torch.tensor(reps, dtype=pos.dtype, device=pos.device).unsqueeze(1)

@@ -4,7 +4,8 @@ Fields (JSON): ``format_version``, ``kind`` and ``hyperparameters`` (enough to r
 the network; a composite lists its members there), ``cutoff`` (Å), ``elements``
 (atomic numbers seen in training), ``periodic``, ``properties`` (name -> unit and
 per-structure/per-atom), and the optional records ``normalisation``, ``data``,
-``training``, ``metrics``, ``versions``, ``created``. Unknown fields are kept.
+``training``, ``metrics``, ``versions``, ``created``, ``weights_sha256`` (written on save,
+checked on load). Unknown fields are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Manifest(BaseModel):
     metrics: Optional[dict[str, Any]] = None
     versions: Optional[dict[str, str]] = None
     created: Optional[str] = None
+    weights_sha256: Optional[str] = Field(default=None, pattern="^[0-9a-f]{64}$",
+                                          description="checksum of the weights (mlcalc.modelfile.weights_sha256)")
 
     @field_validator("elements")
     @classmethod

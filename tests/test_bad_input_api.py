@@ -1,0 +1,136 @@
+"""Bad input through the Python API: each a one-line error of the right type that names the value and the options."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from mlcalc import MLCalc
+from mlcalc.data import load_molecule
+from mlcalc.graph_size import GraphTooLargeError
+from mlcalc.testing import tiny_potential
+
+CUDA = torch.cuda.is_available()
+
+
+def _one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message and len(message) < 600, message
+    assert "Traceback" not in message
+    return message
+
+
+# -- building a calculator ------------------------------------------------------------------------------
+
+CONSTRUCTION = [
+    ("dtype-int64", lambda: MLCalc.load("ethanol-et", dtype=torch.int64), TypeError, r"torch\.int64.*|float32.*float64"),
+    ("dtype-int8-string", lambda: MLCalc.load("ethanol-et", dtype="int8"), TypeError, r"'int8'"),
+    ("dtype-float16", lambda: MLCalc.load("ethanol-et", dtype=torch.float16), TypeError, r"float16"),
+    ("dtype-number", lambda: MLCalc.load("ethanol-et", dtype=64), TypeError, r"got 64"),
+    ("device-cuda", lambda: MLCalc.load("ethanol-et", device="cuda"), ValueError, r"'cuda'.*available here: cpu"),
+    ("device-cuda-index", lambda: MLCalc.load("ethanol-et", device="cuda:1"), ValueError, r"'cuda:1'.*cpu"),
+    ("device-unknown", lambda: MLCalc.load("ethanol-et", device="gpu"), ValueError, r"'gpu' is not a torch device"),
+    ("load-none", lambda: MLCalc.load(None), TypeError, r"got None.*|ethanol-et"),
+    ("load-number", lambda: MLCalc.load(3.5), TypeError, r"ethanol-et, ethanol-tensornet\), got 3\.5"),
+    ("constructor-none", lambda: MLCalc(None), TypeError, r"shipped model name \(ethanol-et.*got None"),
+    ("unknown-name", lambda: MLCalc.load("ethanol-xyz"), FileNotFoundError, r"'ethanol-xyz'.*ethanol-et"),
+    ("min-distance-negative", lambda: MLCalc.load("ethanol-et", min_distance=-1), ValueError, r">= 0 Å.*got -1"),
+    ("min-distance-nan", lambda: MLCalc.load("ethanol-et", min_distance=float("nan")), ValueError, r"got nan"),
+    ("min-distance-string", lambda: MLCalc.load("ethanol-et", min_distance="0.5"), ValueError, r"got '0\.5'"),
+    ("min-distance-set", lambda: MLCalc.load("ethanol-et").set(min_distance=-0.1), ValueError, r"got -0\.1"),
+]
+
+
+@pytest.mark.parametrize("make, error, pattern", [c[1:] for c in CONSTRUCTION], ids=[c[0] for c in CONSTRUCTION])
+def test_a_bad_calculator_argument_is_one_clear_line(make, error, pattern, request):
+    if CUDA and "cuda" in request.node.callspec.id:
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(error) as err:
+        make()
+    assert re.search(pattern, _one_line(err)), str(err.value)
+
+
+def test_dtype_as_a_string_and_the_model_by_name_work():
+    calc = MLCalc("ethanol-et", dtype="float64")
+    assert calc.dtype == torch.float64 and calc.todict()["model"] == "ethanol-et"
+    atoms = load_molecule("ethanol")
+    atoms.calc = calc
+    assert np.isfinite(atoms.get_potential_energy())
+
+
+# -- structures -----------------------------------------------------------------------------------------
+
+def _tampered(key: str, n: int) -> Atoms:
+    atoms = load_molecule("ethanol")
+    atoms.arrays[key] = atoms.arrays[key][:n] if n < len(atoms) else np.concatenate([atoms.arrays[key]] * 2)
+    return atoms
+
+
+def _positions_2d() -> Atoms:
+    atoms = load_molecule("ethanol")
+    atoms.arrays["positions"] = atoms.positions[:, :2].copy()
+    return atoms
+
+
+def _cell(cell, symbol="C") -> Atoms:
+    return Atoms(symbol, positions=[[0.1, 0.2, 0.3]], cell=cell, pbc=True)
+
+
+def _nan_position() -> Atoms:
+    atoms = load_molecule("ethanol")
+    atoms.positions[4, 1] = np.nan
+    return atoms
+
+
+STRUCTURES = [
+    ("numbers-shorter", lambda: _tampered("numbers", 7), ValueError, r"disagree in length \(numbers 7, positions 9\)"),
+    ("numbers-longer", lambda: _tampered("numbers", 18), ValueError, r"numbers 18, positions 9"),
+    ("positions-shorter", lambda: _tampered("positions", 5), ValueError, r"numbers 9, positions 5"),
+    ("positions-2d", _positions_2d, ValueError, r"shape \(n_atoms, 3\), got \(9, 2\)"),
+    ("nan-position", _nan_position, ValueError, r"atoms \[4\] are NaN"),
+    ("unknown-element", lambda: Atoms("SiH4", positions=np.eye(5, 3) * 1.5), ValueError, r"Si not known.*H, C, O"),
+    ("empty", lambda: Atoms(), ValueError, r"empty \(0 atoms\)"),
+    ("too-close", lambda: Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.1]]), ValueError, r"0\.100 Å apart.*0\.5 Å"),
+    ("not-atoms", lambda: [("C", 0, 0, 0)], TypeError, r"ase\.Atoms object, got list"),
+    ("zero-volume", lambda: _cell([[2, 0, 0], [0, 2, 0], [2, 2, 0]]), ValueError, r"zero volume"),
+    ("skewed-tiny-cell", lambda: _cell([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0.001]]), GraphTooLargeError,
+     r"volume 0\.001 Å\^3.*about \d\.\d+e\+11 periodic images"),
+    ("supercell-too-large", lambda: _cell(np.eye(3) * 0.15), GraphTooLargeError,
+     r"tiled into a 27x27x27 supercell \(1\.97e\+04 atoms\).*neighbor pairs \(\d.* GB"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_et():
+    return MLCalc(tiny_potential("torchmdnet-et", elements=(1, 6, 8)), dtype="float64", min_distance=0.5)
+
+
+@pytest.mark.parametrize("make, error, pattern", [c[1:] for c in STRUCTURES], ids=[c[0] for c in STRUCTURES])
+def test_a_bad_structure_is_one_clear_line(tiny_et, make, error, pattern):
+    atoms = make()
+    if isinstance(atoms, Atoms) and atoms.pbc.any():
+        tiny_et.set(min_distance=0)  # let the size checks, not the close-contact check, see the cell
+    try:
+        with pytest.raises(error) as err:
+            tiny_et.get_potential_energy(atoms)
+    finally:
+        tiny_et.set(min_distance=0.5)
+    assert re.search(pattern, _one_line(err)), str(err.value)
+
+
+def test_a_huge_cell_is_refused_in_a_batch_before_anything_is_built(tiny_et):
+    good = load_molecule("ethanol")
+    tiny_et.set(min_distance=0)
+    try:
+        with pytest.raises(GraphTooLargeError, match="periodic images"):
+            tiny_et.predict([good, _cell([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0.001]])])
+    finally:
+        tiny_et.set(min_distance=0.5)
+
+
+def test_batch_size_zero_is_refused(tiny_et):
+    with pytest.raises(ValueError) as err:
+        tiny_et.predict([load_molecule("ethanol")], batch_size=0)
+    assert "batch_size must be at least 1, got 0" in _one_line(err)
