@@ -46,7 +46,7 @@ def umap(model: str, dataset: str, subset: int, method: str, dims: int, seed: in
 
     try:
         result = representation_map(model, out, subset, seed, method, dims, target, echo=click.echo, progress=progress)
-    except (OSError, ValueError, ImportError) as err:
+    except (OSError, ValueError, ImportError, NotImplementedError) as err:
         _fail(err)
     click.echo(f"wrote {result['png']} and {result['csv']}")
 
@@ -64,7 +64,7 @@ def atoms(model: str, structures: tuple[str, ...], method: str, target: str | No
 
     try:
         attribution_pictures(model, structures, out, method, target, echo=click.echo)
-    except (OSError, ValueError, ImportError) as err:
+    except (OSError, ValueError, ImportError, NotImplementedError) as err:
         _fail(err)
 
 
@@ -87,6 +87,6 @@ def rogi(models: tuple[str, ...], dataset: str, subset: int, metric: str, seed: 
 
     try:
         rogi_table(models, out, subset, seed, metric, target, echo=click.echo, progress=progress)
-    except (OSError, ValueError, ImportError) as err:
+    except (OSError, ValueError, ImportError, NotImplementedError) as err:
         _fail(err)
     click.echo(f"wrote {out / 'rogi.csv'} and {out / 'rogi.png'}")
