@@ -41,6 +41,7 @@ def _draw(ax, atoms: Atoms, values: np.ndarray, norm, cmap, title: str) -> None:
         ax.text(x, y, symbol, ha="center", va="center", fontsize=7, zorder=3)
     ax.set_title(title, fontsize=8)
     ax.set_aspect("equal")
+    ax.margins(0.18)
     ax.axis("off")
 
 
@@ -73,6 +74,6 @@ def draw_attributions(path: str | Path, molecules: Sequence[Atoms], values: Sequ
         ax.axis("off")
     mappable = plt.cm.ScalarMappable(norm=norm, cmap="bwr")
     fig.colorbar(mappable, ax=axes.ravel().tolist(), label=label, shrink=0.8)
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return Path(path)
