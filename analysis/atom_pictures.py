@@ -40,8 +40,10 @@ def _draw(ax, atoms: Atoms, values: np.ndarray, norm, cmap, title: str) -> None:
     for (x, y), symbol in zip(xy, atoms.get_chemical_symbols()):
         ax.text(x, y, symbol, ha="center", va="center", fontsize=7, zorder=3)
     ax.set_title(title, fontsize=8)
+    centre, half = (xy.max(axis=0) + xy.min(axis=0)) / 2, max(float(np.ptp(xy, axis=0).max()) / 2, 1.0) + 0.9
+    ax.set_xlim(centre[0] - half, centre[0] + half)  # square limits: flat and linear molecules stay visible
+    ax.set_ylim(centre[1] - half, centre[1] + half)
     ax.set_aspect("equal")
-    ax.margins(0.18)
     ax.axis("off")
 
 
