@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -34,8 +35,10 @@ def project(features: np.ndarray, method: str = "umap", dimensions: int = 2, see
     import umap
 
     reducer = umap.UMAP(n_components=dimensions, n_neighbors=min(n_neighbors, len(features) - 1),
-                        min_dist=min_dist, random_state=seed)
-    return np.asarray(reducer.fit_transform(features), dtype=np.float64)
+                        min_dist=min_dist, random_state=seed, n_jobs=1)
+    with warnings.catch_warnings():  # umap-learn says that a seed means one thread; that is the point
+        warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
+        return np.asarray(reducer.fit_transform(features), dtype=np.float64)
 
 
 def write_coordinates(path: str | Path, coordinates: np.ndarray, columns: dict[str, Sequence]) -> Path:
