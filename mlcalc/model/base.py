@@ -135,7 +135,7 @@ class EnergyModel(AtomisticModel):
 class PropertyModel(AtomisticModel):
     """A regressor of per-structure properties (e.g. QM9 HOMO in eV) from standardised outputs.
 
-    Subclasses implement :meth:`standardised_outputs`, ẑ [n_graphs, n_targets]. The
+    Subclasses implement :meth:`encode` (its output: ẑ [n_graphs, n_targets]). The
     output in physical units is y_t = μ_t + σ_t·ẑ_t for intensive targets and
     y_t = N·(μ_t + σ_t·ẑ_t) for extensive ones (N atoms; μ_t, σ_t per atom), so a
     per-atom network whose ẑ is the mean of per-atom outputs reads extensive targets
