@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from mlcalc.call_lock import SerialCalls
+from mlcalc.attributions import atom_attributions, check_attribution_method
 from mlcalc.derivatives import model_inputs
 from mlcalc.evaluators import check_finite, evaluator_for
 from mlcalc.graph import atoms_to_batch
@@ -46,7 +48,9 @@ class MLCalc(SerialCalls, Calculator):
     ``energy``, ``free_energy``, ``forces`` (-dE/dr by autograd) and, for periodic
     systems, ``stress`` (strain derivative, eV/Å³, Voigt order). Property models give
     their targets (``calc.get_property("homo", atoms)`` in eV; units in ``calc.units``)
-    and nothing else. ``todict()`` holds the parameters (model, device, dtype,
+    and nothing else. Any model gives ``calc.get_property("attributions", atoms)``: one
+    value per atom (:mod:`mlcalc.attributions`; method from the ``attribution`` parameter,
+    default ``"gradcam"``). ``todict()`` holds the parameters (model, device, dtype,
     min_distance): ``MLCalc(**calc.todict())`` rebuilds a calculator loaded from a file.
     One calculator may be shared by threads: its calls take turns (:attr:`call_lock`).
     """
@@ -59,6 +63,8 @@ class MLCalc(SerialCalls, Calculator):
                  device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
                  min_distance: float = DEFAULT_MIN_DISTANCE, **kwargs: Any):
         dtype, device, min_distance = as_dtype(dtype), check_device(device), check_min_distance(min_distance)
+        if "attribution" in kwargs:
+            check_attribution_method(kwargs["attribution"])
         source = None
         if isinstance(model, (str, os.PathLike)):
             path = resolve_model_path(model)
@@ -101,6 +107,8 @@ class MLCalc(SerialCalls, Calculator):
             kwargs["dtype"] = _dtype_name(as_dtype(kwargs["dtype"]))
         if "min_distance" in kwargs:
             kwargs["min_distance"] = check_min_distance(kwargs["min_distance"])
+        if "attribution" in kwargs:
+            check_attribution_method(kwargs["attribution"])
         if hasattr(self, "evaluator"):
             fixed = [k for k in _FIXED if k in kwargs and kwargs[k] != self.parameters.get(k)]
             if fixed:
@@ -122,6 +130,8 @@ class MLCalc(SerialCalls, Calculator):
 
     def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True):
         """ASE's property access, with an error that lists what this model does predict."""
+        if name == "attributions":
+            return self.get_attributions(atoms)
         if name not in self.implemented_properties:
             raise self._not_implemented(name)
         if atoms is not None and not isinstance(atoms, Atoms):
@@ -143,6 +153,21 @@ class MLCalc(SerialCalls, Calculator):
         results = self.evaluator.results(self._inputs([self.atoms]), properties)
         check_finite(results, [self.atoms], single=True)
         self.results = results
+
+    def get_attributions(self, atoms: Atoms | None = None, method: str | None = None,
+                         target: str | None = None) -> np.ndarray:
+        """One attribution per atom [n_atoms] of ``target`` (default the first property, or the energy).
+
+        ``method``: one of :data:`mlcalc.attributions.ATTRIBUTION_METHODS` (default the
+        ``attribution`` parameter, else ``"gradcam"``).
+        """
+        atoms = self.atoms if atoms is None else atoms
+        if atoms is None:
+            raise ValueError("attributions need a structure: pass atoms")
+        method = check_attribution_method(method or self.parameters.get("attribution", "gradcam"))
+        with self.call_lock:
+            values = atom_attributions(self.model, self._inputs([atoms]), method, target)
+        return values.to("cpu", torch.float64).numpy()
 
     # -- batches ------------------------------------------------------------------------------
     def predict(self, structures: Sequence[Atoms], batch_size: int = 32, stress: bool = False) -> dict[str, Any]:

@@ -216,5 +216,10 @@ def demo(out: str, steps: int, progress: bool) -> None:
         _fail(err)
 
 
+from mlcalc.cli_explain import explain  # noqa: E402  (commands of their own module)
+
+main.add_command(explain)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -21,6 +21,10 @@ EDGE_INDEX = "edge_index"
 #: integer lattice shifts of the source atom, float [n_edges, 3] (edge vector = r_j + S·cell - r_i)
 EDGE_SHIFTS = "edge_shifts"
 
+#: optional one-hot element indicators over a property model's ``elements``, float [n_atoms, n_elements]
+#: (replace the element lookup so outputs can be differentiated by them: atom attributions)
+ELEMENT_WEIGHTS = "element_weights"
+
 #: total energy per graph in eV, float [n_graphs]
 ENERGY = "energy"
 #: forces in eV/Å, float [n_atoms, 3]

@@ -14,7 +14,7 @@ from torch_geometric.nn.models.schnet import GaussianSmearing
 
 from mlcalc import keys as K
 
-from mlcalc.model import PropertyModel, register_kind
+from mlcalc.model import Encoding, PropertyModel, register_kind
 from .layers import cosine_cutoff, edge_lengths, mlp
 
 __all__ = ["GNNModel"]
@@ -40,12 +40,15 @@ class GNNModel(PropertyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), **self.sizes}
 
-    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         j, i = inputs[K.EDGE_INDEX][0], inputs[K.EDGE_INDEX][1]
         r = edge_lengths(inputs)
         basis, envelope = self.expansion(r), cosine_cutoff(r, self.cutoff).unsqueeze(1)
-        h = self.embedding(self.species(inputs[K.Z]))
+        h = self.embed(inputs, self.embedding)
         for message, update in zip(self.messages, self.updates):
             m = message(torch.cat([h[i] * h[j], basis], dim=1)) * envelope
             h = h + update(torch.cat([h, torch.zeros_like(h).index_add(0, i, m)], dim=1))
-        return self.atom_mean(self.head(h), inputs[K.BATCH], inputs[K.N_ATOMS])
+        hidden = self.head[:-1](h)
+        atom_outputs = self.head[-1](hidden)
+        return Encoding(h, self.atom_mean(hidden, inputs[K.BATCH], inputs[K.N_ATOMS]),
+                        self.atom_mean(atom_outputs, inputs[K.BATCH], inputs[K.N_ATOMS]), atom_outputs)

@@ -17,7 +17,7 @@ from torch import nn
 
 from mlcalc import keys as K
 
-from mlcalc.model import PropertyModel, register_kind
+from mlcalc.model import Encoding, PropertyModel, register_kind
 
 __all__ = ["LinearCountsModel"]
 
@@ -36,17 +36,19 @@ class LinearCountsModel(PropertyModel):
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
 
-    def _counts(self, z: torch.Tensor, batch: torch.Tensor, n_graphs: int) -> torch.Tensor:
-        """Atoms of each element per graph, [n_graphs, n_elements]."""
-        counts = torch.zeros(n_graphs, len(self.elements), dtype=self.linear.weight.dtype, device=z.device)
-        return counts.index_put_((batch, self.species(z)), torch.ones_like(batch, dtype=counts.dtype), accumulate=True)
-
-    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
+        """Nodes: one-hot elements; hidden: element counts per structure [n_graphs, n_elements]."""
         n_atoms = inputs[K.N_ATOMS]
-        counts = self._counts(inputs[K.Z], inputs[K.BATCH], len(n_atoms))
+        onehot = self.element_weights(inputs).to(self.linear.weight.dtype)
+        counts = onehot.new_zeros(len(n_atoms), len(self.elements)).index_add(0, inputs[K.BATCH], onehot)
         intensive = ~torch.tensor(self.extensive, device=counts.device)
+        size = self._size(n_atoms).to(counts.dtype)
         u = counts @ self.linear.weight.T + self.linear.bias * intensive
-        return u / self._size(n_atoms).to(u.dtype)
+        # per-atom terms whose mean over the structure's atoms is ẑ (the bias shared evenly)
+        n = n_atoms.to(counts.dtype).unsqueeze(1)
+        atom_terms = ((onehot @ self.linear.weight.T + (self.linear.bias * intensive) / n[inputs[K.BATCH]])
+                      * (n / size)[inputs[K.BATCH]])
+        return Encoding(onehot, counts, u / size, atom_terms)
 
     @torch.no_grad()
     def fit(self, structures: Sequence[Atoms], values: np.ndarray) -> None:

@@ -18,7 +18,7 @@ from torch_geometric.nn.models.schnet import GaussianSmearing
 
 from mlcalc import keys as K
 
-from mlcalc.model import PropertyModel, register_kind
+from mlcalc.model import Encoding, PropertyModel, register_kind
 from .layers import edge_lengths
 
 __all__ = ["MPNNModel"]
@@ -55,11 +55,11 @@ class MPNNModel(PropertyModel):
         """Hook run after each message-passing step (identity here; attention in the MPNN-transformer)."""
         return h
 
-    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         edge_index = inputs[K.EDGE_INDEX]
         edge_attr = self.expansion(edge_lengths(inputs))
         edge_weights = self.edge_net(edge_attr)
-        h = self.embedding(self.species(inputs[K.Z]))
+        h = self.embed(inputs, self.embedding)
         state = h.unsqueeze(0)
         for step in range(self.sizes["num_steps"]):
             m = torch.relu(self.conv(h, edge_index, edge_weights))
@@ -67,4 +67,5 @@ class MPNNModel(PropertyModel):
             h = self.after_step(step, h.squeeze(0), edge_index, edge_attr)
             state = h.unsqueeze(0)
         pooled = self.set2set(h, inputs[K.BATCH], dim_size=len(inputs[K.N_ATOMS]))
-        return self.head(pooled)
+        hidden = self.head[:-1](pooled)
+        return Encoding(h, hidden, self.head[-1](hidden), None)

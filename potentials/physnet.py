@@ -16,7 +16,7 @@ from torch_geometric.nn.models.schnet import ShiftedSoftplus
 
 from mlcalc import keys as K
 
-from mlcalc.model import PropertyModel, register_kind
+from mlcalc.model import Encoding, PropertyModel, register_kind
 from .layers import ExpNormalBasis, edge_lengths
 
 __all__ = ["PhysNetModel"]
@@ -51,13 +51,15 @@ class _Module(nn.Module):
         self.out = nn.Linear(features, n_outputs)
 
     def forward(self, x, edge_index, basis):
+        """Updated features x [n_atoms, F], the output block's last hidden layer and this module's outputs."""
         a = self.act(x)
         j, i = edge_index[0], edge_index[1]
         messages = self.filter(basis) * self.act(self.lin_j(a))[j]
         v = self.act(self.lin_i(a)).index_add(0, i, messages)
         v = self.lin_v(self.act(self.interaction(v)))
         x = self.atomic(self.gate * x + v)
-        return x, self.out(self.act(self.output(x)))
+        hidden = self.act(self.output(x))
+        return x, hidden, self.out(hidden)
 
 
 @register_kind("physnet")
@@ -82,11 +84,14 @@ class PhysNetModel(PropertyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), **self.sizes}
 
-    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
+        """Nodes: the last module's features; hidden: every module's output-block layer, concatenated."""
         basis = self.basis(edge_lengths(inputs))
-        x = self.embedding(self.species(inputs[K.Z]))
-        total = 0
+        x = self.embed(inputs, self.embedding)
+        total, hidden = 0, []
         for block in self.blocks:
-            x, y = block(x, inputs[K.EDGE_INDEX], basis)
-            total = total + y
-        return self.atom_mean(total, inputs[K.BATCH], inputs[K.N_ATOMS])
+            x, h, y = block(x, inputs[K.EDGE_INDEX], basis)
+            total, hidden = total + y, hidden + [h]
+        batch, n_atoms = inputs[K.BATCH], inputs[K.N_ATOMS]
+        return Encoding(x, self.atom_mean(torch.cat(hidden, dim=1), batch, n_atoms),
+                        self.atom_mean(total, batch, n_atoms), total)

@@ -15,7 +15,7 @@ from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock,
 
 from mlcalc import keys as K
 
-from mlcalc.model import PropertyModel, register_kind
+from mlcalc.model import Encoding, PropertyModel, register_kind
 from .layers import edge_lengths
 
 __all__ = ["SchNetModel"]
@@ -42,10 +42,13 @@ class SchNetModel(PropertyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), **self.sizes}
 
-    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         r = edge_lengths(inputs)
         basis = self.expansion(r)
-        h = self.embedding(self.species(inputs[K.Z]))
+        h = self.embed(inputs, self.embedding)
         for block in self.interactions:
             h = h + block(h, inputs[K.EDGE_INDEX], r, basis)
-        return self.atom_mean(self.head(h), inputs[K.BATCH], inputs[K.N_ATOMS])
+        hidden = self.head[:-1](h)
+        atom_outputs = self.head[-1](hidden)
+        return Encoding(h, self.atom_mean(hidden, inputs[K.BATCH], inputs[K.N_ATOMS]),
+                        self.atom_mean(atom_outputs, inputs[K.BATCH], inputs[K.N_ATOMS]), atom_outputs)

@@ -151,6 +151,9 @@ class TorchMDNetPotential(EnergyModel):
         return tiled_inputs, torch.cat(parts["origin"]), torch.cat(parts["copies"])
 
     def atomic_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.atomic_features(inputs)[1]
+
+    def atomic_features(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         n_atoms = inputs[K.Z].shape[0]
         inputs, origin, copies = self._tile_small_cells(inputs)
         z, pos, batch, edge_index = inputs[K.Z], inputs[K.POSITIONS], inputs[K.BATCH], inputs[K.EDGE_INDEX]
@@ -167,8 +170,10 @@ class TorchMDNetPotential(EnergyModel):
             distance.edges = None
         atomic = self.output.pre_reduce(x, v, z, pos, batch).squeeze(-1)
         if origin is None:
-            return atomic
-        return atomic.new_zeros(n_atoms).index_add(0, origin, atomic / copies)
+            return x, atomic
+        share = copies.unsqueeze(1)
+        return (x.new_zeros(n_atoms, x.shape[1]).index_add(0, origin, x / share),
+                atomic.new_zeros(n_atoms).index_add(0, origin, atomic / copies))
 
 
 def _repeats(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[int, int, int]:

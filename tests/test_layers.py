@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"mlcalc": "mlcalc", "potentials": "mlcalc.potentials", "md": "mlcalc.md", "analysis": "mlcalc.analysis"}
 #: module prefix -> layer, most specific first
-LAYERS = [("mlcalc.cli", 5), ("mlcalc.demo", 5), ("mlcalc.analysis", 4), ("mlcalc.potentials.training", 3),
+LAYERS = [("mlcalc.cli", 5), ("mlcalc.cli_explain", 5), ("mlcalc.demo", 5), ("mlcalc.analysis", 4),
+          ("mlcalc.potentials.training", 3),
           ("mlcalc.md", 2), ("mlcalc.potentials", 1), ("mlcalc", 0)]
 
 

@@ -9,14 +9,32 @@ evaluate it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, NamedTuple, Optional, Sequence
 
 import torch
 from torch import nn
 
 from mlcalc import keys as K
 
-__all__ = ["AtomisticModel", "EnergyModel", "PropertyModel"]
+__all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "Encoding"]
+
+
+class Encoding(NamedTuple):
+    """One forward pass with the learned representations it went through (:meth:`AtomisticModel.encode`).
+
+    ``nodes``: per-atom features after the last message-passing layer, [n_atoms, F]
+    (the layer Grad-CAM differentiates); ``hidden``: the last hidden layer before the
+    output, per structure, [n_graphs, D]; ``output``: the network output, ẑ
+    [n_graphs, n_targets] for property models (standardised), energy [n_graphs, 1] in eV
+    for energy models; ``atom_outputs``: per-atom terms whose mean (property models) or
+    sum (energy models, without atomrefs) is the output, [n_atoms, n_outputs], or None
+    when the readout is no sum over atoms (Set2Set).
+    """
+
+    nodes: torch.Tensor
+    hidden: torch.Tensor
+    output: torch.Tensor
+    atom_outputs: Optional[torch.Tensor]
 
 
 class AtomisticModel(nn.Module):
@@ -51,6 +69,10 @@ class AtomisticModel(nn.Module):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
+        """The forward pass with its learned representations (per atom and per structure)."""
+        raise NotImplementedError(f"{self.kind or type(self).__name__} models do not expose their representations")
 
 
 class EnergyModel(AtomisticModel):
@@ -87,6 +109,21 @@ class EnergyModel(AtomisticModel):
         """Dimensionless per-atom energies ε_i, [n_atoms]."""
         raise NotImplementedError
 
+    def atomic_features(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-atom features of the last layer [n_atoms, F] and ε_i [n_atoms] (for :meth:`encode`)."""
+        raise NotImplementedError(f"{self.kind or type(self).__name__} models do not expose their representations")
+
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
+        """Nodes: last-layer atom features; hidden: their mean per structure; output: E - Σ atomref (eV)."""
+        nodes, eps = self.atomic_features(inputs)
+        batch, n_graphs = inputs[K.BATCH], inputs[K.CELL].shape[0]
+        atomic = self.energy_scale * eps.unsqueeze(1)
+        n_atoms = torch.zeros(n_graphs, dtype=nodes.dtype, device=nodes.device).index_add(
+            0, batch, torch.ones_like(eps)).clamp(min=1).unsqueeze(1)
+        hidden = nodes.new_zeros(n_graphs, nodes.shape[1]).index_add(0, batch, nodes) / n_atoms
+        energy = atomic.new_zeros(n_graphs, 1).index_add(0, batch, atomic)
+        return Encoding(nodes, hidden, energy, atomic)
+
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         z, batch = inputs[K.Z], inputs[K.BATCH]
         atomic = self.energy_scale * self.atomic_outputs(inputs) + self.atomref[z].to(inputs[K.POSITIONS].dtype)
@@ -98,7 +135,7 @@ class EnergyModel(AtomisticModel):
 class PropertyModel(AtomisticModel):
     """A regressor of per-structure properties (e.g. QM9 HOMO in eV) from standardised outputs.
 
-    Subclasses implement :meth:`standardised_outputs`, ẑ [n_graphs, n_targets]. The
+    Subclasses implement :meth:`encode` (its output: ẑ [n_graphs, n_targets]). The
     output in physical units is y_t = μ_t + σ_t·ẑ_t for intensive targets and
     y_t = N·(μ_t + σ_t·ẑ_t) for extensive ones (N atoms; μ_t, σ_t per atom), so a
     per-atom network whose ẑ is the mean of per-atom outputs reads extensive targets
@@ -140,6 +177,26 @@ class PropertyModel(AtomisticModel):
         """Row of each atomic number in ``elements`` (0..n_elements-1), int [n_atoms]."""
         return self.species_index[z]
 
+    def embed(self, inputs: dict[str, torch.Tensor], embedding: nn.Embedding) -> torch.Tensor:
+        """Initial atom features: ``embedding`` of each atom's element, [n_atoms, F].
+
+        With ``inputs[K.ELEMENT_WEIGHTS]`` (one-hot rows over ``elements``, [n_atoms,
+        n_elements]) the features are that matrix times the embedding table: the same
+        values, differentiable in the element indicators (saliency, Integrated Gradients).
+        """
+        weights = inputs.get(K.ELEMENT_WEIGHTS)
+        if weights is None:
+            return embedding(self.species(inputs[K.Z]))
+        return weights.to(embedding.weight.dtype) @ embedding.weight
+
+    def element_weights(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One-hot element indicators [n_atoms, n_elements] (``inputs[K.ELEMENT_WEIGHTS]`` if given)."""
+        weights = inputs.get(K.ELEMENT_WEIGHTS)
+        if weights is not None:
+            return weights
+        species = self.species(inputs[K.Z])
+        return torch.nn.functional.one_hot(species, len(self.elements)).to(inputs[K.POSITIONS].dtype)
+
     def set_standardisation(self, mean: Sequence[float], std: Sequence[float]) -> None:
         """μ and σ per target, in target units (per atom for extensive targets); σ > 0."""
         mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64)
@@ -170,9 +227,13 @@ class PropertyModel(AtomisticModel):
         total = per_atom.new_zeros(len(n_atoms), per_atom.shape[1]).index_add(0, batch, per_atom)
         return total / n_atoms.to(per_atom.dtype).unsqueeze(1)
 
-    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover
-        """ẑ, dimensionless, [n_graphs, n_targets]."""
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:  # pragma: no cover - abstract
+        """The forward pass in standardised units (output ẑ, atom_outputs per-atom ẑ terms)."""
         raise NotImplementedError
+
+    def standardised_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """ẑ, dimensionless, [n_graphs, n_targets]."""
+        return self.encode(inputs).output
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         values = self.destandardise(self.standardised_outputs(inputs), inputs[K.N_ATOMS])
