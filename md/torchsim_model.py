@@ -80,7 +80,7 @@ class TorchSimModel(ModelInterface):
 
     def forward(self, state: SimState | dict, **_) -> dict[str, torch.Tensor]:
         """``energy`` [n_systems] eV, ``forces`` [n_atoms, 3] eV/Å, and ``stress`` [n_systems, 3, 3] eV/Å³
-        (ASE sign convention, as TorchSim's) when :attr:`compute_stress` is set."""
+        (ASE sign convention, as TorchSim's) when :attr:`compute_stress` is set, in the state's dtype."""
         if isinstance(state, dict):
             state = SimState(**{"masses": torch.ones_like(state["positions"][:, 0]), **state})
         stress = self._compute_stress
@@ -89,7 +89,8 @@ class TorchSimModel(ModelInterface):
         inputs = self.inputs(state)
         inputs[K.POSITIONS] = state.positions.to(self._dtype)
         out = energy_forces_stress(self.model, inputs, forces=True, stress=stress)
-        results = {"energy": out[K.ENERGY].detach(), "forces": out[K.FORCES].detach()}
+        dtype = state.positions.dtype  # a float32 model can drive a float64 state
+        results = {"energy": out[K.ENERGY].detach().to(dtype), "forces": out[K.FORCES].detach().to(dtype)}
         if stress:
-            results["stress"] = out[K.STRESS].detach()
+            results["stress"] = out[K.STRESS].detach().to(dtype)
         return results
