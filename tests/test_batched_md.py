@@ -84,6 +84,42 @@ def test_a_blow_up_stops_only_its_own_system(trained_tiny_model, tmp_path):
                                _frames(alone.trajectory)[-1].positions, atol=1e-9)
 
 
+class _Refusing(TorchSimModel):
+    """Refuses (ValueError, as MLCalc does for a bad structure) any state with an atom beyond z = 4 Å."""
+
+    def __init__(self, model):
+        super().__init__(model, dtype=torch.float64)
+
+    def forward(self, state, **kw):
+        if bool((state.positions[:, 2] > 4.0).any()):
+            raise ValueError("an atom is beyond z = 4 Å")
+        return super().forward(state, **kw)
+
+
+def test_a_structure_the_model_refuses_stops_only_its_own_system(trained_tiny_model, tmp_path):
+    settings = MDSettings(steps=30, interval=10, bond_stretch=None, max_force=None)
+    systems = []
+    for k in range(3):
+        atoms = load_molecule("ethanol")
+        initialise_velocities(atoms, settings.temperature, seed=k)
+        systems.append(atoms)
+    momenta = systems[2].get_momenta()
+    momenta[8, 2] = 0.3 / 0.09822694788464063 * systems[2].get_masses()[8]  # H8 leaves along z at 0.3 Å/fs
+    systems[2].set_momenta(momenta)
+    stepper = TorchSimStepper(systems, _Refusing(trained_tiny_model), settings)
+    folders = [RunFolder(tmp_path / str(k), settings) for k in range(3)]
+    for k, folder in enumerate(folders):
+        folder.open(stepper.snapshot(k))
+    run_steps(stepper, folders, 0)
+    results = [folder.close() for folder in folders]
+    assert [r.status for r in results] == ["completed", "completed", "blew_up"]
+    assert "the model refused the structure: an atom is beyond z = 4 Å" in results[2].message
+    plain = TorchSimStepper(systems[:2], TorchSimModel(trained_tiny_model, dtype=torch.float64), settings)
+    for _ in range(30):
+        plain.step()
+    np.testing.assert_allclose(_frames(results[1].trajectory)[-1].positions, plain.snapshot(1).positions, atol=1e-9)
+
+
 class _Counting(TorchSimModel):
     """Records the number of systems of every call."""
 
