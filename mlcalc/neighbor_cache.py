@@ -19,7 +19,7 @@ import torch
 from mlcalc import keys as K
 from mlcalc.graph import neighbor_pairs
 
-__all__ = ["NeighborCache", "DEFAULT_SKIN", "structure_inputs"]
+__all__ = ["NeighborCache", "DEFAULT_SKIN", "structure_inputs", "single_structure_inputs"]
 
 #: Å; pairs are searched within cutoff + skin and reused until an atom moves half of it
 DEFAULT_SKIN = 0.5
@@ -116,3 +116,10 @@ def structure_inputs(positions: np.ndarray, numbers: np.ndarray, cells: np.ndarr
         K.EDGE_INDEX: torch.as_tensor(edges, device=device),
         K.EDGE_SHIFTS: torch.as_tensor(shifts, dtype=dtype, device=device),
     }
+
+
+def single_structure_inputs(atoms, cache: NeighborCache, dtype: torch.dtype,
+                            device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """:func:`structure_inputs` of one ASE Atoms."""
+    return structure_inputs(atoms.positions, atoms.numbers, atoms.cell.array[None], np.asarray(atoms.pbc)[None],
+                            [len(atoms)], cache, dtype, device)
