@@ -59,6 +59,7 @@ class TorchSimStepper:
         self.active = list(range(self.n_systems))  # stepper index of each system in the batch, in order
         self.left: dict[int, Atoms] = {}  # last snapshot of each system that left the batch
         self._cache: dict[Any, Any] = {}  # this step's snapshots, and the batch as numpy arrays
+        self._live: dict[int, Atoms] = {}  # one Atoms per system, updated in place
         state = atoms_to_state(list(systems), model.device, torch.float64)
         momenta = torch.as_tensor(np.concatenate([a.get_momenta() for a in systems]), dtype=torch.float64)
         out = model(state)
@@ -81,11 +82,16 @@ class TorchSimStepper:
         self._drop_failures()
 
     def snapshot(self, k: int) -> Atoms:
-        """System ``k`` as Atoms (positions, momenta, cell; energy and forces as calculator results)."""
+        """System ``k`` as Atoms (positions, momenta, cell; energy and forces as calculator results).
+
+        The same Atoms object every step, updated in place (as :class:`ASEStepper`'s): read it
+        before the next step.
+        """
         if k in self.left:
             return self.left[k]
         if k not in self._cache:
-            self._cache[k] = self._atoms(self.active.index(k))
+            self._cache[k] = self._atoms(self.active.index(k), self._live.get(k))
+            self._live[k] = self._cache[k]
         return self._cache[k]
 
     def random_state(self, k: int = 0) -> dict | None:
@@ -99,7 +105,8 @@ class TorchSimStepper:
     def release(self, k: int) -> None:
         """Take system ``k`` out of the batch (its folder has stopped); its last snapshot stays readable."""
         if k in self.active:
-            self.left[k] = self.snapshot(k)
+            self.left[k] = self.snapshot(k).copy()
+            self.left[k].calc = self._live[k].calc
             self._remove([k])
 
     # -- internals ------------------------------------------------------------------------------
@@ -154,7 +161,7 @@ class TorchSimStepper:
             return
         failed = [(self.active[b], "non-finite energy, forces or positions") for b in torch.nonzero(bad)[:, 0].tolist()]
         for k, _ in failed:
-            self.left[k] = self.snapshot(k)
+            self.left[k] = self._atoms(self.active.index(k))
         self._remove([k for k, _ in failed])
         raise _step_error(failed)
 
@@ -165,8 +172,9 @@ class TorchSimStepper:
         if keep:
             self.state = self.state[keep]
 
-    def _atoms(self, b: int) -> Atoms:
-        """System at batch position ``b`` as Atoms (the batch's arrays copied to numpy once per step)."""
+    def _atoms(self, b: int, live: Atoms | None = None) -> Atoms:
+        """System at batch position ``b`` as Atoms (the batch's arrays copied to numpy once per step);
+        ``live``: an Atoms of this system to update in place instead of making a new one."""
         if "arrays" not in self._cache:
             state = self.state
             sizes = torch.bincount(state.system_idx, minlength=len(self.active)).cpu().numpy()
@@ -176,6 +184,9 @@ class TorchSimStepper:
                 "forces": _numpy(state.forces), "energy": _numpy(state.energy), "cells": _numpy(state.row_vector_cell)}
         arrays = self._cache["arrays"]
         a, z = arrays["starts"][b], arrays["starts"][b + 1]
+        if live is not None:
+            return _update_atoms(live, arrays["positions"][a:z], arrays["momenta"][a:z], arrays["energy"][b],
+                                 arrays["forces"][a:z])
         return _make_atoms(arrays["numbers"][a:z], arrays["positions"][a:z], arrays["momenta"][a:z],
                            arrays["cells"][b], bool(self.state.pbc), arrays["energy"][b], arrays["forces"][a:z])
 
@@ -189,6 +200,15 @@ class TorchSimStepper:
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
+
+
+def _update_atoms(atoms: Atoms, positions, momenta, energy, forces) -> Atoms:
+    """``atoms`` and its single-point results moved to a new state (the cell stays)."""
+    atoms.arrays["positions"][:] = positions
+    atoms.arrays["momenta"][:] = momenta
+    atoms.calc.atoms.arrays["positions"][:] = positions
+    atoms.calc.results = {"energy": float(energy), "forces": np.array(forces)}
+    return atoms
 
 
 def _make_atoms(numbers, positions, momenta, cell, pbc: bool, energy, forces) -> Atoms:

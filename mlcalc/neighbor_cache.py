@@ -40,6 +40,7 @@ class NeighborCache:
         self._sizes: tuple[int, ...] = ()
         self._systems: list[dict] = []
         self._candidates: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._reference: tuple[np.ndarray, ...] | None = None  # positions, numbers, cells, pbc at the searches
 
     def pairs(self, positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray, pbc: np.ndarray,
               sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,19 +51,24 @@ class NeighborCache:
         (rows are lattice vectors), ``pbc`` bool [n_structures, 3], ``sizes`` atoms per structure.
         """
         positions = np.asarray(positions, dtype=np.float64)
+        numbers = np.asarray(numbers)
         cells, pbc = np.asarray(cells, dtype=np.float64), np.asarray(pbc, dtype=bool)
         sizes = tuple(int(n) for n in sizes)
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         if sizes != self._sizes:
             self._sizes, self._systems, self._candidates = sizes, [{} for _ in sizes], None
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        for k, system in enumerate(self._systems):
+            self._reference = None
+        stale = self._stale(positions, numbers, cells, pbc, starts)
+        if self._reference is None:
+            self._reference = (positions.copy(), numbers.copy(), cells.copy(), pbc.copy())
+        ref_positions, ref_numbers, ref_cells, ref_pbc = self._reference
+        for k in np.flatnonzero(stale):
             a, b = starts[k], starts[k + 1]
-            if self._stale(system, positions[a:b], numbers[a:b], cells[k], pbc[k]):
-                edges, shifts = neighbor_pairs(positions[a:b], cells[k], pbc[k], self.cutoff + self.skin)
-                system.update(positions=positions[a:b].copy(), numbers=np.array(numbers[a:b]), cell=cells[k].copy(),
-                              pbc=pbc[k].copy(), edges=edges, shifts=shifts)
-                self._candidates = None
-                self.builds += 1
+            edges, shifts = neighbor_pairs(positions[a:b], cells[k], pbc[k], self.cutoff + self.skin)
+            self._systems[k] = {"edges": edges, "shifts": shifts}
+            ref_positions[a:b], ref_numbers[a:b], ref_cells[k], ref_pbc[k] = positions[a:b], numbers[a:b], cells[k], pbc[k]
+            self._candidates = None
+            self.builds += 1
         if self._candidates is None:
             self._candidates = self._concatenate(starts)
         edges, shifts, graph = self._candidates
@@ -71,16 +77,19 @@ class NeighborCache:
         keep = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff ** 2
         return edges[:, keep], shifts[keep]
 
-    def _stale(self, system: dict, positions: np.ndarray, numbers: np.ndarray, cell: np.ndarray,
-               pbc: np.ndarray) -> bool:
-        """Whether this structure needs a new search: first call, new numbers, cell or pbc, or a move > skin/2."""
-        if not system or self.skin == 0:
-            return True
-        if not (np.array_equal(system["numbers"], numbers) and np.array_equal(system["cell"], cell)
-                and np.array_equal(system["pbc"], pbc)):
-            return True
-        moved = positions - system["positions"]
-        return bool(np.einsum("ij,ij->i", moved, moved).max(initial=0.0) > (0.5 * self.skin) ** 2)
+    def _stale(self, positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray, pbc: np.ndarray,
+               starts: np.ndarray) -> np.ndarray:
+        """Which structures need a new search (bool per structure): the first call, new numbers, cell
+        or pbc, or an atom that moved more than half the skin since the last search."""
+        n = len(starts) - 1
+        if self._reference is None or self.skin == 0:
+            return np.ones(n, dtype=bool)
+        ref_positions, ref_numbers, ref_cells, ref_pbc = self._reference
+        moved = positions - ref_positions
+        per_atom = (np.einsum("ij,ij->i", moved, moved) > (0.5 * self.skin) ** 2) | (numbers != ref_numbers)
+        changed = np.add.reduceat(per_atom.astype(np.int64), starts[:-1]) > 0 if len(per_atom) else np.zeros(n, bool)
+        changed &= np.diff(starts) > 0
+        return changed | (cells != ref_cells).any(axis=(1, 2)) | (pbc != ref_pbc).any(axis=1)
 
     def _concatenate(self, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All structures' candidate pairs with global atom indices, and each pair's structure."""

@@ -71,3 +71,23 @@ def test_cache_returns_exactly_the_pairs_within_the_cutoff(rattled_ethanol):
     assert cache.builds == 2
     with pytest.raises(ValueError, match="need cutoff > 0 and skin >= 0"):
         NeighborCache(cutoff=2.0, skin=-1)
+
+
+def test_structures_of_a_batch_are_searched_again_only_when_they_need_it(rattled_ethanol):
+    """Two molecules: one jumps, the other creeps (small moves adding up past skin/2); pairs always exact."""
+    cache = NeighborCache(cutoff=2.0, skin=0.4)
+    pos = rattled_ethanol.positions
+    numbers = np.tile(rattled_ethanol.numbers, 2)
+    cells, pbc = np.zeros((2, 3, 3)), np.zeros((2, 3), dtype=bool)
+    rng = np.random.default_rng(1)
+    jumper, creeper = pos.copy(), pos.copy()
+    builds = []
+    for step in range(12):
+        jumper = jumper + (0.5 if step % 3 == 0 else 0.0)  # 0.5·√3 Å at once: searched anew
+        creeper = creeper + rng.normal(scale=0.03, size=pos.shape)
+        edges, _ = cache.pairs(np.concatenate([jumper, creeper]), numbers, cells, pbc, [9, 9])
+        expected = [neighbor_pairs(p, cells[0], pbc[0], 2.0)[0] for p in (jumper, creeper)]
+        expected = np.concatenate([expected[0], expected[1] + 9], axis=1)
+        assert sorted(map(tuple, edges.T)) == sorted(map(tuple, expected.T))
+        builds.append(cache.builds)
+    assert 2 + 3 + 1 <= builds[-1] < 12  # first call (both), jumps at steps 3, 6, 9, a creep rebuild or more
