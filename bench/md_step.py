@@ -38,12 +38,15 @@ def median_ms(fns: dict, repeats: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="ethanol-et", help="shipped model name or .mlc file")
+    parser.add_argument("--random-et", metavar="HIDDENxLAYERS", default=None,
+                        help="time an untrained ET of that size instead (e.g. 32x2; speed does not depend on weights)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--folder-steps", type=int, default=20, help="steps of each run_batched_md timing")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile and TorchScript")
     args = parser.parse_args()
+    wall = time.perf_counter()
 
     from ase import units
     from ase.md.verlet import VelocityVerlet
@@ -60,7 +63,17 @@ def main() -> None:
 
     dtype = getattr(torch, args.dtype)
     print(f"model {args.model} ({args.dtype}), torch threads {torch.get_num_threads()}, torch {torch.__version__}")
-    calc = MLCalc.load(args.model, dtype=dtype)
+    if args.random_et:
+        from mlcalc.model import create_model
+
+        hidden, layers = (int(v) for v in args.random_et.split("x"))
+        torch.manual_seed(0)
+        source = create_model("torchmdnet-et", elements=[1, 6, 8], cutoff=5.0, hidden_channels=hidden,
+                              num_layers=layers, num_heads=8 if hidden % 8 == 0 else 2, vector_cutoff=True)
+        print(f"untrained ET {hidden}x{layers} ({sum(p.numel() for p in source.parameters())} parameters)")
+    else:
+        source = args.model
+    calc = MLCalc(source, dtype=dtype) if not isinstance(source, str) else MLCalc.load(source, dtype=dtype)
     model = calc.model
     ethanol = load_molecule("ethanol")
     rng = np.random.default_rng(0)
@@ -74,7 +87,7 @@ def main() -> None:
         calc.calculate(moving, ["energy", "forces"])
 
     md_atoms = ethanol.copy()
-    md_atoms.calc = MLCalc.load(args.model, dtype=dtype)
+    md_atoms.calc = MLCalc(model, dtype=dtype)
     initialise_velocities(md_atoms, 300, seed=0)
     verlet = VelocityVerlet(md_atoms, 0.5 * units.fs)
     xtb, xtb_atoms = xtb_calculator(), ethanol.copy()
@@ -134,6 +147,7 @@ def main() -> None:
         print(f"batched step / bare batched, {n:3d} replicas       {step / bare:6.3f}  (<= 1.2); "
               f"with folders {folder / bare:6.3f}")
     print(f"ML step / GFN2-xTB step, one system             {single['ase_step'] / single['xtb']:6.3f}  (< 1)")
+    print(f"(benchmark wall time {time.perf_counter() - wall:.0f} s)")
     print(f"ML molecule-step / GFN2-xTB step, {best[0]:3d} replicas {best[3] / single['xtb']:6.3f}  (< 0.5)")
 
 

@@ -75,7 +75,7 @@ class NeighborCache:
         j, i = edges
         vectors = positions[j] - positions[i] + np.einsum("ek,ekl->el", shifts, _cells(cells, pbc)[graph])
         keep = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff ** 2
-        return edges[:, keep], shifts[keep]
+        return np.ascontiguousarray(edges[:, keep]), shifts[keep]
 
     def _stale(self, positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray, pbc: np.ndarray,
                starts: np.ndarray) -> np.ndarray:
