@@ -170,7 +170,8 @@ def try_compiled(model, inputs, bare_ms: float, repeats: int) -> None:
             print(f"{name:18s} {ms:8.2f} ms ({ms / bare_ms:.3f} x bare; first call {first:.1f} s; "
                   f"max force difference {err:.1e} eV/Å)")
         except Exception as exc:  # report, do not stop the benchmark
-            print(f"{name:18s} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            print(f"{name:18s} failed: {type(exc).__name__}: {' '.join(lines[:2])[:300]}")
 
 
 if __name__ == "__main__":
