@@ -1,6 +1,9 @@
 """Molecular dynamics: steppers (ASE's NVE velocity Verlet and Langevin) feeding run folders (trajectory,
 energy log, blow-up monitors, progress, resume), :func:`run_md` for one system, and MD17-style
-reference data (:func:`generate_reference`). Settings: :class:`MDSettings` (from :mod:`mlcalc.md_settings`)."""
+reference data (:func:`generate_reference`). Settings: :class:`MDSettings` (from :mod:`mlcalc.md_settings`).
+
+Batched MD on TorchSim (:func:`run_batched_md`, :class:`TorchSimStepper`, :class:`TorchSimModel`,
+:func:`replica_settings`, :func:`replica_folders`) loads torch and torch_sim when first named."""
 
 from mlcalc.md_settings import ENSEMBLES, MDSettings, ReferenceSettings
 
@@ -16,3 +19,16 @@ from .velocities import initialise_velocities
 __all__ = ["run_md", "run_steps", "MDSettings", "ReferenceSettings", "MDResult", "load_md_result", "ENSEMBLES",
            "Stepper", "ASEStepper", "StepError", "RunFolder", "generate_reference", "BlowUpError", "BlowUpMonitor",
            "bonded_pairs", "initialise_velocities", "energy_drift", "read_energy_log"]
+
+_BATCHED = {"run_batched_md": "batched", "replica_settings": "batched", "replica_folders": "batched",
+            "TorchSimStepper": "torchsim_stepper", "TorchSimModel": "torchsim_model"}
+
+
+def __getattr__(name: str):
+    if name in _BATCHED:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_BATCHED[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

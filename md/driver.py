@@ -41,7 +41,7 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
         if start == 0:
             initialise_velocities(atoms, settings.temperature, settings.seed)
         stepper = ASEStepper(atoms, settings)
-        stepper.set_random_state(folder.random_state)
+        stepper.set_random_state(folder.random_state, 0)
         run_steps(stepper, [folder], start)
     finally:
         result = folder.close()
@@ -54,20 +54,25 @@ def run_steps(stepper: Stepper, folders: Sequence[RunFolder], start: int) -> Non
     ``start``: the step the systems are at (0: a new run, whose starting state is recorded
     first). All folders share the settings' ``steps``. The folders are not closed here.
     """
+    stepping = set(range(len(folders)))
     if start == 0:
-        _hand_over(stepper, folders, 0)
+        _hand_over(stepper, folders, 0, stepping)
     for step in range(start + 1, folders[0].settings.steps + 1):
         if not any(folder.running for folder in folders):
             break
         try:
             stepper.step()
         except StepError as err:
-            folders[err.system].stop(BlowUpError(step, err.reason), stepper.snapshot(err.system))
-        _hand_over(stepper, folders, step)
+            for system, reason in err.failures:
+                folders[system].stop(BlowUpError(step, reason), stepper.snapshot(system))
+        _hand_over(stepper, folders, step, stepping)
 
 
-def _hand_over(stepper: Stepper, folders: Sequence[RunFolder], step: int) -> None:
-    """Give each running folder its system's state after ``step``."""
+def _hand_over(stepper: Stepper, folders: Sequence[RunFolder], step: int, stepping: set[int]) -> None:
+    """Give each running folder its system's state after ``step``; release the systems whose run ended."""
     for k, folder in enumerate(folders):
         if folder.running:
-            folder.record(step, stepper.snapshot(k), stepper.random_state())
+            folder.record(step, stepper.snapshot(k), stepper.random_state(k))
+        if not folder.running and k in stepping:
+            stepping.discard(k)
+            stepper.release(k)

@@ -23,12 +23,16 @@ __all__ = ["Stepper", "ASEStepper", "StepError", "ase_integrator"]
 
 
 class StepError(RuntimeError):
-    """System ``system`` could not be stepped (its calculator refused the structure): ``reason`` says why."""
+    """System ``system`` could not be stepped (its calculator refused the structure): ``reason`` says why.
+
+    ``failures``: every ``(system, reason)`` of this step (a batched stepper can lose several at once).
+    """
 
     def __init__(self, system: int, reason: str):
         super().__init__(f"system {system}: {reason}")
         self.system = system
         self.reason = reason
+        self.failures: list[tuple[int, str]] = [(system, reason)]
 
 
 class Stepper(Protocol):
@@ -36,8 +40,10 @@ class Stepper(Protocol):
 
     Energies and forces of the current state are ready before the first step and after
     each one. :meth:`step` raises :class:`StepError` for a system it cannot advance
-    (the others have been advanced). The random state (JSON-ready; None without noise)
-    is what a checkpoint stores so that a resumed run draws the same noise.
+    (the others have been advanced). System ``k``'s random state (JSON-ready; None without
+    noise) is what its checkpoint stores so that a resumed run draws the same noise.
+    :meth:`release` tells the stepper that system ``k``'s run has ended (a batched
+    stepper stops computing it).
     """
 
     n_systems: int
@@ -46,9 +52,11 @@ class Stepper(Protocol):
 
     def snapshot(self, k: int) -> Atoms: ...
 
-    def random_state(self) -> Any: ...
+    def random_state(self, k: int = 0) -> Any: ...
 
-    def set_random_state(self, state: Any) -> None: ...
+    def set_random_state(self, state: Any, k: int = 0) -> None: ...
+
+    def release(self, k: int) -> None: ...
 
 
 def ase_integrator(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
@@ -89,10 +97,13 @@ class ASEStepper:
             raise IndexError(f"an ASEStepper holds one system, asked for system {k}")
         return self.atoms
 
-    def random_state(self) -> dict | None:
+    def random_state(self, k: int = 0) -> dict | None:
         """The Langevin generator's state (None for NVE)."""
         return self.rng.bit_generator.state if self.settings.ensemble == "langevin" else None
 
-    def set_random_state(self, state: dict | None) -> None:
+    def set_random_state(self, state: dict | None, k: int = 0) -> None:
         if state is not None:
             self.rng.bit_generator.state = state
+
+    def release(self, k: int = 0) -> None:
+        """Nothing to free: the run of the one system has ended."""

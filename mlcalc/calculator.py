@@ -18,6 +18,7 @@ from mlcalc.evaluators import check_finite, evaluator_for
 from mlcalc.graph import atoms_to_batch
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
+from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache, single_structure_inputs
 from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_device, check_min_distance, validate_atoms
 
 __all__ = ["MLCalc", "as_dtype"]
@@ -86,6 +87,8 @@ class MLCalc(SerialCalls, Calculator):
         self.units: dict[str, str] = dict(self.evaluator.units)
         #: target names of a property model; empty for an energy model
         self.targets: list[str] = list(self.evaluator.properties) if self.evaluator.family == "property" else []
+        #: neighbor pairs of the last structure, reused while atoms move less than half the skin
+        self.neighbors = NeighborCache(self.model.cutoff, DEFAULT_SKIN)
 
     @classmethod
     def load(cls, path_or_name: str | os.PathLike, device: str | torch.device = "cpu",
@@ -191,8 +194,14 @@ class MLCalc(SerialCalls, Calculator):
         return self.evaluator.merge(chunks, properties)
 
     def _inputs(self, structures: Sequence[Atoms]) -> dict[str, torch.Tensor]:
-        """Validated model inputs for ``structures`` on this calculator's device and dtype."""
+        """Validated model inputs for ``structures`` on this calculator's device and dtype.
+
+        One structure (an MD step) gets its pairs from :attr:`neighbors` (reused within a skin)
+        and its tensors directly; a batch goes through PyG batching.
+        """
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)
+        if len(structures) == 1:
+            return single_structure_inputs(structures[0], self.neighbors, self.dtype, self.device)
         batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False)
         return model_inputs(batch.to(self.device))

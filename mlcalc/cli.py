@@ -155,7 +155,10 @@ def data_reference(molecule: str, out: str | None, **options) -> None:
 @click.option("--float64", "double", is_flag=True, help="evaluate the model in float64 (best energy conservation)")
 @click.option("--resume", is_flag=True, help="continue the run saved in --out")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def md(model: str, structure: str, out: str, double: bool, resume: bool, progress: bool, **options) -> None:
+@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+              help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...")
+def md(model: str, structure: str, out: str, double: bool, resume: bool, progress: bool, replicas: int,
+       **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
     settings = settings_from(MDSettings, options)
     import torch
@@ -164,9 +167,13 @@ def md(model: str, structure: str, out: str, double: bool, resume: bool, progres
     from mlcalc.data.molecules import load_molecule
     from mlcalc.md import run_md
 
+    dtype = torch.float64 if double else torch.float32
     try:
         atoms = load_molecule(structure)
-        atoms.calc = get_calculator(model, dtype=torch.float64 if double else torch.float32)
+        if replicas > 1:
+            _md_replicas(model, atoms, settings, out, replicas, resume, progress, dtype)
+            return
+        atoms.calc = get_calculator(model, dtype=dtype)
         result = run_md(atoms, settings, out, resume=resume, progress=progress)
     except (OSError, ValueError, ImportError) as err:
         _fail(err)
@@ -178,6 +185,27 @@ def md(model: str, structure: str, out: str, double: bool, resume: bool, progres
                    f"(kinetic energy std {s['kinetic_std_meV_per_atom']:.2f} meV/atom)")
     if result.status == "blew_up":
         raise click.ClickException(result.message)
+
+
+def _md_replicas(model, atoms, settings, out, replicas, resume, progress, dtype) -> None:
+    """``mlcalc md --replicas N``: N seeds of one structure in one TorchSim batch, a run folder each."""
+    from mlcalc.calculators import REFERENCE_NAMES
+    from mlcalc.md import replica_folders, replica_settings, run_batched_md
+
+    if model in REFERENCE_NAMES:
+        raise ValueError(f"--replicas runs an mlcalc model in one batch; {model} runs one system at a time "
+                         "(leave out --replicas)")
+    folders = replica_folders(out, replicas)
+    results = run_batched_md([atoms] * replicas, model, replica_settings(settings, replicas), folders,
+                             resume=resume, progress=progress, dtype=dtype)
+    for folder, result in zip(folders, results):
+        s = result.summary()
+        drift = s["drift_meV_per_atom_per_ps"]
+        click.echo(f"{folder.name} (seed {result.settings.seed}): {result.status}, {s['steps_done']} steps, "
+                   f"{s['frames']} frames" + (f", drift {drift:+.4f} meV/atom/ps" if drift is not None else ""))
+    blown = [folder.name for folder, result in zip(folders, results) if result.status == "blew_up"]
+    if blown:
+        raise click.ClickException(f"{len(blown)} of {replicas} replicas blew up: {', '.join(blown)}")
 
 
 @main.command()

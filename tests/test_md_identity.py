@@ -139,11 +139,14 @@ class _HandMade:
         atoms.calc = SinglePointCalculator(atoms, energy=-10.0 * (k + 1) - 0.001 * self.t, forces=forces)
         return atoms
 
-    def random_state(self):
+    def random_state(self, k: int = 0):
         return {"t": self.t}
 
-    def set_random_state(self, state) -> None:
+    def set_random_state(self, state, k: int = 0) -> None:
         self.t = state["t"]
+
+    def release(self, k: int) -> None:
+        pass
 
 
 def test_run_folders_record_any_stepper_and_stop_one_system_alone(tmp_path):

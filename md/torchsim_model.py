@@ -1,0 +1,96 @@
+"""Every mlcalc energy model as a TorchSim model (``torch_sim.models.interface.ModelInterface``).
+
+>>> import torch_sim as ts
+>>> model = TorchSimModel("ethanol-et", dtype=torch.float64)
+>>> state = ts.io.atoms_to_state([ethanol, uracil], model.device, model.dtype)
+>>> out = model(state)            # energy [n_systems] eV, forces [n_atoms, 3] eV/Å, stress [n_systems, 3, 3] eV/Å³
+
+Energies include the model's atom references, so they equal MLCalc's. Each system's
+graph comes from mlcalc's neighbor list (vesin) through a :class:`~mlcalc.neighbor_cache.NeighborCache`
+(pairs reused within a skin, filtered to the cutoff every call: the same edges as a fresh
+search); forces and stress are autograd derivatives of the energy (:mod:`mlcalc.derivatives`).
+TorchSim's integrators (NVE, NVT Langevin, Nose-Hoover; NPT with ``compute_stress``) run it.
+This module imports torch_sim; ``import mlcalc.md`` does not.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch_sim.models.interface import ModelInterface
+from torch_sim.state import SimState
+
+from mlcalc import keys as K
+from mlcalc.derivatives import energy_forces_stress
+from mlcalc.modelfile import load_model
+from mlcalc.named_models import resolve_model_path
+from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache, structure_inputs
+
+__all__ = ["TorchSimModel"]
+
+
+class TorchSimModel(ModelInterface):
+    """A TorchSim model from an mlcalc energy model (object, ``.mlc`` file or shipped name).
+
+    ``dtype``: float32 or float64 (the model is cast, as MLCalc does). ``compute_stress``:
+    also return stress (periodic states only). ``skin`` (Å): neighbor-list reuse margin
+    (0: a new search every call).
+    """
+
+    def __init__(self, model: torch.nn.Module | str | os.PathLike, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float64, compute_stress: bool = False, skin: float = DEFAULT_SKIN):
+        super().__init__()
+        if isinstance(model, (str, os.PathLike)):
+            model, _ = load_model(resolve_model_path(model))
+        if getattr(model, "family", None) != "energy":
+            raise ValueError(f"TorchSim needs an energy model (energy, forces, stress); "
+                             f"got {type(model).__name__} of family {getattr(model, 'family', None)!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        self._device, self._dtype = torch.device(device), dtype
+        self.model = model.to(device=self._device, dtype=dtype).eval()
+        self._compute_forces, self._compute_stress = True, bool(compute_stress)
+        self._memory_scales_with = "n_atoms_x_density"
+        self.neighbors = NeighborCache(self.model.cutoff, skin)
+        self._elements = set(self.model.elements)
+
+    @property
+    def compute_stress(self) -> bool:
+        return self._compute_stress
+
+    @compute_stress.setter
+    def compute_stress(self, value: bool) -> None:
+        self._compute_stress = bool(value)
+
+    def inputs(self, state: SimState) -> dict[str, torch.Tensor]:
+        """mlcalc model inputs (fields of :mod:`mlcalc.keys`) for a TorchSim state."""
+        numbers = state.atomic_numbers.detach().cpu().numpy()
+        unknown = set(np.unique(numbers).tolist()) - self._elements
+        if unknown:
+            raise ValueError(f"atomic numbers {sorted(unknown)} not known to this model; "
+                             f"it was trained on {self.model.elements}")
+        n_systems = state.n_systems
+        sizes = torch.bincount(state.system_idx, minlength=n_systems).cpu().numpy()
+        pbc = np.full((n_systems, 3), bool(state.pbc))
+        cells = state.row_vector_cell.detach().cpu().numpy()  # TorchSim stores column vectors
+        positions = state.positions.detach().cpu().numpy()
+        return structure_inputs(positions, numbers, cells, pbc, sizes, self.neighbors, self._dtype, self._device)
+
+    def forward(self, state: SimState | dict, **_) -> dict[str, torch.Tensor]:
+        """``energy`` [n_systems] eV, ``forces`` [n_atoms, 3] eV/Å, and ``stress`` [n_systems, 3, 3] eV/Å³
+        (ASE sign convention, as TorchSim's) when :attr:`compute_stress` is set, in the state's dtype."""
+        if isinstance(state, dict):
+            state = SimState(**{"masses": torch.ones_like(state["positions"][:, 0]), **state})
+        stress = self._compute_stress
+        if stress and not state.pbc:
+            raise ValueError("stress needs a periodic state (pbc=True with a cell); set compute_stress=False")
+        inputs = self.inputs(state)
+        inputs[K.POSITIONS] = state.positions.to(self._dtype)
+        out = energy_forces_stress(self.model, inputs, forces=True, stress=stress)
+        dtype = state.positions.dtype  # a float32 model can drive a float64 state
+        results = {"energy": out[K.ENERGY].detach().to(dtype), "forces": out[K.FORCES].detach().to(dtype)}
+        if stress:
+            results["stress"] = out[K.STRESS].detach().to(dtype)
+        return results

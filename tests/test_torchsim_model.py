@@ -1,0 +1,78 @@
+"""mlcalc energy models as TorchSim models: the same energies, forces and stress as MLCalc."""
+
+import numpy as np
+import pytest
+import torch
+
+from mlcalc import MLCalc
+from mlcalc.data.molecules import load_molecule
+from mlcalc.testing import tiny_potential
+
+ts = pytest.importorskip("torch_sim")
+
+from mlcalc.md.torchsim_model import TorchSimModel  # noqa: E402
+
+
+@pytest.mark.parametrize("kind", ["torchmdnet-et", "torchmdnet-tensornet", "sum"])
+def test_batch_of_molecules_matches_mlcalc(kind):
+    model = tiny_potential(kind, elements=(1, 6, 7, 8))
+    calc = MLCalc(model, dtype=torch.float64)
+    molecules = [load_molecule(name) for name in ("ethanol", "uracil", "pyrimidine", "methyl-ethyl-ether")]
+    for k, atoms in enumerate(molecules):
+        atoms.rattle(0.05, seed=k)
+    ts_model = TorchSimModel(model, dtype=torch.float64)
+    out = ts_model(ts.io.atoms_to_state(molecules, ts_model.device, torch.float64))
+    forces = np.split(out["forces"].numpy(), np.cumsum([len(a) for a in molecules])[:-1])
+    for k, atoms in enumerate(molecules):
+        atoms.calc = calc
+        assert out["energy"][k].item() == pytest.approx(atoms.get_potential_energy(), abs=1e-10)
+        np.testing.assert_allclose(forces[k], atoms.get_forces(), rtol=0, atol=1e-10)
+
+
+def test_periodic_stress_matches_mlcalc(small_cell):
+    from ase.build import bulk
+
+    model = tiny_potential("torchmdnet-et", elements=(6, 14, 26), periodic=True)  # Fe: TorchSim's own check
+    calc = MLCalc(model, dtype=torch.float64)
+    cells = [small_cell, bulk("Si", "diamond", a=5.43, cubic=True)]
+    cells[1].rattle(0.05, seed=2)
+    ts_model = TorchSimModel(model, dtype=torch.float64, compute_stress=True)
+    out = ts_model(ts.io.atoms_to_state(cells, ts_model.device, torch.float64))
+    from ase.stress import full_3x3_to_voigt_6_stress
+
+    for k, atoms in enumerate(cells):
+        atoms.calc = calc
+        assert out["energy"][k].item() == pytest.approx(atoms.get_potential_energy(), abs=1e-10)
+        np.testing.assert_allclose(full_3x3_to_voigt_6_stress(out["stress"][k].numpy()), atoms.get_stress(),
+                                   rtol=0, atol=1e-10)
+    ts.models.interface.validate_model_outputs(ts_model, torch.device("cpu"), torch.float64)
+
+
+def test_refuses_unknown_elements_and_property_models():
+    from mlcalc.testing import tiny_property_model
+
+    ts_model = TorchSimModel(tiny_potential("torchmdnet-et", elements=(1, 6)), dtype=torch.float64)
+    state = ts.io.atoms_to_state([load_molecule("ethanol")], ts_model.device, torch.float64)
+    with pytest.raises(ValueError, match=r"atomic numbers \[8\] not known to this model"):
+        ts_model(state)
+    with pytest.raises(ValueError, match="TorchSim needs an energy model"):
+        TorchSimModel(tiny_property_model())
+
+
+def test_torchsim_nve_runs_an_mlcalc_model():
+    """TorchSim's own NVE integrator conserves the energy of an mlcalc model over a batch of two molecules."""
+    ts_model = TorchSimModel(tiny_potential("torchmdnet-et", elements=(1, 6, 7, 8)), dtype=torch.float64)
+    state = ts.io.atoms_to_state([load_molecule("ethanol"), load_molecule("uracil")], ts_model.device, torch.float64)
+    from ase import units
+
+    init, update = ts.integrators.nve(ts_model, dt=torch.tensor(0.25 * units.fs, dtype=torch.float64),
+                                      kT=torch.tensor(300 * units.kB, dtype=torch.float64), seed=1)
+    state = init(state)
+    total = []
+    for _ in range(40):
+        state = update(state)
+        kinetic = torch.zeros(2, dtype=torch.float64).index_add(
+            0, state.system_idx, 0.5 * (state.momenta ** 2).sum(1) / state.masses)
+        total.append((state.energy + kinetic).numpy())
+    total = np.array(total)
+    assert np.abs(total - total[0]).max() < 1e-3
