@@ -74,7 +74,9 @@ def models() -> None:
               help="override a config value, e.g. --set optim.epochs=5 (value parsed as YAML)")
 @click.option("--subset", type=click.IntRange(min=1), default=None,
               help="QM9 configs: train on a seeded random subset of this many molecules (sets data.subset)")
-def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None) -> None:
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="train this many members (seed, seed+1, ...) and export one ensemble .mlc with their spread")
+def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None, seeds: int) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
     from mlcalc.config import load_config
     from mlcalc.potentials.training import train as run_training
@@ -89,12 +91,21 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | N
             cfg = load_config(config, {**parsed, "data.subset": subset})
     except (OSError, ValueError) as err:
         _fail(err)
-    result = run_training(cfg, resume=resume)
+    if seeds > 1:
+        from mlcalc.potentials.training.seeds import train_seeds
+
+        result = train_seeds(cfg, seeds, resume=resume)
+    else:
+        result = run_training(cfg, resume=resume)
     test = result.metrics["test"]
     click.echo(f"model: {result.model_path}")
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
     count = test.get("frames", test.get("structures"))
     click.echo(f"test {errors} ({count} structures); training wall time {result.metrics['train_wall_time_s']:.0f} s")
+    for key, spread in result.metrics.get("seed_spread", {}).items():
+        if "_mae_" in key:
+            click.echo(f"{seeds} seeds: {key} {spread['mean']:.4g} ± {spread['std']:.2g} (min {spread['min']:.4g}, "
+                       f"max {spread['max']:.4g})")
 
 
 @main.command()

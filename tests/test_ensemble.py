@@ -108,3 +108,37 @@ def test_ensemble_refuses_bad_members():
         create_model("ensemble", members=[tiny_potential(), tiny_property_model("schnet", elements=(1, 6, 8))])
     with pytest.raises(ValueError, match="same targets"):
         create_model("ensemble", members=[tiny_property_model("schnet"), tiny_property_model("schnet", targets=["gap"])])
+
+
+def test_train_with_seeds_writes_one_ensemble_and_the_seed_spread(tmp_path, xtb_frames):
+    import yaml
+    from click.testing import CliRunner
+
+    from mlcalc.cli import main
+
+    raw = {"name": "ens", "seed": 3, "data": {"path": str(xtb_frames), "train": 16, "val": 4, "test": 8},
+           "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                     "hyperparameters": {"hidden_channels": 8, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
+           "optim": {"epochs": 2, "batch_size": 8, "lr": 3e-3}, "out_dir": str(tmp_path / "run"), "progress": False}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(main, ["train", str(config), "--seeds", "3"])
+    assert result.exit_code == 0, result.output
+    assert "3 seeds: forces_mae_meV_per_A" in result.output
+    calc = MLCalc.load(tmp_path / "run" / "ens.mlc")
+    metrics = calc.manifest["metrics"]
+    assert calc.manifest["kind"] == "ensemble" and len(calc.model.members) == 3
+    assert [m["seed"] for m in metrics["members"]] == [3, 4, 5]
+    maes = [m["test"]["forces_mae_meV_per_A"] for m in metrics["members"]]
+    assert len(set(maes)) == 3  # different seeds, different members
+    spread = metrics["seed_spread"]["forces_mae_meV_per_A"]
+    assert spread["mean"] == pytest.approx(np.mean(maes)) and spread["std"] == pytest.approx(np.std(maes, ddof=1))
+    assert metrics["test"]["frames"] == 8 and metrics["test"]["forces_mae_meV_per_A"] > 0
+    atoms = load_molecule("ethanol")
+    atoms.calc = calc
+    atoms.get_forces()
+    assert calc.results["uncertainty"] > 0
+    # resume reuses the finished members
+    again = CliRunner().invoke(main, ["train", str(config), "--seeds", "3", "--resume"])
+    assert again.exit_code == 0, again.output
+    assert MLCalc.load(tmp_path / "run" / "ens.mlc").manifest["metrics"]["seed_spread"] == metrics["seed_spread"]
