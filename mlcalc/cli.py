@@ -128,7 +128,7 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
 _MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",
-               "bond_stretch")
+               "bond_stretch", "max_uncertainty")
 
 
 @main.group()
