@@ -227,5 +227,9 @@ def demo(out: str, steps: int, progress: bool) -> None:
         _fail(err)
 
 
+from mlcalc.cli_tune import tune  # noqa: E402  (mlcalc tune: hyperparameter search)
+
+main.add_command(tune)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

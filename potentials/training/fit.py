@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import numpy as np
@@ -36,8 +36,10 @@ class TrainResult:
 
 
 def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, out: Path, resume: bool,
-        progress: bool) -> dict[str, Any]:
+        progress: bool, loggers: Sequence[Any] = ()) -> dict[str, Any]:
     """Fit ``task`` (monitoring ``val_loss``), then load the best checkpoint into ``task.model``.
+
+    ``loggers``: Lightning loggers besides the CSV log (e.g. W&B, :mod:`.wandb_log`).
 
     Returns ``{"epochs": ..., "train_wall_time_s": ...}``.
     """
@@ -54,7 +56,7 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     trainer = L.Trainer(
         max_epochs=o.epochs, accelerator="auto", devices=1, precision="bf16-mixed" if o.amp else "32-true",
         gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
-        inference_mode=False, callbacks=callbacks, logger=CSVLogger(out, name="logs"),
+        inference_mode=False, callbacks=callbacks, logger=[CSVLogger(out, name="logs"), *loggers],
         enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
         log_every_n_steps=max(1, min(50, len(train_loader))),
     )
