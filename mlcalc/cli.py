@@ -76,11 +76,15 @@ def models() -> None:
               help="QM9 configs: train on a seeded random subset of this many molecules (sets data.subset)")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="train this many members (seed, seed+1, ...) and export one ensemble .mlc with their spread")
+@click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
+              help="processes (CPU) or GPUs to train on; with --strategy ddp, data-parallel")
+@click.option("--strategy", type=click.Choice(["auto", "ddp"]), default="auto", show_default=True,
+              help="ddp: Lightning's distributed data parallel (gloo on CPU)")
 @click.option("--wandb", "use_wandb", is_flag=True, help="also log to Weights & Biases, offline (wandb sync later)")
 @click.option("--wandb-online", is_flag=True, help="with --wandb: log online (needs a W&B login)")
 @click.option("--wandb-project", default=None, help="W&B project (default: mlcalc)")
-def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None, seeds: int, use_wandb: bool,
-          wandb_online: bool, wandb_project: str | None) -> None:
+def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None, seeds: int, devices: int,
+          strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
     from mlcalc.cli_tune import wandb_options
 
@@ -102,7 +106,8 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | N
 
         result = train_seeds(cfg, seeds, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project))
     else:
-        result = run_training(cfg, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project))
+        result = run_training(cfg, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project),
+                              devices=devices, strategy=strategy)
     test = result.metrics["test"]
     click.echo(f"model: {result.model_path}")
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)

@@ -104,3 +104,15 @@ def test_the_default_space_is_the_papers_table_1(search_config):
     assert PAPER_SPACE["optim.optimizer"].choices == ["sgd", "adam", "adamw", "lamb"]
     with pytest.raises(ValueError, match="low must be below high"):
         load_tune_config(search_config(space={"optim.lr": {"low": 1, "high": 0.1}}))
+
+
+def test_a_resumed_search_keeps_its_trials_and_proposes_new_ones(search_config, tmp_path):
+    """The in-process counterpart of the kill test: a search of 2 trials continued to 4."""
+    config = search_config(max_evals=4, space={"optim.lr": {"low": 1e-3, "high": 3e-2, "log": True},
+                                               "optim.optimizer": {"choices": ["adam", "sgd"]}})
+    run_search(load_tune_config(config, {"max_evals": 2}))
+    before = read_results(tmp_path / "search")
+    run_search(load_tune_config(config), resume=True)
+    after = read_results(tmp_path / "search")
+    assert len(before) == 2 and len(after) == 4
+    assert _params(after)[:2] == _params(before) and len(set(_params(after))) == 4

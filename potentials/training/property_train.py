@@ -43,7 +43,8 @@ def _fingerprint(qm9: QM9, split: dict[str, np.ndarray], targets: list[str]) -> 
     return digest.hexdigest()
 
 
-def train_properties(config: TrainConfig, resume: bool = False, wandb: dict | None = None) -> TrainResult:
+def train_properties(config: TrainConfig, resume: bool = False, wandb: dict | None = None, devices: int = 1,
+                     strategy: str = "auto") -> TrainResult:
     """Fit the property model of ``config`` on QM9, test it and write ``out_dir/<name>.mlc`` and figures."""
     d, o = config.data, config.optim
     out = Path(config.out_dir)
@@ -81,7 +82,7 @@ def train_properties(config: TrainConfig, resume: bool = False, wandb: dict | No
     else:
         task = PropertyTask(model, o.model_dump())
         fitted = fit(task, loaders["train"], loaders["val"], o, out, resume, config.progress,
-                     loggers=[logger] if logger else [])
+                     loggers=[logger] if logger else [], devices=devices, strategy=strategy)
 
     predictions = {stage: predict_loader(model, loaders[stage]) for stage in ("test", "val")}
     metrics = {stage: property_metrics(*predictions[stage], targets, units) for stage in ("test", "val")}

@@ -60,16 +60,17 @@ def test_metrics(model: torch.nn.Module, loader) -> dict[str, float]:
     }
 
 
-def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None) -> TrainResult:
+def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None, devices: int = 1,
+          strategy: str = "auto") -> TrainResult:
     """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``.
 
     ``wandb``: also log to Weights & Biases with these options (:func:`.wandb_log.wandb_logger`; offline unless
-    ``online``).
+    ``online``). ``devices``, ``strategy``: data-parallel fitting (e.g. 2, "ddp"; see :mod:`.fit`).
     """
     if config.data.source == "qm9":
         from .property_train import train_properties
 
-        return train_properties(config, resume, wandb=wandb)
+        return train_properties(config, resume, wandb=wandb, devices=devices, strategy=strategy)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
@@ -98,7 +99,7 @@ def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None) 
 
         logger = wandb_logger(out, wandb, json.loads(config.model_dump_json()))
     fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress,
-                 loggers=[logger] if logger else [])
+                 loggers=[logger] if logger else [], devices=devices, strategy=strategy)
     metrics = {"test": {**test_metrics(model, loaders["test"]), "frames": len(split["test"])},
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
                **fitted, "torch_threads": torch.get_num_threads()}
