@@ -105,6 +105,7 @@ def run_trial(job: Any, base: dict[str, Any], out_dir: str, objective: str | Non
         metadata = {"val_mae": val, "test_mae": result.metrics["test"].get(key), "epochs": result.metrics["epochs"],
                     "trial_wall_time_s": round(time.perf_counter() - start, 1), "model": str(result.model_path)}
         if not math.isfinite(val):
+            print(f"trial {number} failed: validation {key} is {val}", flush=True)
             return {"objective": "F_nan", "metadata": {**metadata, "error": f"validation {key} is {val}"}}
         print(f"trial {number}: validation {key} {val:.5g} ({metadata['trial_wall_time_s']:.0f} s)", flush=True)
         return {"objective": -float(val), "metadata": metadata}
