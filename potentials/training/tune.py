@@ -190,7 +190,12 @@ def run_search(config: TuneConfig, resume: bool = False, wandb: dict[str, Any] |
     echo(f"{config.method} search of {config.train}: {config.max_evals - done} trials to go "
          f"({done} done), {config.workers} worker(s), results in {results}")
     # strict: exactly max_evals trials in all (DeepHyper counts the reloaded ones)
-    search.search(evaluator, max_evals=config.max_evals, max_evals_strict=True)
+    if config.evaluator == "mpicomm":  # rank 0 searches, the other MPI ranks serve trials (untested here: no MPI)
+        with evaluator:
+            if evaluator.is_master:
+                search.search(evaluator, max_evals=config.max_evals, max_evals_strict=True)
+    else:
+        search.search(evaluator, max_evals=config.max_evals, max_evals_strict=True)
     return results
 
 
