@@ -8,24 +8,33 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-__all__ = ["LOG_COLUMNS", "EnergyLog", "read_energy_log", "energy_drift"]
+__all__ = ["LOG_COLUMNS", "UNCERTAINTY_COLUMN", "EnergyLog", "read_energy_log", "energy_drift"]
 
 #: column name -> unit
 LOG_COLUMNS = {"step": "", "time_ps": "ps", "potential_eV": "eV", "kinetic_eV": "eV", "total_eV": "eV",
                "temperature_K": "K"}
+#: the extra last column of runs whose calculator gives a force uncertainty (an ensemble), eV/Å
+UNCERTAINTY_COLUMN = "uncertainty_eV_per_A"
 
 
 class EnergyLog:
-    """Appends one row per recorded step to ``path``; ``keep_until`` drops rows after a resume point."""
+    """Appends one row per recorded step to ``path``; ``keep_until`` drops rows after a resume point.
 
-    def __init__(self, path: str | os.PathLike, keep_until: int | None = None):
+    ``uncertainty``: add the column :data:`UNCERTAINTY_COLUMN` (the calculator's ``uncertainty``
+    result, eV/Å); a resumed log keeps the columns it has.
+    """
+
+    def __init__(self, path: str | os.PathLike, keep_until: int | None = None, uncertainty: bool = False):
         self.path = Path(path)
+        header = ",".join(list(LOG_COLUMNS) + ([UNCERTAINTY_COLUMN] if uncertainty else []))
         if keep_until is None or not self.path.exists():
-            self.path.write_text(",".join(LOG_COLUMNS) + "\n")
+            self.path.write_text(header + "\n")
         else:
             lines = self.path.read_text().splitlines()
-            kept = [lines[0]] + [ln for ln in lines[1:] if ln and _complete(ln) and int(ln.split(",")[0]) <= keep_until]
+            header, n = lines[0], lines[0].count(",")
+            kept = [header] + [ln for ln in lines[1:] if ln and ln.count(",") == n and int(ln.split(",")[0]) <= keep_until]
             self.path.write_text("\n".join(kept) + "\n")
+        self.uncertainty = header.endswith(UNCERTAINTY_COLUMN)
         self._file = self.path.open("a")
 
     def record(self, step: int, time_fs: float, atoms: Atoms) -> tuple[float, float, float]:
@@ -33,7 +42,10 @@ class EnergyLog:
         epot = atoms.get_potential_energy()
         ekin = atoms.get_kinetic_energy()
         temperature = atoms.get_temperature()
-        self._file.write(f"{step},{time_fs / 1000:.6f},{epot:.10f},{ekin:.10f},{epot + ekin:.10f},{temperature:.4f}\n")
+        row = f"{step},{time_fs / 1000:.6f},{epot:.10f},{ekin:.10f},{epot + ekin:.10f},{temperature:.4f}"
+        if self.uncertainty:
+            row += f",{float(atoms.calc.results.get('uncertainty', np.nan)):.8g}"
+        self._file.write(row + "\n")
         self._file.flush()
         return epot, ekin, temperature
 
@@ -41,15 +53,13 @@ class EnergyLog:
         self._file.close()
 
 
-def _complete(line: str) -> bool:
-    return line.count(",") == len(LOG_COLUMNS) - 1
-
-
 def read_energy_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The log as ``{column: array}`` (see :data:`LOG_COLUMNS` for units)."""
-    rows = [ln.split(",") for ln in Path(path).read_text().splitlines()[1:] if ln and _complete(ln)]
-    table = np.array(rows, dtype=np.float64).reshape(-1, len(LOG_COLUMNS))
-    columns = {name: table[:, k] for k, name in enumerate(LOG_COLUMNS)}
+    """The log as ``{column: array}`` (see :data:`LOG_COLUMNS` for units; :data:`UNCERTAINTY_COLUMN` if logged)."""
+    lines = Path(path).read_text().splitlines()
+    names = lines[0].split(",")
+    rows = [ln.split(",") for ln in lines[1:] if ln and ln.count(",") == len(names) - 1]
+    table = np.array(rows, dtype=np.float64).reshape(-1, len(names))
+    columns = {name: table[:, k] for k, name in enumerate(names)}
     columns["step"] = columns["step"].astype(np.int64)
     return columns
 

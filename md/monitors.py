@@ -1,4 +1,4 @@
-"""Blow-up detection during MD: non-finite numbers, runaway forces, broken bonds."""
+"""Blow-up detection during MD: non-finite numbers, runaway forces, broken bonds, ensemble disagreement."""
 
 from __future__ import annotations
 
@@ -43,11 +43,14 @@ class BlowUpMonitor:
     ``max_force`` (eV/Å): largest allowed force on any atom (None: no limit).
     ``bond_stretch``: largest allowed ratio of a bond's length to its length in the
     first frame (bonds found once, at :meth:`start`; None: no check). Non-finite
-    positions, energies or forces always stop the run.
+    positions, energies or forces always stop the run. ``max_uncertainty`` (eV/Å): largest
+    allowed force uncertainty of an ensemble (its calculator's ``uncertainty`` result;
+    None: no check).
     """
 
     max_force: float | None = 50.0
     bond_stretch: float | None = 2.0
+    max_uncertainty: float | None = None
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=int), init=False)
     start_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
 
@@ -56,6 +59,8 @@ class BlowUpMonitor:
             raise ValueError(f"max_force must be positive (eV/Å) or None, got {self.max_force}")
         if self.bond_stretch is not None and self.bond_stretch <= 1:
             raise ValueError(f"bond_stretch must be a factor above 1 or None, got {self.bond_stretch}")
+        if self.max_uncertainty is not None and self.max_uncertainty <= 0:
+            raise ValueError(f"max_uncertainty must be positive (eV/Å) or None, got {self.max_uncertainty}")
 
     def start(self, atoms: Atoms) -> None:
         """Record the bonds of the starting structure and their lengths."""
@@ -79,6 +84,10 @@ class BlowUpMonitor:
             if self.max_force is not None and magnitudes[worst] > self.max_force:
                 raise BlowUpError(step, f"force on atom {worst} ({atoms.get_chemical_symbols()[worst]}) is "
                                         f"{magnitudes[worst]:.1f} eV/Å, above the limit of {self.max_force:g} eV/Å")
+        uncertainty = results.get("uncertainty")
+        if self.max_uncertainty is not None and uncertainty is not None and not uncertainty <= self.max_uncertainty:
+            raise BlowUpError(step, f"force uncertainty of the ensemble is {uncertainty:.3g} eV/Å, above the limit of "
+                                    f"{self.max_uncertainty:g} eV/Å (the members disagree: the model extrapolates)")
         if self.bond_stretch is not None and len(self.pairs):
             ratio = _bond_lengths(atoms, self.pairs) / self.start_lengths
             worst = int(np.argmax(ratio))

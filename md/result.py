@@ -13,7 +13,7 @@ from ase.io.trajectory import Trajectory
 
 from mlcalc.md_settings import MDSettings
 
-from .energy_log import energy_drift, read_energy_log
+from .energy_log import UNCERTAINTY_COLUMN, energy_drift, read_energy_log
 from .files import CHECKPOINT, LOG, TRAJECTORY
 
 __all__ = ["MDResult", "load_md_result"]
@@ -69,7 +69,16 @@ class MDResult:
             "drift_meV_per_atom_per_ps": self.drift, "kinetic_std_meV_per_atom": self.kinetic_std,
             "mean_temperature_K": float(np.mean(self.log["temperature_K"])) if self.frames else None,
             "wall_time_s": round(self.wall_time_s, 2), "ms_per_step": round(self.ms_per_step, 3),
+            **self.uncertainty_summary(),
         }
+
+    def uncertainty_summary(self) -> dict[str, Any]:
+        """Largest and mean logged force uncertainty (eV/Å) of an ensemble's run; empty for other models."""
+        values = self.log.get(UNCERTAINTY_COLUMN)
+        if values is None or not len(values):
+            return {}
+        return {"max_uncertainty_eV_per_A": float(np.nanmax(values)),
+                "mean_uncertainty_eV_per_A": float(np.nanmean(values))}
 
 
 def load_md_result(out_dir: str | os.PathLike, n_atoms: int | None = None) -> MDResult:

@@ -4,7 +4,8 @@
 
     trajectory.traj     frames (positions, momenta, energy, forces) every ``interval`` steps
     trajectory.extxyz   the same frames, when asked for
-    energies.csv        step, time (ps), potential/kinetic/total energy (eV), temperature (K)
+    energies.csv        step, time (ps), potential/kinetic/total energy (eV), temperature (K),
+                        and the force uncertainty (eV/Å) when the calculator is an ensemble
     checkpoint.json     the last saved step, the stepper's random state, the settings
     summary.json        status, drift, wall time (written at the end)
     blowup.extxyz       the offending structure, if the run blew up
@@ -55,7 +56,7 @@ class RunFolder:
         self.settings = settings
         self.label, self.progress = label, progress
         self.status, self.message = "running", ""
-        self.monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch)
+        self.monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch, settings.max_uncertainty)
         self.random_state: Any = None  # of the checkpoint resumed from
         self.n_atoms = 0
 
@@ -76,8 +77,12 @@ class RunFolder:
             return None
         if resume and saved is None:
             log.warning("no checkpoint in %s: the run starts from the beginning", self.out)
+        uncertainty = "uncertainty" in getattr(atoms.calc, "implemented_properties", ())
+        if self.settings.max_uncertainty is not None and not uncertainty:
+            raise ValueError("max_uncertainty needs an ensemble model (a calculator that gives 'uncertainty'), "
+                             f"got {type(atoms.calc).__name__}; train one with mlcalc train CONFIG --seeds 5")
         first = atoms if saved is None else self._restore(atoms, saved)
-        self._start(first, saved)
+        self._start(first, saved, uncertainty)
         self.n_atoms = len(atoms)
         return saved["step"] if saved else 0
 
@@ -119,7 +124,7 @@ class RunFolder:
         _write_json(self.out / SUMMARY, result.summary())
         return result
 
-    def _start(self, first: Atoms, saved: dict | None) -> None:
+    def _start(self, first: Atoms, saved: dict | None, uncertainty: bool = False) -> None:
         """Open the files (appending after a resume point) and find the bonds of ``first``."""
         start = saved["step"] if saved else 0
         self.elapsed = saved["wall_time_s"] if saved else 0.0
@@ -127,7 +132,7 @@ class RunFolder:
         self.random_state = saved["rng"] if saved else None
         self.monitor.start(first)
         self.traj = Trajectory(self.out / TRAJECTORY, "a" if saved else "w")
-        self.energies = EnergyLog(self.out / LOG, keep_until=start if saved else None)
+        self.energies = EnergyLog(self.out / LOG, keep_until=start if saved else None, uncertainty=uncertainty)
         self.bar = tqdm(total=self.settings.steps, initial=start, desc=self.label, unit="step",
                         disable=not self.progress, mininterval=1.0, smoothing=0.05)
         self.t0 = time.perf_counter()

@@ -74,8 +74,20 @@ def models() -> None:
               help="override a config value, e.g. --set optim.epochs=5 (value parsed as YAML)")
 @click.option("--subset", type=click.IntRange(min=1), default=None,
               help="QM9 configs: train on a seeded random subset of this many molecules (sets data.subset)")
-def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None) -> None:
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="train this many members (seed, seed+1, ...) and export one ensemble .mlc with their spread")
+@click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
+              help="processes (CPU) or GPUs to train on; with --strategy ddp, data-parallel")
+@click.option("--strategy", type=click.Choice(["auto", "ddp"]), default="auto", show_default=True,
+              help="ddp: Lightning's distributed data parallel (gloo on CPU)")
+@click.option("--wandb", "use_wandb", is_flag=True, help="also log to Weights & Biases, offline (wandb sync later)")
+@click.option("--wandb-online", is_flag=True, help="with --wandb: log online (needs a W&B login)")
+@click.option("--wandb-project", default=None, help="W&B project (default: mlcalc)")
+def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None, seeds: int, devices: int,
+          strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
+    from mlcalc.cli_tune import wandb_options
+
     from mlcalc.config import load_config
     from mlcalc.potentials.training import train as run_training
 
@@ -89,12 +101,22 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | N
             cfg = load_config(config, {**parsed, "data.subset": subset})
     except (OSError, ValueError) as err:
         _fail(err)
-    result = run_training(cfg, resume=resume)
+    if seeds > 1:
+        from mlcalc.potentials.training.seeds import train_seeds
+
+        result = train_seeds(cfg, seeds, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project))
+    else:
+        result = run_training(cfg, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project),
+                              devices=devices, strategy=strategy)
     test = result.metrics["test"]
     click.echo(f"model: {result.model_path}")
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
     count = test.get("frames", test.get("structures"))
     click.echo(f"test {errors} ({count} structures); training wall time {result.metrics['train_wall_time_s']:.0f} s")
+    for key, spread in result.metrics.get("seed_spread", {}).items():
+        if "_mae_" in key:
+            click.echo(f"{seeds} seeds: {key} {spread['mean']:.4g} ± {spread['std']:.2g} (min {spread['min']:.4g}, "
+                       f"max {spread['max']:.4g})")
 
 
 @main.command()
@@ -117,7 +139,7 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
 _MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",
-               "bond_stretch")
+               "bond_stretch", "max_uncertainty")
 
 
 @main.group()
@@ -247,7 +269,9 @@ def demo(out: str, steps: int, progress: bool) -> None:
 from mlcalc.cli_explain import explain  # noqa: E402  (commands of their own module)
 
 main.add_command(explain)
+from mlcalc.cli_tune import tune  # noqa: E402  (mlcalc tune: hyperparameter search)
 
+main.add_command(tune)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

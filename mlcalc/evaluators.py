@@ -23,6 +23,8 @@ __all__ = ["Evaluator", "EnergyEvaluator", "PropertyEvaluator", "register_evalua
            "NonFinitePredictionError", "check_finite"]
 
 _EVALUATORS: dict[str, type["Evaluator"]] = {}
+#: evaluators that live in their own core module, imported on first use
+_EVALUATOR_MODULES = {"committee": "mlcalc.committee"}
 
 
 def register_evaluator(cls: type["Evaluator"]) -> type["Evaluator"]:
@@ -32,8 +34,13 @@ def register_evaluator(cls: type["Evaluator"]) -> type["Evaluator"]:
 
 
 def evaluator_for(model: torch.nn.Module) -> "Evaluator":
-    """The evaluator of ``model``'s family; a ValueError names the families that have one."""
-    family = getattr(model, "family", "")
+    """The evaluator of ``model``'s family (or of its ``evaluator_key``, e.g. an ensemble's "committee");
+    a ValueError names the families that have one."""
+    family = getattr(model, "evaluator_key", None) or getattr(model, "family", "")
+    if family in _EVALUATOR_MODULES and family not in _EVALUATORS:
+        import importlib
+
+        importlib.import_module(_EVALUATOR_MODULES[family])
     if family not in _EVALUATORS:
         raise ValueError(f"no evaluator for model family {family!r} ({type(model).__name__}); "
                          f"known families: {', '.join(sorted(_EVALUATORS))}")

@@ -39,6 +39,9 @@ Extxyz = Annotated[bool, Field(strict=True, description="also write the frames a
 MaxForce = Annotated[Optional[float], _field("a larger force on an atom stops the run as a blow-up", "eV/Å", gt=0)]
 BondStretch = Annotated[Optional[float], _field("a bond longer than this factor of its starting length stops the run",
                                                 gt=1)]
+MaxUncertainty = Annotated[Optional[float], _field(
+    "ensemble models: a larger force uncertainty (mean per-atom norm of the members' force std) stops the run",
+    "eV/Å", gt=0)]
 Frames = Annotated[int, Field(ge=1, strict=True, description="frames to keep")]
 Thermalise = Annotated[int, Field(ge=0, strict=True, description="steps discarded before the first kept frame",
                                   json_schema_extra={"unit": "steps"})]
@@ -53,6 +56,8 @@ class MDSettings(BaseModel):
     row are written every ``interval`` steps (and after the last step); ``extxyz`` also
     writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
     of a bond's starting length) stop a run that blows up; None disables a check.
+    ``max_uncertainty`` (eV/Å, ensemble models only) stops a run whose force uncertainty
+    exceeds it; the uncertainty of every logged frame is in the energy log either way.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,6 +72,7 @@ class MDSettings(BaseModel):
     extxyz: Extxyz = False
     max_force: MaxForce = 50.0
     bond_stretch: BondStretch = 2.0
+    max_uncertainty: MaxUncertainty = None
 
     def __init__(self, **settings: Any):
         try:

@@ -1,7 +1,8 @@
 """mlcalc's model kinds, registered in the core registry (:mod:`mlcalc.model.registry`) on import.
 
 Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-et``,
-``torchmdnet-tensornet``) and the sum of potentials (``sum``, a composite). Property
+``torchmdnet-tensornet``) the sum of potentials (``sum``, a composite) and
+the committee of one family's models (``ensemble``, a composite; also for property models). Property
 models: SchNet, PhysNet, MPNN, MPNN-transformer, and the GNN and linear baselines.
 Build one with :func:`mlcalc.model.create_model` (re-exported here).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from mlcalc.model import AtomisticModel, CompositeModel, EnergyModel, PropertyModel, create_model
 
+from .ensemble import Ensemble
 from .gnn import GNNModel
 from .linear import LinearCountsModel
 from .mpnn import MPNNModel
@@ -20,5 +22,5 @@ from .sum import SumPotential
 from .torchmdnet import ETPotential, TensorNetPotential
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
-           "SumPotential", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
+           "SumPotential", "Ensemble", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
            "LinearCountsModel", "create_model"]

@@ -19,6 +19,8 @@ LAYERS = [("mlcalc.cli", 5), ("mlcalc.cli_explain", 5), ("mlcalc.demo", 5), ("ml
 
 
 def layer(module: str) -> int:
+    if module.startswith("mlcalc.cli_"):  # command modules registered on mlcalc.cli (mlcalc/cli_<topic>.py)
+        return 5
     return next(rank for prefix, rank in LAYERS if module == prefix or module.startswith(prefix + "."))
 
 
@@ -69,6 +71,7 @@ def test_the_parser_sees_upward_imports():
     assert imports("from .base import A", "mlcalc.model", is_package=True) == [("mlcalc.model.base", True)]
     assert imports("if TYPE_CHECKING:\n    import mlcalc.analysis", "mlcalc.graph") == []
     assert layer("mlcalc.potentials.training.fit") == 3 and layer("mlcalc.keys") == 0
+    assert layer("mlcalc.cli_tune") == 5
 
 
 @pytest.mark.parametrize("path,module", list(_sources()), ids=lambda x: str(x) if isinstance(x, str) else "")

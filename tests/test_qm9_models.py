@@ -33,7 +33,8 @@ def molecules():
 
 def test_every_kind_is_registered():
     assert known_kinds("property") == EXPECTED_KINDS
-    assert known_kinds("energy") == ["sum", "torchmdnet-et", "torchmdnet-tensornet"]
+    # the ensemble is listed with the energy kinds (its class family); it takes property members too
+    assert known_kinds("energy") == ["ensemble", "sum", "torchmdnet-et", "torchmdnet-tensornet"]
     assert set(known_kinds()) == set(EXPECTED_KINDS) | set(known_kinds("energy"))
 
 

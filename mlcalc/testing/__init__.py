@@ -27,14 +27,18 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
     """A small randomly initialised energy model (seeded) with atomrefs set.
 
     ``hyperparameters`` override the tiny settings. ``kind="sum"``: a TensorNet (``cutoff``) plus an ET (0.75 × ``cutoff``), so that the
-    members see different neighborhoods.
+    members see different neighborhoods. ``kind="ensemble"``: three ETs seeded ``seed``, ``seed + 1``, ``seed + 2``.
     """
+    if kind == "ensemble":
+        members = [tiny_potential("torchmdnet-et", elements, cutoff, seed + k, periodic, **hyperparameters)
+                   for k in range(3)]
+        return create_model("ensemble", members=members)
     if kind == "sum":
         members = [tiny_potential("torchmdnet-tensornet", elements, cutoff, seed, periodic),
                    tiny_potential("torchmdnet-et", elements, 0.75 * cutoff, seed + 1, periodic)]
         return create_model("sum", members=members)
     if kind not in _TINY:
-        raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, {', '.join(_TINY)}")
+        raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, ensemble, {', '.join(_TINY)}")
     torch.manual_seed(seed)
     model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic,
                          **{**_TINY[kind], **hyperparameters})

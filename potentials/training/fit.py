@@ -1,6 +1,9 @@
 """The Lightning run shared by every trainable model: checkpoints, resume, time budget, CSV logs.
 
-Checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True`` continues from
+Data-parallel training: ``devices=N, strategy="ddp"`` runs N processes (Lightning's DDP;
+the gloo backend on CPU), each on its share of every epoch's batches (``batch_size`` per
+process), gradients averaged. The extra processes end after fitting; only rank 0 tests
+and exports. Checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True`` continues from
 ``last.ckpt`` with optimiser, scheduler, early-stopping and timer state. Metrics are CSV
 files, one ``out_dir/logs/version_N/metrics.csv`` per start, so a resumed run keeps the
 log of the interrupted one.
@@ -9,9 +12,10 @@ log of the interrupted one.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import numpy as np
@@ -36,8 +40,10 @@ class TrainResult:
 
 
 def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, out: Path, resume: bool,
-        progress: bool) -> dict[str, Any]:
+        progress: bool, loggers: Sequence[Any] = (), devices: int = 1, strategy: str = "auto") -> dict[str, Any]:
     """Fit ``task`` (monitoring ``val_loss``), then load the best checkpoint into ``task.model``.
+
+    ``loggers``: Lightning loggers besides the CSV log (e.g. W&B, :mod:`.wandb_log`).
 
     Returns ``{"epochs": ..., "train_wall_time_s": ...}``.
     """
@@ -52,9 +58,9 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     if o.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=o.early_stopping_patience))
     trainer = L.Trainer(
-        max_epochs=o.epochs, accelerator="auto", devices=1, precision="bf16-mixed" if o.amp else "32-true",
+        max_epochs=o.epochs, accelerator="auto", devices=devices, strategy=strategy, precision="bf16-mixed" if o.amp else "32-true",
         gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
-        inference_mode=False, callbacks=callbacks, logger=CSVLogger(out, name="logs"),
+        inference_mode=False, callbacks=callbacks, logger=[CSVLogger(out, name="logs"), *loggers],
         enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
         log_every_n_steps=max(1, min(50, len(train_loader))),
     )
@@ -63,6 +69,8 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     if resume and ckpt_path is None:
         log.warning("no checkpoint at %s: training starts from scratch", last)
     trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
+    if trainer.global_rank > 0:  # a DDP worker process: rank 0 tests and exports
+        sys.exit(0)
 
     best = checkpoint.best_model_path or str(last)
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]

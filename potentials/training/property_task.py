@@ -33,7 +33,8 @@ class PropertyTask(OptimTask):
         predicted = self.model.standardised_outputs(model_inputs(batch))
         loss = self.loss(predicted, self.model.standardise(batch[K.TARGETS], n_atoms))
         n = int(n_atoms.shape[0])
-        self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True, on_step=False)
+        self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True, on_step=False,
+                 sync_dist=True)
         if stage != "train":
             values = self.model.destandardise(predicted.detach(), n_atoms)
             for k, target in enumerate(self.model.targets):

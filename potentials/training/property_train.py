@@ -43,7 +43,8 @@ def _fingerprint(qm9: QM9, split: dict[str, np.ndarray], targets: list[str]) -> 
     return digest.hexdigest()
 
 
-def train_properties(config: TrainConfig, resume: bool = False) -> TrainResult:
+def train_properties(config: TrainConfig, resume: bool = False, wandb: dict | None = None, devices: int = 1,
+                     strategy: str = "auto") -> TrainResult:
     """Fit the property model of ``config`` on QM9, test it and write ``out_dir/<name>.mlc`` and figures."""
     d, o = config.data, config.optim
     out = Path(config.out_dir)
@@ -64,6 +65,11 @@ def train_properties(config: TrainConfig, resume: bool = False) -> TrainResult:
     model.set_standardisation(mean, std)
 
     closed_form = getattr(model, "closed_form", False)
+    logger = None
+    if wandb is not None:
+        from .wandb_log import wandb_logger
+
+        logger = wandb_logger(out, wandb, json.loads(config.model_dump_json()))
     loaders = {}
     for stage in ("val", "test") if closed_form else ("train", "val", "test"):
         dataset = GraphDataset(structures[stage], cutoff=model.cutoff, targets=values[stage])
@@ -75,7 +81,8 @@ def train_properties(config: TrainConfig, resume: bool = False) -> TrainResult:
         fitted = {"epochs": 0, "train_wall_time_s": round(time.perf_counter() - start, 1)}
     else:
         task = PropertyTask(model, o.model_dump())
-        fitted = fit(task, loaders["train"], loaders["val"], o, out, resume, config.progress)
+        fitted = fit(task, loaders["train"], loaders["val"], o, out, resume, config.progress,
+                     loggers=[logger] if logger else [], devices=devices, strategy=strategy)
 
     predictions = {stage: predict_loader(model, loaders[stage]) for stage in ("test", "val")}
     metrics = {stage: property_metrics(*predictions[stage], targets, units) for stage in ("test", "val")}
@@ -91,5 +98,9 @@ def train_properties(config: TrainConfig, resume: bool = False) -> TrainResult:
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     parity_plot(*predictions["test"], targets, units, out / "parity.png", title=f"{config.name} test")
-    loss_curves(out / "logs", out / "loss.png", title=config.name)
+    loss = loss_curves(out / "logs", out / "loss.png", title=config.name)
+    if logger is not None:
+        from .wandb_log import finish_wandb
+
+        finish_wandb(logger, metrics, [out / "parity.png", loss])
     return TrainResult(path, metrics, split)

@@ -98,7 +98,7 @@ class PotentialTask(OptimTask):
             loss = loss + wF * torch.mean(((out[K.FORCES] - batch[K.FORCES]) / self.scale) ** 2)
         n = int(batch[K.N_ATOMS].shape[0])
         self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True,
-                 on_step=False)
+                 on_step=False, sync_dist=True)  # averaged over the processes of a multi-process (DDP) run
         if stage != "train":
             for q, key in (("energy", K.ENERGY), ("forces", K.FORCES)):
                 metric = self.metrics[f"{stage}_{q}_mae"]

@@ -60,12 +60,17 @@ def test_metrics(model: torch.nn.Module, loader) -> dict[str, float]:
     }
 
 
-def train(config: TrainConfig, resume: bool = False) -> TrainResult:
-    """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``."""
+def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None, devices: int = 1,
+          strategy: str = "auto") -> TrainResult:
+    """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``.
+
+    ``wandb``: also log to Weights & Biases with these options (:func:`.wandb_log.wandb_logger`; offline unless
+    ``online``). ``devices``, ``strategy``: data-parallel fitting (e.g. 2, "ddp"; see :mod:`.fit`).
+    """
     if config.data.source == "qm9":
         from .property_train import train_properties
 
-        return train_properties(config, resume)
+        return train_properties(config, resume, wandb=wandb, devices=devices, strategy=strategy)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
@@ -88,8 +93,13 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         loaders[stage] = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=stage == "train",
                                     generator=torch.Generator().manual_seed(config.seed))
     task = PotentialTask(model, config.optim.model_dump())
+    logger = None
+    if wandb is not None:
+        from .wandb_log import wandb_logger
 
-    fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress)
+        logger = wandb_logger(out, wandb, json.loads(config.model_dump_json()))
+    fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress,
+                 loggers=[logger] if logger else [], devices=devices, strategy=strategy)
     metrics = {"test": {**test_metrics(model, loaders["test"]), "frames": len(split["test"])},
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
                **fitted, "torch_threads": torch.get_num_threads()}
@@ -102,4 +112,24 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         training=json.loads(config.model_dump_json()),
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if logger is not None:
+        from .plots import loss_curves
+        from .wandb_log import finish_wandb
+
+        finish_wandb(logger, metrics, [force_parity(model, loaders["test"], out / "parity.png", config.name),
+                                       loss_curves(out / "logs", out / "loss.png", title=config.name)])
     return TrainResult(path, metrics, split)
+
+
+def force_parity(model: torch.nn.Module, loader, path: Path, title: str = "") -> Path:
+    """Parity plot of predicted against reference force components (eV/Å) over ``loader``."""
+    from .plots import parity_plot
+
+    model.eval()
+    predicted, reference = [], []
+    for batch in loader:
+        out = energy_forces_stress(model, model_inputs(batch), forces=True)
+        predicted.append(out[K.FORCES].detach().reshape(-1, 1).double())
+        reference.append(batch[K.FORCES].reshape(-1, 1).double())
+    return parity_plot(torch.cat(predicted).numpy(), torch.cat(reference).numpy(), ["forces"], ["eV/Å"], path,
+                       title=f"{title} test")

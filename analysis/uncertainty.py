@@ -1,0 +1,105 @@
+"""Does an ensemble's uncertainty predict its error? Uncertainty against true force error on reference frames.
+
+For each group of labelled frames (e.g. one molecule's GFN2-xTB reference frames), the
+ensemble's per-frame ``uncertainty`` (eV/Å, mean over atoms of the norm of the force
+standard deviation across members) is set against the per-frame force error of its mean
+prediction (mean over atoms of |F_model - F_ref|, eV/Å), and per atom the norm of the
+force standard deviation against the norm of the force error. Pearson and Spearman
+correlations per group and pooled over all frames.
+
+Run as a script::
+
+    python -m mlcalc.analysis.uncertainty ENSEMBLE.mlc ethanol=eth.extxyz n-propanol=nprop.extxyz [--out uq.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["frame_uncertainty_and_error", "correlations", "uncertainty_study"]
+
+
+def frame_uncertainty_and_error(calc, frames: Sequence[Atoms], batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Per frame ``uncertainty`` and ``force_error`` (eV/Å); per atom ``atom_std`` and ``atom_error`` (eV/Å).
+
+    ``calc``: an MLCalc of an ensemble; ``frames``: structures with reference forces.
+    """
+    if "uncertainty" not in calc.implemented_properties:
+        raise ValueError("the model is not an ensemble: it gives no uncertainty (train one with --seeds)")
+    reference = [np.asarray(a.get_forces(), dtype=np.float64) for a in frames]
+    predicted = calc.predict(list(frames), batch_size=batch_size)
+    errors = [np.linalg.norm(p - r, axis=1) for p, r in zip(predicted["forces"], reference)]
+    stds = [np.sqrt(v.sum(axis=1)) for v in predicted["forces_var"]]
+    return {"uncertainty": np.asarray(predicted["uncertainty"], dtype=np.float64),
+            "force_error": np.array([e.mean() for e in errors]),
+            "atom_std": np.concatenate(stds), "atom_error": np.concatenate(errors)}
+
+
+def correlations(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    """Pearson r and Spearman ρ of ``x`` and ``y`` (None where either has no spread)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {"pearson": None, "spearman": None}
+    return {"pearson": float(pearsonr(x, y).statistic), "spearman": float(spearmanr(x, y).statistic)}
+
+
+def _summary(values: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {"frames": len(values["uncertainty"]),
+            "mean_uncertainty_eV_per_A": float(values["uncertainty"].mean()),
+            "mean_force_error_eV_per_A": float(values["force_error"].mean()),
+            "frame": correlations(values["uncertainty"], values["force_error"]),
+            "atom": correlations(values["atom_std"], values["atom_error"])}
+
+
+def uncertainty_study(calc, groups: dict[str, Sequence[Atoms]]) -> dict[str, Any]:
+    """Uncertainty against force error for each group of frames and pooled (``"all"``)."""
+    per = {name: frame_uncertainty_and_error(calc, frames) for name, frames in groups.items()}
+    out = {name: _summary(values) for name, values in per.items()}
+    pooled = {key: np.concatenate([v[key] for v in per.values()]) for key in next(iter(per.values()))}
+    out["all"] = _summary(pooled)
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - thin wrapper, tested through the functions
+    parser = argparse.ArgumentParser(prog="python -m mlcalc.analysis.uncertainty", description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="an ensemble .mlc")
+    parser.add_argument("groups", nargs="+", metavar="NAME=FILE", help="labelled frames (extxyz with forces)")
+    parser.add_argument("--out", default=None, help="write the results as JSON")
+    args = parser.parse_args(argv)
+    from mlcalc import MLCalc
+    from mlcalc.data.files import read_structures
+
+    calc = MLCalc.load(args.model)
+    groups = {}
+    for item in args.groups:
+        name, sep, path = item.partition("=")
+        if not sep:
+            parser.error(f"give frames as NAME=FILE, got {item!r}")
+        groups[name] = read_structures(path)
+    result = uncertainty_study(calc, groups)
+    print("| frames of | n | mean uncertainty (meV/Å) | mean force error (meV/Å) | Pearson r (frame) | "
+          "Spearman ρ (frame) | Pearson r (atom) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in result.items():
+        print(f"| {name} | {r['frames']} | {1000 * r['mean_uncertainty_eV_per_A']:.1f} | "
+              f"{1000 * r['mean_force_error_eV_per_A']:.1f} | {_fmt(r['frame']['pearson'])} | "
+              f"{_fmt(r['frame']['spearman'])} | {_fmt(r['atom']['pearson'])} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,110 @@
+"""Train one config with several seeds and combine the members into an ensemble (``mlcalc train --seeds N``).
+
+Member ``k`` is the config with ``seed + k``, trained into ``out_dir/seed-<k>/`` (same
+data split: the split has its own ``split_seed``). The members form one ``ensemble``
+model file ``out_dir/<name>.mlc`` whose metrics hold the ensemble's own test errors
+(``test``), each member's (``members``) and the spread of each test error across seeds
+(``seed_spread``: mean, standard deviation (ddof=1), min, max), also written to
+``out_dir/metrics.json``. Members train one after another; with ``resume`` a member
+that finished already is reused and an interrupted one continues from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.loader import DataLoader
+
+from mlcalc.config import TrainConfig
+from mlcalc.model import create_model
+from mlcalc.modelfile import load_model, read_manifest, save_model
+
+from .data import GraphDataset
+from .fit import TrainResult
+
+__all__ = ["train_seeds", "seed_spread"]
+
+
+def seed_spread(member_metrics: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation (ddof=1), min and max across members of every numeric test metric."""
+    keys = [k for k, v in member_metrics[0].items() if isinstance(v, (int, float)) and k not in ("frames", "structures")]
+    out = {}
+    for key in keys:
+        values = np.array([m[key] for m in member_metrics], dtype=np.float64)
+        out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "min": float(values.min()), "max": float(values.max())}
+    return out
+
+
+def _member(config: TrainConfig, k: int, resume: bool, wandb: dict | None) -> TrainResult:
+    from .train import train
+
+    cfg = config.model_copy(update={"seed": config.seed + k, "out_dir": Path(config.out_dir) / f"seed-{k}",
+                                    "name": f"{config.name}-seed{k}"})
+    path = Path(cfg.out_dir) / f"{cfg.name}.mlc"
+    if resume and path.exists() and (Path(cfg.out_dir) / "metrics.json").exists():
+        return TrainResult(path, read_manifest(path)["metrics"], {})
+    return train(cfg, resume=resume, wandb=dict(wandb, name=cfg.name, group=config.name) if wandb else None)
+
+
+def _ensemble_test(config: TrainConfig, model: torch.nn.Module, split: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The ensemble's test errors, in the same units and keys as a single model's."""
+    if config.data.source == "qm9":
+        from mlcalc.data.qm9 import QM9_UNITS, load_qm9, qm9_split
+
+        from .property_data import predict_loader, property_metrics
+
+        d = config.data
+        qm9 = load_qm9()
+        rows = qm9_split(len(qm9), d.subset, d.train_fraction, d.val_fraction, d.test_fraction, d.split_seed)["test"]
+        dataset = GraphDataset(qm9.structures(rows), cutoff=model.cutoff, targets=qm9.targets(rows, model.targets))
+        loader = DataLoader(dataset, batch_size=config.optim.batch_size)
+        return property_metrics(*predict_loader(model, loader), model.targets, [QM9_UNITS[t][0] for t in model.targets])
+    from mlcalc.data.files import read_structures
+
+    from .train import test_metrics
+
+    structures = read_structures(config.data.path)
+    frames = [structures[i] for i in split["test"]]
+    loader = DataLoader(GraphDataset(frames, cutoff=model.cutoff), batch_size=config.optim.batch_size)
+    return {**test_metrics(model, loader), "frames": len(frames)}
+
+
+def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: dict | None = None) -> TrainResult:
+    """Train ``n_seeds`` members (seeds ``config.seed + k``) and write the ensemble ``out_dir/<name>.mlc``.
+
+    ``wandb``: log each member to W&B (options of :func:`.wandb_log.wandb_logger`), grouped by the config name.
+    """
+    if n_seeds < 2:
+        raise ValueError(f"an ensemble needs at least 2 seeds, got {n_seeds}")
+    out = Path(config.out_dir)
+    results = [_member(config, k, resume, wandb) for k in range(n_seeds)]
+    members = [load_model(r.model_path)[0] for r in results]
+    model = create_model("ensemble", members=members).eval()
+    split = next((r.split for r in results if r.split), None)
+    if split is None:  # every member reused: rebuild the split the members were trained on
+        from mlcalc.data.splits import split_indices
+        from mlcalc.data.files import read_structures
+
+        d = config.data
+        split = {} if d.source == "qm9" else split_indices(len(read_structures(d.path)), d.train, d.val, d.test,
+                                                             d.split_seed)
+    member_tests = [r.metrics["test"] for r in results]
+    metrics = {
+        "test": _ensemble_test(config, model, split),
+        "members": [{"seed": config.seed + k, "model": str(r.model_path), "test": r.metrics["test"],
+                     "epochs": r.metrics.get("epochs"), "train_wall_time_s": r.metrics.get("train_wall_time_s")}
+                    for k, r in enumerate(results)],
+        "seed_spread": seed_spread(member_tests),
+        "train_wall_time_s": round(sum(r.metrics.get("train_wall_time_s") or 0.0 for r in results), 1),
+    }
+    first = read_manifest(results[0].model_path)
+    path = save_model(out / f"{config.name}.mlc", model, metrics=metrics, data=first.get("data"),
+                      normalisation=first.get("normalisation"),
+                      training={**json.loads(config.model_dump_json()), "seeds": n_seeds})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return TrainResult(path, metrics, split)
