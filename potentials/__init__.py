@@ -2,7 +2,7 @@
 
 Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-et``,
 ``torchmdnet-tensornet``) and the sum of potentials (``sum``, a composite). Property
-models: SchNet, PhysNet, MPNN, MPNN-transformer, and the GNN and linear baselines.
+models: SchNet, PhysNet, MPNN, MPNN-transformer, CGCNN (crystals), and the GNN and linear baselines.
 Build one with :func:`mlcalc.model.create_model` (re-exported here).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mlcalc.model import AtomisticModel, CompositeModel, EnergyModel, PropertyModel, create_model
 
+from .cgcnn import CGCNNModel
 from .gnn import GNNModel
 from .linear import LinearCountsModel
 from .mpnn import MPNNModel
@@ -21,4 +22,4 @@ from .torchmdnet import ETPotential, TensorNetPotential
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
            "SumPotential", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
-           "LinearCountsModel", "create_model"]
+           "LinearCountsModel", "CGCNNModel", "create_model"]

@@ -1,7 +1,7 @@
 """Train a model from a :class:`~mlcalc.config.TrainConfig` and export a ``.mlc`` file.
 
 Energy models train here on labelled structure files (``data.source: file``); property
-models on QM9 in :mod:`.property_train`. Both share the Lightning run of :mod:`.fit`
+models on QM9 in :mod:`.property_train` and on crystals in :mod:`.crystal_train`. Both share the Lightning run of :mod:`.fit`
 (checkpoints, resume, time budget, CSV logs under ``out_dir/logs``).
 """
 
@@ -66,6 +66,10 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
         from .property_train import train_properties
 
         return train_properties(config, resume)
+    if config.data.source in ("cif_folder", "coremof"):
+        from .crystal_train import train_crystals
+
+        return train_crystals(config, resume)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
