@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch_geometric.utils import scatter
 
 from mlcalc import keys as K
 from mlcalc.crystal_graph import DEFAULT_MAX_NEIGHBORS, DEFAULT_RADIUS, nearest_edges
@@ -211,8 +212,7 @@ class CGCNNModel(PropertyModel):
     def _pool(self, v: torch.Tensor, batch: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
         kind = self.settings["pooling"]
         if kind == "max":
-            out = v.new_full((len(n_atoms), v.shape[1]), float("-inf"))
-            return out.index_reduce(0, batch, v, "amax")
+            return scatter(v, batch, dim=0, dim_size=len(n_atoms), reduce="max")
         total = v.new_zeros(len(n_atoms), v.shape[1]).index_add(0, batch, v)
         return total / n_atoms.to(v.dtype).unsqueeze(1) if kind == "mean" else total
 

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from ase import Atoms
 
-from mlcalc.data.crystals import CrystalSet, build_crystal_set, structure_to_atoms
+from mlcalc.data.crystals import CrystalSet, Rejected, build_crystal_set, structure_to_atoms
 
 __all__ = ["COREMOF_DATASETS", "COREMOF_UNITS", "coremof_properties", "load_coremof", "check_coremof_target"]
 
@@ -59,7 +59,15 @@ def coremof_properties(dataset: str, target: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in zip(values["filename"], values[target]) if math.isfinite(float(v))}
 
 
-def _reader(dataset: str):
+def _atom_sites(cif: str) -> int:
+    """Rows of the CIF's atom-site loop (a lower bound of the atoms in the cell), read without building the structure."""
+    from pymatgen.io.cif import CifFile
+
+    blocks = list(CifFile.from_str(cif).data.values())
+    return len(blocks[0].data.get("_atom_site_label", [])) if blocks else 0
+
+
+def _reader(dataset: str, max_atoms: int | None):
     def read(ids: Sequence[str]) -> Iterator[tuple[str, Atoms | Exception]]:
         from pymatgen.core import Structure
 
@@ -77,9 +85,15 @@ def _reader(dataset: str):
             try:
                 if name not in found:
                     raise KeyError(f"{name}.cif is not in the {dataset} archive")
+                text = found[name].decode("utf-8", errors="replace")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    structure = Structure.from_str(found[name].decode("utf-8", errors="replace"), fmt="cif")
+                    # cheap pre-check: a CIF with more atom sites than max_atoms has at least that many atoms
+                    sites = _atom_sites(text) if max_atoms is not None else 0
+                    if max_atoms is not None and sites > max_atoms:
+                        yield name, Rejected(f"{sites} atom sites > max_atoms {max_atoms}")
+                        continue
+                    structure = Structure.from_str(text, fmt="cif")
                 yield name, structure_to_atoms(structure)
             except Exception as err:  # any parse failure: report the MOF and go on
                 yield name, err
@@ -101,7 +115,7 @@ def load_coremof(dataset: str, target: str, subset: int | None, seed: int, radiu
     order = [names[k] for k in np.random.default_rng(seed).permutation(len(names))]
     if subset is not None and not 0 < subset <= len(order):
         raise ValueError(f"subset must be between 1 and {len(order)} MOFs with a {target} value, got {subset}")
-    return build_crystal_set(order, values, _reader(dataset), radius, max_neighbors,
+    return build_crystal_set(order, values, _reader(dataset, max_atoms), radius, max_neighbors,
                              key={"source": "coremof", "dataset": dataset, "target": target, "seed": seed,
                                   "version": version("core-mof")},
                              want=subset, max_atoms=max_atoms, cache=cache, progress=progress,

@@ -24,7 +24,7 @@ from ase import Atoms
 
 from mlcalc.data.cache import cache_dir
 
-__all__ = ["CrystalSet", "build_crystal_set", "Reader", "structure_to_atoms"]
+__all__ = ["CrystalSet", "build_crystal_set", "Reader", "Rejected", "structure_to_atoms"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ Reader = Callable[[Sequence[str]], Iterator[tuple[str, "Atoms | Exception"]]]
 
 _FORMAT = 1
 _ARRAYS = ("numbers", "positions", "cells", "n_atoms", "edge_index", "edge_shifts", "n_edges", "targets")
+
+
+class Rejected(ValueError):
+    """A reader's verdict that a structure is readable but not wanted (e.g. too many atoms); reason in the message."""
 
 
 def structure_to_atoms(structure) -> Atoms:
@@ -169,7 +173,9 @@ def build_crystal_set(candidates: Sequence[str], targets: dict[str, float], read
         if not path.is_file():
             good, bad = [], []
             for name, atoms in reader(chunk_ids):
-                if isinstance(atoms, Exception):
+                if isinstance(atoms, Rejected):
+                    bad.append((name, str(atoms)))
+                elif isinstance(atoms, Exception):
                     bad.append((name, f"unreadable: {type(atoms).__name__}: {str(atoms).splitlines()[0] if str(atoms) else ''}"))
                 elif max_atoms is not None and len(atoms) > max_atoms:
                     bad.append((name, f"{len(atoms)} atoms > max_atoms {max_atoms}"))
