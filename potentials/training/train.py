@@ -81,8 +81,9 @@ def train(config: TrainConfig, resume: bool = False) -> TrainResult:
 
     torch.manual_seed(config.seed)
     elements = sorted({int(z) for a in train_set for z in a.numbers})
+    periodic = any(bool(a.pbc.any()) for a in structures)  # a periodic training set makes a periodic model
     model = create_model(config.model.kind, elements=elements, cutoff=config.model.cutoff,
-                         energy_scale=force_rms(train_set), **config.model.hyperparameters)
+                         energy_scale=force_rms(train_set), **{"periodic": periodic, **config.model.hyperparameters})
     atomref = fit_atomref(train_set)
     model.set_atomref(atomref)
 
