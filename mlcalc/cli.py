@@ -121,17 +121,26 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | N
 
 @main.command()
 @click.argument("model")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", type=click.Path(dir_okay=False), default="predictions.csv", show_default=True,
-              help="CSV table: file, index, formula, then one column per property with its unit")
+              help="CSV table: file, index, formula, then one column per property with its unit "
+                   "(a CGCNN folder: id, target, prediction)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> None:
-    """Predict MODEL's properties for every frame of FILES (any ASE-readable structure files)."""
+    """Predict MODEL's properties for every frame of FILES (any ASE-readable structure files), or for one
+    CGCNN data folder (id_prop.csv beside <id>.cif files)."""
     from mlcalc import MLCalc
     from mlcalc.predict import predict_files
 
     try:
-        n = predict_files(MLCalc.load(model), files, out, batch_size=batch_size)
+        if any(Path(f).is_dir() for f in files):
+            from mlcalc.predict_crystals import predict_cif_folder
+
+            if len(files) != 1:
+                raise ValueError("give one CGCNN data folder, or structure files (not both)")
+            n = predict_cif_folder(MLCalc.load(model), files[0], out, batch_size=batch_size)
+        else:
+            n = predict_files(MLCalc.load(model), files, out, batch_size=batch_size)
     except (OSError, ValueError) as err:
         _fail(err)
     click.echo(f"wrote {n} rows to {out}")

@@ -3,7 +3,8 @@
 ``load_config(path)`` reads YAML into :class:`TrainConfig`; unknown keys and bad values
 raise a ``ValueError`` that names the field. Relative paths resolve against the
 current directory. ``data.source`` picks the data: ``file`` (the default: labelled
-structures for a force field) or ``qm9`` (molecular properties for a property model).
+structures for a force field), ``qm9`` (molecular properties for a property model),
+``cif_folder`` or ``coremof`` (crystal properties for a property model).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from mlcalc.data.molecules import MOLECULES
 from mlcalc.md_settings import ReferenceSettings
 
-__all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "ModelConfig", "OptimConfig", "load_config",
+__all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "CifFolderDataConfig", "CoreMofDataConfig", "ModelConfig", "OptimConfig", "load_config",
            "load_yaml_config", "DATA_SOURCES"]
 
 #: values of ``data.source``
-DATA_SOURCES = ("file", "qm9")
+DATA_SOURCES = ("file", "qm9", "cif_folder", "coremof")
 
 
 class _Strict(BaseModel):
@@ -85,6 +86,57 @@ class QM9DataConfig(_Strict):
         return self
 
 
+class _CrystalSplit(_Strict):
+    """Seeded train/val/test fractions of a crystal data set (CGCNN: 80/10/10)."""
+
+    train_fraction: float = Field(0.8, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: Optional[float] = Field(None, gt=0, lt=1, description="default: the rest")
+    split_seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        total = self.train_fraction + self.val_fraction + (self.test_fraction or 0.0)
+        if total > 1 + 1e-9 or (self.test_fraction is None and total >= 1):
+            raise ValueError(f"train_fraction + val_fraction + test_fraction is {total:g}; it must leave a test set "
+                             "and not exceed 1")
+        return self
+
+
+class CifFolderDataConfig(_CrystalSplit):
+    """A CGCNN data folder (``id_prop.csv`` + ``<id>.cif``, optional ``atom_init.json``), for property models."""
+
+    source: Literal["cif_folder"]
+    path: Path
+    target: str = Field("target", description="name of the id_prop.csv value")
+    unit: str = ""
+    subset: Optional[int] = Field(None, gt=0, description="structures drawn (seeded) from the folder; default: all")
+
+    @field_validator("path")
+    @classmethod
+    def _folder(cls, path: Path) -> Path:
+        if not (path / "id_prop.csv").is_file():
+            raise ValueError(f"{path} is not a CGCNN data folder (it needs id_prop.csv beside the <id>.cif files)")
+        return path
+
+
+class CoreMofDataConfig(_CrystalSplit):
+    """MOFs and one geometric property from the CoRE MOF database (``core-mof`` package), for property models."""
+
+    source: Literal["coremof"]
+    dataset: str = "2019-ASR"
+    target: str = "LCD"
+    subset: Optional[int] = Field(5000, gt=0, description="MOFs drawn with seed split_seed; None: all")
+    max_atoms: Optional[int] = Field(None, gt=0, description="skip MOFs with more atoms per cell")
+
+    @model_validator(mode="after")
+    def _known(self):
+        from mlcalc.data.coremof import check_coremof_target
+
+        check_coremof_target(self.dataset, self.target)
+        return self
+
+
 def _data_source(value: Any) -> str:
     return value.get("source", "file") if isinstance(value, dict) else getattr(value, "source", "file")
 
@@ -125,7 +177,8 @@ class OptimConfig(_Strict):
 class TrainConfig(_Strict):
     name: str
     seed: int = 0
-    data: Annotated[Union[Annotated[DataConfig, Tag("file")], Annotated[QM9DataConfig, Tag("qm9")]],
+    data: Annotated[Union[Annotated[DataConfig, Tag("file")], Annotated[QM9DataConfig, Tag("qm9")],
+                          Annotated[CifFolderDataConfig, Tag("cif_folder")], Annotated[CoreMofDataConfig, Tag("coremof")]],
                     Discriminator(_data_source, custom_error_type="data_source",
                                   custom_error_message=f"data.source must be one of {', '.join(DATA_SOURCES)}")]
     model: ModelConfig = ModelConfig()
@@ -142,11 +195,13 @@ class TrainConfig(_Strict):
         if issubclass(model_class(kind), CompositeModel):
             raise ValueError(f"model.kind {kind!r} is made of member models: train each member, then combine them "
                              f"with mlcalc.model.create_model({kind!r}, members=[...]) and save_model")
-        if self.data.source == "qm9" and family != "property":
-            raise ValueError(f"model.kind {kind!r} is an energy model; QM9 properties need one of "
+        if self.data.source != "file" and family != "property":
+            what = "QM9 properties need" if self.data.source == "qm9" else f"data.source {self.data.source} needs"
+            raise ValueError(f"model.kind {kind!r} is an energy model; {what} one of "
                              f"{', '.join(known_kinds('property'))}")
         if self.data.source == "file" and family != "energy":
-            raise ValueError(f"model.kind {kind!r} is a property model; it trains on data.source: qm9")
+            raise ValueError(f"model.kind {kind!r} is a property model; it trains on data.source qm9, cif_folder "
+                             "or coremof")
         if self.data.source == "file" and self.optim.loss != "mse":
             raise ValueError("optim.loss applies to property models (data.source: qm9); force fields use "
                              "energy_weight and force_weight")

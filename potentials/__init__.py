@@ -3,7 +3,7 @@
 Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-et``,
 ``torchmdnet-tensornet``) the sum of potentials (``sum``, a composite) and
 the committee of one family's models (``ensemble``, a composite; also for property models). Property
-models: SchNet, PhysNet, MPNN, MPNN-transformer, and the GNN and linear baselines.
+models: SchNet, PhysNet, MPNN, MPNN-transformer, CGCNN (crystals), and the GNN and linear baselines.
 Build one with :func:`mlcalc.model.create_model` (re-exported here).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mlcalc.model import AtomisticModel, CompositeModel, EnergyModel, PropertyModel, create_model
 
+from .cgcnn import CGCNNModel
 from .ensemble import Ensemble
 from .gnn import GNNModel
 from .linear import LinearCountsModel
@@ -23,4 +24,4 @@ from .torchmdnet import ETPotential, TensorNetPotential
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
            "SumPotential", "Ensemble", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
-           "LinearCountsModel", "create_model"]
+           "LinearCountsModel", "CGCNNModel", "create_model"]

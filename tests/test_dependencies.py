@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("mlcalc", "potentials", "md", "analysis")
 #: parts of a declared dependency, pinned by it: warp comes with torchmd-net (imported only to quiet it),
-#: pydantic-core with pydantic (its custom error type)
-INDIRECT = {"warp-lang", "pydantic-core"}
+#: pydantic-core with pydantic (its custom error type), pymatgen-core with pymatgen (which ships its modules)
+INDIRECT = {"warp-lang", "pydantic-core", "pymatgen-core"}
 #: packages whose data files are read (located through their metadata), never imported
 DATA_ONLY = {"qm9pack"}
 #: imported by a dependency that needs them without declaring them: captum by torch_geometric.explain's

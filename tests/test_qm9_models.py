@@ -12,7 +12,7 @@ from mlcalc.modelfile import load_model, read_manifest, save_model
 from mlcalc.model import create_model, known_kinds
 from mlcalc.testing import random_rotation, tiny_property_model
 
-EXPECTED_KINDS = ["gnn", "linear", "mpnn", "mpnn-transformer", "physnet", "schnet"]
+EXPECTED_KINDS = ["cgcnn", "gnn", "linear", "mpnn", "mpnn-transformer", "physnet", "schnet"]
 
 
 @pytest.fixture(params=EXPECTED_KINDS)

@@ -19,6 +19,8 @@ TINY_PROPERTY_SIZES = {
                          "set2set_steps": 2, "num_heads": 2},
     "gnn": {"hidden_channels": 16, "num_layers": 2, "num_gaussians": 8},
     "linear": {},
+    # CGCNN is periodic by default; the tiny one takes molecules too (a cell is then not needed)
+    "cgcnn": {"atom_fea_len": 8, "h_fea_len": 12, "n_conv": 2, "periodic": False},
 }
 
 

@@ -19,7 +19,9 @@ class PropertyTask(OptimTask):
     """Loss = MSE (or L1, ``optim["loss"]``) between standardised predictions and targets, over all targets.
 
     Logs ``train_loss``, ``val_loss`` (dimensionless) and ``val_<target>_mae`` /
-    ``test_<target>_mae`` in the target's unit (e.g. eV).
+    ``test_<target>_mae`` in the target's unit (e.g. eV). A classifier (a model whose
+    ``classification`` is true, e.g. CGCNN) is fitted by NLL of its ``log_probabilities``
+    on class labels 0/1 and logs ``<stage>_<target>_accuracy`` instead.
     """
 
     def __init__(self, model: torch.nn.Module, optim: dict[str, Any]):
@@ -28,7 +30,20 @@ class PropertyTask(OptimTask):
         self.metrics = torch.nn.ModuleDict({
             f"{stage}_{t}_mae": MeanAbsoluteError() for stage in ("val", "test") for t in model.targets})
 
+    def _classify(self, batch, stage: str) -> torch.Tensor:
+        log_p = self.model.log_probabilities(model_inputs(batch))
+        labels = batch[K.TARGETS][:, 0].round().long()
+        loss = torch.nn.functional.nll_loss(log_p, labels)
+        n = int(labels.shape[0])
+        self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True, on_step=False)
+        if stage != "train":
+            accuracy = (log_p.argmax(dim=1) == labels).float().mean()
+            self.log(f"{stage}_{self.model.targets[0]}_accuracy", accuracy, batch_size=n, prog_bar=True, on_epoch=True)
+        return loss
+
     def _step(self, batch, stage: str) -> torch.Tensor:
+        if getattr(self.model, "classification", False):
+            return self._classify(batch, stage)
         n_atoms = batch[K.N_ATOMS]
         predicted = self.model.standardised_outputs(model_inputs(batch))
         loss = self.loss(predicted, self.model.standardise(batch[K.TARGETS], n_atoms))

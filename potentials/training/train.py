@@ -1,7 +1,7 @@
 """Train a model from a :class:`~mlcalc.config.TrainConfig` and export a ``.mlc`` file.
 
 Energy models train here on labelled structure files (``data.source: file``); property
-models on QM9 in :mod:`.property_train`. Both share the Lightning run of :mod:`.fit`
+models on QM9 in :mod:`.property_train` and on crystals in :mod:`.crystal_train`. Both share the Lightning run of :mod:`.fit`
 (checkpoints, resume, time budget, CSV logs under ``out_dir/logs``).
 """
 
@@ -71,6 +71,14 @@ def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None, 
         from .property_train import train_properties
 
         return train_properties(config, resume, wandb=wandb, devices=devices, strategy=strategy)
+    if config.data.source in ("cif_folder", "coremof"):
+        from .crystal_train import train_crystals
+
+        if wandb is not None or devices != 1:
+            raise ValueError(f"--wandb and --devices are not supported yet for crystal data "
+                             f"(data.source: {config.data.source}); train on one process without them")
+
+        return train_crystals(config, resume)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
@@ -82,8 +90,9 @@ def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None, 
 
     torch.manual_seed(config.seed)
     elements = sorted({int(z) for a in train_set for z in a.numbers})
+    periodic = any(bool(a.pbc.any()) for a in structures)  # a periodic training set makes a periodic model
     model = create_model(config.model.kind, elements=elements, cutoff=config.model.cutoff,
-                         energy_scale=force_rms(train_set), **config.model.hyperparameters)
+                         energy_scale=force_rms(train_set), **{"periodic": periodic, **config.model.hyperparameters})
     atomref = fit_atomref(train_set)
     model.set_atomref(atomref)
 
