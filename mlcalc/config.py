@@ -59,16 +59,29 @@ class DataConfig(_Strict):
     split_seed: int = 0
 
 
-class QM9DataConfig(_Strict):
+class _SplitFractions(_Strict):
+    """Seeded train/val/test fractions of a data set drawn from a database (QM9, crystals; CGCNN: 80/10/10)."""
+
+    train_fraction: float = Field(0.8, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: Optional[float] = Field(None, gt=0, lt=1, description="default: the rest")
+    split_seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        total = self.train_fraction + self.val_fraction + (self.test_fraction or 0.0)
+        if total > 1 + 1e-9 or (self.test_fraction is None and total >= 1):
+            raise ValueError(f"train_fraction + val_fraction + test_fraction is {total:g}; it must leave a test set "
+                             "and not exceed 1")
+        return self
+
+
+class QM9DataConfig(_SplitFractions):
     """QM9 molecules and labels (``targets``, units of :data:`mlcalc.data.qm9.QM9_UNITS`), for property models."""
 
     source: Literal["qm9"]
     targets: list[str] = Field(min_length=1)
     subset: Optional[int] = Field(None, gt=0, description="molecules drawn (seeded) from QM9; default: all")
-    train_fraction: float = Field(0.8, gt=0, lt=1)
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    test_fraction: Optional[float] = Field(None, gt=0, lt=1, description="default: the rest")
-    split_seed: int = 0
 
     @field_validator("targets")
     @classmethod
@@ -77,33 +90,8 @@ class QM9DataConfig(_Strict):
 
         return check_targets(targets)
 
-    @model_validator(mode="after")
-    def _fractions(self):
-        total = self.train_fraction + self.val_fraction + (self.test_fraction or 0.0)
-        if total > 1 + 1e-9 or (self.test_fraction is None and total >= 1):
-            raise ValueError(f"train_fraction + val_fraction + test_fraction is {total:g}; it must leave a test set "
-                             "and not exceed 1")
-        return self
 
-
-class _CrystalSplit(_Strict):
-    """Seeded train/val/test fractions of a crystal data set (CGCNN: 80/10/10)."""
-
-    train_fraction: float = Field(0.8, gt=0, lt=1)
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    test_fraction: Optional[float] = Field(None, gt=0, lt=1, description="default: the rest")
-    split_seed: int = 0
-
-    @model_validator(mode="after")
-    def _fractions(self):
-        total = self.train_fraction + self.val_fraction + (self.test_fraction or 0.0)
-        if total > 1 + 1e-9 or (self.test_fraction is None and total >= 1):
-            raise ValueError(f"train_fraction + val_fraction + test_fraction is {total:g}; it must leave a test set "
-                             "and not exceed 1")
-        return self
-
-
-class CifFolderDataConfig(_CrystalSplit):
+class CifFolderDataConfig(_SplitFractions):
     """A CGCNN data folder (``id_prop.csv`` + ``<id>.cif``, optional ``atom_init.json``), for property models."""
 
     source: Literal["cif_folder"]
@@ -120,7 +108,7 @@ class CifFolderDataConfig(_CrystalSplit):
         return path
 
 
-class CoreMofDataConfig(_CrystalSplit):
+class CoreMofDataConfig(_SplitFractions):
     """MOFs and one geometric property from the CoRE MOF database (``core-mof`` package), for property models."""
 
     source: Literal["coremof"]
