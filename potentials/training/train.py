@@ -23,6 +23,7 @@ from mlcalc.modelfile import save_model
 from mlcalc.model import create_model
 from .data import GraphDataset, fit_atomref, force_rms, split_indices
 from .fit import TrainResult, fit
+from .out_dir import training_folder
 from .task import PotentialTask
 
 __all__ = ["train", "TrainResult", "test_metrics"]
@@ -60,14 +61,23 @@ def test_metrics(model: torch.nn.Module, loader) -> dict[str, float]:
     }
 
 
-def train(config: TrainConfig, resume: bool = False) -> TrainResult:
-    """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``."""
-    if config.data.source == "qm9":
-        from .property_train import train_properties
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``.
 
-        return train_properties(config, resume)
+    ``resume``: continue the run in ``out_dir`` from its last checkpoint. An earlier run
+    there is refused without ``resume`` unless ``overwrite`` (which deletes it); the folder
+    is locked while training writes there.
+    """
+    with training_folder(Path(config.out_dir), config.name, resume, overwrite):
+        if config.data.source == "qm9":
+            from .property_train import train_properties
+
+            return train_properties(config, resume)
+        return _train_energy_model(config, resume)
+
+
+def _train_energy_model(config: TrainConfig, resume: bool) -> TrainResult:
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
     structures = read_structures(data_path)
     require_labels(structures, forces=True, source=str(data_path))
