@@ -6,7 +6,10 @@ energy and force errors on reference frames, and bond/angle distributions compar
 model vs reference and source vs target. Everything lands in ``out_dir``: ``md/`` (one
 resumable run per molecule and calculator), ``figures/``, ``report.md``, ``report.html``
 and ``results.json``. Rerunning the same config reuses finished MD runs and resumes
-interrupted ones.
+interrupted ones; ``study.json`` records the model (sha256) and dtype, so that a rerun with
+another model is refused instead of mixing runs (``overwrite`` starts afresh). The
+study's folder and each run folder are locked while written, and MD worker processes
+die with the study's process (:func:`mlcalc.workers.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -26,7 +30,10 @@ from ase.io.trajectory import Trajectory
 from tqdm.auto import tqdm
 
 from mlcalc.data.molecules import load_molecule
+from mlcalc.errors import OutputExistsError
+from mlcalc.locks import FolderLock
 from mlcalc.md.files import CHECKPOINT, TRAJECTORY
+from mlcalc.workers import die_with_parent
 
 from .distributions import GeometryDistributions
 from .metrics import compare
@@ -51,18 +58,31 @@ class _Job:
         return f"{self.molecule} ({self.calculator})"
 
 
-def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
-    """Run the study in ``config`` (resuming what is already in ``config.out_dir``); returns its results."""
+def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, progress: bool = True,
+                 overwrite: bool = False) -> dict[str, Any]:
+    """Run the study in ``config`` (resuming what is already in ``config.out_dir``); returns its results.
+
+    ``out_dir`` is locked while the study runs (a second study writing there is refused).
+    A study already there made with another model, dtype or reference is refused unless
+    ``overwrite``, which deletes the study's files first (``md/``, ``figures/``, reports).
+    """
+    with FolderLock(config.out_dir, "transfer study"):
+        if overwrite:
+            _clear_study(Path(config.out_dir))
+        return _run_study(config, echo, progress)
+
+
+def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bool) -> dict[str, Any]:
     from mlcalc.calculator import MLCalc
 
     from .report import write_report
 
     t0 = time.perf_counter()
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model_path = _source_model(config, echo)
     calc = MLCalc.load(model_path)
     _check_elements(config, calc)
+    _check_same_study(config, out, model_path)
 
     jobs = []
     for molecule in config.molecules:
@@ -118,6 +138,35 @@ def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, pr
     return results
 
 
+_STUDY_FILES = ("md", "figures", "report.md", "report.html", "results.json", "study.json")
+
+
+def _clear_study(out: Path) -> None:
+    """Delete what a study writes into ``out`` (nothing else there)."""
+    for name in _STUDY_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _check_same_study(config: TransferConfig, out: Path, model_path: Path) -> None:
+    """Record the model (sha256), dtype and reference in study.json; refuse MD runs made with others."""
+    from mlcalc.data.files import file_sha256
+
+    made_with = {"model_sha256": file_sha256(model_path), "dtype": config.dtype, "reference": config.reference}
+    path = out / "study.json"
+    if path.exists() and (out / "md").exists():
+        before = json.loads(path.read_text())
+        changed = [k for k in made_with if before.get(k) != made_with[k]
+                   and not (k == "reference" and None in (before.get(k), made_with[k]))]
+        if changed:
+            raise OutputExistsError(f"{out} holds a study made with another {', '.join(changed)}; use another out_dir "
+                                    "or replace it with --overwrite (overwrite=True)")
+    path.write_text(json.dumps(made_with, indent=1))
+
+
 def _source_model(config: TransferConfig, echo) -> Path:
     from mlcalc.named_models import resolve_model_path
 
@@ -155,11 +204,14 @@ def _md_job(molecule: str, spec: str, dtype: str, settings: dict, out: Path) -> 
 
     atoms = load_molecule(molecule)
     atoms.calc = get_calculator(spec, dtype=getattr(torch, dtype))
-    result = run_md(atoms, MDSettings(**settings), out, resume=(Path(out) / CHECKPOINT).exists())
+    # no checkpoint: files cut short before the first one are replaced
+    result = run_md(atoms, MDSettings(**settings), out, resume=(Path(out) / CHECKPOINT).exists(), overwrite=True)
     return result.summary()
 
 
-def _single_thread() -> None:
+def _init_worker(parent_pid: int) -> None:
+    """A worker: one CPU thread, and it dies with the study's process (so a killed study leaves no writer)."""
+    die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
@@ -188,7 +240,7 @@ def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) ->
                 bar.update(summaries[job]["steps_done"])
             return summaries
         with ProcessPoolExecutor(min(config.workers, len(jobs)), mp_context=get_context("spawn"),
-                                 initializer=_single_thread) as pool:
+                                 initializer=_init_worker, initargs=(os.getpid(),)) as pool:
             # longest first (model runs, larger molecules) so that the workers finish together
             order = sorted(jobs, key=lambda j: (j.calculator != "model", -len(load_molecule(j.molecule))))
             pending = {pool.submit(_md_job, *args[job]): job for job in order}

@@ -40,7 +40,8 @@ def replica_folders(out_dir: str | os.PathLike, n: int) -> list[Path]:
 
 
 def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSettings],
-                   out_dirs: Sequence[str | os.PathLike], resume: bool = False, progress: bool = False,
+                   out_dirs: Sequence[str | os.PathLike], resume: bool = False, overwrite: bool = False,
+                   progress: bool = False,
                    labels: Sequence[str] | None = None, dtype: torch.dtype = torch.float64,
                    device: str | torch.device = "cpu") -> list[MDResult]:
     """Run MD of every structure into its folder, all in one TorchSim batch; returns each run's result.
@@ -48,7 +49,8 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
     ``model``: a :class:`~mlcalc.md.torchsim_model.TorchSimModel`, or an mlcalc energy model,
     ``.mlc`` file or shipped name (evaluated in ``dtype`` on ``device``). ``settings``: one
     per structure, alike except for ``seed`` (velocities and Langevin noise of that system).
-    ``resume``: continue the runs saved in the folders (finished ones are returned as they are).
+    ``resume``: continue the runs saved in the folders (finished ones are returned as they are);
+    ``overwrite``: replace runs already there (without either, an earlier run is refused).
     The structures are not moved.
     """
     from .torchsim_model import TorchSimModel
@@ -72,7 +74,7 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
             continue
         folder = RunFolder(out, s, labels[k], progress=progress and not groups)
         atoms = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        start = folder.open(atoms, resume)
+        start = folder.open(atoms, resume, overwrite)
         if start is None:
             results[k] = load_md_result(out)
             continue

@@ -23,18 +23,20 @@ __all__ = ["run_md", "run_steps"]
 
 
 def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resume: bool = False,
-           progress: bool = False, label: str | None = None) -> MDResult:
+           progress: bool = False, label: str | None = None, overwrite: bool = False) -> MDResult:
     """Run MD of ``atoms`` (its calculator attached) into ``out_dir`` (see :mod:`mlcalc.md.run_folder`).
 
     ``resume``: continue the run saved in ``out_dir`` (a finished run is returned as is;
     ``settings.steps`` may be raised to extend it). A blow-up ends the run early with
     ``status == "blew_up"`` and a message; frames written until then stay readable.
-    ``atoms`` is moved along: it ends in the run's last state.
+    ``atoms`` is moved along: it ends in the run's last state. A run already in ``out_dir``
+    is refused without ``resume`` unless ``overwrite`` (which deletes it); a folder written
+    by another live process is refused (see :class:`RunFolder`).
     """
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
     folder = RunFolder(out_dir, settings, label or atoms.get_chemical_formula(), progress)
-    start = folder.open(atoms, resume)
+    start = folder.open(atoms, resume, overwrite)
     if start is None:
         return load_md_result(folder.out)
     try:

@@ -6,3 +6,5 @@ LOG = "energies.csv"
 CHECKPOINT = "checkpoint.json"
 SUMMARY = "summary.json"
 BLOWUP = "blowup.extxyz"
+#: every file a run writes (what ``overwrite`` deletes)
+RUN_FILES = (TRAJECTORY, EXTXYZ, LOG, CHECKPOINT, SUMMARY, BLOWUP)

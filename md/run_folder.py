@@ -9,12 +9,14 @@
     checkpoint.json     the last saved step, the stepper's random state, the settings
     summary.json        status, drift, wall time (written at the end)
     blowup.extxyz       the offending structure, if the run blew up
+    .mlcalc.lock        owner (pid, host) while a process writes here (see :mod:`mlcalc.locks`)
 
 A :class:`RunFolder` is fed the system's state after every step (:meth:`RunFolder.record`)
 by whatever steps it, checks it with the blow-up monitors and saves a frame when one is
 due. One folder per system: a blow-up stops only its own run. A killed run continues
 from its last saved frame (:meth:`RunFolder.open` with ``resume=True``) and ends with the
-same frames as an uninterrupted one.
+same frames as an uninterrupted one. A folder has one writer at a time (a lock), and a
+new run never silently replaces an old one (``overwrite``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from ase.io import write
 from ase.io.trajectory import Trajectory
 from tqdm.auto import tqdm
 
+from mlcalc.errors import OutputExistsError
+from mlcalc.locks import FolderLock
 from mlcalc.md_settings import MDSettings
 
 from .energy_log import EnergyLog
-from .files import BLOWUP, CHECKPOINT, EXTXYZ, LOG, SUMMARY, TRAJECTORY
+from .files import BLOWUP, CHECKPOINT, EXTXYZ, LOG, RUN_FILES, SUMMARY, TRAJECTORY
 from .monitors import BlowUpError, BlowUpMonitor
 from .result import MDResult, load_md_result
 
@@ -64,25 +68,34 @@ class RunFolder:
     def running(self) -> bool:
         return self.status == "running"
 
-    def open(self, atoms: Atoms, resume: bool = False) -> int | None:
+    def open(self, atoms: Atoms, resume: bool = False, overwrite: bool = False) -> int | None:
         """Get ready to record ``atoms``; returns the step to continue from (0: a new run).
 
+        The folder is locked against a second writer until :meth:`close` (a live one raises
+        :class:`~mlcalc.errors.FolderInUseError`; the lock of a killed run is taken over).
         ``resume``: continue the run saved here. Its files are cut back to the checkpoint and
         its last saved state (positions, momenta, cell) is loaded into ``atoms``. Returns None
-        when the saved run is already complete (nothing is opened then).
+        when the saved run is already complete (nothing is opened then). Without ``resume``,
+        a run already in the folder raises :class:`~mlcalc.errors.OutputExistsError` unless
+        ``overwrite`` (its files are deleted then).
         """
-        self.out.mkdir(parents=True, exist_ok=True)
-        saved = self._read_checkpoint() if resume else None
-        if saved is not None and saved["status"] == "completed" and saved["step"] >= self.settings.steps:
-            return None
-        if resume and saved is None:
-            log.warning("no checkpoint in %s: the run starts from the beginning", self.out)
-        uncertainty = "uncertainty" in getattr(atoms.calc, "implemented_properties", ())
-        if self.settings.max_uncertainty is not None and not uncertainty:
-            raise ValueError("max_uncertainty needs an ensemble model (a calculator that gives 'uncertainty'), "
-                             f"got {type(atoms.calc).__name__}; train one with mlcalc train CONFIG --seeds 5")
-        first = atoms if saved is None else self._restore(atoms, saved)
-        self._start(first, saved, uncertainty)
+        self.lock = FolderLock(self.out, "run folder").acquire()
+        try:
+            saved = self._read_checkpoint() if resume else self._clear(overwrite)
+            if saved is not None and saved["status"] == "completed" and saved["step"] >= self.settings.steps:
+                self.lock.release()
+                return None
+            if resume and saved is None:
+                log.warning("no checkpoint in %s: the run starts from the beginning", self.out)
+            uncertainty = "uncertainty" in getattr(atoms.calc, "implemented_properties", ())
+            if self.settings.max_uncertainty is not None and not uncertainty:
+                raise ValueError("max_uncertainty needs an ensemble model (a calculator that gives 'uncertainty'), "
+                                 f"got {type(atoms.calc).__name__}; train one with mlcalc train CONFIG --seeds 5")
+            first = atoms if saved is None else self._restore(atoms, saved)
+            self._start(first, saved, uncertainty)
+        except BaseException:
+            self.lock.release()
+            raise
         self.n_atoms = len(atoms)
         return saved["step"] if saved else 0
 
@@ -109,7 +122,13 @@ class RunFolder:
         write(self.out / BLOWUP, snapshot, format="extxyz")
 
     def close(self) -> MDResult | None:
-        """Close the files; an ended run gets its final checkpoint and summary.json, and is returned."""
+        """Close the files and unlock; an ended run gets its final checkpoint and summary.json, and is returned."""
+        try:
+            return self._close()
+        finally:
+            self.lock.release()
+
+    def _close(self) -> MDResult | None:
         self.bar.close()
         self.traj.close()
         self.energies.close()
@@ -160,6 +179,15 @@ class RunFolder:
             "step": 0, "extra_frames": 0, "settings": self.settings.to_dict(), "rng": None}
         _write_json(path, {**checkpoint, **changes})
 
+    def _clear(self, overwrite: bool) -> None:
+        """Delete the files of a run already here if ``overwrite``; else refuse to replace them."""
+        found = [self.out / name for name in RUN_FILES if (self.out / name).exists()]
+        if found and not overwrite:
+            raise OutputExistsError(f"{self.out} already holds an MD run ({_describe_run(self.out)}); continue it with "
+                                    "--resume (resume=True) or replace it with --overwrite (overwrite=True)")
+        for path in found:
+            path.unlink()
+
     def _read_checkpoint(self) -> dict | None:
         """The saved checkpoint (None: none), refused if the settings changed or the run blew up."""
         path = self.out / CHECKPOINT
@@ -171,7 +199,8 @@ class RunFolder:
             raise ValueError(f"cannot resume the run in {self.out}: settings changed ({', '.join(changed)}); "
                              "use the original settings or a new output folder")
         if state["status"] == "blew_up":
-            raise ValueError(f"the run in {self.out} blew up ({state.get('message', '')}); start a new run instead")
+            raise ValueError(f"the run in {self.out} blew up ({state.get('message', '')}); replace it with --overwrite "
+                             "(overwrite=True) or use a new folder")
         if self.settings.steps < state["step"]:
             raise ValueError(f"the run in {self.out} is already at step {state['step']}, "
                              f"beyond steps={self.settings.steps}")
@@ -194,6 +223,17 @@ class RunFolder:
         atoms.set_momenta(last.get_momenta(), apply_constraint=False)
         atoms.set_cell(last.cell)
         return frames[0]
+
+
+def _describe_run(out: Path) -> str:
+    """'completed at step 200', 'stopped at step 40 of 200', ... from the checkpoint (or the files there)."""
+    try:
+        state = json.loads((out / CHECKPOINT).read_text())
+        steps = state["settings"]["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "files " + ", ".join(name for name in RUN_FILES if (out / name).exists())
+    status = {"completed": "completed", "blew_up": "blew up", "running": "stopped"}.get(state.get("status"), "stopped")
+    return f"{status} at step {state.get('step')} of {steps}"
 
 
 def _read_frames(path: Path, n_frames: int) -> list[Atoms]:

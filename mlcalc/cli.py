@@ -9,13 +9,16 @@ from pathlib import Path
 
 import click
 
+from mlcalc.cli_errors import ErrorHandlingGroup
 from mlcalc.cli_options import schema_options, settings_from
 from mlcalc.data.molecules import MOLECULES
+from mlcalc.errors import describe
 from mlcalc.md_settings import MDSettings, ReferenceSettings
 
 
 def _fail(err: Exception) -> None:
-    raise click.ClickException(str(err))
+    """Hand ``err`` to the group's handler (one line, exit code 2; the traceback with --debug)."""
+    raise err
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict:
@@ -27,14 +30,21 @@ def _parse_overrides(items: tuple[str, ...]) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
-        parsed[key] = yaml.safe_load(value)
+        try:
+            parsed[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item}: {describe(err)[0]}") from None
     return parsed
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorHandlingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlcalc")
-def main() -> None:
-    """Machine-learned models of molecules and crystals as ASE calculators."""
+@click.option("--debug", is_flag=True, help="show the traceback of an error (also: MLCALC_DEBUG=1)")
+def main(debug: bool) -> None:
+    """Machine-learned models of molecules and crystals as ASE calculators.
+
+    Errors are one line on stderr (exit code 2 for bad input); --debug shows the traceback.
+    """
 
 
 @main.command()
@@ -70,6 +80,7 @@ def models() -> None:
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--resume", is_flag=True, help="continue from the last checkpoint in the output folder")
+@click.option("--overwrite", is_flag=True, help="replace an earlier run in the output folder (default: refuse)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set optim.epochs=5 (value parsed as YAML)")
 @click.option("--subset", type=click.IntRange(min=1), default=None,
@@ -83,8 +94,8 @@ def models() -> None:
 @click.option("--wandb", "use_wandb", is_flag=True, help="also log to Weights & Biases, offline (wandb sync later)")
 @click.option("--wandb-online", is_flag=True, help="with --wandb: log online (needs a W&B login)")
 @click.option("--wandb-project", default=None, help="W&B project (default: mlcalc)")
-def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | None, seeds: int, devices: int,
-          strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
+def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...], subset: int | None, seeds: int,
+          devices: int, strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
     from mlcalc.cli_tune import wandb_options
 
@@ -101,13 +112,14 @@ def train(config: str, resume: bool, overrides: tuple[str, ...], subset: int | N
             cfg = load_config(config, {**parsed, "data.subset": subset})
     except (OSError, ValueError) as err:
         _fail(err)
+    wandb = wandb_options(use_wandb, wandb_online, wandb_project)
     if seeds > 1:
         from mlcalc.potentials.training.seeds import train_seeds
 
-        result = train_seeds(cfg, seeds, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project))
+        result = train_seeds(cfg, seeds, resume=resume, wandb=wandb, overwrite=overwrite)
     else:
-        result = run_training(cfg, resume=resume, wandb=wandb_options(use_wandb, wandb_online, wandb_project),
-                              devices=devices, strategy=strategy)
+        result = run_training(cfg, resume=resume, overwrite=overwrite, wandb=wandb, devices=devices,
+                              strategy=strategy)
     test = result.metrics["test"]
     click.echo(f"model: {result.model_path}")
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
@@ -133,6 +145,7 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
     from mlcalc.predict import predict_files
 
     try:
+        _refuse_input_as_output(out, files)
         if any(Path(f).is_dir() for f in files):
             from mlcalc.predict_crystals import predict_cif_folder
 
@@ -144,6 +157,14 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
     except (OSError, ValueError) as err:
         _fail(err)
     click.echo(f"wrote {n} rows to {out}")
+
+
+def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
+    """Raise ValueError if ``out`` is one of the ``inputs`` (it would be overwritten)."""
+    target = Path(out).resolve()
+    for name in inputs:
+        if Path(name).resolve() == target:
+            raise ValueError(f"--out {out} is also an input file: it would be overwritten; choose another --out")
 
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
@@ -185,10 +206,12 @@ def data_reference(molecule: str, out: str | None, **options) -> None:
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="output folder")
 @click.option("--float64", "double", is_flag=True, help="evaluate the model in float64 (best energy conservation)")
 @click.option("--resume", is_flag=True, help="continue the run saved in --out")
+@click.option("--overwrite", is_flag=True, help="replace a run already in --out (default: refuse)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
               help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...")
-def md(model: str, structure: str, out: str, double: bool, resume: bool, progress: bool, replicas: int,
+def md(model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool, progress: bool,
+       replicas: int,
        **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
     settings = settings_from(MDSettings, options)
@@ -202,10 +225,10 @@ def md(model: str, structure: str, out: str, double: bool, resume: bool, progres
     try:
         atoms = load_molecule(structure)
         if replicas > 1:
-            _md_replicas(model, atoms, settings, out, replicas, resume, progress, dtype)
+            _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progress, dtype)
             return
         atoms.calc = get_calculator(model, dtype=dtype)
-        result = run_md(atoms, settings, out, resume=resume, progress=progress)
+        result = run_md(atoms, settings, out, resume=resume, progress=progress, overwrite=overwrite)
     except (OSError, ValueError, ImportError) as err:
         _fail(err)
     s = result.summary()
@@ -218,7 +241,7 @@ def md(model: str, structure: str, out: str, double: bool, resume: bool, progres
         raise click.ClickException(result.message)
 
 
-def _md_replicas(model, atoms, settings, out, replicas, resume, progress, dtype) -> None:
+def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progress, dtype) -> None:
     """``mlcalc md --replicas N``: N seeds of one structure in one TorchSim batch, a run folder each."""
     from mlcalc.calculators import REFERENCE_NAMES
     from mlcalc.md import replica_folders, replica_settings, run_batched_md
@@ -228,7 +251,7 @@ def _md_replicas(model, atoms, settings, out, replicas, resume, progress, dtype)
                          "(leave out --replicas)")
     folders = replica_folders(out, replicas)
     results = run_batched_md([atoms] * replicas, model, replica_settings(settings, replicas), folders,
-                             resume=resume, progress=progress, dtype=dtype)
+                             resume=resume, overwrite=overwrite, progress=progress, dtype=dtype)
     for folder, result in zip(folders, results):
         s = result.summary()
         drift = s["drift_meV_per_atom_per_ps"]
@@ -243,18 +266,20 @@ def _md_replicas(model, atoms, settings, out, replicas, resume, progress, dtype)
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set md.steps=1000 (value parsed as YAML)")
+@click.option("--overwrite", is_flag=True, help="delete the study already in out_dir first (default: resume it)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def transfer(config: str, overrides: tuple[str, ...], progress: bool) -> None:
+def transfer(config: str, overrides: tuple[str, ...], overwrite: bool, progress: bool) -> None:
     """Run the transfer study in CONFIG (MD with the model and the reference, distributions, report).
 
-    Rerunning the same config reuses finished MD runs and resumes interrupted ones.
+    Rerunning the same config reuses finished MD runs and resumes interrupted ones (a study
+    there made with another model or dtype is refused; --overwrite starts afresh).
     """
     from mlcalc.analysis.transfer import run_transfer
     from mlcalc.analysis.transfer_config import load_transfer_config
 
     try:
         cfg = load_transfer_config(config, _parse_overrides(overrides))
-        run_transfer(cfg, echo=click.echo, progress=progress)
+        run_transfer(cfg, echo=click.echo, progress=progress, overwrite=overwrite)
     except (OSError, ValueError, ImportError) as err:
         _fail(err)
     click.echo(f"report: {cfg.out_dir / 'report.html'} (also report.md, results.json, figures/)")
@@ -264,13 +289,17 @@ def transfer(config: str, overrides: tuple[str, ...], progress: bool) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
               help="NVE steps (0.5 fs) per molecule and calculator")
+@click.option("--overwrite", is_flag=True, help="delete an earlier demo in --out first (default: reuse and resume it)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def demo(out: str, steps: int, progress: bool) -> None:
-    """A reduced ethanol -> n-/iso-propanol transfer study with the shipped model, report included."""
+def demo(out: str, steps: int, overwrite: bool, progress: bool) -> None:
+    """A reduced ethanol -> n-/iso-propanol transfer study with the shipped model, report included.
+
+    Rerunning reuses the MD runs already in --out (and resumes interrupted ones).
+    """
     from mlcalc.demo import run_demo
 
     try:
-        run_demo(Path(out), steps=steps, echo=click.echo, progress=progress)
+        run_demo(Path(out), steps=steps, echo=click.echo, progress=progress, overwrite=overwrite)
     except (OSError, ValueError, ImportError) as err:
         _fail(err)
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from mlcalc.data.molecules import MOLECULES
+from mlcalc.errors import describe
 from mlcalc.md_settings import ReferenceSettings
 
 __all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "CifFolderDataConfig", "CoreMofDataConfig", "ModelConfig", "OptimConfig", "load_config",
@@ -212,13 +213,16 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
 def load_yaml_config(path: str | os.PathLike, schema: type[BaseModel], overrides: dict[str, Any] | None = None):
     """Read YAML at ``path`` into the pydantic ``schema``; ``overrides`` (dotted keys) replace values.
 
-    Errors (missing file, not a mapping, bad or unknown fields) are ``ValueError``/``FileNotFoundError``
+    Errors (missing file, YAML syntax with its line, not a mapping, bad or unknown fields) are ``ValueError``/``FileNotFoundError``
     messages that name the file and the field.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: {describe(err)[0]}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a config must be a YAML mapping")
     for dotted, value in (overrides or {}).items():

@@ -32,14 +32,18 @@ def demo_config(out: Path, steps: int = 2000):
     })
 
 
-def run_demo(out: Path, steps: int = 2000, echo: Callable[[str], None] = print, progress: bool = True) -> dict:
-    """Run the reduced study into ``out``; returns its results (also in ``out/results.json``)."""
+def run_demo(out: Path, steps: int = 2000, echo: Callable[[str], None] = print, progress: bool = True,
+             overwrite: bool = False) -> dict:
+    """Run the reduced study into ``out``; returns its results (also in ``out/results.json``).
+
+    A rerun reuses (and resumes) the MD runs in ``out``; ``overwrite`` deletes them first.
+    """
     from mlcalc.analysis.transfer import run_transfer
 
     config = demo_config(Path(out), steps)
     echo(f"mlcalc demo: the shipped ethanol-et model on ethanol, n-propanol and iso-propanol, "
          f"{steps} NVE steps of 0.5 fs each, against GFN2-xTB reference MD")
-    results = run_transfer(config, echo=echo, progress=progress)
+    results = run_transfer(config, echo=echo, progress=progress, overwrite=overwrite)
     echo("")
     echo(f"{'molecule':14s} {'force MAE':>12s} {'drift model':>14s} {'drift xTB':>12s}   (meV/Å, meV/atom/ps)")
     for molecule, entry in results["molecules"].items():

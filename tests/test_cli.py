@@ -37,7 +37,7 @@ def test_info_on_bad_file_is_a_clean_error(runner, tmp_path):
     bad = tmp_path / "bad.mlc"
     bad.write_bytes(b"garbage bytes here")
     result = runner.invoke(main, ["info", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Error:" in result.output and "not an mlcalc model" in result.output
     assert "Traceback" not in result.output
 
@@ -56,11 +56,11 @@ def test_data_reference_writes_frames(runner, tmp_path):
 
 def test_data_reference_unknown_molecule(runner):
     result = runner.invoke(main, ["data", "reference", "--molecule", "unobtainium", "--frames", "1"])
-    assert result.exit_code == 1 and "unknown molecule 'unobtainium'" in result.output
+    assert result.exit_code == 2 and "unknown molecule 'unobtainium'" in result.output
 
 
 def test_train_rejects_bad_override(runner, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("name: x\ndata: {path: d.xyz, train: 1, val: 1}\nout_dir: o\n")
     result = runner.invoke(main, ["train", str(cfg), "--set", "optim.optimizer=rmsprop"])
-    assert result.exit_code == 1 and "optim.optimizer" in result.output
+    assert result.exit_code == 2 and "optim.optimizer" in result.output

@@ -18,12 +18,18 @@ MOLECULES = ("ethanol", "n-propanol", "iso-propanol", "methyl-ethyl-ether", "ura
 
 
 def load_molecule(name_or_path: str | os.PathLike) -> Atoms:
-    """A shipped molecule by name, or the first structure of any ASE-readable file (e.g. XYZ)."""
+    """A shipped molecule by name, or the first structure of any ASE-readable file (e.g. XYZ).
+
+    A file that is empty, unreadable, or whose structure has no atoms or NaN coordinates
+    raises a ValueError naming the file and the problem.
+    """
     import ase.io
 
     path = Path(name_or_path)
     if path.is_file():
-        return ase.io.read(path, index=0)
+        from mlcalc.data.files import read_structures
+
+        return read_structures(path, index=0)[0]
     if str(name_or_path) in MOLECULES:
         return ase.io.read(_DIR / f"{name_or_path}.xyz", index=0)
     raise ValueError(f"unknown molecule {str(name_or_path)!r}: give an XYZ file or one of {', '.join(MOLECULES)}")

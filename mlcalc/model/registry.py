@@ -78,7 +78,7 @@ def create_model(kind: str, **hyperparameters: Any):
     cls = model_class(kind)
     try:
         return cls(**hyperparameters)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # a misspelt name, or a value of the wrong type
         raise ValueError(f"bad hyperparameters for {kind!r}: {err}") from None
 
 

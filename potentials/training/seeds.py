@@ -40,7 +40,7 @@ def seed_spread(member_metrics: list[dict[str, Any]]) -> dict[str, dict[str, flo
     return out
 
 
-def _member(config: TrainConfig, k: int, resume: bool, wandb: dict | None) -> TrainResult:
+def _member(config: TrainConfig, k: int, resume: bool, wandb: dict | None, overwrite: bool = False) -> TrainResult:
     from .train import train
 
     cfg = config.model_copy(update={"seed": config.seed + k, "out_dir": Path(config.out_dir) / f"seed-{k}",
@@ -48,7 +48,8 @@ def _member(config: TrainConfig, k: int, resume: bool, wandb: dict | None) -> Tr
     path = Path(cfg.out_dir) / f"{cfg.name}.mlc"
     if resume and path.exists() and (Path(cfg.out_dir) / "metrics.json").exists():
         return TrainResult(path, read_manifest(path)["metrics"], {})
-    return train(cfg, resume=resume, wandb=dict(wandb, name=cfg.name, group=config.name) if wandb else None)
+    member_wandb = dict(wandb, name=cfg.name, group=config.name) if wandb else None
+    return train(cfg, resume=resume, overwrite=overwrite, wandb=member_wandb)
 
 
 def _ensemble_test(config: TrainConfig, model: torch.nn.Module, split: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -74,7 +75,8 @@ def _ensemble_test(config: TrainConfig, model: torch.nn.Module, split: dict[str,
     return {**test_metrics(model, loader), "frames": len(frames)}
 
 
-def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: dict | None = None) -> TrainResult:
+def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: dict | None = None,
+                overwrite: bool = False) -> TrainResult:
     """Train ``n_seeds`` members (seeds ``config.seed + k``) and write the ensemble ``out_dir/<name>.mlc``.
 
     ``wandb``: log each member to W&B (options of :func:`.wandb_log.wandb_logger`), grouped by the config name.
@@ -82,7 +84,7 @@ def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: 
     if n_seeds < 2:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {n_seeds}")
     out = Path(config.out_dir)
-    results = [_member(config, k, resume, wandb) for k in range(n_seeds)]
+    results = [_member(config, k, resume, wandb, overwrite) for k in range(n_seeds)]
     members = [load_model(r.model_path)[0] for r in results]
     model = create_model("ensemble", members=members).eval()
     split = next((r.split for r in results if r.split), None)

@@ -23,6 +23,7 @@ from mlcalc.modelfile import save_model
 from mlcalc.model import create_model
 from .data import GraphDataset, fit_atomref, force_rms, split_indices
 from .fit import TrainResult, fit
+from .out_dir import training_folder
 from .task import PotentialTask
 
 __all__ = ["train", "TrainResult", "test_metrics"]
@@ -60,27 +61,34 @@ def test_metrics(model: torch.nn.Module, loader) -> dict[str, float]:
     }
 
 
-def train(config: TrainConfig, resume: bool = False, wandb: dict | None = None, devices: int = 1,
-          strategy: str = "auto") -> TrainResult:
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, wandb: dict | None = None,
+          devices: int = 1, strategy: str = "auto") -> TrainResult:
     """Fit, pick the best validation checkpoint, test it and write ``out_dir/<name>.mlc``.
 
-    ``wandb``: also log to Weights & Biases with these options (:func:`.wandb_log.wandb_logger`; offline unless
-    ``online``). ``devices``, ``strategy``: data-parallel fitting (e.g. 2, "ddp"; see :mod:`.fit`).
+    ``resume``: continue the run in ``out_dir`` from its last checkpoint. An earlier run
+    there is refused without ``resume`` unless ``overwrite`` (which deletes it); the folder
+    is locked while training writes there. ``wandb``: also log to Weights & Biases with these
+    options (:func:`.wandb_log.wandb_logger`; offline unless ``online``). ``devices``,
+    ``strategy``: data-parallel fitting (e.g. 2, "ddp"; see :mod:`.fit`).
     """
-    if config.data.source == "qm9":
-        from .property_train import train_properties
+    with training_folder(Path(config.out_dir), config.name, resume, overwrite):
+        if config.data.source == "qm9":
+            from .property_train import train_properties
 
-        return train_properties(config, resume, wandb=wandb, devices=devices, strategy=strategy)
-    if config.data.source in ("cif_folder", "coremof"):
-        from .crystal_train import train_crystals
+            return train_properties(config, resume, wandb=wandb, devices=devices, strategy=strategy)
+        if config.data.source in ("cif_folder", "coremof"):
+            from .crystal_train import train_crystals
 
-        if wandb is not None or devices != 1:
-            raise ValueError(f"--wandb and --devices are not supported yet for crystal data "
-                             f"(data.source: {config.data.source}); train on one process without them")
+            if wandb is not None or devices != 1:
+                raise ValueError(f"--wandb and --devices are not supported yet for crystal data "
+                                 f"(data.source: {config.data.source}); train on one process without them")
+            return train_crystals(config, resume)
+        return _train_energy_model(config, resume, wandb=wandb, devices=devices, strategy=strategy)
 
-        return train_crystals(config, resume)
+
+def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = None, devices: int = 1,
+                        strategy: str = "auto") -> TrainResult:
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data_path = _ensure_data(config)
     structures = read_structures(data_path)
     require_labels(structures, forces=True, source=str(data_path))

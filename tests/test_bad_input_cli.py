@@ -1,0 +1,171 @@
+"""Bad input through the command line: one line on stderr naming the problem, exit code 2; --debug adds the traceback.
+
+Each case is a real command on real (small, broken) files; none runs a model for long:
+every error is found before any training or MD starts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+from click.testing import CliRunner
+
+from mlcalc.cli import main
+from mlcalc.data.molecules import load_molecule
+from mlcalc.modelfile import save_model
+from mlcalc.testing import tiny_potential
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\xff\xfe"
+TINY_ET = {"hidden_channels": 8, "num_layers": 1, "num_rbf": 4, "num_heads": 2}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A folder of good and broken inputs: labelled frames, a model, an empty file, a PNG, a NaN, configs."""
+    d = tmp_path_factory.mktemp("bad-input")
+    frames = []
+    for k in range(6):  # labelled frames (the labels need not be physical: nothing is fitted here)
+        atoms = load_molecule("ethanol")
+        atoms.rattle(0.02, seed=k)
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0 * k, forces=np.zeros((len(atoms), 3)))
+        frames.append(atoms)
+    write(d / "frames.extxyz", frames, format="extxyz")
+    write(d / "plain.xyz", load_molecule("ethanol"))  # no energies
+    nan = load_molecule("ethanol")
+    nan.positions[2, 1] = np.nan
+    write(d / "nan.xyz", nan)
+    (d / "empty.xyz").write_text("")
+    (d / "picture.xyz").write_bytes(PNG)
+    (d / "picture.png").write_bytes(PNG)
+    (d / "a-file").write_text("not a folder")
+    (d / "garbage.mlc").write_bytes(b"garbage bytes, not a model")
+    save_model(d / "tiny.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    config = {"name": "x", "data": {"path": str(d / "frames.extxyz"), "train": 3, "val": 1, "test": 1},
+              "model": {"kind": "torchmdnet-et", "cutoff": 4.0, "hyperparameters": TINY_ET},
+              "optim": {"epochs": 1, "batch_size": 2}, "out_dir": str(d / "train-out"), "progress": False}
+    (d / "train.yaml").write_text(yaml.safe_dump(config))
+    (d / "broken.yaml").write_text("name: x\ndata: {path: [frames.extxyz\nout_dir: o\n")
+    (d / "done-run" / "checkpoints").mkdir(parents=True)
+    (d / "done-run" / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run")
+    (d / "study.yaml").write_text("name: s\nsource: {molecule: ethanol, model: ethanol-et}\ntargets: [n-propanol]\n"
+                                  "compare: [C-C]\nout_dir: study\nmd: {stepz: 3}\n")
+    (d / "study-broken.yaml").write_text("name: s\nsource: {molecule: ethanol\n")
+    return d
+
+
+def _train(*args):
+    return ["train", "{d}/train.yaml", *args]
+
+
+def _md(structure, *args):
+    return ["md", "{d}/tiny.mlc", structure, "--steps", "4", "--out", "{d}/md-out", "--no-progress", *args]
+
+
+# (command line with {d} for the folder of files, words the one-line message must contain)
+CASES = {
+    "train: missing data file": (_train("--set", "data.path={d}/missing.extxyz"), ["missing.extxyz", "does not exist"]),
+    "train: data without energies": (_train("--set", "data.path={d}/plain.xyz"), ["plain.xyz", "no reference energy"]),
+    "train: a PNG as data": (_train("--set", "data.path={d}/picture.png"), ["picture.png", "png"]),
+    "train: an empty data file": (_train("--set", "data.path={d}/empty.xyz"), ["empty.xyz", "is empty"]),
+    "train: NaN in the data": (_train("--set", "data.path={d}/nan.xyz"), ["nan.xyz", "NaN"]),
+    "train: too few frames for the split": (_train("--set", "data.train=100"), ["train=100", "6 structures"]),
+    "train: misspelt hyperparameter": (_train("--set", "model.hyperparameters.hiden_channels=8"),
+                                       ["bad hyperparameters", "hiden_channels"]),
+    "train: hyperparameter of the wrong type": (_train("--set", "model.hyperparameters.hidden_channels=many"),
+                                                ["bad hyperparameters", "torchmdnet-et"]),
+    "train: misspelt optim key": (_train("--set", "optim.learning_rate=0.1"), ["optim.learning_rate"]),
+    "train: bad value": (_train("--set", "optim.optimizer=rmsprop"), ["optim.optimizer"]),
+    "train: out_dir is a file": (_train("--set", "out_dir={d}/a-file"), ["a-file", "is a file"]),
+    "train: earlier run in out_dir": (_train("--set", "out_dir={d}/done-run"), ["already holds", "--resume",
+                                                                               "--overwrite"]),
+    "train: YAML syntax error": (["train", "{d}/broken.yaml"], ["broken.yaml", "YAML", "line 3"]),
+    "train: --set value not YAML": (_train("--set", "data.train=[1"), ["--set data.train=[1", "YAML"]),
+    "train: --set without =": (_train("--set", "data.train"), ["KEY=VALUE"]),
+    "md: empty structure file": (_md("{d}/empty.xyz"), ["empty.xyz", "is empty"]),
+    "md: a PNG named .xyz": (_md("{d}/picture.xyz"), ["picture.xyz", "binary"]),
+    "md: NaN coordinate": (_md("{d}/nan.xyz"), ["nan.xyz", "atom(s) [2]", "NaN"]),
+    "md: unknown molecule": (_md("ethanoll"), ["unknown molecule 'ethanoll'", "ethanol"]),
+    "md: unknown model": (["md", "ethanol-xx", "ethanol", "--steps", "2", "--out", "{d}/o"], ["ethanol-xx",
+                                                                                              "shipped models"]),
+    "md: a model file that is not one": (["md", "{d}/garbage.mlc", "ethanol", "--steps", "2", "--out", "{d}/o"],
+                                         ["garbage.mlc"]),
+    "md: time step too large": (_md("ethanol", "--timestep", "20"), ["timestep must be", "got 20"]),
+    "md: negative temperature": (_md("ethanol", "--temperature", "-5"), ["temperature must be"]),
+    "md: element unknown to the model": (_md("uracil"), ["N", "not known to this model"]),
+    "predict: --out is an input": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/frames.extxyz"],
+                                   ["also an input file"]),
+    "predict: empty file": (["predict", "{d}/tiny.mlc", "{d}/empty.xyz", "--out", "{d}/p.csv"], ["empty.xyz"]),
+    "info: not a model file": (["info", "{d}/garbage.mlc"], ["garbage.mlc", "not an mlcalc model"]),
+    "data reference: negative --thermalise": (["data", "reference", "--molecule", "ethanol", "--thermalise", "-100"],
+                                              ["thermalise must be", "-100"]),
+    "data reference: --frames 0": (["data", "reference", "--molecule", "ethanol", "--frames", "0"],
+                                   ["frames must be"]),
+    "data reference: NaN molecule": (["data", "reference", "--molecule", "{d}/nan.xyz", "--frames", "1"],
+                                     ["nan.xyz", "NaN"]),
+    "transfer: unknown setting": (["transfer", "{d}/study.yaml"], ["md.stepz"]),
+    "transfer: YAML syntax error": (["transfer", "{d}/study-broken.yaml"], ["study-broken.yaml", "YAML", "line"]),
+}
+
+
+def _run(args, folder, env=None):
+    return CliRunner().invoke(main, [a.format(d=folder) for a in args], env=env)
+
+
+def _error_line(result) -> str:
+    """The one error line on stderr (other lines may only be library notices that are not errors)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Warp")]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_and_exit_code_2(case, files):
+    args, words = CASES[case]
+    result = _run(args, files)
+    assert result.exit_code == 2, (result.output, result.exception)
+    line = _error_line(result)
+    for word in words:
+        assert word in line, line
+
+
+def test_md_refuses_to_replace_a_run_and_says_how_to_go_on(files, tmp_path):
+    args = ["md", str(files / "tiny.mlc"), "ethanol", "--steps", "4", "--interval", "2", "--out", str(tmp_path),
+            "--no-progress", "--max-force", "none", "--bond-stretch", "none"]
+    assert _run(args, files).exit_code == 0
+    before = (tmp_path / "trajectory.traj").read_bytes()
+    again = _run(args, files)
+    assert again.exit_code == 2
+    line = _error_line(again)
+    assert str(tmp_path) in line and "completed at step 4 of 4" in line and "--resume" in line and "--overwrite" in line
+    assert (tmp_path / "trajectory.traj").read_bytes() == before  # untouched
+    assert _run(args + ["--resume"], files).exit_code == 0
+    replaced = _run(args + ["--overwrite", "--seed", "1"], files)
+    assert replaced.exit_code == 0, replaced.output
+    assert (tmp_path / "trajectory.traj").read_bytes() != before  # a new run (another seed)
+
+
+def test_debug_shows_the_traceback(files):
+    args = ["md", "{d}/tiny.mlc", "{d}/nan.xyz", "--steps", "2", "--out", "{d}/o"]
+    for result in (_run(["--debug", *args], files), _run(args, files, env={"MLCALC_DEBUG": "1"})):
+        assert result.exit_code == 2
+        assert "Traceback (most recent call last)" in result.stderr and "check_structures" in result.stderr
+        assert result.stderr.rstrip().splitlines()[-1].startswith("Error: ") and "NaN" in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint(files, monkeypatch):
+    import mlcalc.predict
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside went wrong\nover two lines")
+
+    monkeypatch.setattr(mlcalc.predict, "predict_files", broken)
+    result = _run(["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/p.csv"], files)
+    assert result.exit_code == 1
+    line = _error_line(result)
+    assert line == ("Error: unexpected RuntimeError: something inside went wrong over two lines "
+                    "(run with --debug for the traceback)")
