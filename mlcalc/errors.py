@@ -46,7 +46,23 @@ def describe(err: BaseException) -> tuple[str, bool]:
     text = " ".join(text.split())  # one line
     if isinstance(err, _INPUT_ERRORS):
         return text, True
+    if _failed_write(err):
+        return f"a file could not be written (full or read-only disk?): {text}", True
     return f"unexpected {type(err).__name__}: {text}", False
+
+
+#: what torch's file writer (checkpoints, torch.save) says when a write fails
+_WRITE_FAILURES = ("file write failed", "unexpected pos", "iostream error", "PytorchStreamWriter failed")
+
+
+def _failed_write(err: BaseException) -> bool:
+    """Whether ``err`` (or what it was raised from) is a failed file write, as torch reports a full disk."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, RuntimeError) and any(s in str(err) for s in _WRITE_FAILURES):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def _yaml_problem(err: BaseException) -> str | None:

@@ -40,8 +40,11 @@ def predict_files(calc: MLCalc, files: Sequence[str | os.PathLike], out: str | o
             rows.append([str(file), k, atoms.get_chemical_formula()] + [f"{values[c][k]:.10g}" for c in columns])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
+    try:
+        with open(out, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    except OSError as err:  # a full or read-only disk: name the file
+        raise OSError(err.errno, err.strerror, str(out)) from err
     return len(rows)

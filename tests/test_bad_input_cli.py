@@ -73,7 +73,7 @@ CASES = {
     "train: NaN in the data": (_train("--set", "data.path={d}/nan.xyz"), ["nan.xyz", "NaN"]),
     "train: too few frames for the split": (_train("--set", "data.train=100"), ["train=100", "6 structures"]),
     "train: misspelt hyperparameter": (_train("--set", "model.hyperparameters.hiden_channels=8"),
-                                       ["bad hyperparameters", "hiden_channels"]),
+                                       ["bad hyperparameters", "unknown hiden_channels", "valid:", "hidden_channels"]),
     "train: hyperparameter of the wrong type": (_train("--set", "model.hyperparameters.hidden_channels=many"),
                                                 ["bad hyperparameters", "torchmdnet-et"]),
     "train: misspelt optim key": (_train("--set", "optim.learning_rate=0.1"), ["optim.learning_rate"]),
@@ -97,6 +97,8 @@ CASES = {
     "md: element unknown to the model": (_md("uracil"), ["N", "not known to this model"]),
     "predict: --out is an input": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/frames.extxyz"],
                                    ["also an input file"]),
+    "predict: full disk": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "/dev/full"],
+                           ["No space left on device", "/dev/full"]),
     "predict: empty file": (["predict", "{d}/tiny.mlc", "{d}/empty.xyz", "--out", "{d}/p.csv"], ["empty.xyz"]),
     "info: not a model file": (["info", "{d}/garbage.mlc"], ["garbage.mlc", "not an mlcalc model"]),
     "data reference: negative --thermalise": (["data", "reference", "--molecule", "ethanol", "--thermalise", "-100"],
@@ -169,3 +171,18 @@ def test_an_unexpected_error_is_one_line_with_a_hint(files, monkeypatch):
     line = _error_line(result)
     assert line == ("Error: unexpected RuntimeError: something inside went wrong over two lines "
                     "(run with --debug for the traceback)")
+
+
+def test_a_failed_checkpoint_write_is_an_input_error(tmp_path):
+    """torch's writer on a full disk (/dev/full) raises RuntimeError; it is described as a disk problem, one line."""
+    import torch
+
+    from mlcalc.errors import describe
+
+    try:
+        torch.save({"weights": torch.zeros(100_000)}, "/dev/full")
+    except RuntimeError as err:
+        text, from_input = describe(err)
+    else:  # pragma: no cover
+        pytest.skip("/dev/full accepted the write on this system")
+    assert from_input and "\n" not in text and "full or read-only disk" in text

@@ -76,10 +76,28 @@ def family_of(kind: str) -> str:
 def create_model(kind: str, **hyperparameters: Any):
     """A new model of ``kind`` with the given hyperparameters (JSON values, as in a model file)."""
     cls = model_class(kind)
+    unknown = sorted(set(hyperparameters) - set(hyperparameter_names(cls)))
+    if unknown and not _takes_any_keyword(cls):
+        raise ValueError(f"bad hyperparameters for {kind!r}: unknown {', '.join(unknown)}; "
+                         f"valid: {', '.join(hyperparameter_names(cls))}")
     try:
         return cls(**hyperparameters)
-    except (TypeError, ValueError) as err:  # a misspelt name, or a value of the wrong type
+    except (TypeError, ValueError) as err:  # a value of the wrong type
         raise ValueError(f"bad hyperparameters for {kind!r}: {err}") from None
+
+
+def hyperparameter_names(cls: type) -> list[str]:
+    """The keyword arguments the constructor of model class ``cls`` takes, in order."""
+    import inspect
+
+    return [name for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _takes_any_keyword(cls: type) -> bool:
+    import inspect
+
+    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
 
 
 def model_from_spec(spec: dict[str, Any]):
