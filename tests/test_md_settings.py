@@ -115,7 +115,7 @@ def test_md_none_disables_a_check_from_the_cli(tmp_path):
     assert settings_from(MDSettings, {"steps": 5, "max_force": None}).max_force is None
     res = CliRunner().invoke(main, ["md", "no-such-model", "ethanol", "--steps", "5", "--max-force", "none",
                                     "--bond-stretch", "none", "--out", str(tmp_path / "md"), "--no-progress"])
-    assert res.exit_code == 1 and "no-such-model" in res.output  # got past the settings to the model
+    assert res.exit_code == 2 and "no-such-model" in res.output  # got past the settings to the model
 
 
 def test_the_schema_and_the_cli_options_import_no_torch():

@@ -64,7 +64,7 @@ def test_predict_names_the_file_and_frame_it_cannot_take(tmp_path, structure_fil
                                                                     [-0.9, 0.9, -0.9], [0.9, -0.9, -0.9]])])
     model = save_model(tmp_path / "m.mlc", tiny_property_model("gnn", targets=["homo"]))
     result = CliRunner().invoke(main, ["predict", str(model), str(files[0]), str(bad), "--out", str(tmp_path / "x.csv")])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"{bad} frame 1: element(s) Si not known to this model; it was trained on: H, C, N, O, F" in result.output
     assert not (tmp_path / "x.csv").exists()
 
@@ -86,5 +86,5 @@ def test_subset_on_a_force_field_config_is_refused(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("name: x\ndata: {path: d.xyz, train: 1, val: 1}\nout_dir: o\n")
     result = CliRunner().invoke(main, ["train", str(config), "--subset", "10"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--subset applies to QM9 configs (data.source: qm9)" in result.output and "data.source: file" in result.output
