@@ -59,6 +59,21 @@ def xtb_frames(tmp_path_factory):
     return path
 
 
+def write_tiny_config(folder, data_path, name: str, train: int, val: int, test: int, epochs: int, batch_size: int,
+                      seed: int = 0):
+    """A YAML training config for a tiny ET (8 channels, 1 layer) on ``data_path`` in ``folder``; its path."""
+    import yaml
+
+    raw = {"name": name, "seed": seed, "data": {"path": str(data_path), "train": train, "val": val, "test": test},
+           "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                     "hyperparameters": {"hidden_channels": 8, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
+           "optim": {"epochs": epochs, "batch_size": batch_size, "lr": 3e-3}, "out_dir": str(folder / "run"),
+           "progress": False}
+    config = folder / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    return config
+
+
 @pytest.fixture(scope="session")
 def trained_tiny_model(tmp_path_factory, xtb_frames):
     """A tiny ET trained for a few epochs on ``xtb_frames``: the path of its .mlc file."""

@@ -55,17 +55,30 @@ def test_each_molecule_of_a_batch_moves_as_it_does_alone(trained_tiny_model, tmp
     assert first[0].shape != first[1].shape  # really different molecules
 
 
-def test_a_blow_up_stops_only_its_own_system(trained_tiny_model, tmp_path):
-    """System 1 gets an H atom shot off at 2 Å/fs: its folder stops, it leaves the batch, the others finish."""
-    settings = MDSettings(steps=40, interval=10, seed=1)
+def _ethanol_replicas(n: int, settings: MDSettings) -> list:
+    """``n`` ethanol molecules with Maxwell-Boltzmann velocities of seeds 0..n-1."""
     systems = []
-    for k in range(3):
+    for k in range(n):
         atoms = load_molecule("ethanol")
         initialise_velocities(atoms, settings.temperature, seed=k)
         systems.append(atoms)
-    momenta = systems[1].get_momenta()
-    momenta[8] = [0.0, 0.0, 2.0 / 0.09822694788464063 * systems[1].get_masses()[8]]  # 2 Å/fs in ASE units
-    systems[1].set_momenta(momenta)
+    return systems
+
+
+def _shoot_along_z(atoms, atom: int, speed: float, only_z: bool) -> None:
+    """Give ``atom`` a velocity of ``speed`` Å/fs along z (``only_z``: keep its x and y velocity, else zero them)."""
+    momenta = atoms.get_momenta()
+    if not only_z:
+        momenta[atom] = 0.0
+    momenta[atom, 2] = speed / 0.09822694788464063 * atoms.get_masses()[atom]  # Å/fs in ASE units
+    atoms.set_momenta(momenta)
+
+
+def test_a_blow_up_stops_only_its_own_system(trained_tiny_model, tmp_path):
+    """System 1 gets an H atom shot off at 2 Å/fs: its folder stops, it leaves the batch, the others finish."""
+    settings = MDSettings(steps=40, interval=10, seed=1)
+    systems = _ethanol_replicas(3, settings)
+    _shoot_along_z(systems[1], atom=8, speed=2.0, only_z=False)
     model = _Counting(trained_tiny_model)
     stepper = TorchSimStepper(systems, model, settings)
     folders = [RunFolder(tmp_path / str(k), settings) for k in range(3)]
@@ -98,14 +111,8 @@ class _Refusing(TorchSimModel):
 
 def test_a_structure_the_model_refuses_stops_only_its_own_system(trained_tiny_model, tmp_path):
     settings = MDSettings(steps=30, interval=10, bond_stretch=None, max_force=None)
-    systems = []
-    for k in range(3):
-        atoms = load_molecule("ethanol")
-        initialise_velocities(atoms, settings.temperature, seed=k)
-        systems.append(atoms)
-    momenta = systems[2].get_momenta()
-    momenta[8, 2] = 0.3 / 0.09822694788464063 * systems[2].get_masses()[8]  # H8 leaves along z at 0.3 Å/fs
-    systems[2].set_momenta(momenta)
+    systems = _ethanol_replicas(3, settings)
+    _shoot_along_z(systems[2], atom=8, speed=0.3, only_z=True)  # H8 leaves along z at 0.3 Å/fs
     stepper = TorchSimStepper(systems, _Refusing(trained_tiny_model), settings)
     folders = [RunFolder(tmp_path / str(k), settings) for k in range(3)]
     for k, folder in enumerate(folders):

@@ -7,20 +7,15 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
 
 from mlcalc import MLCalc
 from mlcalc.data.molecules import load_molecule
+from conftest import write_tiny_config
 
 
 # two fresh Python processes import torch and Lightning: ~25 s on 2 cores (under the 60 s that would make it slow)
 def test_two_process_ddp_training_finishes_and_exports(tmp_path, xtb_frames):
-    raw = {"name": "ddp", "seed": 0, "data": {"path": str(xtb_frames), "train": 16, "val": 8, "test": 8},
-           "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
-                     "hyperparameters": {"hidden_channels": 8, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
-           "optim": {"epochs": 3, "batch_size": 4, "lr": 3e-3}, "out_dir": str(tmp_path / "run"), "progress": False}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    config = write_tiny_config(tmp_path, xtb_frames, "ddp", train=16, val=8, test=8, epochs=3, batch_size=4)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "mlcalc.cli", "train", str(config), "--devices", "2",
                            "--strategy", "ddp"], env=env, capture_output=True, text=True, timeout=600)

@@ -9,6 +9,7 @@ from mlcalc.data.molecules import load_molecule
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, save_model
 from mlcalc.testing import tiny_potential, tiny_property_model
+from conftest import write_tiny_config
 
 
 @pytest.fixture
@@ -111,17 +112,11 @@ def test_ensemble_refuses_bad_members():
 
 
 def test_train_with_seeds_writes_one_ensemble_and_the_seed_spread(tmp_path, xtb_frames):
-    import yaml
     from click.testing import CliRunner
 
     from mlcalc.cli import main
 
-    raw = {"name": "ens", "seed": 3, "data": {"path": str(xtb_frames), "train": 16, "val": 4, "test": 8},
-           "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
-                     "hyperparameters": {"hidden_channels": 8, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
-           "optim": {"epochs": 2, "batch_size": 8, "lr": 3e-3}, "out_dir": str(tmp_path / "run"), "progress": False}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    config = write_tiny_config(tmp_path, xtb_frames, "ens", train=16, val=4, test=8, epochs=2, batch_size=8, seed=3)
     result = CliRunner().invoke(main, ["train", str(config), "--seeds", "3"])
     assert result.exit_code == 0, result.output
     assert "3 seeds: forces_mae_meV_per_A" in result.output
