@@ -65,6 +65,10 @@ class NeighborCache:
         for k in np.flatnonzero(stale):
             a, b = starts[k], starts[k + 1]
             edges, shifts = neighbor_pairs(positions[a:b], cells[k], pbc[k], self.cutoff + self.skin)
+            # one canonical order (target, source, shift), whenever the search ran: the model then sums
+            # in the same order after a rebuild as with reused pairs, so a resumed MD run is bit-identical
+            order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], edges[0], edges[1]))
+            edges, shifts = edges[:, order], shifts[order]
             self._systems[k] = {"edges": edges, "shifts": shifts}
             ref_positions[a:b], ref_numbers[a:b], ref_cells[k], ref_pbc[k] = positions[a:b], numbers[a:b], cells[k], pbc[k]
             self._candidates = None
