@@ -92,7 +92,8 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             jobs.append(_Job(molecule, "reference", config.reference, folder / "reference"))
     settings = config.md
     echo(f"MD: {len(jobs)} runs of {settings.steps} steps × {settings.timestep:g} fs ({settings.ensemble.upper()}, "
-         f"{settings.temperature:g} K), {min(config.workers, len(jobs))} at a time ...")
+         f"{settings.temperature:g} K), {min(config.workers, len(jobs))} at a time"
+         + (" (the model runs as one TorchSim batch)" if config.md_engine == "torchsim" else "") + " ...")
     md = _run_jobs(jobs, config, progress, echo)
 
     results: dict[str, Any] = {
@@ -209,6 +210,18 @@ def _md_job(molecule: str, spec: str, dtype: str, settings: dict, out: Path) -> 
     return result.summary()
 
 
+def _batched_model_job(molecules: list[str], spec: str, dtype: str, settings: dict, outs: list[Path]) -> list[dict]:
+    """Every molecule's model run in one TorchSim batch (in a worker process or inline); resumes what is saved."""
+    import torch
+
+    from mlcalc.md import MDSettings, run_batched_md
+
+    structures = [load_molecule(m) for m in molecules]
+    results = run_batched_md(structures, spec, [MDSettings(**settings)] * len(structures), outs, resume=True,
+                             labels=list(molecules), dtype=getattr(torch, dtype))
+    return [r.summary() for r in results]
+
+
 def _init_worker(parent_pid: int) -> None:
     """A worker: one CPU thread, and it dies with the study's process (so a killed study leaves no writer)."""
     die_with_parent(parent_pid)
@@ -221,6 +234,11 @@ def _init_worker(parent_pid: int) -> None:
 def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) -> dict[_Job, dict]:
     settings = config.md.to_dict()
     args = {job: (job.molecule, job.spec, config.dtype, settings, job.out) for job in jobs}
+    # units of work: one job each, or (md_engine torchsim) all model runs as one batch
+    batch = [job for job in jobs if job.calculator == "model"] if config.md_engine == "torchsim" else []
+    units = ([(_batched_model_job, ([j.molecule for j in batch], batch[0].spec, config.dtype, settings,
+                                    [j.out for j in batch]), batch)] if batch else [])
+    units += [(_md_job, args[job], [job]) for job in jobs if job not in batch]
     total = settings["steps"] * len(jobs)
     bar = tqdm(total=total, unit="step", desc="MD (all runs)", disable=not progress, smoothing=0.02)
     summaries: dict[_Job, dict] = {}
@@ -233,22 +251,26 @@ def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) ->
                                                             else "") + (f" — {summary['message']}"
                                                                         if summary["message"] else ""))
 
+    def unit_finished(unit_jobs: list[_Job], result: dict | list[dict]) -> None:
+        for job, summary in zip(unit_jobs, result if isinstance(result, list) else [result]):
+            finished(job, summary)
+
     try:
-        if config.workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                finished(job, _md_job(*args[job]))
-                bar.update(summaries[job]["steps_done"])
+        if config.workers == 1 or len(units) == 1:
+            for function, unit_args, unit_jobs in units:
+                unit_finished(unit_jobs, function(*unit_args))
+                bar.update(sum(summaries[job]["steps_done"] for job in unit_jobs))
             return summaries
-        with ProcessPoolExecutor(min(config.workers, len(jobs)), mp_context=get_context("spawn"),
+        with ProcessPoolExecutor(min(config.workers, len(units)), mp_context=get_context("spawn"),
                                  initializer=_init_worker, initargs=(os.getpid(),)) as pool:
             # longest first (model runs, larger molecules) so that the workers finish together
-            order = sorted(jobs, key=lambda j: (j.calculator != "model", -len(load_molecule(j.molecule))))
-            pending = {pool.submit(_md_job, *args[job]): job for job in order}
+            order = sorted(units, key=lambda u: (u[2][0].calculator != "model",
+                                                 -sum(len(load_molecule(j.molecule)) for j in u[2])))
+            pending = {pool.submit(function, *unit_args): unit_jobs for function, unit_args, unit_jobs in order}
             while pending:
                 done, _ = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
                 for future in done:
-                    job = pending.pop(future)
-                    finished(job, future.result())
+                    unit_finished(pending.pop(future), future.result())
                 bar.n = sum(_steps_saved(job.out) for job in jobs)
                 bar.refresh()
         return summaries

@@ -70,6 +70,9 @@ class TransferConfig(_Strict):
     compare: list[Any] = Field(min_length=1, description="bonds/angles: 'C-O', 'C-C-O' or mappings")
     out_dir: Path
     workers: int = Field(2, ge=1, description="MD runs in parallel (one CPU thread each)")
+    md_engine: Literal["ase", "torchsim"] = Field(
+        "ase", description="model MD: 'ase', one run per worker; 'torchsim', every molecule's model run in one "
+                           "TorchSim batch (one worker; reference runs stay on ASE beside it)")
     n_bins: int = Field(80, ge=5)
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])

@@ -98,3 +98,22 @@ def test_source_model_from_a_training_config_without_reference(xtb_frames, tmp_p
     assert "No reference runs" in (tmp_path / "study" / "report.md").read_text()
     run_transfer(config, echo=messages.append, progress=False)
     assert any("already trained" in m for m in messages)
+
+
+def test_torchsim_engine_runs_the_model_molecules_as_one_batch_with_the_same_frames(trained_tiny_model, tmp_path):
+    """md_engine torchsim (all model runs in one TorchSim batch) follows the ASE runs in float64 (1e-6 Å)."""
+    from ase.io import read
+
+    studies = {}
+    for engine in ("ase", "torchsim"):
+        out = tmp_path / engine
+        config = _config(trained_tiny_model, out, reference=None, error_frames=0, dtype="float64", md_engine=engine,
+                         md={"steps": 60, "timestep": 0.5, "interval": 10})
+        studies[engine] = run_transfer(config, echo=lambda s: None, progress=False)
+    for molecule in ("ethanol", "n-propanol"):
+        summaries = [studies[e]["molecules"][molecule]["md"]["model"] for e in ("ase", "torchsim")]
+        assert [s["status"] for s in summaries] == ["completed", "completed"]
+        frames = [read(tmp_path / e / "md" / molecule / "model" / "trajectory.traj", ":") for e in ("ase", "torchsim")]
+        assert len(frames[0]) == len(frames[1]) == 7
+        np.testing.assert_allclose(frames[1][-1].positions, frames[0][-1].positions, atol=1e-6)
+        assert not np.allclose(frames[1][-1].positions, frames[1][0].positions, atol=1e-3)  # the atoms moved
