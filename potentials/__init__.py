@@ -3,7 +3,8 @@
 Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-et``,
 ``torchmdnet-tensornet``) the sum of potentials (``sum``, a composite) and
 the committee of one family's models (``ensemble``, a composite; also for property models). Property
-models: SchNet, PhysNet, MPNN, MPNN-transformer, and the GNN and linear baselines.
+models: SchNet, PhysNet, MPNN, MPNN-transformer, the GNN and linear baselines, and kernel ridge
+regression and Gaussian processes on DScribe descriptors (``krr``, ``gp``).
 Build one with :func:`mlcalc.model.create_model` (re-exported here).
 """
 
@@ -13,6 +14,7 @@ from mlcalc.model import AtomisticModel, CompositeModel, EnergyModel, PropertyMo
 
 from .ensemble import Ensemble
 from .gnn import GNNModel
+from .kernel import GaussianProcessModel, KernelRidgeModel
 from .linear import LinearCountsModel
 from .mpnn import MPNNModel
 from .mpnn_transformer import MPNNTransformerModel
@@ -23,4 +25,4 @@ from .torchmdnet import ETPotential, TensorNetPotential
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
            "SumPotential", "Ensemble", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
-           "LinearCountsModel", "create_model"]
+           "LinearCountsModel", "KernelRidgeModel", "GaussianProcessModel", "create_model"]
