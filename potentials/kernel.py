@@ -91,13 +91,16 @@ class _KernelModel(PropertyModel):
 
     @torch.no_grad()
     def fit(self, structures: Sequence[Atoms], values: np.ndarray, alpha: float = 1e-8,
-            gamma: Optional[float] = None, cache: bool = True, progress: bool = True) -> None:
+            gamma: Optional[float] = None, cache: bool = True, progress: bool = True,
+            standardise_features: bool = True) -> None:
         """Fit to ``values`` [n, n_targets] (target units) of ``structures``; the arrays are resized to the data.
 
         Duplicate structures (same hash) are dropped first. Descriptors are standardised
         per feature; targets per target (μ, σ; per atom for extensive ones).
         ``alpha``: ridge / GP jitter in standardised units; ``gamma``: KRR kernel width
         (default 1/n_features). The GP's amplitude and length scale are fitted by scikit-learn.
+        ``standardise_features=False`` keeps the raw descriptors (e.g. the Coulomb matrix with a
+        Laplacian kernel, as usual in the literature).
         """
         values = np.asarray(values, dtype=np.float64).reshape(len(structures), len(self.targets))
         if not np.isfinite(values).all():
@@ -109,6 +112,8 @@ class _KernelModel(PropertyModel):
         raw = featurise(structures, self.descriptor, self.elements, cache=cache, progress=progress)
         mean, scale = raw.mean(axis=0), raw.std(axis=0)
         scale[scale < 1e-12] = 1.0
+        if not standardise_features:
+            mean, scale = np.zeros_like(mean), np.ones_like(scale)
         x = (raw - mean) / scale
         n_atoms = np.array([len(a) for a in structures], dtype=np.float64)
         size = np.where(np.asarray(self.extensive)[None, :], n_atoms[:, None], 1.0)
@@ -218,7 +223,7 @@ def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: S
                      descriptor: dict, method: str = "krr", kernel: str = "rbf", alpha: float = 1e-8,
                      gamma: Optional[float] = None, units: Optional[Sequence[str]] = None,
                      extensive: Optional[Sequence[bool]] = None, elements: Optional[Sequence[int]] = None,
-                     cache: bool = True, progress: bool = True) -> "_KernelModel":
+                     cache: bool = True, progress: bool = True, standardise_features: bool = True) -> "_KernelModel":
     """A new ``krr`` or ``gp`` model (``method``) fitted to ``values`` [n, n_targets] of ``structures``.
 
     Defaults: eV, intensive targets; elements: those in ``structures``. See :meth:`_KernelModel.fit`.
@@ -231,5 +236,6 @@ def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: S
     model = cls(elements=elements, targets=targets, units=list(units) if units is not None else ["eV"] * len(targets),
                 extensive=list(extensive) if extensive is not None else [False] * len(targets),
                 descriptor=descriptor, kernel=kernel)
-    model.fit(structures, values, alpha=alpha, gamma=gamma, cache=cache, progress=progress)
+    model.fit(structures, values, alpha=alpha, gamma=gamma, cache=cache, progress=progress,
+              standardise_features=standardise_features)
     return model

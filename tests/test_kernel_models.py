@@ -118,3 +118,12 @@ def test_bad_input_gives_one_line_errors(data):
     bad[3] = np.nan
     with pytest.raises(ValueError, match="must be finite"):
         fit_kernel_model(mols, bad, ["homo"], CM, cache=False, progress=False)
+
+
+def test_raw_descriptors_when_asked(data):
+    mols, y = data
+    model = fit_kernel_model(mols, y[:, :1], ["homo"], CM, kernel="laplacian", gamma=1e-3, alpha=1e-10,
+                             standardise_features=False, cache=False, progress=False)
+    assert not model.feature_mean.any() and (model.feature_scale == 1).all()
+    np.testing.assert_allclose(model.train_x.numpy(), model.features(mols), rtol=0, atol=0)
+    np.testing.assert_allclose(MLCalc(model, dtype=torch.float64).predict(mols)["homo"], y[:, 0], atol=1e-5)

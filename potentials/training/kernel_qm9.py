@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--descriptor", choices=["coulomb_matrix", "soap"], default="coulomb_matrix")
     parser.add_argument("--gammas", type=float, nargs="+", default=[0.003, 0.01, 0.03])
     parser.add_argument("--alphas", type=float, nargs="+", default=[1e-6, 1e-3, 1e-1])
+    parser.add_argument("--raw-features", action="store_true", help="do not standardise the descriptors")
     parser.add_argument("--out", default=None, help="save the selected model here (.mlc)")
     args = parser.parse_args(argv)
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     for gamma, alpha in grid:
         model = fit_kernel_model(mols["train"], y["train"], [args.target], descriptor, method=args.method,
                                  kernel=args.kernel, alpha=alpha, gamma=gamma, units=[QM9_UNITS[args.target][0]],
-                                 elements=[1, 6, 7, 8, 9], progress=False)
+                                 elements=[1, 6, 7, 8, 9], progress=False,
+                                 standardise_features=not args.raw_features)
         calc = MLCalc(model, dtype=torch.float64)
         val = float(np.abs(calc.predict(mols["val"])[args.target] - y["val"][:, 0]).mean())
         print(f"gamma={gamma} alpha={alpha} val MAE {val:.4f} {QM9_UNITS[args.target][0]}", flush=True)
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             best = (val, gamma, alpha, calc)
     val, gamma, alpha, calc = best
     test = float(np.abs(calc.predict(mols["test"])[args.target] - y["test"][:, 0]).mean())
-    print(f"{args.method} {args.kernel} {args.descriptor} n_train={len(calc.model.train_x)} gamma={gamma} "
+    print(f"{args.method} {args.kernel} {args.descriptor}{' raw' if args.raw_features else ''} n_train={len(calc.model.train_x)} gamma={gamma} "
           f"alpha={alpha}: val MAE {val:.4f}, test MAE {test:.4f} {QM9_UNITS[args.target][0]} on "
           f"{len(rows['test'])} test molecules; wall {time.perf_counter() - start:.0f} s")
     if args.out:
