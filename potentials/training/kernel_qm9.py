@@ -14,6 +14,12 @@ import time
 import numpy as np
 
 
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="homo")
@@ -30,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from mlcalc import MLCalc
-    from mlcalc.data.qm9 import QM9_UNITS, load_qm9, qm9_split
+    from mlcalc.data.qm9 import QM9_EXTENSIVE, QM9_UNITS, load_qm9, qm9_split
     from mlcalc.modelfile import save_model
     from mlcalc.potentials.kernel import fit_kernel_model
 
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     for gamma, alpha in grid:
         model = fit_kernel_model(mols["train"], y["train"], [args.target], descriptor, method=args.method,
                                  kernel=args.kernel, alpha=alpha, gamma=gamma, units=[QM9_UNITS[args.target][0]],
+                                 extensive=[args.target in QM9_EXTENSIVE],
                                  elements=[1, 6, 7, 8, 9], progress=False,
                                  standardise_features=not args.raw_features)
         calc = MLCalc(model, dtype=torch.float64)
@@ -54,7 +61,13 @@ def main(argv: list[str] | None = None) -> None:
         if best is None or val < best[0]:
             best = (val, gamma, alpha, calc)
     val, gamma, alpha, calc = best
-    test = float(np.abs(calc.predict(mols["test"])[args.target] - y["test"][:, 0]).mean())
+    out = calc.predict(mols["test"])
+    error = np.abs(out[args.target] - y["test"][:, 0])
+    test = float(error.mean())
+    if f"{args.target}_std" in out:  # GP: is the predictive std calibrated on the test set?
+        std = out[f"{args.target}_std"]
+        print(f"GP std on test: mean {std.mean():.4f}; |error| < 2 std for {np.mean(error < 2 * std):.1%}; "
+              f"Spearman(|error|, std) {_spearman(error, std):.2f}")
     print(f"{args.method} {args.kernel} {args.descriptor}{' raw' if args.raw_features else ''} n_train={len(calc.model.train_x)} gamma={gamma} "
           f"alpha={alpha}: val MAE {val:.4f}, test MAE {test:.4f} {QM9_UNITS[args.target][0]} on "
           f"{len(rows['test'])} test molecules; wall {time.perf_counter() - start:.0f} s")
