@@ -154,7 +154,8 @@ class PropertyEvaluator(Evaluator):
 
     def __init__(self, model: torch.nn.Module):
         super().__init__(model)
-        self.properties = list(model.targets)
+        # targets, then any extra outputs the model declares (a Gaussian process's ``<target>_std``)
+        self.properties = list(model.targets) + list(getattr(model, "extra_outputs", ()))
         self.units = {name: p["unit"] for name, p in model.properties.items()}
 
     def check(self, properties: Sequence[str], structures: Sequence[Atoms], single: bool = False) -> None:

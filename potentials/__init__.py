@@ -3,7 +3,8 @@
 Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-et``,
 ``torchmdnet-tensornet``) the sum of potentials (``sum``, a composite) and
 the committee of one family's models (``ensemble``, a composite; also for property models). Property
-models: SchNet, PhysNet, MPNN, MPNN-transformer, CGCNN (crystals), and the GNN and linear baselines.
+models: SchNet, PhysNet, MPNN, MPNN-transformer, CGCNN (crystals), the GNN and linear baselines, and kernel ridge
+regression and Gaussian processes on DScribe descriptors (``krr``, ``gp``).
 Build one with :func:`mlcalc.model.create_model` (re-exported here).
 """
 
@@ -14,6 +15,7 @@ from mlcalc.model import AtomisticModel, CompositeModel, EnergyModel, PropertyMo
 from .cgcnn import CGCNNModel
 from .ensemble import Ensemble
 from .gnn import GNNModel
+from .kernel import GaussianProcessModel, KernelRidgeModel
 from .linear import LinearCountsModel
 from .mpnn import MPNNModel
 from .mpnn_transformer import MPNNTransformerModel
@@ -24,4 +26,4 @@ from .torchmdnet import ETPotential, TensorNetPotential
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
            "SumPotential", "Ensemble", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
-           "LinearCountsModel", "CGCNNModel", "create_model"]
+           "LinearCountsModel", "CGCNNModel", "KernelRidgeModel", "GaussianProcessModel", "create_model"]

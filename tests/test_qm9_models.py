@@ -31,11 +31,15 @@ def molecules():
     return mols
 
 
+#: fitted kernel models (tests/test_kernel_models.py)
+KERNEL_KINDS = ["gp", "krr"]
+
+
 def test_every_kind_is_registered():
-    assert known_kinds("property") == EXPECTED_KINDS
+    assert known_kinds("property") == sorted(EXPECTED_KINDS + KERNEL_KINDS)
     # the ensemble is listed with the energy kinds (its class family); it takes property members too
     assert known_kinds("energy") == ["ensemble", "sum", "torchmdnet-et", "torchmdnet-tensornet"]
-    assert set(known_kinds()) == set(EXPECTED_KINDS) | set(known_kinds("energy"))
+    assert set(known_kinds()) == set(EXPECTED_KINDS + KERNEL_KINDS) | set(known_kinds("energy"))
 
 
 def test_invariant_to_rotation_translation_and_permutation(property_kind, molecules):

@@ -1,0 +1,241 @@
+"""Kernel ridge regression (``krr``) and Gaussian process (``gp``) property models on DScribe descriptors.
+
+Fitted with scikit-learn (:func:`fit_kernel_model`), then held as arrays: the training
+descriptors (standardised per feature), the dual coefficients and, for the GP, the Cholesky
+factor of the training kernel matrix. At prediction time the model rebuilds ASE ``Atoms``
+from the batch, computes their descriptors (:func:`mlcalc.descriptors.featurise`, no cache)
+and evaluates the kernel in torch (float64): ẑ = k(x, X) · dual. The GP adds
+``<target>_std``, its predictive standard deviation in the target's unit (noise-free:
+the ``alpha`` jitter is on the training diagonal only, as in scikit-learn's
+GaussianProcessRegressor). Everything is saved in the ``.mlc`` file: arrays as buffers,
+descriptor and kernel settings as hyperparameters (no pickle).
+
+Kernels (d: distance between standardised descriptors x, y):
+
+- KRR (sklearn KernelRidge): ``rbf`` exp(-γ‖x-y‖²), ``laplacian`` exp(-γ‖x-y‖₁), ``linear`` x·y.
+- GP (sklearn kernels, hyperparameters fitted by marginal likelihood): ``rbf`` a·exp(-‖x-y‖²/2ℓ²),
+  ``laplacian`` a·exp(-‖x-y‖₂/ℓ) (Matérn ν=1/2), ``linear`` a·(σ₀² + x·y).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Optional, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from mlcalc import keys as K
+from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise
+from mlcalc.model import Encoding, PropertyModel, register_kind
+
+__all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "KERNELS"]
+
+KERNELS = ("rbf", "laplacian", "linear")
+
+
+def _check_kernel(kernel: str) -> str:
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; choose from {', '.join(KERNELS)}")
+    return kernel
+
+
+def _distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances [n_x, n_y], computed directly (exact zero for equal rows)."""
+    return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+class _KernelModel(PropertyModel):
+    """Shared part: descriptor settings, standardised training descriptors, dual coefficients."""
+
+    closed_form: ClassVar[bool] = True
+
+    def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
+                 extensive: Sequence[bool], descriptor: dict, kernel: str = "rbf",
+                 kernel_params: Optional[dict] = None, n_train: int = 1, n_features: int = 1,
+                 cutoff: float = 0.5, periodic: bool = False):
+        super().__init__(elements, cutoff, targets, units, extensive, periodic)
+        self.descriptor = descriptor_settings(descriptor).model_dump(mode="json")
+        self.kernel = _check_kernel(kernel)
+        self.kernel_params = {k: float(v) for k, v in (kernel_params or {}).items()}
+        self.n_train, self.n_features = int(n_train), int(n_features)
+        n_t = len(self.targets)
+        self.register_buffer("train_x", torch.zeros(self.n_train, self.n_features, dtype=torch.float64))
+        self.register_buffer("dual", torch.zeros(self.n_train, n_t, dtype=torch.float64))
+        self.register_buffer("feature_mean", torch.zeros(self.n_features, dtype=torch.float64))
+        self.register_buffer("feature_scale", torch.ones(self.n_features, dtype=torch.float64))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "descriptor": self.descriptor, "kernel": self.kernel,
+                "kernel_params": self.kernel_params, "n_train": self.n_train, "n_features": self.n_features}
+
+    def features(self, structures: Sequence[Atoms]) -> np.ndarray:
+        """Raw descriptors of ``structures`` [n, n_features] (float64)."""
+        return featurise(structures, self.descriptor, self.elements, cache=False, progress=False)
+
+    def _structures(self, inputs: dict[str, torch.Tensor]) -> list[Atoms]:
+        z = inputs[K.Z].cpu().numpy()
+        pos = inputs[K.POSITIONS].detach().cpu().double().numpy()
+        batch = inputs[K.BATCH].cpu().numpy()
+        return [Atoms(numbers=z[batch == g], positions=pos[batch == g]) for g in range(inputs[K.CELL].shape[0])]
+
+    def _x(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        raw = torch.as_tensor(self.features(self._structures(inputs)), device=self.train_x.device)
+        return (raw.to(self.train_x.dtype) - self.feature_mean) / self.feature_scale
+
+    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    @torch.no_grad()
+    def fit(self, structures: Sequence[Atoms], values: np.ndarray, alpha: float = 1e-8,
+            gamma: Optional[float] = None, cache: bool = True, progress: bool = True,
+            standardise_features: bool = True) -> None:
+        """Fit to ``values`` [n, n_targets] (target units) of ``structures``; the arrays are resized to the data.
+
+        Duplicate structures (same hash) are dropped first. Descriptors are standardised
+        per feature; targets per target (μ, σ; per atom for extensive ones).
+        ``alpha``: ridge / GP jitter in standardised units; ``gamma``: KRR kernel width
+        (default 1/n_features). The GP's amplitude and length scale are fitted by scikit-learn.
+        ``standardise_features=False`` keeps the raw descriptors (e.g. the Coulomb matrix with a
+        Laplacian kernel, as usual in the literature).
+        """
+        values = np.asarray(values, dtype=np.float64).reshape(len(structures), len(self.targets))
+        if not np.isfinite(values).all():
+            raise ValueError(f"target values must be finite; rows {np.where(~np.isfinite(values).all(axis=1))[0][:10]} are not")
+        structures, kept = drop_duplicates(list(structures))
+        values = values[kept]
+        if len(structures) < 2:
+            raise ValueError(f"need at least 2 distinct structures to fit, got {len(structures)}")
+        raw = featurise(structures, self.descriptor, self.elements, cache=cache, progress=progress)
+        mean, scale = raw.mean(axis=0), raw.std(axis=0)
+        scale[scale < 1e-12] = 1.0
+        if not standardise_features:
+            mean, scale = np.zeros_like(mean), np.ones_like(scale)
+        x = (raw - mean) / scale
+        n_atoms = np.array([len(a) for a in structures], dtype=np.float64)
+        size = np.where(np.asarray(self.extensive)[None, :], n_atoms[:, None], 1.0)
+        per = values / size
+        y_mean, y_std = per.mean(axis=0), per.std(axis=0)
+        y_std[y_std < 1e-12] = 1.0
+        z = (per - y_mean) / y_std
+        self.kernel_params = {"alpha": float(alpha)}
+        dual = self._fit_dual(x, z, alpha, gamma)
+        self.n_train, self.n_features = x.shape
+        self.set_standardisation(y_mean, y_std)
+        dtype = self.train_x.dtype
+        self.train_x = torch.as_tensor(x, dtype=dtype)
+        self.dual = torch.as_tensor(dual.reshape(len(x), len(self.targets)), dtype=dtype)
+        self.feature_mean = torch.as_tensor(mean, dtype=dtype)
+        self.feature_scale = torch.as_tensor(scale, dtype=dtype)
+
+    def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
+        """Hidden: standardised descriptors [n_graphs, n_features]; output ẑ = k(x, X)·dual. No per-atom terms."""
+        x = self._x(inputs)
+        out = self.kernel_matrix(x, self.train_x) @ self.dual
+        return Encoding(x, x, out.to(self.target_mean.dtype), None)
+
+
+@register_kind("krr")
+class KernelRidgeModel(_KernelModel):
+    """Kernel ridge regression; ``kernel_params``: ``gamma`` (rbf, laplacian) and ``alpha`` (ridge, for the record)."""
+
+    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gamma = self.kernel_params.get("gamma", 1.0)
+        if self.kernel == "rbf":
+            return torch.exp(-gamma * _distance(x, y).square())
+        if self.kernel == "laplacian":
+            return torch.exp(-gamma * torch.cdist(x, y, p=1))
+        return x @ y.T
+
+    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
+        from sklearn.kernel_ridge import KernelRidge
+
+        self.kernel_params["gamma"] = float(gamma if gamma is not None else 1.0 / x.shape[1])
+        reg = KernelRidge(alpha=alpha, kernel=self.kernel,
+                          gamma=None if self.kernel == "linear" else self.kernel_params["gamma"]).fit(x, z)
+        return reg.dual_coef_
+
+
+@register_kind("gp")
+class GaussianProcessModel(_KernelModel):
+    """Gaussian process regression; adds ``<target>_std`` (predictive standard deviation) to its outputs.
+
+    ``kernel_params``: ``amplitude`` a, ``length_scale`` ℓ (rbf, laplacian), ``sigma_0`` (linear),
+    ``alpha`` (jitter on the training diagonal, standardised units).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("cholesky", torch.eye(self.n_train, dtype=torch.float64))
+        #: extra outputs the property evaluator reports next to the targets
+        self.extra_outputs = [f"{t}_std" for t in self.targets]
+        self.properties = {**self.properties, **{f"{t}_std": {"unit": u, "per": "structure", "extensive": e}
+                                                 for t, u, e in zip(self.targets, self.units, self.extensive)}}
+
+    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        a = self.kernel_params.get("amplitude", 1.0)
+        if self.kernel == "rbf":
+            return a * torch.exp(-0.5 * _distance(x, y).square() / self.kernel_params.get("length_scale", 1.0) ** 2)
+        if self.kernel == "laplacian":
+            return a * torch.exp(-_distance(x, y) / self.kernel_params.get("length_scale", 1.0))
+        return a * (self.kernel_params.get("sigma_0", 1.0) ** 2 + x @ y.T)
+
+    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, Matern
+
+        width = np.sqrt(x.shape[1])
+        base = {"rbf": RBF(length_scale=width, length_scale_bounds=(1e-2, 1e4)),
+                "laplacian": Matern(length_scale=width, length_scale_bounds=(1e-2, 1e4), nu=0.5),
+                "linear": DotProduct(sigma_0=1.0)}[self.kernel]
+        gpr = GaussianProcessRegressor(ConstantKernel(1.0, (1e-3, 1e3)) * base, alpha=alpha, normalize_y=False,
+                                       random_state=0).fit(x, z)
+        fitted = gpr.kernel_
+        self.kernel_params["amplitude"] = float(fitted.k1.constant_value)
+        if self.kernel == "linear":
+            self.kernel_params["sigma_0"] = float(fitted.k2.sigma_0)
+        else:
+            self.kernel_params["length_scale"] = float(fitted.k2.length_scale)
+        self.cholesky = torch.as_tensor(gpr.L_, dtype=self.cholesky.dtype)
+        return gpr.alpha_
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = self._x(inputs)
+        k_star = self.kernel_matrix(x, self.train_x)
+        z_hat = (k_star @ self.dual).to(self.target_mean.dtype)
+        v = torch.linalg.solve_triangular(self.cholesky, k_star.T, upper=False)
+        a = self.kernel_params.get("amplitude", 1.0)
+        prior = (a * (self.kernel_params.get("sigma_0", 1.0) ** 2 + x.square().sum(dim=1)) if self.kernel == "linear"
+                 else torch.full((len(x),), a, dtype=x.dtype, device=x.device))
+        std_hat = (prior - v.square().sum(dim=0)).clamp(min=0).sqrt()
+        n_atoms = inputs[K.N_ATOMS]
+        values = self.destandardise(z_hat, n_atoms)
+        std = std_hat.unsqueeze(1).to(values.dtype) * self.target_std * self._size(n_atoms)
+        out = {t: values[:, k] for k, t in enumerate(self.targets)}
+        out.update({f"{t}_std": std[:, k] for k, t in enumerate(self.targets)})
+        return out
+
+
+def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: Sequence[str],
+                     descriptor: dict, method: str = "krr", kernel: str = "rbf", alpha: float = 1e-8,
+                     gamma: Optional[float] = None, units: Optional[Sequence[str]] = None,
+                     extensive: Optional[Sequence[bool]] = None, elements: Optional[Sequence[int]] = None,
+                     cache: bool = True, progress: bool = True, standardise_features: bool = True) -> "_KernelModel":
+    """A new ``krr`` or ``gp`` model (``method``) fitted to ``values`` [n, n_targets] of ``structures``.
+
+    Defaults: eV, intensive targets; elements: those in ``structures``. See :meth:`_KernelModel.fit`.
+    """
+    if method not in ("krr", "gp"):
+        raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
+    targets = list(targets)
+    elements = sorted(elements or {int(z) for a in structures for z in a.numbers})
+    cls = KernelRidgeModel if method == "krr" else GaussianProcessModel
+    model = cls(elements=elements, targets=targets, units=list(units) if units is not None else ["eV"] * len(targets),
+                extensive=list(extensive) if extensive is not None else [False] * len(targets),
+                descriptor=descriptor, kernel=kernel)
+    model.fit(structures, values, alpha=alpha, gamma=gamma, cache=cache, progress=progress,
+              standardise_features=standardise_features)
+    return model
