@@ -217,7 +217,8 @@ def _batched_model_job(molecules: list[str], spec: str, dtype: str, settings: di
     from mlcalc.md import MDSettings, run_batched_md
 
     structures = [load_molecule(m) for m in molecules]
-    results = run_batched_md(structures, spec, [MDSettings(**settings)] * len(structures), outs, resume=True,
+    resume = any((Path(out) / CHECKPOINT).exists() for out in outs)  # a run with no checkpoint starts afresh
+    results = run_batched_md(structures, spec, [MDSettings(**settings)] * len(structures), outs, resume=resume,
                              labels=list(molecules), dtype=getattr(torch, dtype))
     return [r.summary() for r in results]
 
