@@ -217,9 +217,10 @@ def _batched_model_job(molecules: list[str], spec: str, dtype: str, settings: di
     from mlcalc.md import MDSettings, run_batched_md
 
     structures = [load_molecule(m) for m in molecules]
-    resume = any((Path(out) / CHECKPOINT).exists() for out in outs)  # a run with no checkpoint starts afresh
+    # resume what has a checkpoint; files cut short before a first checkpoint are replaced
+    resume = any((Path(out) / CHECKPOINT).exists() for out in outs)
     results = run_batched_md(structures, spec, [MDSettings(**settings)] * len(structures), outs, resume=resume,
-                             labels=list(molecules), dtype=getattr(torch, dtype))
+                             overwrite=True, labels=list(molecules), dtype=getattr(torch, dtype))
     return [r.summary() for r in results]
 
 
