@@ -40,6 +40,8 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
          "The energy offset is the mean model − reference energy (a constant shift; it does not change forces "
          "or MD).") if has_ref else "No reference runs in this study."))
 
+    if results.get("uncertainty"):
+        tables.append(_uncertainty_table(results["uncertainty"], results["config"]["error_frames"]))
     comparisons = results["comparisons"]
     if comparisons.get("model_vs_reference"):
         rows = []
@@ -69,6 +71,22 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         tables.append(("Selections absent from a molecule", ["molecule", "selections"],
                        [[m, ", ".join(s)] for m, s in missing.items()], ""))
     return tables
+
+
+def _uncertainty_table(study: dict[str, Any], n_frames: int) -> tuple[str, list[str], list[list[str]], str]:
+    """Ensemble uncertainty against the true force error on the reference frames (an ensemble source model)."""
+    rows = []
+    for group, s in study.items():
+        rows.append([group, str(s["frames"]), _f(s["mean_uncertainty_eV_per_A"] * 1000, ".1f"),
+                     _f(s["mean_force_error_eV_per_A"] * 1000, ".1f"), _f(s["frame"]["pearson"], ".2f"),
+                     _f(s["frame"]["spearman"], ".2f"), _f(s["atom"]["pearson"], ".2f")])
+    return ("Ensemble uncertainty against force error",
+            ["frames of", "n", "mean uncertainty (meV/Å)", "mean force error (meV/Å)", "Pearson r (frame)",
+             "Spearman ρ (frame)", "Pearson r (atom)"], rows,
+            f"On the same {n_frames} reference frames per molecule. Uncertainty: mean over atoms of the norm of the "
+            "force standard deviation across the ensemble's members; force error: mean over atoms of the norm of "
+            "(mean prediction − reference force). 'all' pools every molecule's frames: a high r there means the "
+            "uncertainty tells the molecules where the model fails to transfer apart.")
 
 
 def _settings_line(results: dict[str, Any]) -> str:

@@ -117,3 +117,31 @@ def test_torchsim_engine_runs_the_model_molecules_as_one_batch_with_the_same_fra
         assert len(frames[0]) == len(frames[1]) == 7
         np.testing.assert_allclose(frames[1][-1].positions, frames[0][-1].positions, atol=1e-6)
         assert not np.allclose(frames[1][-1].positions, frames[1][0].positions, atol=1e-3)  # the atoms moved
+
+
+def test_an_ensemble_source_model_adds_uncertainty_against_error_to_the_report(trained_tiny_model, tmp_path):
+    """A committee of the trained model and a perturbed copy: the study reports uncertainty vs error per molecule."""
+    pytest.importorskip("tblite")
+    import torch
+
+    from mlcalc.model import create_model
+    from mlcalc.modelfile import load_model, save_model
+
+    member, _ = load_model(trained_tiny_model)
+    other, _ = load_model(trained_tiny_model)
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        for p in other.parameters():
+            p.add_(0.05 * p.abs().mean() * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    path = tmp_path / "committee.mlc"
+    save_model(path, create_model("ensemble", members=[member, other]))
+    out = tmp_path / "study"
+    results = run_transfer(_config(path, out, md={"steps": 40, "timestep": 0.5, "interval": 5}, error_frames=6),
+                           echo=lambda s: None, progress=False)
+    study = results["uncertainty"]
+    assert set(study) == {"ethanol", "n-propanol", "all"} and study["all"]["frames"] == 12
+    for group in ("ethanol", "n-propanol"):
+        assert study[group]["frames"] == 6 and 0 < study[group]["mean_uncertainty_eV_per_A"] < 10
+        assert study[group]["mean_force_error_eV_per_A"] > 0
+    assert json.loads((out / "results.json").read_text())["uncertainty"]["all"]["frames"] == 12
+    assert "Ensemble uncertainty against force error" in (out / "report.md").read_text()
