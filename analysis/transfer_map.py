@@ -77,7 +77,8 @@ def transfer_map(study: str | Path, out: Path, model: str | None = None, runs: S
     Writes ``out/<method>.csv`` (molecule, role, run, frame[, atom, element], coordinates),
     ``out/<method>.png`` (coloured by molecule; reference runs as dots, model runs as crosses)
     and ``out/ood.csv`` (per molecule and run: nearest-source distances and the fraction of
-    points beyond the 95th/99th percentile of the source's own nearest-neighbour distances).
+    points beyond the 95th/99th percentile of the source's own nearest-neighbour distances);
+    ``per_atom`` adds ``out/ood_atoms.csv``, the same per atom of each molecule.
     """
     from mlcalc import MLCalc
 
@@ -115,6 +116,17 @@ def transfer_map(study: str | Path, out: Path, model: str | None = None, runs: S
     for row, entry in zip(table, runs_found):
         row.update(molecule=entry["molecule"], role=entry["role"], run=entry["run"])
     _write_table(out / "ood.csv", table)
+    if per_atom:  # the same per atom of each molecule: which environments are new to the model
+        atom = np.asarray(columns["atom"])
+        chosen = {(r, i): (run_of_point == r) & (atom == i) for r in range(len(runs_found))
+                  for i in range(len(runs_found[r]["atoms"][0]))}
+        atoms_table = out_of_distribution(features[source], keys[source],
+                                          {k: (features[m], keys[m]) for k, m in chosen.items()}, window=window)
+        for row, (r, i) in zip(atoms_table, chosen):
+            entry = runs_found[r]
+            row.update(molecule=entry["molecule"], role=entry["role"], run=entry["run"], atom=i,
+                       element=entry["atoms"][0].get_chemical_symbols()[i])
+        _write_table(out / "ood_atoms.csv", atoms_table, ["atom", "element"])
     for row in table:
         echo(f"{row['group']:>28}: {row['points']} points, nearest source distance mean {row['mean_distance']:.3g}, "
              f"beyond source p95 {row['ood_95']:.1%}, p99 {row['ood_99']:.1%}")
@@ -131,8 +143,8 @@ def transfer_map(study: str | Path, out: Path, model: str | None = None, runs: S
     return {"png": png, "csv": csv_path, "ood": out / "ood.csv", "table": table, "features": features.shape}
 
 
-def _write_table(path: Path, table: list[dict]) -> None:
-    first = ["molecule", "role", "run", "points"]
+def _write_table(path: Path, table: list[dict], extra: Sequence[str] = ()) -> None:
+    first = ["molecule", "role", "run", *extra, "points"]
     fields = first + [k for k in table[0] if k not in first and k != "group"]
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")

@@ -84,16 +84,28 @@ def test_explain_transfer_maps_frames_and_finds_the_target_outside(tmp_path, stu
     assert (out / "pca.png").stat().st_size > 1000
 
 
-def test_per_atom_map_and_seeded_umap_reproduce(tmp_path, study):
-    kwargs = dict(runs=("reference",), per_atom=True, method="umap", seed=3, every=4, echo=lambda s: None,
-                  progress=False)
-    first = transfer_map(study, tmp_path / "a", **kwargs)
-    again = transfer_map(study, tmp_path / "b", **kwargs)
-    rows = _rows(tmp_path / "a" / "umap.csv")
-    assert len(rows) == 10 * 9 + 10 * 3 and rows[0]["element"] in "CHO" and first["features"][0] == 120
-    assert (tmp_path / "a" / "umap.csv").read_text() == (tmp_path / "b" / "umap.csv").read_text()
-    water_o = [r for r in first["table"] if r["molecule"] == "water"][0]
-    assert water_o["points"] == 30 and again["table"][1]["ood_99"] == water_o["ood_99"]
+def test_per_atom_map(tmp_path, study):
+    result = transfer_map(study, tmp_path / "a", runs=("reference",), per_atom=True, method="pca", every=4,
+                          echo=lambda s: None, progress=False)
+    rows = _rows(tmp_path / "a" / "pca.csv")
+    assert len(rows) == 10 * 9 + 10 * 3 and result["features"][0] == 120
+    assert list(rows[0]) == ["molecule", "role", "run", "frame", "atom", "element", "x", "y"]
+    assert [r["element"] for r in rows[:9]] == load_molecule("ethanol").get_chemical_symbols()
+    water = [r for r in result["table"] if r["molecule"] == "water"][0]
+    assert water["points"] == 30 and 0 <= water["ood_99"] <= 1
+    atoms = _rows(tmp_path / "a" / "ood_atoms.csv")
+    assert [(r["molecule"], r["atom"], r["element"]) for r in atoms[-3:]] == [("water", "0", "O"), ("water", "1", "H"),
+                                                                              ("water", "2", "H")]
+    assert len(atoms) == 12 and all(r["points"] == "10" for r in atoms)
+
+
+@pytest.mark.slow  # UMAP's first call compiles (numba): about 40 s
+def test_seeded_umap_of_the_frames_reproduces(tmp_path, study):
+    kwargs = dict(runs=("reference", "model"), method="umap", seed=3, every=2, echo=lambda s: None, progress=False)
+    transfer_map(study, tmp_path / "a", **kwargs)
+    transfer_map(study, tmp_path / "b", **kwargs)
+    first = (tmp_path / "a" / "umap.csv").read_text()
+    assert first == (tmp_path / "b" / "umap.csv").read_text() and len(first.splitlines()) == 81
 
 
 def test_explain_transfer_reports_bad_input_in_one_line(tmp_path, study):

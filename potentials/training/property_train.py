@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from .property_data import element_counts, element_references, predict_loader, p
 from .property_task import PropertyTask
 
 __all__ = ["train_properties"]
+
+log = logging.getLogger(__name__)
 
 
 def _fingerprint(qm9: QM9, split: dict[str, np.ndarray], targets: list[str]) -> str:
@@ -54,6 +57,10 @@ def _energy_references(model, structures: list, values: np.ndarray) -> np.ndarra
         counts = element_counts([a.numbers for a in structures], model.elements)
         atomrefs[:, energies] = element_references(counts, values[:, energies])
         model.set_atomrefs(atomrefs)
+        absent = [chemical_symbols[z] for z, n in zip(model.elements, counts.sum(axis=0)) if n == 0]
+        if absent:
+            log.warning("no training molecule has %s: reference energy 0, so energies of molecules with %s are "
+                        "off by thousands of eV (use a larger subset)", ", ".join(absent), " or ".join(absent))
     return atomrefs
 
 
