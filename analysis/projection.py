@@ -92,7 +92,7 @@ def category_plot(path: str | Path, coordinates: np.ndarray, labels: Sequence[st
     colours = {name: f"C{k}" for k, name in enumerate(dict.fromkeys(labels.tolist()))}
     shapes = {name: _MARKERS[k % len(_MARKERS)] for k, name in enumerate(dict.fromkeys(markers.tolist()))}
     three = coordinates.shape[1] == 3
-    fig = plt.figure(figsize=(6.4, 5.2))
+    fig = plt.figure(figsize=(8.4, 5.2))
     ax = fig.add_subplot(projection="3d" if three else None)
     for label, colour in colours.items():
         for marker, shape in shapes.items():
@@ -101,7 +101,7 @@ def category_plot(path: str | Path, coordinates: np.ndarray, labels: Sequence[st
                 ax.scatter(*coordinates[chosen].T, c=colour, marker=shape, s=6 if shape == "o" else 10,
                            linewidths=0 if shape == "o" else 0.6, alpha=0.7,
                            label=f"{label}, {marker}" if len(shapes) > 1 else label)
-    ax.legend(fontsize=7, markerscale=2, loc="best")
+    ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     ax.set_xlabel(f"{method.upper()} 1")
     ax.set_ylabel(f"{method.upper()} 2")
     ax.set_title(title, fontsize=10)
