@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["PROJECTIONS", "project", "write_coordinates", "scatter_plot"]
+__all__ = ["PROJECTIONS", "project", "write_coordinates", "scatter_plot", "category_plot"]
 
 #: projection methods: umap (non-linear, seeded) and pca (linear, fast)
 PROJECTIONS = ("umap", "pca")
@@ -66,6 +66,42 @@ def scatter_plot(path: str | Path, coordinates: np.ndarray, values: np.ndarray, 
     ax = fig.add_subplot(projection="3d" if three else None)
     points = ax.scatter(*coordinates.T, c=values, s=3, cmap="viridis", linewidths=0)
     fig.colorbar(points, ax=ax, label=label)
+    ax.set_xlabel(f"{method.upper()} 1")
+    ax.set_ylabel(f"{method.upper()} 2")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return Path(path)
+
+
+_MARKERS = ("o", "x", "^", "s", "+", "v")
+
+
+def category_plot(path: str | Path, coordinates: np.ndarray, labels: Sequence[str], markers: Sequence[str] | None,
+                  title: str, method: str = "umap") -> Path:
+    """Scatter of the first two (or three) coordinates, one colour per ``labels`` value (legend, in order
+    of first appearance) and one marker per ``markers`` value (e.g. the run a frame comes from)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = np.asarray(labels)
+    markers = np.asarray(markers if markers is not None else [""] * len(labels))
+    colours = {name: f"C{k}" for k, name in enumerate(dict.fromkeys(labels.tolist()))}
+    shapes = {name: _MARKERS[k % len(_MARKERS)] for k, name in enumerate(dict.fromkeys(markers.tolist()))}
+    three = coordinates.shape[1] == 3
+    fig = plt.figure(figsize=(8.4, 5.2))
+    ax = fig.add_subplot(projection="3d" if three else None)
+    for label, colour in colours.items():
+        for marker, shape in shapes.items():
+            chosen = (labels == label) & (markers == marker)
+            if chosen.any():
+                ax.scatter(*coordinates[chosen].T, c=colour, marker=shape, s=6 if shape == "o" else 10,
+                           linewidths=0 if shape == "o" else 0.6, alpha=0.7,
+                           label=f"{label}, {marker}" if len(shapes) > 1 else label)
+    ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     ax.set_xlabel(f"{method.upper()} 1")
     ax.set_ylabel(f"{method.upper()} 2")
     ax.set_title(title, fontsize=10)

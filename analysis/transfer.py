@@ -42,7 +42,7 @@ from .uncertainty import uncertainty_study
 from .transfer_config import TransferConfig
 from .universe import universe_from_trajectory
 
-__all__ = ["run_transfer"]
+__all__ = ["run_transfer", "molecule_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +324,11 @@ def _selection_names(distributions: dict) -> list[str]:
         for dists in calcs.values():
             names += [n for n in dists if n not in names]
     return names
+
+
+def molecule_folder(out_dir: str | os.PathLike, molecule: str) -> Path:
+    """The folder of ``molecule``'s runs in a study: ``out_dir/md/<molecule>`` (with ``model/``, ``reference/``)."""
+    return Path(out_dir) / "md" / _slug(molecule)
 
 
 def _slug(text: str) -> str:

@@ -50,7 +50,11 @@ def _target_index(model: nn.Module, target: str | int | None) -> int:
 
 
 def _physical(model: nn.Module, output: torch.Tensor, n_atoms: torch.Tensor) -> torch.Tensor:
-    """The encoded output in the model's units, [n_graphs, n_outputs]."""
+    """The encoded output in the model's units, [n_graphs, n_outputs].
+
+    Per-element references (QM9 U0/U/H/G models) are left out: attributions explain what
+    the network adds to them.
+    """
     return model.destandardise(output, n_atoms) if model.family == "property" else output
 
 

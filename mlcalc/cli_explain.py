@@ -1,4 +1,4 @@
-"""``mlcalc explain``: maps of learned representations, atom attributions and ROGI roughness.
+"""``mlcalc explain``: maps of learned representations (QM9, transfer-study frames), atom attributions and ROGI.
 
 The machinery lives in :mod:`mlcalc.analysis.explain`; it is imported when a command runs.
 """
@@ -25,7 +25,7 @@ _progress = click.option("--progress/--no-progress", default=True, show_default=
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def explain() -> None:
-    """Interpret models: UMAP of representations, atom attributions, ROGI roughness."""
+    """Interpret models: UMAP of representations (QM9 or a transfer study's frames), atom attributions, ROGI roughness."""
 
 
 @explain.command()
@@ -90,3 +90,33 @@ def rogi(models: tuple[str, ...], dataset: str, subset: int, metric: str, seed: 
     except (OSError, ValueError, ImportError, NotImplementedError) as err:
         _fail(err)
     click.echo(f"wrote {out / 'rogi.csv'} and {out / 'rogi.png'}")
+
+
+@explain.command()
+@click.argument("study", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--model", default=None, help="model whose representation maps the frames (default: the study's model)")
+@click.option("--runs", type=click.Choice(["reference", "model", "both"]), default="reference", show_default=True,
+              help="which MD runs' frames to map; the source's first run is the region measured against")
+@click.option("--per-atom", is_flag=True, help="one point per atom (neighbours among atoms of one element) "
+                                               "instead of one per frame (mean over its atoms)")
+@click.option("--method", type=click.Choice(["umap", "pca"]), default="umap", show_default=True)
+@click.option("--dims", type=click.IntRange(2, 3), default=2, show_default=True)
+@_seed
+@click.option("--window", type=click.IntRange(min=0), default=10, show_default=True,
+              help="frames of the same run that are not each other's neighbours (consecutive frames are near copies)")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="use every N-th frame")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("explain-transfer"),
+              show_default=True)
+@_progress
+def transfer(study: Path, model: str | None, runs: str, per_atom: bool, method: str, dims: int, seed: int,
+             window: int, every: int, out: Path, progress: bool) -> None:
+    """Map the MD frames of the transfer study in STUDY (a folder) by the energy model's representation,
+    coloured by molecule, and measure how many of each target's frames lie outside the source's region."""
+    from mlcalc.analysis.transfer_map import transfer_map
+
+    try:
+        result = transfer_map(study, out, model, ("reference", "model") if runs == "both" else (runs,), per_atom,
+                              method, dims, seed, window, every, echo=click.echo, progress=progress)
+    except (OSError, ValueError, ImportError, NotImplementedError) as err:
+        _fail(err)
+    click.echo(f"wrote {result['png']}, {result['csv']} and {result['ood']}")

@@ -212,7 +212,7 @@ class GaussianProcessModel(_KernelModel):
                  else torch.full((len(x),), a, dtype=x.dtype, device=x.device))
         std_hat = (prior - v.square().sum(dim=0)).clamp(min=0).sqrt()
         n_atoms = inputs[K.N_ATOMS]
-        values = self.destandardise(z_hat, n_atoms)
+        values = self.destandardise(z_hat, n_atoms) + self.references(inputs)
         std = std_hat.unsqueeze(1).to(values.dtype) * self.target_std * self._size(n_atoms)
         out = {t: values[:, k] for k, t in enumerate(self.targets)}
         out.update({f"{t}_std": std[:, k] for k, t in enumerate(self.targets)})

@@ -54,7 +54,8 @@ class LinearCountsModel(PropertyModel):
     def fit(self, structures: Sequence[Atoms], values: np.ndarray) -> None:
         """Least-squares weights from ``structures`` and their target ``values`` [n, n_targets] (model units).
 
-        Set the standardisation first; it defines the units the weights are fitted in.
+        Set the standardisation (and any per-element references) first: the weights fit
+        what the references leave, in standardised units.
         """
         values = np.asarray(values, dtype=np.float64).reshape(len(structures), len(self.targets))
         unknown = sorted({int(z) for a in structures for z in a.numbers} - set(self.elements))
@@ -64,6 +65,7 @@ class LinearCountsModel(PropertyModel):
         counts = np.zeros((len(structures), len(self.elements)))
         for row, atoms in enumerate(structures):
             np.add.at(counts[row], [index[int(z)] for z in atoms.numbers], 1.0)
+        values = values - counts @ self.target_atomref.double().numpy()  # fit what the references leave
         n_atoms = torch.as_tensor(counts.sum(axis=1))
         size = self._size(n_atoms).double().numpy()
         standard = self.standardise(torch.as_tensor(values, dtype=self.target_mean.dtype), n_atoms).double().numpy()

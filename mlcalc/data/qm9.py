@@ -21,7 +21,7 @@ from ase.units import Hartree
 from mlcalc.data.cache import cache_dir
 from mlcalc.data.splits import split_indices
 
-__all__ = ["QM9_UNITS", "QM9_EXTENSIVE", "QM9", "load_qm9", "qm9pack_data_dir", "qm9_split", "check_targets"]
+__all__ = ["QM9_UNITS", "QM9_EXTENSIVE", "QM9_ENERGIES", "QM9", "load_qm9", "qm9pack_data_dir", "qm9_split", "check_targets"]
 
 #: label -> (unit it is exposed in, factor from the unit qm9pack stores it in); 1 Ha = 27.211386 eV
 QM9_UNITS: dict[str, tuple[str, float]] = {
@@ -37,6 +37,10 @@ QM9_UNITS: dict[str, tuple[str, float]] = {
 
 #: labels that grow with molecular size: models read them out as sums over atoms (the rest as means)
 QM9_EXTENSIVE = frozenset({"U0", "U", "H", "G", "zpve", "Cv", "alpha", "r2"})
+
+#: total energies (eV, about -10^4 eV a molecule): models learn them over per-element references
+#: fitted by least squares on the training molecules (the atom-count baseline's fit)
+QM9_ENERGIES = frozenset({"U0", "U", "H", "G"})
 
 # qm9pack CSV column of each label (stored in GHz, D, bohr^3, hartree, bohr^2, cal/mol/K)
 _COLUMNS = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -141,10 +142,15 @@ class PropertyModel(AtomisticModel):
     per-atom network whose ẑ is the mean of per-atom outputs reads extensive targets
     out as a sum over atoms and intensive ones as a mean. μ and σ are buffers (saved
     in the model file); set them from training data with :meth:`set_standardisation`.
+    Energy-like targets (QM9 U0, U, H, G) may add per-element reference values:
+    y_t += Σ_atoms E_t(element), the buffer ``target_atomref`` [n_elements, n_targets]
+    (zero unless :meth:`set_atomrefs`), so the network learns the residual.
     """
 
     family = "property"
     max_z: ClassVar[int] = 100
+    #: buffers a model file may lack (written before they existed); loading fills in their defaults
+    optional_buffers: ClassVar[tuple[str, ...]] = ("target_atomref",)
 
     def __init__(self, elements: Sequence[int], cutoff: float, targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], periodic: bool = False):
@@ -165,6 +171,7 @@ class PropertyModel(AtomisticModel):
         n = len(self.targets)
         self.register_buffer("target_mean", torch.zeros(n))
         self.register_buffer("target_std", torch.ones(n))
+        self.register_buffer("target_atomref", torch.zeros(len(self.elements), n))
         species = torch.full((self.max_z + 1,), -1, dtype=torch.long)
         species[torch.tensor(self.elements)] = torch.arange(len(self.elements))
         self.register_buffer("species_index", species, persistent=False)
@@ -208,6 +215,27 @@ class PropertyModel(AtomisticModel):
         self.target_mean.copy_(mean)
         self.target_std.copy_(std)
 
+    def set_atomrefs(self, atomrefs: np.ndarray | Sequence) -> None:
+        """Per-element reference values [n_elements, n_targets] in target units (rows: ``elements``)."""
+        atomrefs = torch.as_tensor(np.asarray(atomrefs, dtype=np.float64))
+        if atomrefs.shape != self.target_atomref.shape or not bool(torch.isfinite(atomrefs).all()):
+            raise ValueError(f"need finite atomrefs of shape {tuple(self.target_atomref.shape)} (elements "
+                             f"{self.elements} x targets {self.targets}), got {tuple(atomrefs.shape)}")
+        self.target_atomref.copy_(atomrefs)
+
+    def references(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Σ over each structure's atoms of the per-element references, [n_graphs, n_targets] (target units)."""
+        n_graphs = len(inputs[K.N_ATOMS])
+        if not bool(self.target_atomref.any()):  # no references (most models): skip the element one-hot
+            return self.target_atomref.new_zeros(n_graphs, len(self.targets))
+        per_atom = self.element_weights(inputs).to(self.target_atomref.dtype) @ self.target_atomref
+        return per_atom.new_zeros(n_graphs, per_atom.shape[1]).index_add(0, inputs[K.BATCH], per_atom)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # model files written before per-element references existed have none: zeros
+        state_dict.setdefault(prefix + "target_atomref", torch.zeros_like(self.target_atomref))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _size(self, n_atoms: torch.Tensor) -> torch.Tensor:
         """N for extensive targets, 1 for intensive ones, [n_graphs, n_targets]."""
         flags = torch.tensor(self.extensive, device=n_atoms.device)
@@ -236,5 +264,5 @@ class PropertyModel(AtomisticModel):
         return self.encode(inputs).output
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        values = self.destandardise(self.standardised_outputs(inputs), inputs[K.N_ATOMS])
+        values = self.destandardise(self.standardised_outputs(inputs), inputs[K.N_ATOMS]) + self.references(inputs)
         return {t: values[:, k] for k, t in enumerate(self.targets)}

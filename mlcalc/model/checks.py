@@ -151,12 +151,14 @@ def check_against_weights(model: torch.nn.Module, manifest: dict[str, Any], weig
     """Raise a one-line ValueError if the built ``model`` is not the one ``weights`` and ``manifest`` describe."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     stored = {k: tuple(v.shape) for k, v in weights.items()}
-    if set(expected) != set(stored):
-        missing, extra = set(expected) - set(stored), set(stored) - set(expected)
+    optional = {f"{name}.{b}" if name else b for name, module in model.named_modules()
+                for b in getattr(module, "optional_buffers", ())}  # files older than these buffers lack them
+    if set(expected) - optional != set(stored) - optional:
+        missing, extra = set(expected) - set(stored) - optional, set(stored) - set(expected)
         raise ValueError(f"weights do not match a {manifest['kind']!r} model with these hyperparameters "
                          f"(missing: {_fmt(list(missing)[:5])}{' ...' if len(missing) > 5 else ''}; "
                          f"unexpected: {_fmt(list(extra)[:5])}{' ...' if len(extra) > 5 else ''})")
-    wrong = [k for k in expected if expected[k] != stored[k]]
+    wrong = [k for k in expected if k in stored and expected[k] != stored[k]]
     if wrong:
         k = wrong[0]
         raise ValueError(f"weights do not match the manifest's hyperparameters: {len(wrong)} tensor(s) of other "

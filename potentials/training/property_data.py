@@ -10,7 +10,34 @@ import torch
 from mlcalc import keys as K
 from mlcalc.derivatives import model_inputs
 
-__all__ = ["target_statistics", "predict_loader", "property_metrics", "metric_key"]
+__all__ = ["element_counts", "element_references", "target_statistics", "predict_loader", "property_metrics",
+           "metric_key"]
+
+
+def element_counts(numbers: Sequence[np.ndarray], elements: Sequence[int]) -> np.ndarray:
+    """Atoms of each of ``elements`` per structure, float64 [n_structures, n_elements] (``numbers``: Z per structure)."""
+    index = {int(z): k for k, z in enumerate(elements)}
+    counts = np.zeros((len(numbers), len(elements)))
+    for row, zs in enumerate(numbers):
+        unknown = sorted({int(z) for z in zs} - set(index))
+        if unknown:
+            raise ValueError(f"structure {row} has elements {unknown} outside {list(elements)}")
+        np.add.at(counts[row], [index[int(z)] for z in zs], 1.0)
+    return counts
+
+
+def element_references(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-element reference values by least squares: ``values`` [n, n_targets] ≈ ``counts`` [n, n_elements] @ E.
+
+    Returns E [n_elements, n_targets] in the values' unit (no intercept: a molecule's energy is a
+    sum over its atoms). An element absent from ``counts`` gets 0 (the minimum-norm solution).
+    """
+    counts, values = np.asarray(counts, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or len(values) != len(counts):
+        raise ValueError(f"need values [n, n_targets] for {len(counts)} structures, got {values.shape}")
+    refs, *_ = np.linalg.lstsq(counts, values, rcond=None)
+    refs[counts.sum(axis=0) == 0] = 0.0
+    return refs
 
 
 def target_statistics(values: np.ndarray, n_atoms: np.ndarray, extensive: Sequence[bool]) -> tuple[list, list]:

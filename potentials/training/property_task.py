@@ -45,13 +45,15 @@ class PropertyTask(OptimTask):
         if getattr(self.model, "classification", False):
             return self._classify(batch, stage)
         n_atoms = batch[K.N_ATOMS]
-        predicted = self.model.standardised_outputs(model_inputs(batch))
-        loss = self.loss(predicted, self.model.standardise(batch[K.TARGETS], n_atoms))
+        inputs = model_inputs(batch)
+        predicted = self.model.standardised_outputs(inputs)
+        references = self.model.references(inputs)  # per-element references: the network fits the rest
+        loss = self.loss(predicted, self.model.standardise(batch[K.TARGETS] - references, n_atoms))
         n = int(n_atoms.shape[0])
         self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True, on_step=False,
                  sync_dist=True)
         if stage != "train":
-            values = self.model.destandardise(predicted.detach(), n_atoms)
+            values = self.model.destandardise(predicted.detach(), n_atoms) + references
             for k, target in enumerate(self.model.targets):
                 metric = self.metrics[f"{stage}_{target}_mae"]
                 metric(values[:, k], batch[K.TARGETS][:, k])
