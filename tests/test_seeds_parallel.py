@@ -15,6 +15,7 @@ def _weights(path):
     return {k: v.clone() for k, v in load_model(path)[0].state_dict().items()}
 
 
+@pytest.mark.slow  # two members trained twice, two spawned processes: 22 s on the 2 cores
 def test_parallel_members_equal_sequential_members(tmp_path, xtb_frames):
     config = write_tiny_config(tmp_path, xtb_frames, "ens", train=16, val=4, test=8, epochs=2, batch_size=8, seed=3)
     threads = torch.get_num_threads()
@@ -44,7 +45,6 @@ def _fails_for_member_one(k):
 
 
 def test_a_failing_member_is_named_in_one_line():
-    assert run_members(_fails_for_member_one, [0, 2], ["seed-0", "seed-2"], jobs=2, threads=1) == [0, 20]
     with pytest.raises(MemberError, match=r"^member seed-1 failed: ValueError: no data for this one$"):
         run_members(_fails_for_member_one, [0, 1], ["seed-0", "seed-1"], jobs=2, threads=1)
 
