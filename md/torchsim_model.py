@@ -60,7 +60,7 @@ class TorchSimModel(ModelInterface):
         self.neighbors = NeighborCache(self.model.cutoff, skin)
         self._elements = set(self.model.elements)
         #: an ensemble: its members are evaluated one by one and their spread is returned too
-        self.gives_uncertainty = hasattr(self.model, "member_inputs")
+        self.gives_uncertainty = getattr(self.model, "evaluator_key", None) == "committee"
         self.last_uncertainty: torch.Tensor | None = None
 
     @property

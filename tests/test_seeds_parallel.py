@@ -55,3 +55,32 @@ def test_jobs_needs_seeds(tmp_path, xtb_frames):
     config = write_tiny_config(tmp_path, xtb_frames, "one", train=8, val=4, test=4, epochs=1, batch_size=4)
     result = CliRunner().invoke(main, ["train", str(config), "--jobs", "2"])
     assert result.exit_code == 2 and "--jobs trains ensemble members in parallel" in result.output
+
+
+@pytest.mark.slow  # two members trained in parallel, killed, resumed: ~40 s on the 2 cores
+def test_a_killed_parallel_run_resumes_every_member(tmp_path, xtb_frames):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = write_tiny_config(tmp_path, xtb_frames, "ens", train=16, val=4, test=8, epochs=25, batch_size=8)
+    cmd = [sys.executable, "-m", "mlcalc.cli", "train", str(config), "--seeds", "2", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    lasts = [tmp_path / "run" / f"seed-{k}" / "checkpoints" / "last.ckpt" for k in range(2)]
+    deadline = time.time() + 300
+    while not all(p.exists() for p in lasts) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers must die with it
+    proc.wait()
+    assert all(p.exists() for p in lasts) and not (tmp_path / "run" / "ens.mlc").exists(), "not interrupted mid-way"
+    time.sleep(1.0)
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [m["epochs"] for m in metrics["members"]] == [25, 25]
+    logs = [sorted((tmp_path / "run" / f"seed-{k}" / "logs").glob("version_*")) for k in range(2)]
+    assert all(len(v) == 2 for v in logs)  # each member was started twice: interrupted, then resumed
