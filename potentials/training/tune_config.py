@@ -12,7 +12,8 @@ the trials as Ray tasks of ``cpus_per_trial`` CPUs each, on the Ray cluster at `
 (e.g. ``auto`` on a node of a cluster started with ``ray start``), or without an address on a
 Ray started locally with ``workers × cpus_per_trial`` CPUs; ``mpicomm`` (``mpi4py`` and an MPI
 library): rank 0 searches and the other ranks run trials, started as
-``mpirun -np <workers + 1> mlcalc tune CONFIG --evaluator mpicomm``.
+``mpirun -np <workers + 1> mlcalc tune CONFIG --evaluator mpicomm`` (untested: with PyPI's MPICH
+wheels it aborted or hung here; docs/RESULTS.md).
 """
 
 from __future__ import annotations
