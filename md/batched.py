@@ -74,7 +74,7 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
             continue
         folder = RunFolder(out, s, labels[k], progress=progress and not groups)
         atoms = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        start = folder.open(atoms, resume, overwrite)
+        start = folder.open(atoms, resume, overwrite, uncertainty=model.gives_uncertainty)
         if start is None:
             results[k] = load_md_result(out)
             continue

@@ -8,25 +8,30 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-__all__ = ["LOG_COLUMNS", "UNCERTAINTY_COLUMN", "EnergyLog", "read_energy_log", "energy_drift"]
+__all__ = ["LOG_COLUMNS", "UNCERTAINTY_COLUMN", "FLAGGED_COLUMN", "EnergyLog", "read_energy_log", "energy_drift"]
 
 #: column name -> unit
 LOG_COLUMNS = {"step": "", "time_ps": "ps", "potential_eV": "eV", "kinetic_eV": "eV", "total_eV": "eV",
                "temperature_K": "K"}
 #: the extra last column of runs whose calculator gives a force uncertainty (an ensemble), eV/Å
 UNCERTAINTY_COLUMN = "uncertainty_eV_per_A"
+#: with ``uncertainty_action: flag``: the steps since the previous row (this one's included) whose
+#: force uncertainty was above ``max_uncertainty``
+FLAGGED_COLUMN = "flagged_steps"
 
 
 class EnergyLog:
     """Appends one row per recorded step to ``path``; ``keep_until`` drops rows after a resume point.
 
     ``uncertainty``: add the column :data:`UNCERTAINTY_COLUMN` (the calculator's ``uncertainty``
-    result, eV/Å); a resumed log keeps the columns it has.
+    result, eV/Å); ``flagged``: and :data:`FLAGGED_COLUMN`. A resumed log keeps the columns it has.
     """
 
-    def __init__(self, path: str | os.PathLike, keep_until: int | None = None, uncertainty: bool = False):
+    def __init__(self, path: str | os.PathLike, keep_until: int | None = None, uncertainty: bool = False,
+                 flagged: bool = False):
         self.path = Path(path)
-        header = ",".join(list(LOG_COLUMNS) + ([UNCERTAINTY_COLUMN] if uncertainty else []))
+        extra = ([UNCERTAINTY_COLUMN] if uncertainty else []) + ([FLAGGED_COLUMN] if uncertainty and flagged else [])
+        header = ",".join(list(LOG_COLUMNS) + extra)
         if keep_until is None or not self.path.exists():
             self.path.write_text(header + "\n")
         else:
@@ -34,17 +39,23 @@ class EnergyLog:
             header, n = lines[0], lines[0].count(",")
             kept = [header] + [ln for ln in lines[1:] if ln and ln.count(",") == n and int(ln.split(",")[0]) <= keep_until]
             self.path.write_text("\n".join(kept) + "\n")
-        self.uncertainty = header.endswith(UNCERTAINTY_COLUMN)
+        names = header.split(",")
+        self.uncertainty, self.flagged = UNCERTAINTY_COLUMN in names, FLAGGED_COLUMN in names
         self._file = self.path.open("a")
 
-    def record(self, step: int, time_fs: float, atoms: Atoms) -> tuple[float, float, float]:
-        """Log ``atoms`` (energies from its calculator's cache) at ``step``; returns (Epot, Ekin, T)."""
+    def record(self, step: int, time_fs: float, atoms: Atoms, flagged: int = 0) -> tuple[float, float, float]:
+        """Log ``atoms`` (energies from its calculator's cache) at ``step``; returns (Epot, Ekin, T).
+
+        ``flagged``: the steps above the uncertainty limit since the previous row (if that column is logged).
+        """
         epot = atoms.get_potential_energy()
         ekin = atoms.get_kinetic_energy()
         temperature = atoms.get_temperature()
         row = f"{step},{time_fs / 1000:.6f},{epot:.10f},{ekin:.10f},{epot + ekin:.10f},{temperature:.4f}"
         if self.uncertainty:
             row += f",{float(atoms.calc.results.get('uncertainty', np.nan)):.8g}"
+        if self.flagged:
+            row += f",{flagged}"
         self._file.write(row + "\n")
         self._file.flush()
         return epot, ekin, temperature

@@ -45,12 +45,14 @@ class BlowUpMonitor:
     first frame (bonds found once, at :meth:`start`; None: no check). Non-finite
     positions, energies or forces always stop the run. ``max_uncertainty`` (eV/Å): largest
     allowed force uncertainty of an ensemble (its calculator's ``uncertainty`` result;
-    None: no check).
+    None: no check); with ``uncertainty_action="flag"`` it does not stop the run, and
+    :meth:`flagged` tells the caller instead.
     """
 
     max_force: float | None = 50.0
     bond_stretch: float | None = 2.0
     max_uncertainty: float | None = None
+    uncertainty_action: str = "stop"
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=int), init=False)
     start_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
 
@@ -61,6 +63,8 @@ class BlowUpMonitor:
             raise ValueError(f"bond_stretch must be a factor above 1 or None, got {self.bond_stretch}")
         if self.max_uncertainty is not None and self.max_uncertainty <= 0:
             raise ValueError(f"max_uncertainty must be positive (eV/Å) or None, got {self.max_uncertainty}")
+        if self.uncertainty_action not in ("stop", "flag"):
+            raise ValueError(f"uncertainty_action must be stop or flag, got {self.uncertainty_action!r}")
 
     def start(self, atoms: Atoms) -> None:
         """Record the bonds of the starting structure and their lengths."""
@@ -84,8 +88,8 @@ class BlowUpMonitor:
             if self.max_force is not None and magnitudes[worst] > self.max_force:
                 raise BlowUpError(step, f"force on atom {worst} ({atoms.get_chemical_symbols()[worst]}) is "
                                         f"{magnitudes[worst]:.1f} eV/Å, above the limit of {self.max_force:g} eV/Å")
-        uncertainty = results.get("uncertainty")
-        if self.max_uncertainty is not None and uncertainty is not None and not uncertainty <= self.max_uncertainty:
+        if self.uncertainty_action == "stop" and self.flagged(atoms):
+            uncertainty = results["uncertainty"]
             raise BlowUpError(step, f"force uncertainty of the ensemble is {uncertainty:.3g} eV/Å, above the limit of "
                                     f"{self.max_uncertainty:g} eV/Å (the members disagree: the model extrapolates)")
         if self.bond_stretch is not None and len(self.pairs):
@@ -97,3 +101,9 @@ class BlowUpMonitor:
                 raise BlowUpError(step, f"bond {symbols[i]}{i}-{symbols[j]}{j} stretched to {ratio[worst]:.2f} times "
                                         f"its starting length {self.start_lengths[worst]:.2f} Å "
                                         f"(limit {self.bond_stretch:g})")
+
+    def flagged(self, atoms: Atoms) -> bool:
+        """Whether the force uncertainty in ``atoms``' calculator results exceeds ``max_uncertainty`` (or is NaN)."""
+        results = atoms.calc.results if atoms.calc is not None else {}
+        uncertainty = results.get("uncertainty")
+        return self.max_uncertainty is not None and uncertainty is not None and not uncertainty <= self.max_uncertainty

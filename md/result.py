@@ -13,7 +13,7 @@ from ase.io.trajectory import Trajectory
 
 from mlcalc.md_settings import MDSettings
 
-from .energy_log import UNCERTAINTY_COLUMN, energy_drift, read_energy_log
+from .energy_log import FLAGGED_COLUMN, UNCERTAINTY_COLUMN, energy_drift, read_energy_log
 from .files import CHECKPOINT, LOG, TRAJECTORY
 
 __all__ = ["MDResult", "load_md_result"]
@@ -24,7 +24,8 @@ class MDResult:
     """An MD run: ``status`` is "completed", "blew_up" or "running" (interrupted).
 
     ``log`` holds the energy log columns (``time_ps``, ``potential_eV``, ``kinetic_eV``,
-    ``total_eV``, ``temperature_K``); ``trajectory`` is the .traj file.
+    ``total_eV``, ``temperature_K``); ``trajectory`` is the .traj file. ``first_flagged_step``:
+    the first step whose force uncertainty exceeded ``max_uncertainty`` in flag mode (None: none).
     """
 
     out_dir: Path
@@ -35,6 +36,7 @@ class MDResult:
     steps_done: int
     wall_time_s: float
     log: dict[str, np.ndarray]
+    first_flagged_step: int | None = None
 
     @property
     def trajectory(self) -> Path:
@@ -73,12 +75,23 @@ class MDResult:
         }
 
     def uncertainty_summary(self) -> dict[str, Any]:
-        """Largest and mean logged force uncertainty (eV/Å) of an ensemble's run; empty for other models."""
+        """Largest and mean logged force uncertainty (eV/Å) of an ensemble's run; empty for other models.
+
+        Flag mode (``uncertainty_action: flag``) adds the steps above ``max_uncertainty``
+        (``flagged_steps``), the log rows with such steps (``flagged_rows``) and the first one.
+        """
         values = self.log.get(UNCERTAINTY_COLUMN)
         if values is None or not len(values):
             return {}
-        return {"max_uncertainty_eV_per_A": float(np.nanmax(values)),
-                "mean_uncertainty_eV_per_A": float(np.nanmean(values))}
+        out = {"max_uncertainty_eV_per_A": float(np.nanmax(values)),
+               "mean_uncertainty_eV_per_A": float(np.nanmean(values))}
+        flagged = self.log.get(FLAGGED_COLUMN)
+        if flagged is not None:
+            out.update(flagged_steps=int(flagged.sum()), flagged_rows=int(np.count_nonzero(flagged)),
+                       first_flagged_step=self.first_flagged_step,
+                       first_flagged_ps=None if self.first_flagged_step is None
+                       else self.first_flagged_step * self.settings.timestep / 1000)
+        return out
 
 
 def load_md_result(out_dir: str | os.PathLike, n_atoms: int | None = None) -> MDResult:
@@ -93,4 +106,4 @@ def load_md_result(out_dir: str | os.PathLike, n_atoms: int | None = None) -> MD
             n_atoms = len(traj[0])
     return MDResult(out_dir=out, settings=MDSettings(**state["settings"]), n_atoms=n_atoms, status=state["status"],
                     message=state.get("message", ""), steps_done=state["step"], wall_time_s=state["wall_time_s"],
-                    log=read_energy_log(out / LOG))
+                    log=read_energy_log(out / LOG), first_flagged_step=state.get("first_flagged_step"))

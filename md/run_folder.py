@@ -5,8 +5,11 @@
     trajectory.traj     frames (positions, momenta, energy, forces) every ``interval`` steps
     trajectory.extxyz   the same frames, when asked for
     energies.csv        step, time (ps), potential/kinetic/total energy (eV), temperature (K),
-                        and the force uncertainty (eV/Å) when the calculator is an ensemble
-    checkpoint.json     the last saved step, the stepper's random state, the settings
+                        and the force uncertainty (eV/Å) when the calculator is an ensemble;
+                        with ``uncertainty_action: flag``, the steps above ``max_uncertainty``
+                        since the previous row (``flagged_steps``)
+    checkpoint.json     the last saved step, the stepper's random state, the settings,
+                        the first step above ``max_uncertainty`` (flag mode)
     summary.json        status, drift, wall time (written at the end)
     blowup.extxyz       the offending structure, if the run blew up
     .mlcalc.lock        owner (pid, host) while a process writes here (see :mod:`mlcalc.locks`)
@@ -60,7 +63,11 @@ class RunFolder:
         self.settings = settings
         self.label, self.progress = label, progress
         self.status, self.message = "running", ""
-        self.monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch, settings.max_uncertainty)
+        self.monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch, settings.max_uncertainty,
+                                     settings.uncertainty_action)
+        #: flag mode: steps above the uncertainty limit since the last log row, and the first such step
+        self.flagging = settings.max_uncertainty is not None and settings.uncertainty_action == "flag"
+        self.flagged_since_row, self.first_flagged = 0, None
         self.random_state: Any = None  # of the checkpoint resumed from
         self.n_atoms = 0
 
@@ -68,7 +75,8 @@ class RunFolder:
     def running(self) -> bool:
         return self.status == "running"
 
-    def open(self, atoms: Atoms, resume: bool = False, overwrite: bool = False) -> int | None:
+    def open(self, atoms: Atoms, resume: bool = False, overwrite: bool = False,
+             uncertainty: bool | None = None) -> int | None:
         """Get ready to record ``atoms``; returns the step to continue from (0: a new run).
 
         The folder is locked against a second writer until :meth:`close` (a live one raises
@@ -77,7 +85,8 @@ class RunFolder:
         its last saved state (positions, momenta, cell) is loaded into ``atoms``. Returns None
         when the saved run is already complete (nothing is opened then). Without ``resume``,
         a run already in the folder raises :class:`~mlcalc.errors.OutputExistsError` unless
-        ``overwrite`` (its files are deleted then).
+        ``overwrite`` (its files are deleted then). ``uncertainty``: whether the recorded states
+        will carry a force uncertainty (default: whether ``atoms``' calculator gives one).
         """
         self.lock = FolderLock(self.out, "run folder").acquire()
         try:
@@ -87,7 +96,8 @@ class RunFolder:
                 return None
             if resume and saved is None:
                 log.warning("no checkpoint in %s: the run starts from the beginning", self.out)
-            uncertainty = "uncertainty" in getattr(atoms.calc, "implemented_properties", ())
+            if uncertainty is None:
+                uncertainty = "uncertainty" in getattr(atoms.calc, "implemented_properties", ())
             if self.settings.max_uncertainty is not None and not uncertainty:
                 raise ValueError("max_uncertainty needs an ensemble model (a calculator that gives 'uncertainty'), "
                                  f"got {type(atoms.calc).__name__}; train one with mlcalc train CONFIG --seeds 5")
@@ -109,6 +119,13 @@ class RunFolder:
         except BlowUpError as err:
             self.stop(err, atoms)
             return
+        if self.flagging and self.monitor.flagged(atoms):
+            self.flagged_since_row += 1
+            if self.first_flagged is None:
+                self.first_flagged = step
+                log.warning("%s: force uncertainty %.3g eV/Å above the limit %g eV/Å at step %d (flagged; the run "
+                            "goes on)", self.label or self.out, atoms.calc.results["uncertainty"],
+                            self.settings.max_uncertainty, step)
         if step:
             self.bar.update()
         if step % self.settings.interval == 0 or step == self.settings.steps:
@@ -149,9 +166,11 @@ class RunFolder:
         self.elapsed = saved["wall_time_s"] if saved else 0.0
         self.extra = saved["extra_frames"] if saved else 0
         self.random_state = saved["rng"] if saved else None
+        self.first_flagged = saved.get("first_flagged_step") if saved else None
         self.monitor.start(first)
         self.traj = Trajectory(self.out / TRAJECTORY, "a" if saved else "w")
-        self.energies = EnergyLog(self.out / LOG, keep_until=start if saved else None, uncertainty=uncertainty)
+        self.energies = EnergyLog(self.out / LOG, keep_until=start if saved else None, uncertainty=uncertainty,
+                                  flagged=self.flagging)
         self.bar = tqdm(total=self.settings.steps, initial=start, desc=self.label, unit="step",
                         disable=not self.progress, mininterval=1.0, smoothing=0.05)
         self.t0 = time.perf_counter()
@@ -159,13 +178,15 @@ class RunFolder:
     def _save(self, step: int, atoms: Atoms, random_state: Any) -> None:
         """Write a frame, a log row and the checkpoint for ``step``."""
         self.traj.write(atoms)
-        epot, ekin, temperature = self.energies.record(step, step * self.settings.timestep, atoms)
+        epot, ekin, temperature = self.energies.record(step, step * self.settings.timestep, atoms,
+                                                       self.flagged_since_row)
+        self.flagged_since_row = 0
         if step % self.settings.interval:
             self.extra += 1
         status = "completed" if step == self.settings.steps else "running"
         _write_json(self.out / CHECKPOINT, {
             "step": step, "status": status, "extra_frames": self.extra, "settings": self.settings.to_dict(),
-            "rng": random_state, "wall_time_s": self._wall_time()})
+            "rng": random_state, "wall_time_s": self._wall_time(), "first_flagged_step": self.first_flagged})
         self.bar.set_postfix_str(f"T={temperature:.0f} K, Etot={epot + ekin:.4f} eV", refresh=False)
         if status == "completed":
             self.status = status

@@ -10,6 +10,10 @@ graph comes from mlcalc's neighbor list (vesin) through a :class:`~mlcalc.neighb
 (pairs reused within a skin, filtered to the cutoff every call: the same edges as a fresh
 search); forces and stress are autograd derivatives of the energy (:mod:`mlcalc.derivatives`).
 TorchSim's integrators (NVE, NVT Langevin, Nose-Hoover; NPT with ``compute_stress``) run it.
+An ensemble (``kind: ensemble`` of energy models) is evaluated member by member: the results are
+the members' mean, plus ``uncertainty`` [n_systems] (eV/Å, as :func:`mlcalc.committee.force_uncertainty`:
+the mean over a system's atoms of the norm of the members' force standard deviation), also kept
+in :attr:`TorchSimModel.last_uncertainty` for a stepper.
 This module imports torch_sim; ``import mlcalc.md`` does not.
 """
 
@@ -55,6 +59,9 @@ class TorchSimModel(ModelInterface):
         self._memory_scales_with = "n_atoms_x_density"
         self.neighbors = NeighborCache(self.model.cutoff, skin)
         self._elements = set(self.model.elements)
+        #: an ensemble: its members are evaluated one by one and their spread is returned too
+        self.gives_uncertainty = getattr(self.model, "evaluator_key", None) == "committee"
+        self.last_uncertainty: torch.Tensor | None = None
 
     @property
     def compute_stress(self) -> bool:
@@ -88,9 +95,28 @@ class TorchSimModel(ModelInterface):
             raise ValueError("stress needs a periodic state (pbc=True with a cell); set compute_stress=False")
         inputs = self.inputs(state)
         inputs[K.POSITIONS] = state.positions.to(self._dtype)
-        out = energy_forces_stress(self.model, inputs, forces=True, stress=stress)
         dtype = state.positions.dtype  # a float32 model can drive a float64 state
+        if self.gives_uncertainty:
+            return self._committee(inputs, state, stress, dtype)
+        out = energy_forces_stress(self.model, inputs, forces=True, stress=stress)
         results = {"energy": out[K.ENERGY].detach().to(dtype), "forces": out[K.FORCES].detach().to(dtype)}
         if stress:
             results["stress"] = out[K.STRESS].detach().to(dtype)
+        return results
+
+    def _committee(self, inputs: dict, state: SimState, stress: bool, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The members' mean energy, forces (and stress) and each system's force ``uncertainty`` (eV/Å)."""
+        outs = [energy_forces_stress(member, self.model.member_inputs(inputs, member), forces=True, stress=stress)
+                for member in self.model.members]
+        forces = torch.stack([o[K.FORCES].detach() for o in outs])  # [n_members, n_atoms, 3]
+        atom_std = forces.var(0, unbiased=False).sum(1).sqrt()  # norm of the per-atom force std
+        n_systems = state.n_systems
+        sizes = torch.bincount(state.system_idx, minlength=n_systems).to(atom_std.dtype)
+        per_system = torch.zeros(n_systems, dtype=atom_std.dtype, device=atom_std.device).index_add(
+            0, state.system_idx, atom_std) / sizes.clamp(min=1)
+        self.last_uncertainty = per_system.detach().to(dtype)
+        results = {"energy": torch.stack([o[K.ENERGY].detach() for o in outs]).mean(0).to(dtype),
+                   "forces": forces.mean(0).to(dtype), "uncertainty": self.last_uncertainty}
+        if stress:
+            results["stress"] = torch.stack([o[K.STRESS].detach() for o in outs]).mean(0).to(dtype)
         return results

@@ -5,8 +5,10 @@ BAOAB splitting (its momentum and position steps) with the noise of each system 
 from that system's own generator (``np.random.default_rng([seed, 1])``, as
 :class:`~mlcalc.md.ASEStepper`), so a system's trajectory does not depend on the others
 in the batch and a resumed run draws the same noise. The state is integrated in float64
-whatever the model's dtype. A system that fails (a non-finite energy or force, a
-refused structure, or a folder that stopped it) leaves the batch; the others go on.
+whatever the model's dtype. With an ensemble model each snapshot's results also hold the
+system's force ``uncertainty`` (eV/Å), for the run folder's uncertainty monitor. A system
+that fails (a non-finite energy or force, a refused structure, or a folder that stopped it)
+leaves the batch; the others go on.
 This module imports torch_sim; ``import mlcalc.md`` does not.
 """
 
@@ -51,6 +53,7 @@ class TorchSimStepper:
             raise ValueError("batched MD needs all systems non-periodic or all periodic in 3D")
         self.n_systems = len(systems)
         self.model, self.settings = model, settings
+        self.committee = bool(getattr(model, "gives_uncertainty", False))  # an ensemble: snapshots carry uncertainty
         self.rngs = [np.random.default_rng([seed, 1]) for seed in seeds]
         self.dt = torch.tensor(settings.timestep * units.fs, dtype=torch.float64)
         self.kT = torch.tensor(settings.temperature * units.kB, dtype=torch.float64)
@@ -63,6 +66,7 @@ class TorchSimStepper:
         state = atoms_to_state(list(systems), model.device, torch.float64)
         momenta = torch.as_tensor(np.concatenate([a.get_momenta() for a in systems]), dtype=torch.float64)
         out = model(state)
+        self.uncertainty = out.get("uncertainty")  # [n systems in the batch], ensembles only
         self.state = MDState(positions=state.positions, momenta=momenta.to(model.device), energy=out["energy"],
                              forces=out["forces"], masses=state.masses, cell=state.cell, pbc=state.pbc,
                              system_idx=state.system_idx, atomic_numbers=state.atomic_numbers)
@@ -77,6 +81,7 @@ class TorchSimStepper:
         before = self.state
         try:
             self.state = self._advance(_copy(before), noise)
+            self.uncertainty = self.model.last_uncertainty if self.committee else None
         except (ValueError, FloatingPointError, RuntimeError):
             self.state = self._advance_one_by_one(before, noise)
         self._drop_failures()
@@ -127,16 +132,20 @@ class TorchSimStepper:
 
     def _advance_one_by_one(self, before: MDState, noise: torch.Tensor | None) -> MDState:
         """After the batch failed: step each system alone; those that still fail leave the batch."""
-        parts, failed = [], []
+        parts, failed, uncertainty = [], [], []
         for b, k in enumerate(self.active):
             mask = before.system_idx == b
             try:
                 parts.append(self._advance(before[b], None if noise is None else noise[mask]))
+                uncertainty.append(self.model.last_uncertainty if self.committee else None)
             except (ValueError, FloatingPointError, RuntimeError) as err:
                 failed.append((k, f"the model refused the structure: {err}"))
                 self.left[k] = self._atoms_of(before[b])
                 parts.append(before[b])  # placeholder, removed below
+                uncertainty.append(torch.full((1,), float("nan"), dtype=torch.float64))
         state = concatenate_states(parts) if len(parts) > 1 else parts[0]
+        self.uncertainty = (torch.cat([u.reshape(-1).cpu().double() for u in uncertainty])
+                            if self.committee else None)
         if failed:
             self.state = state
             self._remove([k for k, _ in failed])
@@ -169,6 +178,8 @@ class TorchSimStepper:
         keep = [b for b, k in enumerate(self.active) if k not in systems]
         self.active = [self.active[b] for b in keep]
         self._cache = {}
+        if self.uncertainty is not None:
+            self.uncertainty = self.uncertainty[keep]
         if keep:
             self.state = self.state[keep]
 
@@ -181,14 +192,16 @@ class TorchSimStepper:
             self._cache["arrays"] = {
                 "starts": np.concatenate([[0], np.cumsum(sizes)]), "numbers": state.atomic_numbers.cpu().numpy(),
                 "positions": _numpy(state.positions), "momenta": _numpy(state.momenta),
-                "forces": _numpy(state.forces), "energy": _numpy(state.energy), "cells": _numpy(state.row_vector_cell)}
+                "forces": _numpy(state.forces), "energy": _numpy(state.energy), "cells": _numpy(state.row_vector_cell),
+                "uncertainty": None if self.uncertainty is None else _numpy(self.uncertainty)}
         arrays = self._cache["arrays"]
         a, z = arrays["starts"][b], arrays["starts"][b + 1]
+        extra = {} if arrays["uncertainty"] is None else {"uncertainty": float(arrays["uncertainty"][b])}
         if live is not None:
             return _update_atoms(live, arrays["positions"][a:z], arrays["momenta"][a:z], arrays["energy"][b],
-                                 arrays["forces"][a:z])
+                                 arrays["forces"][a:z], extra)
         return _make_atoms(arrays["numbers"][a:z], arrays["positions"][a:z], arrays["momenta"][a:z],
-                           arrays["cells"][b], bool(self.state.pbc), arrays["energy"][b], arrays["forces"][a:z])
+                           arrays["cells"][b], bool(self.state.pbc), arrays["energy"][b], arrays["forces"][a:z], extra)
 
     @staticmethod
     def _atoms_of(state: MDState) -> Atoms:
@@ -202,18 +215,19 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
 
 
-def _update_atoms(atoms: Atoms, positions, momenta, energy, forces) -> Atoms:
-    """``atoms`` and its single-point results moved to a new state (the cell stays)."""
+def _update_atoms(atoms: Atoms, positions, momenta, energy, forces, extra: dict | None = None) -> Atoms:
+    """``atoms`` and its single-point results moved to a new state (the cell stays); ``extra``: more results."""
     atoms.arrays["positions"][:] = positions
     atoms.arrays["momenta"][:] = momenta
     atoms.calc.atoms.arrays["positions"][:] = positions
-    atoms.calc.results = {"energy": float(energy), "forces": np.array(forces)}
+    atoms.calc.results = {"energy": float(energy), "forces": np.array(forces), **(extra or {})}
     return atoms
 
 
-def _make_atoms(numbers, positions, momenta, cell, pbc: bool, energy, forces) -> Atoms:
+def _make_atoms(numbers, positions, momenta, cell, pbc: bool, energy, forces, extra: dict | None = None) -> Atoms:
     atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=pbc, momenta=momenta)
     atoms.calc = SinglePointCalculator(atoms, energy=float(energy), forces=np.array(forces))
+    atoms.calc.results.update(extra or {})
     return atoms
 
 

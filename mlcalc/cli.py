@@ -87,6 +87,9 @@ def models() -> None:
               help="QM9 configs: train on a seeded random subset of this many molecules (sets data.subset)")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="train this many members (seed, seed+1, ...) and export one ensemble .mlc with their spread")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="with --seeds: train this many members at once, each in its own process with its share of the "
+                   "cores as torch threads (max(1, cores // jobs)); output lines prefixed [seed-k]")
 @click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
               help="processes (CPU) or GPUs to train on; with --strategy ddp, data-parallel")
 @click.option("--strategy", type=click.Choice(["auto", "ddp"]), default="auto", show_default=True,
@@ -95,7 +98,7 @@ def models() -> None:
 @click.option("--wandb-online", is_flag=True, help="with --wandb: log online (needs a W&B login)")
 @click.option("--wandb-project", default=None, help="W&B project (default: mlcalc)")
 def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...], subset: int | None, seeds: int,
-          devices: int, strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
+          jobs: int, devices: int, strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
     from mlcalc.cli_tune import wandb_options
 
@@ -113,10 +116,12 @@ def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...]
     except (OSError, ValueError) as err:
         _fail(err)
     wandb = wandb_options(use_wandb, wandb_online, wandb_project)
+    if jobs > 1 and seeds == 1:
+        raise click.UsageError("--jobs trains ensemble members in parallel: give --seeds N (N >= 2) with it")
     if seeds > 1:
         from mlcalc.potentials.training.seeds import train_seeds
 
-        result = train_seeds(cfg, seeds, resume=resume, wandb=wandb, overwrite=overwrite)
+        result = train_seeds(cfg, seeds, resume=resume, wandb=wandb, overwrite=overwrite, jobs=jobs)
     else:
         result = run_training(cfg, resume=resume, overwrite=overwrite, wandb=wandb, devices=devices,
                               strategy=strategy)
@@ -169,7 +174,7 @@ def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
 _MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",
-               "bond_stretch", "max_uncertainty")
+               "bond_stretch", "max_uncertainty", "uncertainty_action")
 
 
 @main.group()
@@ -237,6 +242,9 @@ def md(model: str, structure: str, out: str, double: bool, resume: bool, overwri
     if s["drift_meV_per_atom_per_ps"] is not None:
         click.echo(f"energy drift {s['drift_meV_per_atom_per_ps']:+.4f} meV/atom/ps "
                    f"(kinetic energy std {s['kinetic_std_meV_per_atom']:.2f} meV/atom)")
+    if s.get("flagged_steps"):
+        click.echo(f"force uncertainty above {settings.max_uncertainty:g} eV/Å in {s['flagged_steps']} steps, first at "
+                   f"step {s['first_flagged_step']} ({s['first_flagged_ps']:g} ps); see {out}/energies.csv")
     if result.status == "blew_up":
         raise click.ClickException(result.message)
 

@@ -25,6 +25,10 @@ def wandb_options(enabled: bool, online: bool, project: str | None, group: str |
               help="override the config's method: cbo (Bayesian optimisation) or random search")
 @click.option("--max-evals", type=click.IntRange(min=1), default=None, help="override the number of trials")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="override the number of parallel trials")
+@click.option("--evaluator", type=click.Choice(["process", "thread", "loky", "ray", "mpicomm"]), default=None,
+              help="override the config's DeepHyper evaluator: local processes (default), threads, loky, ray "
+                   "(pip install 'mlcalc[cluster]'; the config's ray_address, cpus_per_trial) or mpicomm "
+                   "(mpirun -np WORKERS+1 mlcalc tune ...)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="override out_dir")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a search-config value, e.g. --set max_evals=10 (value parsed as YAML)")
@@ -36,7 +40,7 @@ def wandb_options(enabled: bool, online: bool, project: str | None, group: str |
 @click.option("--wandb-online", is_flag=True, help="with --wandb: log online (needs a W&B login)")
 @click.option("--wandb-project", default=None, help="W&B project (default: mlcalc)")
 def tune(paths: tuple[str, ...], resume: bool, method: str | None, max_evals: int | None, workers: int | None,
-         out_dir: str | None, overrides: tuple[str, ...], retrain_best: bool, compare: bool, use_wandb: bool,
+         evaluator: str | None, out_dir: str | None, overrides: tuple[str, ...], retrain_best: bool, compare: bool, use_wandb: bool,
          wandb_online: bool, wandb_project: str | None) -> None:
     """Search the hyperparameters of a training config with DeepHyper (PATHS: one search config YAML).
 
@@ -65,7 +69,8 @@ def tune(paths: tuple[str, ...], resume: bool, method: str | None, max_evals: in
 
     try:
         parsed = _parse_overrides(overrides)
-        for key, value in (("method", method), ("max_evals", max_evals), ("workers", workers), ("out_dir", out_dir)):
+        for key, value in (("method", method), ("max_evals", max_evals), ("workers", workers),
+                           ("evaluator", evaluator), ("out_dir", out_dir)):
             if value is not None:
                 parsed[key] = value
         cfg = load_tune_config(paths[0], parsed)
@@ -74,7 +79,7 @@ def tune(paths: tuple[str, ...], resume: bool, method: str | None, max_evals: in
         rows = read_results(results)
         failed = sum(1 for r in rows if str(r.get("objective", "")).startswith("F"))
         values, loss = best_trial(rows)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, ImportError) as err:
         _fail(err)
     click.echo(f"{len(rows)} trials ({failed} failed) in {results}")
     click.echo(f"best validation MAE {loss:.5g}: " + ", ".join(f"{k}={v}" for k, v in values.items()))

@@ -155,6 +155,9 @@ class OptimConfig(_Strict):
     early_stopping_patience: Optional[int] = Field(None, gt=0)
     max_minutes: Optional[float] = Field(None, gt=0, description="wall-time budget for fitting")
     loss: Literal["mse", "l1"] = Field("mse", description="property models: loss on standardised targets")
+    shuffle: bool = Field(True, description="shuffle the training set every epoch; false: a fixed order, so that "
+                                            "N DDP processes of batch_size b take the same samples per step as one "
+                                            "process of batch_size N*b (Lightning's DistributedSampler interleaves)")
 
     @model_validator(mode="after")
     def _some_loss(self):

@@ -40,8 +40,11 @@ MaxForce = Annotated[Optional[float], _field("a larger force on an atom stops th
 BondStretch = Annotated[Optional[float], _field("a bond longer than this factor of its starting length stops the run",
                                                 gt=1)]
 MaxUncertainty = Annotated[Optional[float], _field(
-    "ensemble models: a larger force uncertainty (mean per-atom norm of the members' force std) stops the run",
-    "eV/Å", gt=0)]
+    "ensemble models: a larger force uncertainty (mean per-atom norm of the members' force std) stops or flags "
+    "the run (uncertainty_action)", "eV/Å", gt=0)]
+UncertaintyAction = Annotated[Literal["stop", "flag"], Field(
+    description="with max_uncertainty: stop the run, or flag: go on and count the steps above the limit "
+                "(energy log column, run summary)")]
 Frames = Annotated[int, Field(ge=1, strict=True, description="frames to keep")]
 Thermalise = Annotated[int, Field(ge=0, strict=True, description="steps discarded before the first kept frame",
                                   json_schema_extra={"unit": "steps"})]
@@ -57,7 +60,9 @@ class MDSettings(BaseModel):
     writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
     of a bond's starting length) stop a run that blows up; None disables a check.
     ``max_uncertainty`` (eV/Å, ensemble models only) stops a run whose force uncertainty
-    exceeds it; the uncertainty of every logged frame is in the energy log either way.
+    exceeds it, or with ``uncertainty_action="flag"`` lets it go on and records the steps
+    above it (per log row and in the summary); the uncertainty of every logged frame is in
+    the energy log either way.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,6 +78,7 @@ class MDSettings(BaseModel):
     max_force: MaxForce = 50.0
     bond_stretch: BondStretch = 2.0
     max_uncertainty: MaxUncertainty = None
+    uncertainty_action: UncertaintyAction = "stop"
 
     def __init__(self, **settings: Any):
         try:

@@ -111,7 +111,7 @@ def train_crystals(config: TrainConfig, resume: bool = False) -> TrainResult:
         model.set_standardisation(mean, std)
 
     loaders = {stage: DataLoader(CrystalGraphDataset(parts[stage]), batch_size=o.batch_size,
-                                 shuffle=stage == "train", generator=torch.Generator().manual_seed(config.seed))
+                                 shuffle=stage == "train" and config.optim.shuffle, generator=torch.Generator().manual_seed(config.seed))
                for stage in ("train", "val", "test")}
     if getattr(model, "closed_form", False):
         fit_start = time.perf_counter()

@@ -2,8 +2,12 @@
 
 Data-parallel training: ``devices=N, strategy="ddp"`` runs N processes (Lightning's DDP;
 the gloo backend on CPU), each on its share of every epoch's batches (``batch_size`` per
-process), gradients averaged. The extra processes end after fitting; only rank 0 tests
-and exports. Checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True`` continues from
+process), gradients averaged. Lightning shuffles the training set of a DDP run whatever
+the loader says (its ``DistributedSampler``, seeded by epoch); a loader that does not shuffle
+(``optim.shuffle: false``) gets an unshuffled ``DistributedSampler`` here instead, so that
+process ``r`` of N takes frames r, r+N, ... in order and each step sees the same frames as
+one process with N × ``batch_size`` (docs/RESULTS.md: the weights agree to float round-off).
+The extra processes end after fitting; only rank 0 tests and exports. Checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True`` continues from
 ``last.ckpt`` with optimiser, scheduler, early-stopping and timer state. Metrics are CSV
 files, one ``out_dir/logs/version_N/metrics.csv`` per start, so a resumed run keeps the
 log of the interrupted one.
@@ -12,6 +16,7 @@ log of the interrupted one.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +69,7 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
         enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
         log_every_n_steps=max(1, min(50, len(train_loader))),
     )
+    train_loader = _in_order_per_process(train_loader, devices)
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     if resume and ckpt_path is None:
@@ -76,3 +82,19 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     task.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     return {"epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1)}
+
+
+def _in_order_per_process(loader, devices: int):
+    """``loader`` of an unshuffled multi-process run with its share of this process's frames, in order.
+
+    Lightning would give an unshuffled training loader a shuffling ``DistributedSampler``; one
+    that is a ``DistributedSampler`` already is kept. The rank is Lightning's ``LOCAL_RANK``
+    (0 in the launching process; one machine).
+    """
+    from torch.utils.data import DistributedSampler, SequentialSampler
+
+    if not isinstance(devices, int) or devices < 2 or not isinstance(getattr(loader, "sampler", None), SequentialSampler):
+        return loader
+    sampler = DistributedSampler(loader.dataset, num_replicas=devices, rank=int(os.environ.get("LOCAL_RANK", 0)),
+                                 shuffle=False)
+    return type(loader)(loader.dataset, batch_size=loader.batch_size, sampler=sampler)

@@ -96,7 +96,7 @@ def train_properties(config: TrainConfig, resume: bool = False, wandb: dict | No
     loaders = {}
     for stage in ("val", "test") if closed_form else ("train", "val", "test"):
         dataset = GraphDataset(structures[stage], cutoff=model.cutoff, targets=values[stage])
-        loaders[stage] = DataLoader(dataset, batch_size=o.batch_size, shuffle=stage == "train",
+        loaders[stage] = DataLoader(dataset, batch_size=o.batch_size, shuffle=stage == "train" and o.shuffle,
                                     generator=torch.Generator().manual_seed(config.seed))
     if closed_form:
         start = time.perf_counter()

@@ -5,13 +5,17 @@ data split: the split has its own ``split_seed``). The members form one ``ensemb
 model file ``out_dir/<name>.mlc`` whose metrics hold the ensemble's own test errors
 (``test``), each member's (``members``) and the spread of each test error across seeds
 (``seed_spread``: mean, standard deviation (ddof=1), min, max), also written to
-``out_dir/metrics.json``. Members train one after another; with ``resume`` a member
-that finished already is reused and an interrupted one continues from its checkpoint.
+``out_dir/metrics.json``. Members train one after another, or ``jobs`` at a time in
+separate processes (:mod:`.member_pool`: each with ``max(1, cores // jobs)`` torch threads,
+its output lines prefixed with ``[seed-<k>]``); a member's weights do not depend on which.
+With ``resume`` a member that finished already is reused and an interrupted one continues
+from its checkpoint (also after a killed parallel run).
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +79,31 @@ def _ensemble_test(config: TrainConfig, model: torch.nn.Module, split: dict[str,
     return {**test_metrics(model, loader), "frames": len(frames)}
 
 
+def _member_quiet(config: TrainConfig, resume: bool, wandb: dict | None, overwrite: bool, k: int) -> TrainResult:
+    """:func:`_member` in a worker process: no progress bar (its lines would mix with the others')."""
+    return _member(config.model_copy(update={"progress": False}), k, resume, wandb, overwrite)
+
+
 def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: dict | None = None,
-                overwrite: bool = False) -> TrainResult:
+                overwrite: bool = False, jobs: int = 1, threads: int | None = None) -> TrainResult:
     """Train ``n_seeds`` members (seeds ``config.seed + k``) and write the ensemble ``out_dir/<name>.mlc``.
 
     ``wandb``: log each member to W&B (options of :func:`.wandb_log.wandb_logger`), grouped by the config name.
+    ``jobs``: members trained at once, each in its own process with ``threads`` torch threads
+    (default: ``max(1, cores // jobs)``); 1: one after another in this process.
     """
     if n_seeds < 2:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {n_seeds}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     out = Path(config.out_dir)
-    results = [_member(config, k, resume, wandb, overwrite) for k in range(n_seeds)]
+    if jobs == 1:
+        results = [_member(config, k, resume, wandb, overwrite) for k in range(n_seeds)]
+    else:
+        from .member_pool import run_members
+
+        results = run_members(partial(_member_quiet, config, resume, wandb, overwrite), list(range(n_seeds)),
+                              [f"seed-{k}" for k in range(n_seeds)], jobs, threads)
     members = [load_model(r.model_path)[0] for r in results]
     model = create_model("ensemble", members=members).eval()
     split = next((r.split for r in results if r.split), None)

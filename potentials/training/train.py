@@ -107,7 +107,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     loaders = {}
     for stage, idx in split.items():
         dataset = GraphDataset([structures[i] for i in idx], cutoff=model.cutoff)
-        loaders[stage] = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=stage == "train",
+        loaders[stage] = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=stage == "train" and config.optim.shuffle,
                                     generator=torch.Generator().manual_seed(config.seed))
     task = PotentialTask(model, config.optim.model_dump())
     logger = None

@@ -26,7 +26,7 @@ from mlcalc.config import TrainConfig, load_config
 
 from .tune_config import ParamRange, TuneConfig
 
-__all__ = ["run_search", "run_trial", "read_results", "best_trial", "retrain_best", "trial_config", "hp_problem"]
+__all__ = ["run_search", "evaluator_kwargs", "run_trial", "read_results", "best_trial", "retrain_best", "trial_config", "hp_problem"]
 
 RESULTS = "results.csv"
 
@@ -178,8 +178,7 @@ def run_search(config: TuneConfig, resume: bool = False, wandb: dict[str, Any] |
     base = load_config(config.train, config.overrides)
     kwargs = {"base": json.loads(base.model_dump_json()), "out_dir": str(out), "objective": config.objective,
               "trial_minutes": config.trial_minutes, "wandb": wandb}
-    evaluator = Evaluator.create(run_trial, method=config.evaluator,
-                                 method_kwargs={"num_workers": config.workers, "run_function_kwargs": kwargs})
+    evaluator = Evaluator.create(run_trial, method=config.evaluator, method_kwargs=evaluator_kwargs(config, kwargs))
     # a resumed search draws from a new random state, so it does not propose the finished trials again
     common = dict(random_state=config.seed + done, log_dir=str(out), checkpoint_restart=done > 0)
     if config.method == "cbo":
@@ -195,8 +194,36 @@ def run_search(config: TuneConfig, resume: bool = False, wandb: dict[str, Any] |
             if evaluator.is_master:
                 search.search(evaluator, max_evals=config.max_evals, max_evals_strict=True)
     else:
-        search.search(evaluator, max_evals=config.max_evals, max_evals_strict=True)
+        try:
+            search.search(evaluator, max_evals=config.max_evals, max_evals_strict=True)
+        finally:
+            if config.evaluator == "ray" and config.ray_address is None:  # the Ray this search started
+                import ray
+
+                ray.shutdown()
     return results
+
+
+#: the package each cluster evaluator needs, and how to get it
+_EVALUATOR_PACKAGES = {"ray": ("ray", "pip install 'mlcalc[cluster]'"),
+                       "mpicomm": ("mpi4py", "pip install mpi4py (and an MPI library, e.g. apt install openmpi-bin)")}
+
+
+def evaluator_kwargs(config: TuneConfig, run_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """DeepHyper's ``method_kwargs`` for ``config.evaluator``; a one-line ImportError if its package is missing."""
+    import importlib.util
+
+    if config.evaluator in _EVALUATOR_PACKAGES:
+        package, how = _EVALUATOR_PACKAGES[config.evaluator]
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f"evaluator {config.evaluator!r} needs the {package} package, which is not installed: "
+                              f"{how}; or use evaluator process")
+    kwargs = {"num_workers": config.workers, "run_function_kwargs": run_kwargs}
+    if config.evaluator == "ray":
+        kwargs.update(address=config.ray_address, num_cpus_per_task=config.cpus_per_trial, include_dashboard=False)
+        if config.ray_address is None:  # a local Ray with room for the workers
+            kwargs["num_cpus"] = max(1, math.ceil(config.workers * config.cpus_per_trial))
+    return kwargs
 
 
 def retrain_best(config: TuneConfig, epochs: int | None = None):

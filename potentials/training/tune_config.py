@@ -6,10 +6,14 @@ a force field, a QM9 property model) over a ``space`` of dotted config keys, eac
 list of ``choices``. Without ``space`` the paper's table 1 is searched (:data:`PAPER_SPACE`).
 Model hyperparameters are keys like ``model.hyperparameters.features``.
 
-Cluster runs: ``evaluator: ray`` (a running Ray cluster; ``ray`` installed) or
-``evaluator: mpicomm`` (``mpi4py``; start with ``mpirun -np N+1 mlcalc tune CONFIG``)
-use DeepHyper's own evaluators with ``workers`` workers; the default ``process`` runs the
-trials in local worker processes.
+Evaluators (DeepHyper's, ``evaluator`` or ``mlcalc tune --evaluator``): ``process`` (default:
+``workers`` local worker processes), ``thread``, ``loky``; ``ray`` (``pip install 'mlcalc[cluster]'``):
+the trials as Ray tasks of ``cpus_per_trial`` CPUs each, on the Ray cluster at ``ray_address``
+(e.g. ``auto`` on a node of a cluster started with ``ray start``), or without an address on a
+Ray started locally with ``workers × cpus_per_trial`` CPUs; ``mpicomm`` (``mpi4py`` and an MPI
+library): rank 0 searches and the other ranks run trials, started as
+``mpirun -np <workers + 1> mlcalc tune CONFIG --evaluator mpicomm`` (untested: with PyPI's MPICH
+wheels it aborted or hung here; docs/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ class TuneConfig(_Strict):
     max_evals: int = Field(20, ge=1)
     workers: int = Field(1, ge=1)
     evaluator: Literal["process", "thread", "loky", "ray", "mpicomm"] = "process"
+    ray_address: Optional[str] = Field(None, description="evaluator ray: the cluster to join ('auto': the one "
+                                                         "this node belongs to); none: start Ray locally")
+    cpus_per_trial: float = Field(1.0, gt=0, description="evaluator ray: CPUs Ray reserves for each trial "
+                                                         "(also its torch threads)")
     seed: int = Field(0, ge=0)
     initial_points: int = Field(5, ge=1)
     kappa: float = Field(1.96, ge=0)
