@@ -29,7 +29,7 @@ from mlcalc import keys as K
 from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise
 from mlcalc.model import Encoding, PropertyModel, register_kind
 
-__all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "KERNELS"]
+__all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "krr_kernel", "KERNELS"]
 
 KERNELS = ("rbf", "laplacian", "linear")
 
@@ -43,6 +43,16 @@ def _check_kernel(kernel: str) -> str:
 def _distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Euclidean distances [n_x, n_y], computed directly (exact zero for equal rows)."""
     return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def krr_kernel(kernel: str, x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
+    """scikit-learn KernelRidge's ``kernel`` between rows of x [n, F] and y [m, F], [n, m]; differentiable in x."""
+    if kernel == "rbf":
+        return torch.exp(-gamma * (x.unsqueeze(1) - y.unsqueeze(0)).square().sum(dim=2)) if x.requires_grad \
+            else torch.exp(-gamma * _distance(x, y).square())
+    if kernel == "laplacian":
+        return torch.exp(-gamma * torch.cdist(x, y, p=1))
+    return x @ y.T
 
 
 class _KernelModel(PropertyModel):
@@ -143,12 +153,7 @@ class KernelRidgeModel(_KernelModel):
     """Kernel ridge regression; ``kernel_params``: ``gamma`` (rbf, laplacian) and ``alpha`` (ridge, for the record)."""
 
     def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        gamma = self.kernel_params.get("gamma", 1.0)
-        if self.kernel == "rbf":
-            return torch.exp(-gamma * _distance(x, y).square())
-        if self.kernel == "laplacian":
-            return torch.exp(-gamma * torch.cdist(x, y, p=1))
-        return x @ y.T
+        return krr_kernel(self.kernel, x, y, self.kernel_params.get("gamma", 1.0))
 
     def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
         from sklearn.kernel_ridge import KernelRidge

@@ -1,0 +1,161 @@
+"""Kernel ridge regression energy model (``krr-energy``): forces through the DScribe descriptor's derivatives.
+
+E(R) = Σ_i atomref[z_i] + s · Σ_k α_k K(x(R), x_k) in eV, with x(R) = (d(R) - m) / w the
+standardised DScribe descriptor of the whole structure (:mod:`mlcalc.descriptors`), x_k the
+training descriptors, α the dual coefficients of scikit-learn's ``KernelRidge`` and s
+(``energy_scale``) the standard deviation of the training energies after the atomrefs.
+Forces -dE/dR = -s Σ_k α_k ∂K(x, x_k)/∂x · ∂x/∂R: ∂d/∂R comes from DScribe's
+``derivatives()`` inside a torch autograd function, ∂K/∂x from torch, so MLCalc's autograd
+path gives the forces. Fitted on energies only (:func:`fit_kernel_energy_model`).
+Molecules only: periodic models are refused. Saved as arrays (buffers), no pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from mlcalc import keys as K
+from mlcalc.descriptors import (descriptor_and_derivatives, descriptor_settings, drop_duplicates, dscribe_descriptor,
+                                featurise)
+from mlcalc.model import EnergyModel, register_kind
+
+from .kernel import KERNELS, krr_kernel
+
+__all__ = ["KernelRidgeEnergyModel", "fit_kernel_energy_model"]
+
+
+class _DescriptorOf(torch.autograd.Function):
+    """x = d(R) [n_features] of one structure (DScribe); backward: ∂L/∂R = Σ_f ∂L/∂x_f · ∂d_f/∂R."""
+
+    @staticmethod
+    def forward(ctx, positions, numbers, settings, species, descriptor):
+        atoms = Atoms(numbers=numbers, positions=positions.detach().cpu().double().numpy())
+        if ctx.needs_input_grad[0]:
+            x, dx = descriptor_and_derivatives(atoms, settings, species, descriptor)
+            ctx.save_for_backward(torch.as_tensor(dx, dtype=positions.dtype, device=positions.device))
+        else:
+            x = featurise([atoms], settings, species, cache=False, progress=False)[0]
+        return torch.as_tensor(x, dtype=positions.dtype, device=positions.device)
+
+    @staticmethod
+    def backward(ctx, grad_x):
+        (dx,) = ctx.saved_tensors
+        return dx @ grad_x, None, None, None, None
+
+
+@register_kind("krr-energy")
+class KernelRidgeEnergyModel(EnergyModel):
+    """KRR on a whole-structure DScribe descriptor; ``cutoff`` is only the (unused) neighbour graph's radius.
+
+    ``kernel``: rbf exp(-γ‖x-y‖²), laplacian exp(-γ‖x-y‖₁) or linear x·y; ``kernel_params``:
+    ``gamma`` and ``alpha`` (ridge, standardised units, for the record).
+    """
+
+    supports_periodic = False
+
+    def __init__(self, elements: Sequence[int], cutoff: float = 5.0, periodic: bool = False,
+                 energy_scale: float = 1.0, descriptor: Optional[dict] = None, kernel: str = "rbf",
+                 kernel_params: Optional[dict] = None, n_train: int = 1, n_features: int = 1):
+        if periodic:
+            raise ValueError("krr-energy models describe molecules only (DScribe gives no cell derivatives); "
+                             "use bpnn or a torchmdnet kind for periodic systems")
+        super().__init__(elements, cutoff, periodic, energy_scale)
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; choose from {', '.join(KERNELS)}")
+        self.descriptor = descriptor_settings(descriptor or {"name": "soap"}).model_dump(mode="json")
+        self.kernel = kernel
+        self.kernel_params = {k: float(v) for k, v in (kernel_params or {}).items()}
+        self.n_train, self.n_features = int(n_train), int(n_features)
+        self.register_buffer("train_x", torch.zeros(self.n_train, self.n_features, dtype=torch.float64))
+        self.register_buffer("dual", torch.zeros(self.n_train, dtype=torch.float64))
+        self.register_buffer("feature_mean", torch.zeros(self.n_features, dtype=torch.float64))
+        self.register_buffer("feature_scale", torch.ones(self.n_features, dtype=torch.float64))
+        self._dscribe = None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "descriptor": self.descriptor, "kernel": self.kernel,
+                "kernel_params": self.kernel_params, "n_train": self.n_train, "n_features": self.n_features}
+
+    def _descriptor_object(self):
+        if self._dscribe is None:
+            self._dscribe = dscribe_descriptor(descriptor_settings(self.descriptor), self.elements)
+        return self._dscribe
+
+    def standardised_descriptors(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """x(R) of every structure, [n_graphs, n_features], differentiable in positions (via DScribe)."""
+        z, pos, batch = inputs[K.Z], inputs[K.POSITIONS], inputs[K.BATCH]
+        rows = []
+        for g in range(inputs[K.CELL].shape[0]):
+            mask = batch == g
+            rows.append(_DescriptorOf.apply(pos[mask], z[mask].cpu().numpy(), self.descriptor, self.elements,
+                                            self._descriptor_object()))
+        raw = torch.stack(rows).to(self.train_x.dtype)
+        return (raw - self.feature_mean) / self.feature_scale
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = self.standardised_descriptors(inputs)
+        fitted = krr_kernel(self.kernel, x, self.train_x, self.kernel_params.get("gamma", 1.0)) @ self.dual
+        z, batch = inputs[K.Z], inputs[K.BATCH]
+        refs = torch.zeros(len(fitted), dtype=fitted.dtype, device=fitted.device).index_add(
+            0, batch, self.atomref[z].to(fitted.dtype))
+        energy = refs + self.energy_scale * fitted
+        return {K.ENERGY: energy.to(inputs[K.POSITIONS].dtype)}
+
+    @torch.no_grad()
+    def fit(self, structures: Sequence[Atoms], energies: np.ndarray, alpha: float = 1e-8,
+            gamma: Optional[float] = None, standardise_features: bool = True, progress: bool = False) -> None:
+        """Fit to total ``energies`` [n] (eV) of ``structures``; the arrays are resized to the data.
+
+        Duplicates (same hash) are dropped; atomrefs by least squares on element counts;
+        the rest divided by its standard deviation (``energy_scale``). ``gamma``: kernel width
+        (default 1/n_features); ``alpha``: ridge in those standardised units.
+        """
+        from sklearn.kernel_ridge import KernelRidge
+
+        energies = np.asarray(energies, dtype=np.float64).reshape(-1)
+        if len(energies) != len(structures) or not np.isfinite(energies).all():
+            raise ValueError(f"need one finite energy per structure ({len(structures)}), got {len(energies)} values")
+        structures, kept = drop_duplicates(list(structures))
+        energies = energies[kept]
+        if len(structures) < 2:
+            raise ValueError(f"need at least 2 distinct structures to fit, got {len(structures)}")
+        counts = np.array([[np.count_nonzero(a.numbers == z) for z in self.elements] for a in structures], float)
+        refs, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+        rest = energies - counts @ refs
+        scale = float(rest.std()) or 1.0
+        raw = featurise(structures, self.descriptor, self.elements, cache=False, progress=progress)
+        mean, width = raw.mean(axis=0), raw.std(axis=0)
+        width[width < 1e-12] = 1.0
+        if not standardise_features:
+            mean, width = np.zeros_like(mean), np.ones_like(width)
+        x = (raw - mean) / width
+        gamma = float(gamma if gamma is not None else 1.0 / x.shape[1])
+        reg = KernelRidge(alpha=alpha, kernel=self.kernel, gamma=None if self.kernel == "linear" else gamma)
+        reg.fit(x, rest / scale)
+        self.kernel_params = {"alpha": float(alpha), "gamma": gamma}
+        self.n_train, self.n_features = x.shape
+        self.energy_scale = scale
+        self.set_atomref({z: float(r) for z, r in zip(self.elements, refs)})
+        dtype = self.train_x.dtype
+        self.train_x = torch.as_tensor(x, dtype=dtype)
+        self.dual = torch.as_tensor(np.asarray(reg.dual_coef_).reshape(-1), dtype=dtype)
+        self.feature_mean = torch.as_tensor(mean, dtype=dtype)
+        self.feature_scale = torch.as_tensor(width, dtype=dtype)
+
+
+def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.ndarray] = None,
+                            descriptor: Optional[dict] = None, kernel: str = "rbf", alpha: float = 1e-8,
+                            gamma: Optional[float] = None, standardise_features: bool = True,
+                            elements: Optional[Sequence[int]] = None, progress: bool = False) -> KernelRidgeEnergyModel:
+    """A new ``krr-energy`` model fitted to ``energies`` (eV; default: the structures' own labels)."""
+    if energies is None:
+        energies = np.array([a.get_potential_energy() for a in structures])
+    elements = sorted(elements or {int(z) for a in structures for z in a.numbers})
+    model = KernelRidgeEnergyModel(elements=elements, descriptor=descriptor, kernel=kernel)
+    model.fit(structures, energies, alpha=alpha, gamma=gamma, standardise_features=standardise_features,
+              progress=progress)
+    return model

@@ -1,0 +1,103 @@
+"""KRR energy models (kind ``krr-energy``): forces from DScribe's descriptor derivatives, exact fits, model files."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from ase.calculators.emt import EMT
+
+from mlcalc import MLCalc
+from mlcalc.data.molecules import load_molecule
+from mlcalc.descriptors import descriptor_and_derivatives, featurise
+from mlcalc.model import create_model
+from mlcalc.modelfile import load_model, read_model_file, save_model
+from mlcalc.potentials.kernel_energy import fit_kernel_energy_model
+from mlcalc.testing import finite_difference_forces
+
+pytest.importorskip("dscribe")
+pytest.importorskip("sklearn")
+
+DESCRIPTORS = {
+    "soap": {"name": "soap", "r_cut": 4.0, "n_max": 3, "l_max": 2},
+    "acsf": {"name": "acsf", "r_cut": 4.0},
+    "coulomb_matrix": {"name": "coulomb_matrix", "n_atoms_max": 9, "permutation": "none"},
+}
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    """30 rattled ethanols with EMT energies (a cheap, smooth reference)."""
+    frames = []
+    for k in range(30):
+        atoms = load_molecule("ethanol")
+        atoms.rattle(0.08, seed=k)
+        atoms.calc = EMT()
+        atoms.info["energy"] = atoms.get_potential_energy()
+        frames.append(atoms)
+    return frames
+
+
+def _energies(frames):
+    return np.array([a.info["energy"] for a in frames])
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_derivatives_match_finite_differences(name):
+    atoms = load_molecule("ethanol")
+    atoms.rattle(0.05, seed=1)
+    x, dx = descriptor_and_derivatives(atoms, DESCRIPTORS[name], [1, 6, 8])
+    np.testing.assert_allclose(x, featurise([atoms], DESCRIPTORS[name], [1, 6, 8], cache=False, progress=False)[0])
+    h = 1e-5
+    for i, k in [(0, 0), (2, 1), (8, 2)]:
+        moved = [atoms.copy(), atoms.copy()]
+        moved[0].positions[i, k] += h
+        moved[1].positions[i, k] -= h
+        plus, minus = featurise(moved, DESCRIPTORS[name], [1, 6, 8], cache=False, progress=False)
+        np.testing.assert_allclose(dx[i, k], (plus - minus) / (2 * h), atol=1e-6 * max(1.0, np.abs(dx).max()))
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_forces_are_minus_the_energy_gradient(labelled, name):
+    model = fit_kernel_energy_model(labelled, _energies(labelled), DESCRIPTORS[name], alpha=1e-6)
+    atoms = load_molecule("ethanol")
+    atoms.rattle(0.05, seed=100)
+    atoms.calc = MLCalc(model, dtype=torch.float64)
+    forces = atoms.get_forces()
+    assert np.abs(forces).max() > 1e-3
+    np.testing.assert_allclose(forces, finite_difference_forces(atoms, h=1e-5), atol=1e-6 * np.abs(forces).max())
+
+
+def test_reproduces_training_energies_with_tiny_regularisation(labelled):
+    energies = _energies(labelled)
+    model = fit_kernel_energy_model(labelled, energies, DESCRIPTORS["soap"], alpha=1e-10)
+    predicted = MLCalc(model, dtype=torch.float64).predict(labelled)["energy"]
+    assert energies.std() > 0.05
+    np.testing.assert_allclose(predicted, energies, atol=1e-5)
+
+
+def test_model_file_round_trip_without_pickle(labelled, tmp_path, monkeypatch):
+    model = fit_kernel_energy_model(labelled, _energies(labelled), DESCRIPTORS["soap"], alpha=1e-6)
+    path = save_model(tmp_path / "krr.mlc", model)
+    manifest, weights = read_model_file(path)
+    assert manifest["kind"] == "krr-energy" and "forces" in manifest["properties"]
+    assert tuple(weights["train_x"].shape) == (30, manifest["hyperparameters"]["n_features"])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model file was unpickled")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    loaded, _ = load_model(path)
+    before = MLCalc(model, dtype=torch.float64).predict(labelled[:3])
+    after = MLCalc(loaded, dtype=torch.float64).predict(labelled[:3])
+    np.testing.assert_allclose(after["energy"], before["energy"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate(after["forces"]), np.concatenate(before["forces"]), rtol=0, atol=1e-12)
+
+
+def test_periodic_models_and_bad_settings_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="krr-energy models describe molecules only"):
+        create_model("krr-energy", elements=[6], periodic=True)
+    with pytest.raises(ValueError, match="unknown kernel 'cosine'; choose from rbf, laplacian, linear"):
+        create_model("krr-energy", elements=[6], kernel="cosine")
