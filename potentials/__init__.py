@@ -2,7 +2,8 @@
 
 Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-et``,
 ``torchmdnet-tensornet``), Behler-Parrinello networks on TorchANI's symmetry functions (``bpnn``), kernel ridge
-regression on DScribe descriptors with forces from their derivatives (``krr-energy``), the sum of potentials (``sum``, a composite) and
+regression and Gaussian processes on DScribe descriptors with forces from their derivatives (``krr-energy``,
+``gp-energy``), the sum of potentials (``sum``, a composite) and
 the committee of one family's models (``ensemble``, a composite; also for property models). Property
 models: SchNet, PhysNet, MPNN, MPNN-transformer, CGCNN (crystals), the GNN and linear baselines, and kernel ridge
 regression and Gaussian processes on DScribe descriptors (``krr``, ``gp``).
@@ -18,7 +19,7 @@ from .cgcnn import CGCNNModel
 from .ensemble import Ensemble
 from .gnn import GNNModel
 from .kernel import GaussianProcessModel, KernelRidgeModel
-from .kernel_energy import KernelRidgeEnergyModel
+from .kernel_energy import GaussianProcessEnergyModel, KernelRidgeEnergyModel
 from .linear import LinearCountsModel
 from .mpnn import MPNNModel
 from .mpnn_transformer import MPNNTransformerModel
@@ -30,4 +31,4 @@ from .torchmdnet import ETPotential, TensorNetPotential
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
            "SumPotential", "Ensemble", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
            "LinearCountsModel", "CGCNNModel", "KernelRidgeModel", "GaussianProcessModel", "BehlerParrinelloPotential",
-           "KernelRidgeEnergyModel", "create_model"]
+           "KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "create_model"]

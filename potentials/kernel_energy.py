@@ -1,4 +1,4 @@
-"""Kernel ridge regression energy model (``krr-energy``): forces through the DScribe descriptor's derivatives.
+"""Kernel energy models, KRR (``krr-energy``) and GP (``gp-energy``): forces through the DScribe descriptor's derivatives.
 
 E(R) = Σ_i atomref[z_i] + s · Σ_k α_k K(x(R), x_k) in eV, with x(R) = (d(R) - m) / w the
 standardised DScribe descriptor of the whole structure (:mod:`mlcalc.descriptors`), x_k the
@@ -6,7 +6,8 @@ training descriptors, α the dual coefficients of scikit-learn's ``KernelRidge``
 (``energy_scale``) the standard deviation of the training energies after the atomrefs.
 Forces -dE/dR = -s Σ_k α_k ∂K(x, x_k)/∂x · ∂x/∂R: ∂d/∂R comes from DScribe's
 ``derivatives()`` inside a torch autograd function, ∂K/∂x from torch, so MLCalc's autograd
-path gives the forces. Fitted on energies only (:func:`fit_kernel_energy_model`).
+path gives the forces. Fitted on energies only (:func:`fit_kernel_energy_model`). The GP
+adds ``energy_std`` (eV), its predictive standard deviation.
 Molecules only: periodic models are refused. Saved as arrays (buffers), no pickle.
 """
 
@@ -23,9 +24,9 @@ from mlcalc.descriptors import (descriptor_and_derivatives, descriptor_settings,
                                 featurise)
 from mlcalc.model import EnergyModel, register_kind
 
-from .kernel import KERNELS, krr_kernel
+from .kernel import KERNELS, fit_gp, gp_kernel, gp_prior_variance, krr_kernel
 
-__all__ = ["KernelRidgeEnergyModel", "fit_kernel_energy_model"]
+__all__ = ["KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "fit_kernel_energy_model"]
 
 
 class _DescriptorOf(torch.autograd.Function):
@@ -61,7 +62,7 @@ class KernelRidgeEnergyModel(EnergyModel):
                  energy_scale: float = 1.0, descriptor: Optional[dict] = None, kernel: str = "rbf",
                  kernel_params: Optional[dict] = None, n_train: int = 1, n_features: int = 1):
         if periodic:
-            raise ValueError("krr-energy models describe molecules only (DScribe gives no cell derivatives); "
+            raise ValueError(f"{type(self).kind} models describe molecules only (DScribe gives no cell derivatives); "
                              "use bpnn or a torchmdnet kind for periodic systems")
         super().__init__(elements, cutoff, periodic, energy_scale)
         if kernel not in KERNELS:
@@ -96,14 +97,28 @@ class KernelRidgeEnergyModel(EnergyModel):
         raw = torch.stack(rows).to(self.train_x.dtype)
         return (raw - self.feature_mean) / self.feature_scale
 
-    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = self.standardised_descriptors(inputs)
-        fitted = krr_kernel(self.kernel, x, self.train_x, self.kernel_params.get("gamma", 1.0)) @ self.dual
+    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """K(x, y) [n_x, n_y], differentiable in x."""
+        return krr_kernel(self.kernel, x, y, self.kernel_params.get("gamma", 1.0))
+
+    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
+        from sklearn.kernel_ridge import KernelRidge
+
+        self.kernel_params["gamma"] = float(gamma if gamma is not None else 1.0 / x.shape[1])
+        reg = KernelRidge(alpha=alpha, kernel=self.kernel,
+                          gamma=None if self.kernel == "linear" else self.kernel_params["gamma"])
+        return reg.fit(x, z).dual_coef_
+
+    def _energy(self, inputs: dict[str, torch.Tensor], k_star: torch.Tensor) -> torch.Tensor:
+        fitted = k_star @ self.dual
         z, batch = inputs[K.Z], inputs[K.BATCH]
         refs = torch.zeros(len(fitted), dtype=fitted.dtype, device=fitted.device).index_add(
             0, batch, self.atomref[z].to(fitted.dtype))
-        energy = refs + self.energy_scale * fitted
-        return {K.ENERGY: energy.to(inputs[K.POSITIONS].dtype)}
+        return (refs + self.energy_scale * fitted).to(inputs[K.POSITIONS].dtype)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = self.standardised_descriptors(inputs)
+        return {K.ENERGY: self._energy(inputs, self.kernel_matrix(x, self.train_x))}
 
     @torch.no_grad()
     def fit(self, structures: Sequence[Atoms], energies: np.ndarray, alpha: float = 1e-8,
@@ -114,8 +129,6 @@ class KernelRidgeEnergyModel(EnergyModel):
         the rest divided by its standard deviation (``energy_scale``). ``gamma``: kernel width
         (default 1/n_features); ``alpha``: ridge in those standardised units.
         """
-        from sklearn.kernel_ridge import KernelRidge
-
         energies = np.asarray(energies, dtype=np.float64).reshape(-1)
         if len(energies) != len(structures) or not np.isfinite(energies).all():
             raise ValueError(f"need one finite energy per structure ({len(structures)}), got {len(energies)} values")
@@ -133,29 +146,66 @@ class KernelRidgeEnergyModel(EnergyModel):
         if not standardise_features:
             mean, width = np.zeros_like(mean), np.ones_like(width)
         x = (raw - mean) / width
-        gamma = float(gamma if gamma is not None else 1.0 / x.shape[1])
-        reg = KernelRidge(alpha=alpha, kernel=self.kernel, gamma=None if self.kernel == "linear" else gamma)
-        reg.fit(x, rest / scale)
-        self.kernel_params = {"alpha": float(alpha), "gamma": gamma}
+        self.kernel_params = {"alpha": float(alpha)}
+        dual = self._fit_dual(x, rest / scale, alpha, gamma)
         self.n_train, self.n_features = x.shape
         self.energy_scale = scale
         self.set_atomref({z: float(r) for z, r in zip(self.elements, refs)})
         dtype = self.train_x.dtype
         self.train_x = torch.as_tensor(x, dtype=dtype)
-        self.dual = torch.as_tensor(np.asarray(reg.dual_coef_).reshape(-1), dtype=dtype)
+        self.dual = torch.as_tensor(np.asarray(dual).reshape(-1), dtype=dtype)
         self.feature_mean = torch.as_tensor(mean, dtype=dtype)
         self.feature_scale = torch.as_tensor(width, dtype=dtype)
+
+
+@register_kind("gp-energy")
+class GaussianProcessEnergyModel(KernelRidgeEnergyModel):
+    """Gaussian process energies (the KRR model's form, kernel hyperparameters by marginal likelihood).
+
+    Adds ``energy_std`` (eV), the predictive standard deviation of the energy (noise-free; the
+    ``alpha`` jitter is on the training diagonal only). ``kernel_params``: ``amplitude``,
+    ``length_scale`` (rbf, laplacian: Matérn ν=1/2), ``sigma_0`` (linear), ``alpha``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("cholesky", torch.eye(self.n_train, dtype=torch.float64))
+        #: per-structure outputs the energy evaluator reports next to the energy
+        self.extra_outputs = ["energy_std"]
+        self.properties = {**self.properties, "energy_std": {"unit": "eV", "per": "structure"}}
+
+    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return gp_kernel(self.kernel, x, y, self.kernel_params)
+
+    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
+        dual, cholesky, params = fit_gp(self.kernel, x, z, alpha)
+        self.kernel_params.update(params)
+        self.cholesky = torch.as_tensor(cholesky, dtype=self.cholesky.dtype)
+        return dual
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = self.standardised_descriptors(inputs)
+        k_star = self.kernel_matrix(x, self.train_x)
+        with torch.no_grad():
+            v = torch.linalg.solve_triangular(self.cholesky, k_star.detach().T, upper=False)
+            variance = gp_prior_variance(self.kernel, x.detach(), self.kernel_params) - v.square().sum(dim=0)
+            std = self.energy_scale * variance.clamp(min=0).sqrt()
+        return {K.ENERGY: self._energy(inputs, k_star), "energy_std": std.to(inputs[K.POSITIONS].dtype)}
 
 
 def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.ndarray] = None,
                             descriptor: Optional[dict] = None, kernel: str = "rbf", alpha: float = 1e-8,
                             gamma: Optional[float] = None, standardise_features: bool = True,
-                            elements: Optional[Sequence[int]] = None, progress: bool = False) -> KernelRidgeEnergyModel:
-    """A new ``krr-energy`` model fitted to ``energies`` (eV; default: the structures' own labels)."""
+                            elements: Optional[Sequence[int]] = None, progress: bool = False,
+                            method: str = "krr") -> KernelRidgeEnergyModel:
+    """A new ``krr-energy`` or ``gp-energy`` (``method`` krr, gp) model fitted to ``energies`` (eV; default: the labels)."""
+    if method not in ("krr", "gp"):
+        raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
     if energies is None:
         energies = np.array([a.get_potential_energy() for a in structures])
     elements = sorted(elements or {int(z) for a in structures for z in a.numbers})
-    model = KernelRidgeEnergyModel(elements=elements, descriptor=descriptor, kernel=kernel)
+    cls = KernelRidgeEnergyModel if method == "krr" else GaussianProcessEnergyModel
+    model = cls(elements=elements, descriptor=descriptor, kernel=kernel)
     model.fit(structures, energies, alpha=alpha, gamma=gamma, standardise_features=standardise_features,
               progress=progress)
     return model

@@ -1,4 +1,5 @@
-"""KRR energy models (kind ``krr-energy``): forces from DScribe's descriptor derivatives, exact fits, model files."""
+"""Kernel energy models (kinds ``krr-energy``, ``gp-energy``): forces from DScribe's descriptor derivatives,
+exact fits, the GP's energy_std, model files."""
 
 import pickle
 
@@ -99,5 +100,33 @@ def test_model_file_round_trip_without_pickle(labelled, tmp_path, monkeypatch):
 def test_periodic_models_and_bad_settings_are_refused_in_one_line():
     with pytest.raises(ValueError, match="krr-energy models describe molecules only"):
         create_model("krr-energy", elements=[6], periodic=True)
+    with pytest.raises(ValueError, match="gp-energy models describe molecules only"):
+        create_model("gp-energy", elements=[6], periodic=True)
     with pytest.raises(ValueError, match="unknown kernel 'cosine'; choose from rbf, laplacian, linear"):
         create_model("krr-energy", elements=[6], kernel="cosine")
+
+
+@pytest.fixture(scope="module")
+def gp(labelled):
+    return fit_kernel_energy_model(labelled, _energies(labelled), DESCRIPTORS["soap"], alpha=1e-8, method="gp")
+
+
+def test_gp_forces_are_minus_the_energy_gradient(gp):
+    atoms = load_molecule("ethanol")
+    atoms.rattle(0.05, seed=100)
+    atoms.calc = MLCalc(gp, dtype=torch.float64)
+    forces = atoms.get_forces()
+    assert np.abs(forces).max() > 1e-3
+    np.testing.assert_allclose(forces, finite_difference_forces(atoms, h=1e-5), atol=1e-6 * np.abs(forces).max())
+
+
+def test_gp_std_is_small_at_training_points_and_larger_away(gp, labelled):
+    calc = MLCalc(gp, dtype=torch.float64)
+    at_training = calc.predict(labelled[:5])
+    np.testing.assert_allclose(at_training["energy"], _energies(labelled[:5]), atol=1e-3)
+    far = load_molecule("ethanol")
+    far.rattle(0.3, seed=7)
+    std_far = calc.predict([far])["energy_std"][0]
+    assert at_training["energy_std"].max() < 0.1 * std_far
+    far.calc = calc
+    assert far.calc.get_property("energy_std", far) == pytest.approx(std_far)

@@ -22,6 +22,8 @@ _TINY = {
     "bpnn": {"angular_cutoff": 3.0, "radial_shifts": 6, "angular_shifts": 3, "angular_sections": 4, "hidden": [16, 8]},
     "krr-energy": {"descriptor": {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 2}, "kernel": "rbf",
                    "kernel_params": {"gamma": 0.005}},
+    "gp-energy": {"descriptor": {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 2}, "kernel": "rbf",
+                  "kernel_params": {"amplitude": 1.0, "length_scale": 10.0}},
 }
 
 
@@ -44,7 +46,7 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
         raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, ensemble, {', '.join(_TINY)}")
     torch.manual_seed(seed)
     settings = {**_TINY[kind], **hyperparameters}
-    if kind == "krr-energy":  # 4 random training descriptors of the right length and random coefficients
+    if kind in ("krr-energy", "gp-energy"):  # 4 random training descriptors of the right length and random coefficients
         from mlcalc.descriptors import featurise
 
         n_features = featurise([Atoms(numbers=list(elements), positions=np.eye(3)[[k % 3 for k in range(len(elements))]]
@@ -52,7 +54,7 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
                                settings["descriptor"], elements, cache=False, progress=False).shape[1]
         settings = {"n_train": 4, "n_features": n_features, **settings}
     model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic, **settings)
-    if kind == "krr-energy":
+    if kind in ("krr-energy", "gp-energy"):
         with torch.no_grad():
             model.train_x.normal_()
             model.dual.normal_()

@@ -1,9 +1,10 @@
-"""KRR energy model (``krr-energy``) on a force-field config's data and split: fit on energies, test forces.
+"""KRR / GP energy models (``krr-energy``, ``gp-energy``) on a force-field config's data and split: fit on energies, test forces.
 
 Run: ``python -m mlcalc.potentials.training.kernel_energy configs/ethanol_et.yaml --descriptor soap``
 (data generated first if missing, as ``mlcalc train`` does; same train/val/test split). Fits on
 the energies of the first ``--train`` training frames for each (γ, α) of the grid, picks the
-one with the lowest validation force MAE and prints test energy and force MAE (meV, meV/Å);
+one with the lowest validation force MAE and prints test energy and force MAE (meV, meV/Å)
+(``--method gp``: the kernel's amplitude and length scale by marginal likelihood, only α from the grid);
 ``--out`` saves it as a ``.mlc`` file.
 """
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--r-cut", type=float, default=5.0, help="SOAP / ACSF cutoff, Å")
     parser.add_argument("--n-max", type=int, default=4)
     parser.add_argument("--l-max", type=int, default=3)
+    parser.add_argument("--method", choices=["krr", "gp"], default="krr")
     parser.add_argument("--kernel", choices=["rbf", "laplacian", "linear"], default="rbf")
     parser.add_argument("--gammas", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
     parser.add_argument("--alphas", type=float, nargs="+", default=[1e-8, 1e-6])
@@ -61,11 +63,11 @@ def main(argv: list[str] | None = None) -> None:
     elements = sorted({int(z) for a in frames for z in a.numbers})
     energies = np.array([a.get_potential_energy() for a in sets["train"]])
     best = None
-    for gamma in args.gammas if args.kernel != "linear" else [None]:
+    for gamma in args.gammas if args.kernel != "linear" and args.method == "krr" else [None]:
         for alpha in args.alphas:
             model = fit_kernel_energy_model(sets["train"], energies, descriptor, kernel=args.kernel, alpha=alpha,
                                             gamma=gamma, standardise_features=not args.raw_features,
-                                            elements=elements)
+                                            elements=elements, method=args.method)
             calc = MLCalc(model, dtype=torch.float64)
             val_e, val_f = _errors(calc, sets["val"])
             print(f"gamma={gamma} alpha={alpha}: val energy MAE {val_e:.1f} meV, forces MAE {val_f:.1f} meV/Å",
@@ -74,7 +76,11 @@ def main(argv: list[str] | None = None) -> None:
                 best = (val_f, val_e, gamma, alpha, calc)
     val_f, val_e, gamma, alpha, calc = best
     test_e, test_f = _errors(calc, sets["test"])
-    print(f"krr-energy {args.kernel} {args.descriptor} n_train={calc.model.n_train} gamma={gamma} alpha={alpha}: "
+    if "energy_std" in (out := calc.predict(sets["test"])):
+        error = np.abs(out["energy"] - np.array([a.get_potential_energy() for a in sets["test"]]))
+        print(f"GP energy_std on test: mean {1000 * out['energy_std'].mean():.1f} meV; "
+              f"|error| < 2 std for {np.mean(error < 2 * out['energy_std']):.1%}")
+    print(f"{calc.model.kind} {args.kernel} {args.descriptor} n_train={calc.model.n_train} gamma={gamma} alpha={alpha}: "
           f"val forces MAE {val_f:.1f} meV/Å; test energy MAE {test_e:.1f} meV, forces MAE {test_f:.1f} meV/Å on "
           f"{len(sets['test'])} frames; wall {time.perf_counter() - start:.0f} s")
     if args.out:
