@@ -13,7 +13,7 @@ Molecules only: periodic models are refused. Saved as arrays (buffers), no pickl
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
@@ -56,7 +56,9 @@ class KernelRidgeEnergyModel(EnergyModel):
     ``gamma`` and ``alpha`` (ridge, standardised units, for the record).
     """
 
-    supports_periodic = False
+    #: fitted by :meth:`fit` (a linear solve), not by gradient steps; molecules only
+    closed_form: ClassVar[bool] = True
+    supports_periodic: ClassVar[bool] = False
 
     def __init__(self, elements: Sequence[int], cutoff: float = 5.0, periodic: bool = False,
                  energy_scale: float = 1.0, descriptor: Optional[dict] = None, kernel: str = "rbf",
@@ -121,14 +123,17 @@ class KernelRidgeEnergyModel(EnergyModel):
         return {K.ENERGY: self._energy(inputs, self.kernel_matrix(x, self.train_x))}
 
     @torch.no_grad()
-    def fit(self, structures: Sequence[Atoms], energies: np.ndarray, alpha: float = 1e-8,
+    def fit(self, structures: Sequence[Atoms], energies: np.ndarray, alpha: Optional[float] = None,
             gamma: Optional[float] = None, standardise_features: bool = True, progress: bool = False) -> None:
         """Fit to total ``energies`` [n] (eV) of ``structures``; the arrays are resized to the data.
 
         Duplicates (same hash) are dropped; atomrefs by least squares on element counts;
-        the rest divided by its standard deviation (``energy_scale``). ``gamma``: kernel width
-        (default 1/n_features); ``alpha``: ridge in those standardised units.
+        the rest divided by its standard deviation (``energy_scale``). ``gamma``: KRR kernel width
+        (default: ``kernel_params["gamma"]``, else 1/n_features); ``alpha``: ridge / GP jitter in
+        those standardised units (default: ``kernel_params["alpha"]``, else 1e-8).
         """
+        alpha = float(alpha if alpha is not None else self.kernel_params.get("alpha", 1e-8))
+        gamma = gamma if gamma is not None else self.kernel_params.get("gamma")
         energies = np.asarray(energies, dtype=np.float64).reshape(-1)
         if len(energies) != len(structures) or not np.isfinite(energies).all():
             raise ValueError(f"need one finite energy per structure ({len(structures)}), got {len(energies)} values")
@@ -194,7 +199,7 @@ class GaussianProcessEnergyModel(KernelRidgeEnergyModel):
 
 
 def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.ndarray] = None,
-                            descriptor: Optional[dict] = None, kernel: str = "rbf", alpha: float = 1e-8,
+                            descriptor: Optional[dict] = None, kernel: str = "rbf", alpha: Optional[float] = 1e-8,
                             gamma: Optional[float] = None, standardise_features: bool = True,
                             elements: Optional[Sequence[int]] = None, progress: bool = False,
                             method: str = "krr") -> KernelRidgeEnergyModel:

@@ -130,3 +130,32 @@ def test_gp_std_is_small_at_training_points_and_larger_away(gp, labelled):
     assert at_training["energy_std"].max() < 0.1 * std_far
     far.calc = calc
     assert far.calc.get_property("energy_std", far) == pytest.approx(std_far)
+
+
+def test_mlcalc_train_solves_a_kernel_energy_model_in_closed_form(labelled, tmp_path):
+    import yaml
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from mlcalc.config import load_config
+    from mlcalc.potentials.training import train
+
+    frames = []
+    for atoms in labelled:
+        copy = atoms.copy()
+        copy.info.pop("energy")
+        copy.calc = SinglePointCalculator(copy, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+        frames.append(copy)
+    write(tmp_path / "emt.extxyz", frames)
+    raw = {"name": "krr", "data": {"path": str(tmp_path / "emt.extxyz"), "train": 20, "val": 5, "test": 5},
+           "model": {"kind": "gp-energy", "hyperparameters": {"descriptor": DESCRIPTORS["soap"],
+                                                                "kernel_params": {"alpha": 1e-6}}},
+           "out_dir": str(tmp_path / "run"), "progress": False}
+    (tmp_path / "krr.yaml").write_text(yaml.safe_dump(raw))
+    result = train(load_config(tmp_path / "krr.yaml"))
+    assert result.metrics["epochs"] == 0 and result.metrics["test"]["frames"] == 5
+    calc = MLCalc.load(result.model_path, dtype=torch.float64)
+    assert calc.model.n_train == 20 and calc.model.kernel_params["alpha"] == 1e-6
+    test = [frames[i] for i in result.split["test"]]
+    mae = 1000 * np.abs(np.concatenate(calc.predict(test)["forces"]) - np.concatenate([a.get_forces() for a in test])).mean()
+    assert mae == pytest.approx(result.metrics["test"]["forces_mae_meV_per_A"], rel=1e-3)
