@@ -6,8 +6,10 @@ training descriptors, α the dual coefficients of scikit-learn's ``KernelRidge``
 (``energy_scale``) the standard deviation of the training energies after the atomrefs.
 Forces -dE/dR = -s Σ_k α_k ∂K(x, x_k)/∂x · ∂x/∂R: ∂d/∂R comes from DScribe's
 ``derivatives()`` inside a torch autograd function, ∂K/∂x from torch, so MLCalc's autograd
-path gives the forces. Fitted on energies only (:func:`fit_kernel_energy_model`). The GP
-adds ``energy_std`` (eV), its predictive standard deviation.
+path gives the forces. Fitted on energies (:func:`fit_kernel_energy_model`) or, for KRR with
+``force_weight`` > 0, on energies and forces (the same α-expansion, its coefficients by least
+squares on both). The GP fits energies only and adds ``energy_std`` (eV), its predictive
+standard deviation.
 Molecules only: periodic models are refused. Saved as arrays (buffers), no pickle.
 """
 
@@ -53,7 +55,7 @@ class KernelRidgeEnergyModel(EnergyModel):
     """KRR on a whole-structure DScribe descriptor; ``cutoff`` is only the (unused) neighbour graph's radius.
 
     ``kernel``: rbf exp(-γ‖x-y‖²), laplacian exp(-γ‖x-y‖₁) or linear x·y; ``kernel_params``:
-    ``gamma`` and ``alpha`` (ridge, standardised units, for the record).
+    ``gamma``, ``alpha`` (ridge, standardised units) and ``force_weight`` (0: fitted on energies only).
     """
 
     #: fitted by :meth:`fit` (a linear solve), not by gradient steps; molecules only
@@ -123,17 +125,54 @@ class KernelRidgeEnergyModel(EnergyModel):
         return {K.ENERGY: self._energy(inputs, self.kernel_matrix(x, self.train_x))}
 
     @torch.no_grad()
+    def kernel_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """∂K(x, y_k)/∂x for one descriptor x [F] against the rows of y [n, F], [n, F] (analytic)."""
+        diff = x.unsqueeze(0) - y
+        gamma = self.kernel_params.get("gamma", 1.0)
+        if self.kernel == "rbf":
+            return -2 * gamma * diff * torch.exp(-gamma * diff.square().sum(dim=1, keepdim=True))
+        if self.kernel == "laplacian":
+            return -gamma * torch.sign(diff) * torch.exp(-gamma * diff.abs().sum(dim=1, keepdim=True))
+        return y.clone()
+
+    def _fit_with_forces(self, x: np.ndarray, z: np.ndarray, structures: Sequence[Atoms], forces: Sequence[np.ndarray],
+                         width: np.ndarray, alpha: float, weight: float) -> np.ndarray:
+        """Dual coefficients minimising ‖Kα - z‖² + w‖Gα - f‖² + α_r αᵀKα (f: forces / energy_scale).
+
+        G [n_components, n_train] maps α to forces in the same units: G = -(∂x/∂R)(∂K/∂x)ᵀ,
+        accumulated per structure as GᵀG and Gᵀf (G itself is never stored).
+        """
+        train = torch.as_tensor(x, dtype=torch.float64)
+        kernel = self.kernel_matrix(train, train).numpy()
+        normal, rhs = kernel.T @ kernel + alpha * kernel, kernel.T @ z
+        descriptor = self._descriptor_object()
+        for k, (atoms, f) in enumerate(zip(structures, forces)):
+            _, dx = descriptor_and_derivatives(atoms, self.descriptor, self.elements, descriptor)
+            dx = dx.reshape(-1, dx.shape[-1]) / width  # [3N, F], d x_standardised / dR
+            g = -dx @ self.kernel_gradient(train[k], train).numpy().T  # [3N, n_train]
+            normal += weight * g.T @ g
+            rhs += weight * g.T @ np.asarray(f, dtype=np.float64).reshape(-1)
+        return np.linalg.lstsq(normal, rhs, rcond=None)[0]
+
     def fit(self, structures: Sequence[Atoms], energies: np.ndarray, alpha: Optional[float] = None,
-            gamma: Optional[float] = None, standardise_features: bool = True, progress: bool = False) -> None:
+            gamma: Optional[float] = None, standardise_features: bool = True, progress: bool = False,
+            forces: Optional[Sequence[np.ndarray]] = None, force_weight: Optional[float] = None) -> None:
         """Fit to total ``energies`` [n] (eV) of ``structures``; the arrays are resized to the data.
 
         Duplicates (same hash) are dropped; atomrefs by least squares on element counts;
         the rest divided by its standard deviation (``energy_scale``). ``gamma``: KRR kernel width
         (default: ``kernel_params["gamma"]``, else 1/n_features); ``alpha``: ridge / GP jitter in
         those standardised units (default: ``kernel_params["alpha"]``, else 1e-8).
+        ``forces`` [n_atoms, 3] per structure (eV/Å) with ``force_weight`` w > 0 (default:
+        ``kernel_params["force_weight"]``, else 0: energies only): the same model form, its
+        coefficients fitted to energies and forces together (each force component weighted w
+        against one energy, both divided by ``energy_scale``).
         """
         alpha = float(alpha if alpha is not None else self.kernel_params.get("alpha", 1e-8))
         gamma = gamma if gamma is not None else self.kernel_params.get("gamma")
+        weight = float(force_weight if force_weight is not None else self.kernel_params.get("force_weight", 0.0))
+        if weight < 0 or (weight > 0 and forces is None):
+            raise ValueError(f"force_weight {weight} needs to be ≥ 0, and > 0 only with forces given")
         energies = np.asarray(energies, dtype=np.float64).reshape(-1)
         if len(energies) != len(structures) or not np.isfinite(energies).all():
             raise ValueError(f"need one finite energy per structure ({len(structures)}), got {len(energies)} values")
@@ -153,6 +192,10 @@ class KernelRidgeEnergyModel(EnergyModel):
         x = (raw - mean) / width
         self.kernel_params = {"alpha": float(alpha)}
         dual = self._fit_dual(x, rest / scale, alpha, gamma)
+        if weight > 0:
+            self.kernel_params["force_weight"] = weight
+            dual = self._fit_with_forces(x, rest / scale, structures, [np.asarray(forces[k]) / scale for k in kept],
+                                         width, alpha, weight)
         self.n_train, self.n_features = x.shape
         self.energy_scale = scale
         self.set_atomref({z: float(r) for z, r in zip(self.elements, refs)})
@@ -182,6 +225,9 @@ class GaussianProcessEnergyModel(KernelRidgeEnergyModel):
     def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return gp_kernel(self.kernel, x, y, self.kernel_params)
 
+    def _fit_with_forces(self, *args: Any) -> np.ndarray:
+        raise ValueError("gp-energy models fit energies only (force_weight must be 0); use krr-energy to fit forces")
+
     def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
         dual, cholesky, params = fit_gp(self.kernel, x, z, alpha)
         self.kernel_params.update(params)
@@ -202,8 +248,12 @@ def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.n
                             descriptor: Optional[dict] = None, kernel: str = "rbf", alpha: Optional[float] = 1e-8,
                             gamma: Optional[float] = None, standardise_features: bool = True,
                             elements: Optional[Sequence[int]] = None, progress: bool = False,
-                            method: str = "krr") -> KernelRidgeEnergyModel:
-    """A new ``krr-energy`` or ``gp-energy`` (``method`` krr, gp) model fitted to ``energies`` (eV; default: the labels)."""
+                            method: str = "krr", forces: Optional[Sequence[np.ndarray]] = None,
+                            force_weight: float = 0.0) -> KernelRidgeEnergyModel:
+    """A new ``krr-energy`` or ``gp-energy`` (``method`` krr, gp) model fitted to ``energies`` (eV; default: the labels).
+
+    ``force_weight`` > 0 (KRR only): fit ``forces`` too (default: the structures' own).
+    """
     if method not in ("krr", "gp"):
         raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
     if energies is None:
@@ -211,6 +261,8 @@ def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.n
     elements = sorted(elements or {int(z) for a in structures for z in a.numbers})
     cls = KernelRidgeEnergyModel if method == "krr" else GaussianProcessEnergyModel
     model = cls(elements=elements, descriptor=descriptor, kernel=kernel)
+    if force_weight > 0 and forces is None:
+        forces = [a.get_forces() for a in structures]
     model.fit(structures, energies, alpha=alpha, gamma=gamma, standardise_features=standardise_features,
-              progress=progress)
+              progress=progress, forces=forces, force_weight=force_weight)
     return model

@@ -159,3 +159,28 @@ def test_mlcalc_train_solves_a_kernel_energy_model_in_closed_form(labelled, tmp_
     test = [frames[i] for i in result.split["test"]]
     mae = 1000 * np.abs(np.concatenate(calc.predict(test)["forces"]) - np.concatenate([a.get_forces() for a in test])).mean()
     assert mae == pytest.approx(result.metrics["test"]["forces_mae_meV_per_A"], rel=1e-3)
+
+
+def test_fitting_forces_too_recovers_a_kernel_model_from_noisy_energies():
+    """Labels from a KRR model (so a fit can be exact), energies with 10 meV noise: the forces pin the model down."""
+    frames = []
+    for k in range(40):
+        atoms = load_molecule("ethanol")
+        atoms.rattle(0.08, seed=k)
+        frames.append(atoms)
+    train, held_out = frames[:30], frames[30:]
+    descriptor, rng = DESCRIPTORS["coulomb_matrix"], np.random.default_rng(0)
+    teacher = fit_kernel_energy_model(train, rng.normal(size=30), descriptor, alpha=1e-6, gamma=1e-2)
+    labels = MLCalc(teacher, dtype=torch.float64).predict(frames)
+    noisy = labels["energy"][:30] + rng.normal(scale=0.01, size=30)
+    reference = np.concatenate(labels["forces"][30:])
+    errors = {}
+    for weight in (0.0, 1e3):
+        model = fit_kernel_energy_model(train, noisy, descriptor, alpha=1e-10, gamma=1e-2,
+                                        forces=labels["forces"][:30], force_weight=weight)
+        assert model.kernel_params.get("force_weight", 0.0) == weight
+        predicted = MLCalc(model, dtype=torch.float64).predict(held_out)["forces"]
+        errors[weight] = np.abs(np.concatenate(predicted) - reference).mean()
+    assert errors[1e3] < 0.1 * errors[0.0], errors
+    with pytest.raises(ValueError, match="gp-energy models fit energies only"):
+        fit_kernel_energy_model(train, noisy, descriptor, method="gp", forces=labels["forces"][:30], force_weight=1.0)

@@ -2,7 +2,8 @@
 
 Run: ``python -m mlcalc.potentials.training.kernel_energy configs/ethanol_et.yaml --descriptor soap``
 (data generated first if missing, as ``mlcalc train`` does; same train/val/test split). Fits on
-the energies of the first ``--train`` training frames for each (γ, α) of the grid, picks the
+the energies (and with ``--force-weight`` > 0 the forces) of the first ``--train`` training
+frames for each (γ, α) of the grid, picks the
 one with the lowest validation force MAE and prints test energy and force MAE (meV, meV/Å)
 (``--method gp``: the kernel's amplitude and length scale by marginal likelihood, only α from the grid);
 ``--out`` saves it as a ``.mlc`` file.
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kernel", choices=["rbf", "laplacian", "linear"], default="rbf")
     parser.add_argument("--gammas", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
     parser.add_argument("--alphas", type=float, nargs="+", default=[1e-8, 1e-6])
+    parser.add_argument("--force-weight", type=float, default=0.0,
+                        help="KRR: also fit the training forces, each component weighted this against one energy")
     parser.add_argument("--raw-features", action="store_true", help="do not standardise the descriptors")
     parser.add_argument("--out", default=None, help="save the selected model here (.mlc)")
     args = parser.parse_args(argv)
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         for alpha in args.alphas:
             model = fit_kernel_energy_model(sets["train"], energies, descriptor, kernel=args.kernel, alpha=alpha,
                                             gamma=gamma, standardise_features=not args.raw_features,
-                                            elements=elements, method=args.method)
+                                            elements=elements, method=args.method,
+                                            force_weight=args.force_weight)
             calc = MLCalc(model, dtype=torch.float64)
             val_e, val_f = _errors(calc, sets["val"])
             print(f"gamma={gamma} alpha={alpha}: val energy MAE {val_e:.1f} meV, forces MAE {val_f:.1f} meV/Å",
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         error = np.abs(out["energy"] - np.array([a.get_potential_energy() for a in sets["test"]]))
         print(f"GP energy_std on test: mean {1000 * out['energy_std'].mean():.1f} meV; "
               f"|error| < 2 std for {np.mean(error < 2 * out['energy_std']):.1%}")
-    print(f"{calc.model.kind} {args.kernel} {args.descriptor} n_train={calc.model.n_train} gamma={gamma} alpha={alpha}: "
+    print(f"{calc.model.kind} {args.kernel} force_weight={args.force_weight} {args.descriptor} n_train={calc.model.n_train} gamma={gamma} alpha={alpha}: "
           f"val forces MAE {val_f:.1f} meV/Å; test energy MAE {test_e:.1f} meV, forces MAE {test_f:.1f} meV/Å on "
           f"{len(sets['test'])} frames; wall {time.perf_counter() - start:.0f} s")
     if args.out:

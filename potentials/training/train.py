@@ -119,7 +119,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         logger = wandb_logger(out, wandb, json.loads(config.model_dump_json()))
     if getattr(model, "closed_form", False):  # kernel energy models: solved on the training energies
         start = time.perf_counter()
-        model.fit(train_set, np.array([a.get_potential_energy() for a in train_set]))
+        model.fit(train_set, np.array([a.get_potential_energy() for a in train_set]),
+                  forces=[a.get_forces() for a in train_set])  # used with kernel_params.force_weight > 0
         atomref = {z: float(model.atomref[z]) for z in model.elements}
         fitted = {"epochs": 0, "train_wall_time_s": round(time.perf_counter() - start, 1)}
     else:
