@@ -8,7 +8,8 @@ positions and cell) finds duplicates; :func:`drop_duplicates` keeps the first of
 Descriptors (``DescriptorSettings.name``):
 
 - ``coulomb_matrix``: ``permutation="sorted_l2"`` (rows sorted by norm, flattened,
-  n_atoms_max² features) or ``"eigenspectrum"`` (n_atoms_max eigenvalues).
+  n_atoms_max² features), ``"eigenspectrum"`` (n_atoms_max eigenvalues) or ``"none"``
+  (atoms in input order: for conformations of one molecule, smooth in the positions).
 - ``acsf``: Behler-Parrinello radial G2 and angular G4 functions with a cosine cutoff
   ``r_cut`` (Å), averaged over the structure's atoms.
 - ``soap``: SOAP power spectrum averaged over atoms (``average="inner"``).
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlcalc.data.cache import cache_dir
 
 __all__ = ["DescriptorSettings", "DESCRIPTORS", "descriptor_settings", "structure_hash", "drop_duplicates",
-           "featurise"]
+           "featurise", "descriptor_and_derivatives", "dscribe_descriptor"]
 
 DESCRIPTORS = ("coulomb_matrix", "acsf", "soap")
 #: structures per cached chunk
@@ -43,7 +44,7 @@ class DescriptorSettings(BaseModel):
     name: Literal["coulomb_matrix", "acsf", "soap"]
     #: Coulomb matrix: largest number of atoms (QM9: 29)
     n_atoms_max: int = Field(29, ge=1)
-    permutation: Literal["sorted_l2", "eigenspectrum"] = "sorted_l2"
+    permutation: Literal["sorted_l2", "eigenspectrum", "none"] = "sorted_l2"
     #: ACSF / SOAP cutoff radius, Å
     r_cut: float = Field(5.0, gt=0)
     #: ACSF G2 (eta 1/Å², R_s Å) pairs and G4 (eta 1/Å², zeta, lambda) triples
@@ -93,7 +94,7 @@ def drop_duplicates(structures: Sequence) -> tuple[list, np.ndarray]:
     return [structures[k] for k in kept], np.asarray(kept, dtype=np.int64)
 
 
-def _dscribe(settings: DescriptorSettings, species: Sequence[int]):
+def dscribe_descriptor(settings: DescriptorSettings, species: Sequence[int]):
     """The DScribe descriptor object for ``settings`` over the elements ``species``."""
     species = sorted(int(z) for z in species)
     if settings.name == "coulomb_matrix":
@@ -122,6 +123,31 @@ def _compute(descriptor, settings: DescriptorSettings, structures: Sequence) -> 
     return np.stack(rows) if rows else np.zeros((0, 0))
 
 
+def descriptor_and_derivatives(atoms, settings: dict | DescriptorSettings, species: Sequence[int],
+                               descriptor=None) -> tuple[np.ndarray, np.ndarray]:
+    """One structure's descriptor [n_features] and its derivatives d x / d r [n_atoms, 3, n_features] (DScribe).
+
+    The same vector as a row of :func:`featurise`. DScribe computes the derivatives
+    analytically where it can, else by central differences. ``descriptor``: a DScribe
+    object for these settings and species, to reuse (built when None).
+    """
+    settings = descriptor_settings(settings)
+    if descriptor is None:
+        descriptor = dscribe_descriptor(settings, species)
+    if settings.name == "coulomb_matrix" and len(atoms) > settings.n_atoms_max:
+        raise ValueError(f"{atoms.get_chemical_formula()} has {len(atoms)} atoms, more than the Coulomb "
+                         f"matrix's n_atoms_max={settings.n_atoms_max}")
+    if settings.name == "coulomb_matrix":
+        d, x = descriptor.derivatives(atoms)
+        return np.asarray(x, np.float64).reshape(-1), np.asarray(d, np.float64).reshape(len(atoms), 3, -1)
+    # centres move with their atoms (attach=True); DScribe's default keeps them fixed in space
+    d, x = descriptor.derivatives(atoms, attach=True)
+    d, x = np.asarray(d, np.float64), np.asarray(x, np.float64)
+    if settings.name == "acsf":  # per-atom functions, averaged as in featurise
+        return x.mean(axis=0), d.mean(axis=0)
+    return x.reshape(-1), d.reshape(len(atoms), 3, -1)
+
+
 def featurise(structures: Sequence, settings: dict | DescriptorSettings, species: Sequence[int],
               cache: bool | str | Path = True, progress: bool = True) -> np.ndarray:
     """Per-structure descriptors, float64 [n_structures, n_features].
@@ -142,7 +168,7 @@ def featurise(structures: Sequence, settings: dict | DescriptorSettings, species
         folder.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
 
-    descriptor = _dscribe(settings, species)
+    descriptor = dscribe_descriptor(settings, species)
     stamp = json.dumps({"settings": settings.model_dump(), "species": species, "version": 1}, sort_keys=True)
     blocks = []
     bar = tqdm(total=len(structures), desc=f"{settings.name} descriptors", disable=not progress, unit="mol")

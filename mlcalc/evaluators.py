@@ -110,6 +110,13 @@ class EnergyEvaluator(Evaluator):
     properties = ["energy", "free_energy", "forces", "stress"]
     units = {"energy": "eV", "free_energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3"}
 
+    def __init__(self, model: torch.nn.Module):
+        super().__init__(model)
+        # per-structure outputs a model declares beyond the energy (a Gaussian process's ``energy_std``)
+        self.extras = list(getattr(model, "extra_outputs", ()))
+        self.properties = type(self).properties + self.extras
+        self.units = {**type(self).units, **{name: model.properties[name]["unit"] for name in self.extras}}
+
     def check(self, properties: Sequence[str], structures: Sequence[Atoms], single: bool = False) -> None:
         if "stress" not in properties:
             return
@@ -121,7 +128,8 @@ class EnergyEvaluator(Evaluator):
 
     def _evaluate(self, inputs: dict[str, torch.Tensor], stress: bool) -> dict[str, np.ndarray]:
         out = energy_forces_stress(self.model, inputs, forces=True, stress=stress)
-        return {key: _numpy(value) for key, value in out.items() if key in (K.ENERGY, K.FORCES, K.STRESS)}
+        return {key: _numpy(value) for key, value in out.items()
+                if key in (K.ENERGY, K.FORCES, K.STRESS) or key in self.extras}
 
     def results(self, inputs: dict[str, torch.Tensor], properties: Sequence[str]) -> dict[str, Any]:
         out = self._evaluate(inputs, stress="stress" in properties)
@@ -129,6 +137,7 @@ class EnergyEvaluator(Evaluator):
         results = {"energy": energy, "free_energy": energy, "forces": out[K.FORCES]}
         if K.STRESS in out:
             results["stress"] = full_3x3_to_voigt_6_stress(out[K.STRESS][0])
+        results.update({name: float(out[name][0]) for name in self.extras})
         return results
 
     def batch(self, inputs: dict[str, torch.Tensor], sizes: Sequence[int], properties: Sequence[str]) -> dict:
@@ -136,6 +145,7 @@ class EnergyEvaluator(Evaluator):
         chunk = {"energy": out[K.ENERGY], "forces": np.split(out[K.FORCES], np.cumsum(sizes)[:-1])}
         if K.STRESS in out:
             chunk["stress"] = np.array([full_3x3_to_voigt_6_stress(s) for s in out[K.STRESS]]).reshape(-1, 6)
+        chunk.update({name: out[name] for name in self.extras})
         return chunk
 
     def merge(self, chunks: list[dict], properties: Sequence[str]) -> dict[str, Any]:
@@ -143,6 +153,8 @@ class EnergyEvaluator(Evaluator):
                                   "forces": [f for c in chunks for f in c["forces"]]}
         if "stress" in properties:
             merged["stress"] = np.concatenate([c["stress"] for c in chunks]) if chunks else np.zeros((0, 6))
+        merged.update({name: np.concatenate([c[name] for c in chunks]) if chunks else np.zeros(0)
+                       for name in self.extras})
         return merged
 
 

@@ -29,7 +29,8 @@ from mlcalc import keys as K
 from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise
 from mlcalc.model import Encoding, PropertyModel, register_kind
 
-__all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "KERNELS"]
+__all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "krr_kernel", "gp_kernel", "fit_gp",
+           "gp_prior_variance", "KERNELS"]
 
 KERNELS = ("rbf", "laplacian", "linear")
 
@@ -43,6 +44,33 @@ def _check_kernel(kernel: str) -> str:
 def _distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Euclidean distances [n_x, n_y], computed directly (exact zero for equal rows)."""
     return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _squared_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """‖x-y‖² [n_x, n_y]; by broadcasting when x needs gradients (cdist's gradient is NaN at zero distance)."""
+    if x.requires_grad:
+        return (x.unsqueeze(1) - y.unsqueeze(0)).square().sum(dim=2)
+    return _distance(x, y).square()
+
+
+def krr_kernel(kernel: str, x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
+    """scikit-learn KernelRidge's ``kernel`` between rows of x [n, F] and y [m, F], [n, m]; differentiable in x."""
+    if kernel == "rbf":
+        return torch.exp(-gamma * _squared_distance(x, y))
+    if kernel == "laplacian":
+        return torch.exp(-gamma * torch.cdist(x, y, p=1))
+    return x @ y.T
+
+
+def gp_kernel(kernel: str, x: torch.Tensor, y: torch.Tensor, params: dict) -> torch.Tensor:
+    """The GP's fitted kernel (amplitude a, length scale ℓ, σ₀) between rows of x and y, [n, m]; differentiable in x."""
+    a = params.get("amplitude", 1.0)
+    if kernel == "rbf":
+        return a * torch.exp(-0.5 * _squared_distance(x, y) / params.get("length_scale", 1.0) ** 2)
+    if kernel == "laplacian":
+        distance = _squared_distance(x, y).clamp(min=1e-300).sqrt() if x.requires_grad else _distance(x, y)
+        return a * torch.exp(-distance / params.get("length_scale", 1.0))
+    return a * (params.get("sigma_0", 1.0) ** 2 + x @ y.T)
 
 
 class _KernelModel(PropertyModel):
@@ -143,12 +171,7 @@ class KernelRidgeModel(_KernelModel):
     """Kernel ridge regression; ``kernel_params``: ``gamma`` (rbf, laplacian) and ``alpha`` (ridge, for the record)."""
 
     def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        gamma = self.kernel_params.get("gamma", 1.0)
-        if self.kernel == "rbf":
-            return torch.exp(-gamma * _distance(x, y).square())
-        if self.kernel == "laplacian":
-            return torch.exp(-gamma * torch.cdist(x, y, p=1))
-        return x @ y.T
+        return krr_kernel(self.kernel, x, y, self.kernel_params.get("gamma", 1.0))
 
     def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
         from sklearn.kernel_ridge import KernelRidge
@@ -176,47 +199,57 @@ class GaussianProcessModel(_KernelModel):
                                                  for t, u, e in zip(self.targets, self.units, self.extensive)}}
 
     def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        a = self.kernel_params.get("amplitude", 1.0)
-        if self.kernel == "rbf":
-            return a * torch.exp(-0.5 * _distance(x, y).square() / self.kernel_params.get("length_scale", 1.0) ** 2)
-        if self.kernel == "laplacian":
-            return a * torch.exp(-_distance(x, y) / self.kernel_params.get("length_scale", 1.0))
-        return a * (self.kernel_params.get("sigma_0", 1.0) ** 2 + x @ y.T)
+        return gp_kernel(self.kernel, x, y, self.kernel_params)
 
     def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, Matern
-
-        width = np.sqrt(x.shape[1])
-        base = {"rbf": RBF(length_scale=width, length_scale_bounds=(1e-2, 1e4)),
-                "laplacian": Matern(length_scale=width, length_scale_bounds=(1e-2, 1e4), nu=0.5),
-                "linear": DotProduct(sigma_0=1.0)}[self.kernel]
-        gpr = GaussianProcessRegressor(ConstantKernel(1.0, (1e-3, 1e3)) * base, alpha=alpha, normalize_y=False,
-                                       random_state=0).fit(x, z)
-        fitted = gpr.kernel_
-        self.kernel_params["amplitude"] = float(fitted.k1.constant_value)
-        if self.kernel == "linear":
-            self.kernel_params["sigma_0"] = float(fitted.k2.sigma_0)
-        else:
-            self.kernel_params["length_scale"] = float(fitted.k2.length_scale)
-        self.cholesky = torch.as_tensor(gpr.L_, dtype=self.cholesky.dtype)
-        return gpr.alpha_
+        dual, cholesky, params = fit_gp(self.kernel, x, z, alpha)
+        self.kernel_params.update(params)
+        self.cholesky = torch.as_tensor(cholesky, dtype=self.cholesky.dtype)
+        return dual
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = self._x(inputs)
         k_star = self.kernel_matrix(x, self.train_x)
         z_hat = (k_star @ self.dual).to(self.target_mean.dtype)
         v = torch.linalg.solve_triangular(self.cholesky, k_star.T, upper=False)
-        a = self.kernel_params.get("amplitude", 1.0)
-        prior = (a * (self.kernel_params.get("sigma_0", 1.0) ** 2 + x.square().sum(dim=1)) if self.kernel == "linear"
-                 else torch.full((len(x),), a, dtype=x.dtype, device=x.device))
-        std_hat = (prior - v.square().sum(dim=0)).clamp(min=0).sqrt()
+        std_hat = (gp_prior_variance(self.kernel, x, self.kernel_params) - v.square().sum(dim=0)).clamp(min=0).sqrt()
         n_atoms = inputs[K.N_ATOMS]
         values = self.destandardise(z_hat, n_atoms) + self.references(inputs)
         std = std_hat.unsqueeze(1).to(values.dtype) * self.target_std * self._size(n_atoms)
         out = {t: values[:, k] for k, t in enumerate(self.targets)}
         out.update({f"{t}_std": std[:, k] for k, t in enumerate(self.targets)})
         return out
+
+
+def fit_gp(kernel: str, x: np.ndarray, z: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """scikit-learn GP regression of z [n] or [n, k] on x [n, F]: dual coefficients, Cholesky factor, fitted kernel_params.
+
+    The kernel is a·base (base: RBF, Matérn ν=1/2 or dot product); a and ℓ (σ₀) by marginal likelihood.
+    """
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, Matern
+
+    width = np.sqrt(x.shape[1])
+    base = {"rbf": RBF(length_scale=width, length_scale_bounds=(1e-2, 1e4)),
+            "laplacian": Matern(length_scale=width, length_scale_bounds=(1e-2, 1e4), nu=0.5),
+            "linear": DotProduct(sigma_0=1.0)}[kernel]
+    gpr = GaussianProcessRegressor(ConstantKernel(1.0, (1e-3, 1e3)) * base, alpha=alpha, normalize_y=False,
+                                   random_state=0).fit(x, z)
+    fitted = gpr.kernel_
+    params = {"amplitude": float(fitted.k1.constant_value)}
+    if kernel == "linear":
+        params["sigma_0"] = float(fitted.k2.sigma_0)
+    else:
+        params["length_scale"] = float(fitted.k2.length_scale)
+    return gpr.alpha_, gpr.L_, params
+
+
+def gp_prior_variance(kernel: str, x: torch.Tensor, params: dict) -> torch.Tensor:
+    """k(x, x) of the GP's kernel for each row of x, [n]."""
+    a = params.get("amplitude", 1.0)
+    if kernel == "linear":
+        return a * (params.get("sigma_0", 1.0) ** 2 + x.square().sum(dim=1))
+    return torch.full((len(x),), a, dtype=x.dtype, device=x.device)
 
 
 def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: Sequence[str],

@@ -19,6 +19,11 @@ __all__ = ["tiny_potential", "tiny_property_model", "random_rotation", "finite_d
 _TINY = {
     "torchmdnet-et": {"hidden_channels": 16, "num_layers": 2, "num_rbf": 8, "num_heads": 2},
     "torchmdnet-tensornet": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8},
+    "bpnn": {"angular_cutoff": 3.0, "radial_shifts": 6, "angular_shifts": 3, "angular_sections": 4, "hidden": [16, 8]},
+    "krr-energy": {"descriptor": {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 2}, "kernel": "rbf",
+                   "kernel_params": {"gamma": 0.005}},
+    "gp-energy": {"descriptor": {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 2}, "kernel": "rbf",
+                  "kernel_params": {"amplitude": 1.0, "length_scale": 10.0}},
 }
 
 
@@ -40,8 +45,19 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
     if kind not in _TINY:
         raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, ensemble, {', '.join(_TINY)}")
     torch.manual_seed(seed)
-    model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic,
-                         **{**_TINY[kind], **hyperparameters})
+    settings = {**_TINY[kind], **hyperparameters}
+    if kind in ("krr-energy", "gp-energy"):  # 4 random training descriptors of the right length and random coefficients
+        from mlcalc.descriptors import featurise
+
+        n_features = featurise([Atoms(numbers=list(elements), positions=np.eye(3)[[k % 3 for k in range(len(elements))]]
+                                      * (1 + np.arange(len(elements)))[:, None])],
+                               settings["descriptor"], elements, cache=False, progress=False).shape[1]
+        settings = {"n_train": 4, "n_features": n_features, **settings}
+    model = create_model(kind, elements=list(elements), cutoff=cutoff, periodic=periodic, **settings)
+    if kind in ("krr-energy", "gp-energy"):
+        with torch.no_grad():
+            model.train_x.normal_()
+            model.dual.normal_()
     model.set_atomref({z: -float(z) for z in elements})
     return model
 

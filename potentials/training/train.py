@@ -1,6 +1,7 @@
 """Train a model from a :class:`~mlcalc.config.TrainConfig` and export a ``.mlc`` file.
 
-Energy models train here on labelled structure files (``data.source: file``); property
+Energy models train here on labelled structure files (``data.source: file``; kernel energy
+models, ``closed_form``, are solved on the training energies instead of fitted by gradients); property
 models on QM9 in :mod:`.property_train` and on crystals in :mod:`.crystal_train`. Both share the Lightning run of :mod:`.fit`
 (checkpoints, resume, time budget, CSV logs under ``out_dir/logs``).
 """
@@ -8,8 +9,10 @@ models on QM9 in :mod:`.property_train` and on crystals in :mod:`.crystal_train`
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
@@ -109,14 +112,21 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         dataset = GraphDataset([structures[i] for i in idx], cutoff=model.cutoff)
         loaders[stage] = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=stage == "train" and config.optim.shuffle,
                                     generator=torch.Generator().manual_seed(config.seed))
-    task = PotentialTask(model, config.optim.model_dump())
     logger = None
     if wandb is not None:
         from .wandb_log import wandb_logger
 
         logger = wandb_logger(out, wandb, json.loads(config.model_dump_json()))
-    fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress,
-                 loggers=[logger] if logger else [], devices=devices, strategy=strategy)
+    if getattr(model, "closed_form", False):  # kernel energy models: solved on the training energies
+        start = time.perf_counter()
+        model.fit(train_set, np.array([a.get_potential_energy() for a in train_set]),
+                  forces=[a.get_forces() for a in train_set])  # used with kernel_params.force_weight > 0
+        atomref = {z: float(model.atomref[z]) for z in model.elements}
+        fitted = {"epochs": 0, "train_wall_time_s": round(time.perf_counter() - start, 1)}
+    else:
+        task = PotentialTask(model, config.optim.model_dump())
+        fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress,
+                     loggers=[logger] if logger else [], devices=devices, strategy=strategy)
     metrics = {"test": {**test_metrics(model, loaders["test"]), "frames": len(split["test"])},
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
                **fitted, "torch_threads": torch.get_num_threads()}

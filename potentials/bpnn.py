@@ -1,0 +1,118 @@
+"""Behler-Parrinello network (``bpnn``): per-element atomic networks on TorchANI's atomic environment vectors.
+
+E = Σ_i (scale · NN_{z_i}(G_i) + atomref[z_i]) in eV. G_i is the ANI form of Behler-Parrinello
+symmetry functions (Smith, Isayev & Roitberg 2017): radial G2-type terms (Gaussians of width
+η_R at shifts from 0.9 Å to the cutoff) per neighbour element and angular G4-type terms (angle
+sections θ_s, ζ, η_A at shifts up to ``angular_cutoff``) per neighbour-element pair, both with
+the cosine cutoff; computed by torchani's ``AEVComputer`` from mlcalc's neighbour pairs
+(vesin; periodic images included), so forces and stress follow by autograd. NN_z: one
+torchani ``AtomicNetwork`` per element (``hidden`` widths, CELU α=0.1 by default).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import torch
+from ase.data import chemical_symbols
+
+from mlcalc import keys as K
+from mlcalc.graph import edge_vectors
+from mlcalc.model import EnergyModel, register_kind
+
+__all__ = ["BehlerParrinelloPotential"]
+
+
+def _import_torchani():
+    """torchani's AEV computer and networks, without its warning about CUDA extensions this CPU build lacks."""
+    saved = os.environ.get("TORCHANI_NO_WARN_EXTENSIONS")
+    os.environ["TORCHANI_NO_WARN_EXTENSIONS"] = "1"
+    try:
+        from torchani.aev import AEVComputer
+        from torchani.neighbors import Neighbors
+        from torchani.nn import ANINetworks, AtomicNetwork
+    finally:
+        if saved is None:
+            del os.environ["TORCHANI_NO_WARN_EXTENSIONS"]
+        else:
+            os.environ["TORCHANI_NO_WARN_EXTENSIONS"] = saved
+    return AEVComputer, Neighbors, ANINetworks, AtomicNetwork
+
+
+def _half_pairs(edge_index: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Mask keeping one edge of each pair: (j, i, S) with j < i, or the self-image j == i with S > 0 (lexicographic)."""
+    j, i = edge_index[0], edge_index[1]
+    s = torch.sign(shifts)
+    first = torch.where(s[:, 0] != 0, s[:, 0], torch.where(s[:, 1] != 0, s[:, 1], s[:, 2]))
+    return (j < i) | ((j == i) & (first > 0))
+
+
+@register_kind("bpnn")
+class BehlerParrinelloPotential(EnergyModel):
+    """ANI-style Behler-Parrinello potential; defaults are ANI-1x's AEV (radial cutoff 5.2 Å, angular 3.5 Å).
+
+    ``radial_shifts`` / ``angular_shifts``: how many Gaussian centres, spread evenly from
+    0.9 Å to the respective cutoff; ``angular_sections``: how many angle centres θ_s in (0, π).
+    AEV length: n_el·radial_shifts + n_el(n_el+1)/2·angular_shifts·angular_sections.
+    """
+
+    def __init__(self, elements: Sequence[int], cutoff: float = 5.2, periodic: bool = False,
+                 energy_scale: float = 1.0, angular_cutoff: float = 3.5, radial_eta: float = 16.0,
+                 radial_shifts: int = 16, angular_eta: float = 8.0, angular_zeta: float = 32.0,
+                 angular_shifts: int = 4, angular_sections: int = 8, hidden: list[int] = [128, 96, 64],  # noqa: B006
+                 activation: str = "celu"):
+        super().__init__(elements, cutoff, periodic, energy_scale)
+        if not 0 < angular_cutoff <= cutoff:
+            raise ValueError(f"angular_cutoff must be in (0, cutoff={cutoff}] Å, got {angular_cutoff}")
+        if min(radial_shifts, angular_shifts, angular_sections) < 1 or not hidden or min(hidden) < 1:
+            raise ValueError("radial_shifts, angular_shifts, angular_sections and the hidden widths must be positive")
+        if activation not in ("celu", "gelu"):
+            raise ValueError(f"unknown activation {activation!r}; choose from celu, gelu")
+        if not 1 <= self.elements[0] <= self.elements[-1] <= self.max_z:
+            raise ValueError(f"elements must be atomic numbers 1..{self.max_z}, got {self.elements}")
+        self.angular_cutoff, self.radial_eta, self.angular_eta, self.angular_zeta = (
+            float(angular_cutoff), float(radial_eta), float(angular_eta), float(angular_zeta))
+        self.radial_shifts, self.angular_shifts, self.angular_sections = (
+            int(radial_shifts), int(angular_shifts), int(angular_sections))
+        self.hidden, self.activation = [int(h) for h in hidden], activation
+        AEVComputer, self._Neighbors, ANINetworks, AtomicNetwork = _import_torchani()
+        self.aev = AEVComputer.like_1x(
+            num_species=len(self.elements), radial_cutoff=self.cutoff, radial_eta=self.radial_eta,
+            radial_num_shifts=self.radial_shifts, angular_cutoff=self.angular_cutoff, angular_eta=self.angular_eta,
+            angular_zeta=self.angular_zeta, angular_num_shifts=self.angular_shifts,
+            angular_num_sections=self.angular_sections)
+        dims = [self.aev.radial_len + self.aev.angular_len, *self.hidden, 1]
+        self.networks = ANINetworks({chemical_symbols[z]: AtomicNetwork(dims, activation, bias=True)
+                                     for z in self.elements})
+        species = torch.full((self.max_z + 1,), -1, dtype=torch.long)
+        species[torch.tensor(self.elements)] = torch.arange(len(self.elements))
+        self.register_buffer("species_index", species, persistent=False)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "angular_cutoff": self.angular_cutoff, "radial_eta": self.radial_eta,
+                "radial_shifts": self.radial_shifts, "angular_eta": self.angular_eta,
+                "angular_zeta": self.angular_zeta, "angular_shifts": self.angular_shifts,
+                "angular_sections": self.angular_sections, "hidden": self.hidden, "activation": self.activation}
+
+    def symmetry_functions(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The AEV G_i of every atom, [n_atoms, n_features], differentiable in positions and cell."""
+        z, pos, edge_index = inputs[K.Z], inputs[K.POSITIONS], inputs[K.EDGE_INDEX]
+        species = self.species_index[z]
+        if bool((species < 0).any()):
+            unknown = sorted(set(z[species < 0].tolist()))
+            raise ValueError(f"elements {unknown} are not among this model's elements {self.elements}")
+        vec = edge_vectors(pos, inputs[K.CELL], inputs[K.BATCH], edge_index, inputs[K.EDGE_SHIFTS])
+        keep = _half_pairs(edge_index, inputs[K.EDGE_SHIFTS])
+        vec = vec[keep]
+        # torchani's convention: pair (a, b) with diff_vector r_a - r_b (+ image shift); ours: r_j + S·cell - r_i
+        neighbors = self._Neighbors(edge_index[:, keep], torch.linalg.vector_norm(vec, dim=1), vec)
+        return self.aev.compute_from_neighbors(species.unsqueeze(0), pos.unsqueeze(0), neighbors).squeeze(0)
+
+    def atomic_features(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        g = self.symmetry_functions(inputs)
+        species = self.species_index[inputs[K.Z]]
+        return g, self.networks(species.unsqueeze(0), g.unsqueeze(0), atomic=True).squeeze(0)
+
+    def atomic_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.atomic_features(inputs)[1]
