@@ -149,7 +149,7 @@ def test_npt_is_refused_for_a_molecule_or_a_model_without_stress(tmp_path):
 
 def test_cli_offers_the_new_settings_and_refuses_bad_ones(tmp_path):
     model = tmp_path / "tiny.mlc"
-    save_model(tiny_potential(), model)
+    save_model(model, tiny_potential())
     help_text = CliRunner().invoke(main, ["md", "--help"]).output
     for option in ("nose-hoover", "--thermostat-time", "--pressure", "--barostat-time"):
         assert option in help_text
