@@ -211,12 +211,11 @@ class MLCalc(SerialCalls, Calculator):
             atoms = structures[0]
             reuse = self.min_distance < self.model.cutoff  # then the cached pairs include every closer pair
             validate_atoms(atoms, self.model.elements, self.model.periodic, 0.0 if reuse else self.min_distance)
-            positions = model_positions(atoms, self.dtype)
-            inputs = structure_inputs(positions, atoms.numbers, atoms.cell.array[None], np.asarray(atoms.pbc)[None],
+            inputs = structure_inputs(model_positions(atoms, self.dtype), atoms.numbers, atoms.cell.array[None], np.asarray(atoms.pbc)[None],
                                       [len(atoms)], self.neighbors, self.dtype, self.device)
             if reuse:
-                check_close_contacts(atoms, inputs[K.EDGE_INDEX].cpu().numpy(), inputs[K.EDGE_SHIFTS].cpu().numpy(),
-                                     self.min_distance, positions)
+                check_close_contacts(atoms, inputs[K.EDGE_INDEX].cpu().numpy(), None, self.min_distance,
+                                     squared_distances=self.neighbors.squared_distances)
             return inputs
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)

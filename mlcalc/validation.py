@@ -121,25 +121,28 @@ def validate_atoms(
 
 
 def check_close_contacts(atoms: Atoms, edge_index: np.ndarray, shifts: np.ndarray, min_distance: float,
-                         positions: np.ndarray | None = None) -> None:
+                         positions: np.ndarray | None = None, squared_distances: np.ndarray | None = None) -> None:
     """Raise ValueError naming the closest pair of ``atoms`` (lower index first) if it is closer than
     ``min_distance`` Å.
 
     ``edge_index`` [2, n_pairs] (source j, target i) and integer ``shifts`` [n_pairs, 3]: any
     pair list that holds every pair closer than ``min_distance`` (e.g. a neighbor list of a
     larger cutoff, as :class:`~mlcalc.neighbor_cache.NeighborCache` keeps), for ``positions``
-    (default: ``atoms.positions``; the pairs' shifts refer to these positions).
+    (default: ``atoms.positions``; the pairs' shifts refer to these positions), or the pairs'
+    ``squared_distances`` (Å²) when they are known already.
     """
     if min_distance <= 0 or not edge_index.shape[1]:
         return
-    positions = atoms.positions if positions is None else positions
-    vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array
-    distances = np.linalg.norm(vec, axis=1)
-    k = int(np.argmin(distances))
-    if distances[k] >= min_distance:
+    if squared_distances is None:
+        positions = atoms.positions if positions is None else positions
+        vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array
+        squared_distances = np.einsum("ij,ij->i", vec, vec)
+    k = int(np.argmin(squared_distances))
+    if squared_distances[k] >= min_distance ** 2:
         return
+    distance = float(np.sqrt(squared_distances[k]))
     i, j = sorted(int(x) for x in edge_index[:, k])  # the lower index first, whichever way the pair is listed
     raise ValueError(
         f"atoms {i} ({atoms.get_chemical_symbols()[i]}) and {j} ({atoms.get_chemical_symbols()[j]}) are "
-        f"{distances[k]:.3f} Å apart, closer than the sane minimum {min_distance} Å"
+        f"{distance:.3f} Å apart, closer than the sane minimum {min_distance} Å"
     )
