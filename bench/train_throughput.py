@@ -77,7 +77,7 @@ def torchmd_command(npy: Path, out: Path, epochs: int, args) -> list[str]:
             "--weight-decay", "0.0", "--y-weight", "0.2", "--neg-dy-weight", "0.8",
             "--train-size", str(args.train), "--val-size", str(args.val), "--test-size", str(args.test),
             "--num-epochs", str(epochs), "--early-stopping-patience", "1000", "--num-workers", "0",
-            "--ngpus", "1", "--precision", "32", "--seed", "0", "--log-dir", str(out)]
+            "--ngpus", "1", "--precision", "32", "--seed", "0", "--log-dir", str(out), "--save-interval", "1"]
     # torchmd-train parses its flags with type=bool: any value, "false" included, means True, so flags
     # wanted False (--redirect, --standardize, --wandb-use) are left at their False defaults
 
