@@ -22,6 +22,7 @@ from mlcalc.md_settings import MDSettings
 from .files import CHECKPOINT
 from .result import MDResult, load_md_result
 from .run_folder import RunFolder
+from .stepper import check_ensemble
 from .velocities import initialise_velocities
 
 __all__ = ["run_batched_md", "replica_settings", "replica_folders"]
@@ -63,6 +64,8 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
         changed = s.differences(settings[0], ignore=("seed",))
         if changed:
             raise ValueError(f"batched systems must share their MD settings except the seed; {', '.join(changed)} differ")
+    for atoms in structures:
+        check_ensemble(atoms, settings[0], stress=True)
     labels = list(labels) if labels is not None else [a.get_chemical_formula() for a in structures]
     if not isinstance(model, TorchSimModel):
         model = TorchSimModel(model, device=device, dtype=dtype)

@@ -16,7 +16,7 @@ from mlcalc.md_settings import MDSettings
 from .monitors import BlowUpError
 from .result import MDResult, load_md_result
 from .run_folder import RunFolder
-from .stepper import ASEStepper, StepError, Stepper
+from .stepper import ASEStepper, StepError, Stepper, check_ensemble
 from .velocities import initialise_velocities
 
 __all__ = ["run_md", "run_steps"]
@@ -35,6 +35,7 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
     """
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
+    check_ensemble(atoms, settings)
     folder = RunFolder(out_dir, settings, label or atoms.get_chemical_formula(), progress)
     start = folder.open(atoms, resume, overwrite)
     if start is None:

@@ -15,11 +15,12 @@ import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
+from ase.md.nose_hoover_chain import IsotropicMTKNPT, NoseHooverChainNVT
 from ase.md.verlet import VelocityVerlet
 
 from mlcalc.md_settings import MDSettings
 
-__all__ = ["Stepper", "ASEStepper", "StepError", "ase_integrator"]
+__all__ = ["Stepper", "ASEStepper", "StepError", "ase_integrator", "check_ensemble"]
 
 
 class StepError(RuntimeError):
@@ -40,8 +41,10 @@ class Stepper(Protocol):
 
     Energies and forces of the current state are ready before the first step and after
     each one. :meth:`step` raises :class:`StepError` for a system it cannot advance
-    (the others have been advanced). System ``k``'s random state (JSON-ready; None without
-    noise) is what its checkpoint stores so that a resumed run draws the same noise.
+    (the others have been advanced). System ``k``'s random state (JSON-ready; None for NVE)
+    is what its checkpoint stores besides positions, momenta and cell: the Langevin noise
+    generator, or the Nose-Hoover thermostat (and barostat) variables, so that a resumed
+    run continues exactly.
     :meth:`release` tells the stepper that system ``k``'s run has ended (a batched
     stepper stops computing it).
     """
@@ -59,13 +62,58 @@ class Stepper(Protocol):
     def release(self, k: int) -> None: ...
 
 
+def check_ensemble(atoms: Atoms, settings: MDSettings, stress: bool | None = None) -> None:
+    """Refuse (one-line ValueError) an ensemble that ``atoms`` cannot run: npt needs a 3D-periodic
+    system and a model that gives stress (``stress``; default: ``atoms.calc`` lists it)."""
+    if settings.ensemble != "npt":
+        return
+    if not atoms.pbc.all() or atoms.cell.rank < 3:
+        raise ValueError(f"ensemble npt needs a system periodic in 3D with a cell; {atoms.get_chemical_formula()} "
+                         f"has pbc={atoms.pbc.tolist()}: use nve, langevin or nose-hoover")
+    if stress is None:
+        stress = "stress" in getattr(atoms.calc, "implemented_properties", ())
+    if not stress:
+        raise ValueError(f"ensemble npt needs a model that gives stress; {type(atoms.calc).__name__} does not: "
+                         "use nve, langevin or nose-hoover")
+
+
 def ase_integrator(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
-    """The ASE integrator for ``settings.ensemble``: velocity Verlet (NVE) or Langevin (drawing from ``rng``)."""
+    """The ASE integrator for ``settings.ensemble``: velocity Verlet (NVE), Langevin (drawing from ``rng``),
+    Nose-Hoover chain NVT (ASE's ``NoseHooverChainNVT``) or isotropic MTK NPT (``IsotropicMTKNPT``)."""
     dt = settings.timestep * units.fs
     if settings.ensemble == "nve":
         return VelocityVerlet(atoms, dt)
-    return Langevin(atoms, dt, temperature_K=settings.temperature, friction=settings.friction / units.fs,
-                    fixcm=False, rng=rng)
+    if settings.ensemble == "langevin":
+        return Langevin(atoms, dt, temperature_K=settings.temperature, friction=settings.friction / units.fs,
+                        fixcm=False, rng=rng)
+    tdamp = settings.thermostat_time * units.fs
+    if settings.ensemble == "nose-hoover":
+        return NoseHooverChainNVT(atoms, dt, temperature_K=settings.temperature, tdamp=tdamp)
+    check_ensemble(atoms, settings)
+    return IsotropicMTKNPT(atoms, dt, temperature_K=settings.temperature, pressure_au=settings.pressure * units.GPa,
+                           tdamp=tdamp, pdamp=settings.barostat_time * units.fs)
+
+
+def _thermostat_state(integrator: MolecularDynamics) -> dict:
+    """The Nose-Hoover chain (and MTK barostat) variables of an ASE integrator, JSON-ready."""
+    thermostat = integrator._thermostat
+    state = {"eta": thermostat._eta.tolist(), "p_eta": thermostat._p_eta.tolist()}
+    if isinstance(integrator, IsotropicMTKNPT):
+        barostat = integrator._barostat
+        state.update(xi=barostat._xi.tolist(), p_xi=barostat._p_xi.tolist(), eps=float(integrator._eps),
+                     p_eps=float(integrator._p_eps), volume0=float(integrator._volume0),
+                     cell0=integrator._cell0.tolist())
+    return state
+
+
+def _set_thermostat_state(integrator: MolecularDynamics, state: dict) -> None:
+    thermostat = integrator._thermostat
+    thermostat._eta, thermostat._p_eta = np.array(state["eta"]), np.array(state["p_eta"])
+    if isinstance(integrator, IsotropicMTKNPT):
+        barostat = integrator._barostat
+        barostat._xi, barostat._p_xi = np.array(state["xi"]), np.array(state["p_xi"])
+        integrator._eps, integrator._p_eps = state["eps"], state["p_eps"]
+        integrator._volume0, integrator._cell0 = state["volume0"], np.array(state["cell0"])
 
 
 class ASEStepper:
@@ -81,6 +129,7 @@ class ASEStepper:
         self.atoms = atoms
         self.settings = settings
         self.rng = rng if rng is not None else np.random.default_rng([settings.seed, 1])
+        check_ensemble(atoms, settings)
         self.integrator = ase_integrator(atoms, settings, self.rng)
         atoms.get_forces()
 
@@ -98,11 +147,19 @@ class ASEStepper:
         return self.atoms
 
     def random_state(self, k: int = 0) -> dict | None:
-        """The Langevin generator's state (None for NVE)."""
-        return self.rng.bit_generator.state if self.settings.ensemble == "langevin" else None
+        """The Langevin generator's state, the Nose-Hoover variables (nose-hoover, npt), or None (NVE)."""
+        if self.settings.ensemble == "langevin":
+            return self.rng.bit_generator.state
+        if self.settings.ensemble in ("nose-hoover", "npt"):
+            return {"thermostat": _thermostat_state(self.integrator)}
+        return None
 
     def set_random_state(self, state: dict | None, k: int = 0) -> None:
-        if state is not None:
+        if state is None:
+            return
+        if "thermostat" in state:
+            _set_thermostat_state(self.integrator, state["thermostat"])
+        else:
             self.rng.bit_generator.state = state
 
     def release(self, k: int = 0) -> None:

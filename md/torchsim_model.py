@@ -28,6 +28,7 @@ from torch_sim.state import SimState
 
 from mlcalc import keys as K
 from mlcalc.derivatives import energy_forces_stress
+from mlcalc.graph import centred_positions
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import resolve_model_path
 from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache, structure_inputs
@@ -38,7 +39,9 @@ __all__ = ["TorchSimModel"]
 class TorchSimModel(ModelInterface):
     """A TorchSim model from an mlcalc energy model (object, ``.mlc`` file or shipped name).
 
-    ``dtype``: float32 or float64 (the model is cast, as MLCalc does). ``compute_stress``:
+    ``dtype``: float32 or float64 (the model is cast, as MLCalc does; in float32 each system's
+    positions are taken relative to its centre, and wrapped along periodic directions, in
+    float64 before the cast, as :func:`mlcalc.graph.model_positions`). ``compute_stress``:
     also return stress (periodic states only). ``skin`` (Å): neighbor-list reuse margin
     (0: a new search every call).
     """
@@ -82,7 +85,11 @@ class TorchSimModel(ModelInterface):
         sizes = torch.bincount(state.system_idx, minlength=n_systems).cpu().numpy()
         pbc = np.full((n_systems, 3), bool(state.pbc))
         cells = state.row_vector_cell.detach().cpu().numpy()  # TorchSim stores column vectors
-        positions = state.positions.detach().cpu().numpy()
+        positions = state.positions.detach().cpu().numpy().astype(np.float64)
+        if torch.finfo(self._dtype).bits < 64:  # as MLCalc: each system centred (and wrapped) in float64 first
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            positions = np.concatenate([centred_positions(positions[a:z], cells[b], pbc[b]) if z > a
+                                        else positions[a:z] for b, (a, z) in enumerate(zip(starts[:-1], starts[1:]))])
         return structure_inputs(positions, numbers, cells, pbc, sizes, self.neighbors, self._dtype, self._device)
 
     def forward(self, state: SimState | dict, **_) -> dict[str, torch.Tensor]:
@@ -94,7 +101,8 @@ class TorchSimModel(ModelInterface):
         if stress and not state.pbc:
             raise ValueError("stress needs a periodic state (pbc=True with a cell); set compute_stress=False")
         inputs = self.inputs(state)
-        inputs[K.POSITIONS] = state.positions.to(self._dtype)
+        if torch.finfo(self._dtype).bits >= 64:
+            inputs[K.POSITIONS] = state.positions.to(self._dtype)
         dtype = state.positions.dtype  # a float32 model can drive a float64 state
         if self.gives_uncertainty:
             return self._committee(inputs, state, stress, dtype)

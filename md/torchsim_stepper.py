@@ -4,11 +4,16 @@ NVE is TorchSim's velocity Verlet (``torch_sim.integrators.nve``); Langevin is T
 BAOAB splitting (its momentum and position steps) with the noise of each system drawn
 from that system's own generator (``np.random.default_rng([seed, 1])``, as
 :class:`~mlcalc.md.ASEStepper`), so a system's trajectory does not depend on the others
-in the batch and a resumed run draws the same noise. The state is integrated in float64
-whatever the model's dtype. With an ensemble model each snapshot's results also hold the
-system's force ``uncertainty`` (eV/Å), for the run folder's uncertainty monitor. A system
-that fails (a non-finite energy or force, a refused structure, or a folder that stopped it)
-leaves the batch; the others go on.
+in the batch and a resumed run draws the same noise. Nose-Hoover (NVT) is velocity Verlet
+between half steps of TorchSim's Nose-Hoover chain (``construct_nose_hoover_chain``), one
+chain per system (TorchSim 0.3 shares one chain over a batch; here each system's chain
+sees only its own kinetic energy and degrees of freedom). NPT is TorchSim's
+``npt_nose_hoover`` (isotropic MTK) run on each system as a batch of one (its chains are
+shared over a batch in 0.3): one model call per system per step, no batching gain. The
+thermostat and barostat variables are part of each system's checkpoint. The state is
+integrated in float64 whatever the model's dtype. With an ensemble model each snapshot's results
+also hold the system's force ``uncertainty`` (eV/Å), for the run folder's uncertainty monitor. A system that fails (a non-finite energy or force, a
+refused structure, or a folder that stopped it) leaves the batch; the others go on.
 This module imports torch_sim; ``import mlcalc.md`` does not.
 """
 
@@ -21,13 +26,16 @@ import torch
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from torch_sim.integrators import MDState, nve
-from torch_sim.integrators.md import momentum_step, position_step
+from torch_sim.integrators.md import (NoseHooverChain, construct_nose_hoover_chain, momentum_step, position_step,
+                                      velocity_verlet)
+from torch_sim.integrators.npt import NPTNoseHooverState, npt_nose_hoover
 from torch_sim.io import atoms_to_state
+from torch_sim.quantities import calc_kinetic_energy
 from torch_sim.state import concatenate_states
 
 from mlcalc.md_settings import MDSettings
 
-from .stepper import StepError
+from .stepper import StepError, check_ensemble
 from .torchsim_model import TorchSimModel
 
 __all__ = ["TorchSimStepper"]
@@ -38,7 +46,8 @@ class TorchSimStepper:
 
     ``seeds``: one per system, for its Langevin noise (default: ``settings.seed`` for all).
     The systems must all be molecules or all periodic (TorchSim's state has one pbc).
-    Energies and forces of the starting state are computed here.
+    Energies and forces of the starting state are computed here. ``npt`` switches on the
+    model's stress (periodic systems only).
     """
 
     def __init__(self, systems: Sequence[Atoms], model: TorchSimModel, settings: MDSettings,
@@ -51,6 +60,10 @@ class TorchSimStepper:
         periodic = {bool(a.pbc.all()) for a in systems}
         if len(periodic) > 1 or any(a.pbc.any() and not a.pbc.all() for a in systems):
             raise ValueError("batched MD needs all systems non-periodic or all periodic in 3D")
+        for atoms in systems:
+            check_ensemble(atoms, settings, stress=True)
+        if settings.ensemble == "npt":
+            model.compute_stress = True
         self.n_systems = len(systems)
         self.model, self.settings = model, settings
         self.committee = bool(getattr(model, "gives_uncertainty", False))  # an ensemble: snapshots carry uncertainty
@@ -63,6 +76,7 @@ class TorchSimStepper:
         self.left: dict[int, Atoms] = {}  # last snapshot of each system that left the batch
         self._cache: dict[Any, Any] = {}  # this step's snapshots, and the batch as numpy arrays
         self._live: dict[int, Atoms] = {}  # one Atoms per system, updated in place
+        self._one_chain: NoseHooverChain | None = None  # the chain of the one system stepped alone, if so
         state = atoms_to_state(list(systems), model.device, torch.float64)
         momenta = torch.as_tensor(np.concatenate([a.get_momenta() for a in systems]), dtype=torch.float64)
         out = model(state)
@@ -70,6 +84,17 @@ class TorchSimStepper:
         self.state = MDState(positions=state.positions, momenta=momenta.to(model.device), energy=out["energy"],
                              forces=out["forces"], masses=state.masses, cell=state.cell, pbc=state.pbc,
                              system_idx=state.system_idx, atomic_numbers=state.atomic_numbers)
+        self.chain: NoseHooverChain | None = None  # nose-hoover: one chain per system, columns in batch order
+        self.npt: list[NPTNoseHooverState] = []  # npt: one single-system state per system in the batch
+        tau = torch.tensor(settings.thermostat_time * units.fs, dtype=torch.float64)
+        if settings.ensemble == "nose-hoover":
+            self._chain_fns = construct_nose_hoover_chain(self.dt, chain_length=3, chain_steps=3, sy_steps=3, tau=tau)
+            self.chain = _new_chains(self.state, self.kT, tau)
+        elif settings.ensemble == "npt":
+            self._npt_init, self._npt_update = npt_nose_hoover(
+                model=model, kT=self.kT, dt=self.dt, external_pressure=torch.tensor(settings.pressure * units.GPa))
+            self.npt = [self._npt_init(self.state[b], t_tau=tau, b_tau=torch.tensor(settings.barostat_time * units.fs),
+                                       momenta=self.state[b].momenta) for b in range(self.n_systems)]
 
     # -- the Stepper protocol ------------------------------------------------------------------
     def step(self) -> None:
@@ -78,12 +103,16 @@ class TorchSimStepper:
         if not self.active:
             return
         noise = self._noise() if self.settings.ensemble == "langevin" else None
-        before = self.state
-        try:
-            self.state = self._advance(_copy(before), noise)
-            self.uncertainty = self.model.last_uncertainty if self.committee else None
-        except (ValueError, FloatingPointError, RuntimeError):
-            self.state = self._advance_one_by_one(before, noise)
+        if self.settings.ensemble == "npt":
+            self._advance_npt()
+        else:
+            before, chain = self.state, _copy_chain(self.chain)
+            try:
+                self.state = self._advance(_copy(before), noise)
+                self.uncertainty = self.model.last_uncertainty if self.committee else None
+            except (ValueError, FloatingPointError, RuntimeError):
+                self.chain = chain
+                self.state = self._advance_one_by_one(before, noise)
         self._drop_failures()
 
     def snapshot(self, k: int) -> Atoms:
@@ -100,12 +129,29 @@ class TorchSimStepper:
         return self._cache[k]
 
     def random_state(self, k: int = 0) -> dict | None:
-        """System ``k``'s Langevin generator state (None for NVE)."""
-        return self.rngs[k].bit_generator.state if self.settings.ensemble == "langevin" else None
+        """System ``k``'s Langevin generator state, its Nose-Hoover (and barostat) variables, or None (NVE)."""
+        if self.settings.ensemble == "langevin":
+            return self.rngs[k].bit_generator.state
+        if self.settings.ensemble == "nose-hoover" and k in self.active:
+            b = self.active.index(k)
+            return {"thermostat": {"positions": self.chain.positions[:, b].tolist(),
+                                   "momenta": self.chain.momenta[:, b].tolist()}}
+        if self.settings.ensemble == "npt" and k in self.active:
+            return {"thermostat": _npt_variables(self.npt[self.active.index(k)])}
+        return None
 
     def set_random_state(self, state: dict | None, k: int = 0) -> None:
-        if state is not None:
+        if state is None:
+            return
+        if "thermostat" not in state:
             self.rngs[k].bit_generator.state = state
+            return
+        b, saved = self.active.index(k), state["thermostat"]
+        if self.settings.ensemble == "nose-hoover":
+            for name in ("positions", "momenta"):
+                getattr(self.chain, name)[:, b] = torch.tensor(saved[name], dtype=torch.float64)
+        elif self.settings.ensemble == "npt":
+            _set_npt_variables(self.npt[b], saved)
 
     def release(self, k: int) -> None:
         """Take system ``k`` out of the batch (its folder has stopped); its last snapshot stays readable."""
@@ -115,8 +161,11 @@ class TorchSimStepper:
             self._remove([k])
 
     # -- internals ------------------------------------------------------------------------------
-    def _advance(self, state: MDState, noise: torch.Tensor | None) -> MDState:
-        """One step of ``state``: velocity Verlet (NVE) or BAOAB Langevin with the given ``noise``."""
+    def _advance(self, state: MDState, noise: torch.Tensor | None, chain: NoseHooverChain | None = None) -> MDState:
+        """One step of ``state``: velocity Verlet (NVE), Nose-Hoover chains (:attr:`chain`, one column per
+        system of ``state``, updated) or BAOAB Langevin with the given ``noise``."""
+        if self.settings.ensemble == "nose-hoover":
+            return self._advance_nose_hoover(state, chain)
         if noise is None:
             return self._nve_update(state, dt=self.dt)
         dt = self.dt
@@ -130,19 +179,64 @@ class TorchSimStepper:
         state.energy, state.forces = out["energy"], out["forces"]
         return momentum_step(state, dt / 2)
 
+    def _advance_nose_hoover(self, state: MDState, chain: NoseHooverChain | None) -> MDState:
+        """Chain half step, velocity Verlet, chain half step; each system scaled by its own chain.
+
+        TorchSim's chain half step scales the momenta it is given by the chain's factor; given
+        ones [n_systems] and chains with one column per system, it returns each system's factor.
+        """
+        chain = self.chain if chain is None else chain
+        ones = torch.ones(state.n_systems, dtype=state.momenta.dtype, device=state.device)
+        chain.kinetic_energy = calc_kinetic_energy(masses=state.masses, momenta=state.momenta,
+                                                   system_idx=state.system_idx)  # from the momenta: exact resume
+        scale, chain = self._chain_fns.half_step(ones, chain, self.kT)
+        state.momenta = state.momenta * scale[state.system_idx].unsqueeze(-1)
+        state = velocity_verlet(state, self.dt, self.model)
+        chain.kinetic_energy = calc_kinetic_energy(masses=state.masses, momenta=state.momenta,
+                                                   system_idx=state.system_idx)
+        scale, chain = self._chain_fns.half_step(ones, chain, self.kT)
+        state.momenta = state.momenta * scale[state.system_idx].unsqueeze(-1)
+        _assign_chain(self.chain if self._one_chain is None else self._one_chain, chain)
+        return state
+
+    def _advance_npt(self) -> None:
+        """One NPT step of each system alone; the batch state is rebuilt from theirs."""
+        failed, uncertainty = [], []
+        for b, k in enumerate(self.active):
+            try:
+                self.npt[b] = self._npt_update(self.npt[b])
+                uncertainty.append(self.model.last_uncertainty if self.committee else None)
+            except (ValueError, FloatingPointError, RuntimeError) as err:
+                failed.append((k, f"the model refused the structure: {err}"))
+                uncertainty.append(torch.full((1,), float("nan"), dtype=torch.float64))
+        self.state = concatenate_states([_md_state(s) for s in self.npt]) if len(self.npt) > 1 else _md_state(self.npt[0])
+        self.uncertainty = (torch.cat([u.reshape(-1).cpu().double() for u in uncertainty])
+                            if self.committee else None)
+        if failed:
+            for k, _ in failed:
+                self.left[k] = self._atoms(self.active.index(k))
+            self._remove([k for k, _ in failed])
+            raise _step_error(failed)
+
     def _advance_one_by_one(self, before: MDState, noise: torch.Tensor | None) -> MDState:
         """After the batch failed: step each system alone; those that still fail leave the batch."""
         parts, failed, uncertainty = [], [], []
         for b, k in enumerate(self.active):
             mask = before.system_idx == b
+            chain = None if self.chain is None else _chain_columns(self.chain, [b])
+            self._one_chain = chain
             try:
-                parts.append(self._advance(before[b], None if noise is None else noise[mask]))
+                parts.append(self._advance(before[b], None if noise is None else noise[mask], chain))
                 uncertainty.append(self.model.last_uncertainty if self.committee else None)
+                if chain is not None:
+                    _set_chain_column(self.chain, b, chain)
             except (ValueError, FloatingPointError, RuntimeError) as err:
                 failed.append((k, f"the model refused the structure: {err}"))
                 self.left[k] = self._atoms_of(before[b])
                 parts.append(before[b])  # placeholder, removed below
                 uncertainty.append(torch.full((1,), float("nan"), dtype=torch.float64))
+            finally:
+                self._one_chain = None
         state = concatenate_states(parts) if len(parts) > 1 else parts[0]
         self.uncertainty = (torch.cat([u.reshape(-1).cpu().double() for u in uncertainty])
                             if self.committee else None)
@@ -182,6 +276,9 @@ class TorchSimStepper:
             self.uncertainty = self.uncertainty[keep]
         if keep:
             self.state = self.state[keep]
+            if self.chain is not None:
+                self.chain = _chain_columns(self.chain, keep)
+            self.npt = [self.npt[b] for b in keep] if self.npt else []
 
     def _atoms(self, b: int, live: Atoms | None = None) -> Atoms:
         """System at batch position ``b`` as Atoms (the batch's arrays copied to numpy once per step);
@@ -199,7 +296,7 @@ class TorchSimStepper:
         extra = {} if arrays["uncertainty"] is None else {"uncertainty": float(arrays["uncertainty"][b])}
         if live is not None:
             return _update_atoms(live, arrays["positions"][a:z], arrays["momenta"][a:z], arrays["energy"][b],
-                                 arrays["forces"][a:z], extra)
+                                 arrays["forces"][a:z], arrays["cells"][b], extra)
         return _make_atoms(arrays["numbers"][a:z], arrays["positions"][a:z], arrays["momenta"][a:z],
                            arrays["cells"][b], bool(self.state.pbc), arrays["energy"][b], arrays["forces"][a:z], extra)
 
@@ -215,11 +312,14 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
 
 
-def _update_atoms(atoms: Atoms, positions, momenta, energy, forces, extra: dict | None = None) -> Atoms:
-    """``atoms`` and its single-point results moved to a new state (the cell stays); ``extra``: more results."""
+def _update_atoms(atoms: Atoms, positions, momenta, energy, forces, cell, extra: dict | None = None) -> Atoms:
+    """``atoms`` and its single-point results moved to a new state; ``extra``: more results."""
     atoms.arrays["positions"][:] = positions
     atoms.arrays["momenta"][:] = momenta
     atoms.calc.atoms.arrays["positions"][:] = positions
+    if atoms.pbc.any():
+        atoms.cell[:] = cell
+        atoms.calc.atoms.cell[:] = cell
     atoms.calc.results = {"energy": float(energy), "forces": np.array(forces), **(extra or {})}
     return atoms
 
@@ -236,6 +336,67 @@ def _copy(state: MDState) -> MDState:
     import copy
 
     return copy.copy(state)
+
+
+def _new_chains(state: MDState, kT: torch.Tensor, tau: torch.Tensor, length: int = 3) -> NoseHooverChain:
+    """Nose-Hoover chains at rest, one column per system: masses kT tau² (the first times the system's 3N)."""
+    n = state.n_systems
+    dof = 3 * torch.bincount(state.system_idx, minlength=n).to(state.positions.dtype)
+    masses = kT * tau ** 2 * torch.ones(length, n, dtype=state.positions.dtype, device=state.device)
+    masses[0] = masses[0] * dof
+    zeros = torch.zeros(length, n, dtype=state.positions.dtype, device=state.device)
+    ke = calc_kinetic_energy(masses=state.masses, momenta=state.momenta, system_idx=state.system_idx)
+    return NoseHooverChain(zeros, zeros.clone(), masses, tau, ke, dof)
+
+
+def _chain_columns(chain: NoseHooverChain, columns: list[int]) -> NoseHooverChain:
+    return NoseHooverChain(chain.positions[:, columns], chain.momenta[:, columns], chain.masses[:, columns],
+                           chain.tau, chain.kinetic_energy[columns], chain.degrees_of_freedom[columns])
+
+
+def _set_chain_column(chain: NoseHooverChain, b: int, one: NoseHooverChain) -> None:
+    for name in ("positions", "momenta"):
+        getattr(chain, name)[:, b] = getattr(one, name)[:, 0]
+    chain.kinetic_energy[b] = one.kinetic_energy[0]
+
+
+def _assign_chain(target: NoseHooverChain, new: NoseHooverChain) -> None:
+    target.positions, target.momenta, target.kinetic_energy = new.positions, new.momenta, new.kinetic_energy
+
+
+def _copy_chain(chain: NoseHooverChain | None) -> NoseHooverChain | None:
+    if chain is None:
+        return None
+    return NoseHooverChain(chain.positions.clone(), chain.momenta.clone(), chain.masses, chain.tau,
+                           chain.kinetic_energy.clone(), chain.degrees_of_freedom)
+
+
+_NPT_TENSORS = ("reference_cell", "cell_position", "cell_momentum", "cell_mass")
+_CHAIN_TENSORS = ("positions", "momenta", "masses", "kinetic_energy")
+
+
+def _npt_variables(state: NPTNoseHooverState) -> dict:
+    """The cell and chain variables of a one-system NPT state, JSON-ready."""
+    out = {name: getattr(state, name).tolist() for name in _NPT_TENSORS}
+    for chain in ("thermostat", "barostat"):
+        out[chain] = {name: getattr(getattr(state, chain), name).tolist() for name in _CHAIN_TENSORS}
+    return out
+
+
+def _set_npt_variables(state: NPTNoseHooverState, saved: dict) -> None:
+    for name in _NPT_TENSORS:
+        old = getattr(state, name)
+        setattr(state, name, torch.tensor(saved[name], dtype=old.dtype, device=old.device))
+    for chain in ("thermostat", "barostat"):
+        for name in _CHAIN_TENSORS:
+            old = getattr(getattr(state, chain), name)
+            setattr(getattr(state, chain), name, torch.tensor(saved[chain][name], dtype=old.dtype, device=old.device))
+
+
+def _md_state(state: NPTNoseHooverState) -> MDState:
+    return MDState(positions=state.positions, momenta=state.momenta, energy=state.energy, forces=state.forces,
+                   masses=state.masses, cell=state.cell, pbc=state.pbc, system_idx=state.system_idx,
+                   atomic_numbers=state.atomic_numbers)
 
 
 def _step_error(failures: list[tuple[int, str]]) -> StepError:

@@ -15,11 +15,13 @@ from mlcalc.call_lock import SerialCalls
 from mlcalc.attributions import atom_attributions, check_attribution_method
 from mlcalc.derivatives import model_inputs
 from mlcalc.evaluators import check_finite, evaluator_for
-from mlcalc.graph import atoms_to_batch
+from mlcalc import keys as K
+from mlcalc.graph import atoms_to_batch, model_positions
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
-from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache, single_structure_inputs
-from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_device, check_min_distance, validate_atoms
+from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache, structure_inputs
+from mlcalc.validation import (DEFAULT_MIN_DISTANCE, check_close_contacts, check_device, check_min_distance,
+                               validate_atoms)
 
 __all__ = ["MLCalc", "as_dtype"]
 
@@ -202,11 +204,20 @@ class MLCalc(SerialCalls, Calculator):
         """Validated model inputs for ``structures`` on this calculator's device and dtype.
 
         One structure (an MD step) gets its pairs from :attr:`neighbors` (reused within a skin)
-        and its tensors directly; a batch goes through PyG batching.
+        and its tensors directly, and the close-contact check reads those pairs (they hold every
+        pair within the cutoff, so no second search is needed); a batch goes through PyG batching.
         """
+        if len(structures) == 1:
+            atoms = structures[0]
+            reuse = self.min_distance < self.model.cutoff  # then the cached pairs include every closer pair
+            validate_atoms(atoms, self.model.elements, self.model.periodic, 0.0 if reuse else self.min_distance)
+            inputs = structure_inputs(model_positions(atoms, self.dtype), atoms.numbers, atoms.cell.array[None], np.asarray(atoms.pbc)[None],
+                                      [len(atoms)], self.neighbors, self.dtype, self.device)
+            if reuse:
+                check_close_contacts(atoms, inputs[K.EDGE_INDEX].cpu().numpy(), None, self.min_distance,
+                                     squared_distances=self.neighbors.squared_distances)
+            return inputs
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)
-        if len(structures) == 1:
-            return single_structure_inputs(structures[0], self.neighbors, self.dtype, self.device)
         batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False)
         return model_inputs(batch.to(self.device))

@@ -173,7 +173,8 @@ def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
 
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
-_MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "interval", "seed", "extxyz", "max_force",
+_MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "thermostat_time", "pressure",
+               "barostat_time", "interval", "seed", "extxyz", "max_force",
                "bond_stretch", "max_uncertainty", "uncertainty_action")
 
 

@@ -76,12 +76,17 @@ def model_positions(atoms: Atoms, dtype: torch.dtype) -> np.ndarray:
     positions = np.asarray(atoms.positions, dtype=np.float64)
     if torch.finfo(dtype).bits >= 64 or len(positions) == 0:
         return positions
+    return centred_positions(positions, atoms.cell.array, np.asarray(atoms.pbc, dtype=bool))
+
+
+def centred_positions(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """One structure's float64 positions [n_atoms, 3] relative to their mean, wrapped along periodic
+    directions to within half a cell of it (what :func:`model_positions` gives a float32 model)."""
     relative = positions - positions.mean(axis=0)
-    pbc = np.asarray(atoms.pbc, dtype=bool)
     if pbc.any():
         from ase.geometry import wrap_positions
 
-        relative = wrap_positions(relative, atoms.cell.array, pbc=pbc, center=(0.0, 0.0, 0.0), eps=0.0)
+        relative = wrap_positions(relative, cell, pbc=pbc, center=(0.0, 0.0, 0.0), eps=0.0)
     return relative
 
 

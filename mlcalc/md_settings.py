@@ -23,15 +23,20 @@ def _field(description: str, unit: str = "", **checks: Any) -> Any:
     return Field(description=description, json_schema_extra={"unit": unit}, allow_inf_nan=False, **checks)
 
 
-Ensemble = Literal["nve", "langevin"]
-#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin
+Ensemble = Literal["nve", "langevin", "nose-hoover", "npt"]
+#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin, NVT Nose-Hoover chain, NPT (MTK, isotropic)
 ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
 
 Steps = Annotated[int, Field(ge=1, strict=True, description="number of MD steps")]
 Timestep = Annotated[float, _field("time step", "fs", gt=0, le=5)]
 Temperature = Annotated[float, _field("initial Maxwell-Boltzmann velocities; Langevin bath", "K", ge=0)]
-EnsembleField = Annotated[Ensemble, Field(description="nve: velocity Verlet; langevin: NVT Langevin")]
+EnsembleField = Annotated[Ensemble, Field(description=(
+    "nve: velocity Verlet; langevin: NVT Langevin; nose-hoover: NVT Nose-Hoover chain; "
+    "npt: Nose-Hoover chain thermostat and isotropic MTK barostat (periodic systems, a model with stress)"))]
 Friction = Annotated[float, _field("Langevin friction", "1/fs", gt=0)]
+ThermostatTime = Annotated[float, _field("Nose-Hoover thermostat time constant (nose-hoover, npt)", "fs", gt=0)]
+Pressure = Annotated[float, _field("npt target pressure", "GPa")]
+BarostatTime = Annotated[float, _field("npt barostat time constant", "fs", gt=0)]
 Seed = Annotated[int, Field(ge=0, strict=True, description="seed of the initial velocities and the Langevin noise")]
 Interval = Annotated[int, Field(ge=1, strict=True, description="steps between saved frames and log rows",
                                 json_schema_extra={"unit": "steps"})]
@@ -55,7 +60,10 @@ class MDSettings(BaseModel):
 
     ``steps`` integration steps of ``timestep`` fs; velocities start Maxwell-Boltzmann at
     ``temperature`` K from ``seed``. ``ensemble``: ``"nve"`` (velocity Verlet) or
-    ``"langevin"`` (NVT at ``temperature`` with ``friction`` in 1/fs). A frame and a log
+    ``"langevin"`` (NVT at ``temperature`` with ``friction`` in 1/fs), ``"nose-hoover"``
+    (NVT, a Nose-Hoover chain of time constant ``thermostat_time`` fs) or ``"npt"`` (that
+    thermostat and an isotropic MTK barostat at ``pressure`` GPa with time constant
+    ``barostat_time`` fs; periodic systems with a model that gives stress). A frame and a log
     row are written every ``interval`` steps (and after the last step); ``extxyz`` also
     writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
     of a bond's starting length) stop a run that blows up; None disables a check.
@@ -72,6 +80,9 @@ class MDSettings(BaseModel):
     temperature: Temperature = 300.0
     ensemble: EnsembleField = "nve"
     friction: Friction = 0.01
+    thermostat_time: ThermostatTime = 50.0
+    pressure: Pressure = 0.0
+    barostat_time: BarostatTime = 500.0
     seed: Seed = 0
     interval: Interval = 10
     extxyz: Extxyz = False

@@ -29,7 +29,8 @@ class NeighborCache:
     """Pairs closer than ``cutoff`` Å for one or more structures, searched within ``cutoff + skin``.
 
     ``skin`` 0 searches anew on every call. :attr:`builds` counts the neighbor searches
-    (one per structure rebuilt), for tests and benchmarks.
+    (one per structure rebuilt), for tests and benchmarks. :attr:`squared_distances` holds
+    the squared lengths (Å²) of the pairs the last :meth:`pairs` call returned.
     """
 
     def __init__(self, cutoff: float, skin: float = DEFAULT_SKIN):
@@ -37,6 +38,7 @@ class NeighborCache:
             raise ValueError(f"need cutoff > 0 and skin >= 0 (Å), got cutoff={cutoff}, skin={skin}")
         self.cutoff, self.skin = float(cutoff), float(skin)
         self.builds = 0
+        self.squared_distances = np.zeros(0)
         self._sizes: tuple[int, ...] = ()
         self._systems: list[dict] = []
         self._candidates: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -78,7 +80,9 @@ class NeighborCache:
         edges, shifts, graph = self._candidates
         j, i = edges
         vectors = positions[j] - positions[i] + np.einsum("ek,ekl->el", shifts, _cells(cells, pbc)[graph])
-        keep = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff ** 2
+        squared = np.einsum("ij,ij->i", vectors, vectors)
+        keep = squared < self.cutoff ** 2
+        self.squared_distances = squared[keep]  # Å², of the pairs returned (for a close-contact check)
         return np.ascontiguousarray(edges[:, keep]), shifts[keep]
 
     def _stale(self, positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray, pbc: np.ndarray,

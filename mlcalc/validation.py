@@ -12,7 +12,7 @@ from ase.data import chemical_symbols
 
 from mlcalc.graph import neighbor_pairs
 
-__all__ = ["validate_atoms", "check_device", "check_min_distance", "DEFAULT_MIN_DISTANCE"]
+__all__ = ["validate_atoms", "check_close_contacts", "check_device", "check_min_distance", "DEFAULT_MIN_DISTANCE"]
 
 #: Å; no chemically sane structure has two nuclei closer than this (H2 bond: 0.74 Å).
 DEFAULT_MIN_DISTANCE = 0.5
@@ -117,11 +117,32 @@ def validate_atoms(
         )
     if min_distance > 0 and (len(atoms) > 1 or atoms.pbc.any()):
         edge_index, shifts = neighbor_pairs(positions, atoms.cell.array, atoms.pbc, min_distance)
-        if edge_index.shape[1]:
-            vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array
-            k = int(np.argmin(np.linalg.norm(vec, axis=1)))
-            j, i = edge_index[:, k]
-            raise ValueError(
-                f"atoms {i} ({atoms.get_chemical_symbols()[i]}) and {j} ({atoms.get_chemical_symbols()[j]}) are "
-                f"{np.linalg.norm(vec[k]):.3f} Å apart, closer than the sane minimum {min_distance} Å"
-            )
+        check_close_contacts(atoms, edge_index, shifts, min_distance)
+
+
+def check_close_contacts(atoms: Atoms, edge_index: np.ndarray, shifts: np.ndarray, min_distance: float,
+                         positions: np.ndarray | None = None, squared_distances: np.ndarray | None = None) -> None:
+    """Raise ValueError naming the closest pair of ``atoms`` (lower index first) if it is closer than
+    ``min_distance`` Å.
+
+    ``edge_index`` [2, n_pairs] (source j, target i) and integer ``shifts`` [n_pairs, 3]: any
+    pair list that holds every pair closer than ``min_distance`` (e.g. a neighbor list of a
+    larger cutoff, as :class:`~mlcalc.neighbor_cache.NeighborCache` keeps), for ``positions``
+    (default: ``atoms.positions``; the pairs' shifts refer to these positions), or the pairs'
+    ``squared_distances`` (Å²) when they are known already.
+    """
+    if min_distance <= 0 or not edge_index.shape[1]:
+        return
+    if squared_distances is None:
+        positions = atoms.positions if positions is None else positions
+        vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array
+        squared_distances = np.einsum("ij,ij->i", vec, vec)
+    k = int(np.argmin(squared_distances))
+    if squared_distances[k] >= min_distance ** 2:
+        return
+    distance = float(np.sqrt(squared_distances[k]))
+    i, j = sorted(int(x) for x in edge_index[:, k])  # the lower index first, whichever way the pair is listed
+    raise ValueError(
+        f"atoms {i} ({atoms.get_chemical_symbols()[i]}) and {j} ({atoms.get_chemical_symbols()[j]}) are "
+        f"{distance:.3f} Å apart, closer than the sane minimum {min_distance} Å"
+    )

@@ -38,7 +38,7 @@ def test_batched_nve_follows_ase_for_one_system(trained_tiny_model, tmp_path):
     np.testing.assert_allclose(single.log["total_eV"], batched.log["total_eV"], atol=1e-6)
 
 
-@pytest.mark.parametrize("ensemble", ["nve", "langevin"])
+@pytest.mark.parametrize("ensemble", ["nve", "langevin", "nose-hoover"])
 def test_each_molecule_of_a_batch_moves_as_it_does_alone(trained_tiny_model, tmp_path, ensemble):
     names = ["ethanol", "n-propanol", "methyl-ethyl-ether"]
     settings = [MDSettings(steps=60, interval=20, ensemble=ensemble, friction=0.05, seed=k) for k in range(3)]
@@ -153,7 +153,7 @@ class _Interrupting(TorchSimModel):
         return super().forward(state, **kw)
 
 
-@pytest.mark.parametrize("ensemble", ["nve", "langevin"])
+@pytest.mark.parametrize("ensemble", ["nve", "langevin", "nose-hoover"])
 def test_a_killed_batch_resumes_to_the_same_frames(trained_tiny_model, tmp_path, ensemble):
     settings = replica_settings(MDSettings(steps=65, interval=10, ensemble=ensemble, seed=7), 3)
     structures = [load_molecule("ethanol")] * 3

@@ -169,8 +169,8 @@ def test_killed_cli_run_resumes_with_the_same_frame_count(trained_tiny_model, tm
 
 
 def test_md_settings_are_validated():
-    with pytest.raises(ValueError, match="ensemble must be one of nve, langevin, got 'npt'"):
-        MDSettings(steps=10, ensemble="npt")
+    with pytest.raises(ValueError, match="ensemble must be one of nve, langevin, nose-hoover, npt, got 'nvt'"):
+        MDSettings(steps=10, ensemble="nvt")
     with pytest.raises(ValueError, match="steps"):
         MDSettings(steps=0)
     with pytest.raises(ValueError, match="timestep must be a number > 0 and ≤ 5"):

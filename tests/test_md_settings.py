@@ -17,7 +17,9 @@ from mlcalc.md import MDSettings, ReferenceSettings
 BAD = [
     ("timestep", 20, "timestep must be a number > 0 and ≤ 5 (fs), got 20"),
     ("temperature", -5, "temperature must be a number ≥ 0 (K), got -5"),
-    ("ensemble", "npt", "ensemble must be one of nve, langevin, got 'npt'"),
+    ("ensemble", "nph", "ensemble must be one of nve, langevin, nose-hoover, npt, got 'nph'"),
+    ("thermostat_time", 0, "thermostat_time must be a number > 0 (fs), got 0"),
+    ("barostat_time", -5, "barostat_time must be a number > 0 (fs), got -5"),
     ("interval", 0, "interval must be an integer ≥ 1 (steps), got 0"),
     ("friction", 0, "friction must be a number > 0 (1/fs), got 0"),
     ("max_force", -1, "max_force must be a number > 0 (eV/Å) or none, got -1"),

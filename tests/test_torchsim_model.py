@@ -76,3 +76,28 @@ def test_torchsim_nve_runs_an_mlcalc_model():
         total.append((state.energy + kinetic).numpy())
     total = np.array(total)
     assert np.abs(total - total[0]).max() < 1e-3
+
+
+def test_float32_batch_far_from_the_origin_equals_the_origin(small_cell):
+    """As MLCalc: each system is centred (and wrapped) in float64 before the float32 cast."""
+    model = tiny_potential(elements=(1, 6, 8))
+    ts_model = TorchSimModel(model, dtype=torch.float32)
+    near = [load_molecule("ethanol"), load_molecule("methyl-ethyl-ether")]
+    far = [a.copy() for a in near]
+    far[0].translate([1e6, -2e6, 5e5])
+    far[1].translate([-3e6, 1e6, 1e6])
+    out_near = ts_model(ts.io.atoms_to_state(near, ts_model.device, torch.float64))
+    out_far = ts_model(ts.io.atoms_to_state(far, ts_model.device, torch.float64))
+    np.testing.assert_allclose(out_far["forces"].numpy(), out_near["forces"].numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out_far["energy"].numpy(), out_near["energy"].numpy(), rtol=1e-6)
+    calc = MLCalc(model, dtype=torch.float32)
+    far[0].calc = calc
+    np.testing.assert_allclose(out_far["forces"].numpy()[:len(far[0])], far[0].get_forces(), rtol=0, atol=1e-5)
+    crystal, moved = small_cell.copy(), small_cell.copy()
+    moved.translate([2e6, 1e6, -1e6])
+    ts_model = TorchSimModel(tiny_potential(elements=(1, 6, 8), periodic=True), dtype=torch.float32,
+                             compute_stress=True)
+    a = ts_model(ts.io.atoms_to_state([crystal], ts_model.device, torch.float64))
+    b = ts_model(ts.io.atoms_to_state([moved], ts_model.device, torch.float64))
+    np.testing.assert_allclose(b["forces"].numpy(), a["forces"].numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(b["stress"].numpy(), a["stress"].numpy(), rtol=0, atol=1e-6)
