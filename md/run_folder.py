@@ -49,6 +49,9 @@ __all__ = ["RunFolder"]
 
 log = logging.getLogger(__name__)
 
+#: seconds between checkpoint.json replacements during a run (every saved frame before 2026-12-02)
+CHECKPOINT_SECONDS = 2.0
+
 
 class RunFolder:
     """The run folder ``out_dir`` of one system run with ``settings``.
@@ -69,6 +72,10 @@ class RunFolder:
         self.flagging = settings.max_uncertainty is not None and settings.uncertainty_action == "flag"
         self.flagged_since_row, self.first_flagged = 0, None
         self.random_state: Any = None  # of the checkpoint resumed from
+        #: the checkpoint of the last saved frame, written at most every CHECKPOINT_SECONDS (replacing the
+        #: file costs ~1-3 ms; a kill loses at most that much work: resume cuts the files back to the checkpoint)
+        self._pending: dict | None = None
+        self._checkpointed_at = -float("inf")
         self.n_atoms = 0
 
     @property
@@ -96,6 +103,8 @@ class RunFolder:
                 return None
             if resume and saved is None:
                 log.warning("no checkpoint in %s: the run starts from the beginning", self.out)
+            elif saved is not None and saved["step"] == 0 and saved["status"] == "running":
+                saved = None  # checkpointed at its first frame only: the same run again from the start
             if uncertainty is None:
                 uncertainty = "uncertainty" in getattr(atoms.calc, "implemented_properties", ())
             if self.settings.max_uncertainty is not None and not uncertainty:
@@ -149,6 +158,7 @@ class RunFolder:
         self.bar.close()
         self.traj.close()
         self.energies.close()
+        self._write_checkpoint()  # a run closed on purpose resumes from its last frame
         if not self.running:
             self._update_checkpoint(status=self.status, message=self.message, wall_time_s=self._wall_time())
         if self.settings.extxyz:
@@ -184,12 +194,21 @@ class RunFolder:
         if step % self.settings.interval:
             self.extra += 1
         status = "completed" if step == self.settings.steps else "running"
-        _write_json(self.out / CHECKPOINT, {
+        self._pending = {
             "step": step, "status": status, "extra_frames": self.extra, "settings": self.settings.to_dict(),
-            "rng": random_state, "wall_time_s": self._wall_time(), "first_flagged_step": self.first_flagged})
+            "rng": random_state, "wall_time_s": self._wall_time(), "first_flagged_step": self.first_flagged}
+        if status == "completed" or time.perf_counter() - self._checkpointed_at >= CHECKPOINT_SECONDS:
+            self._write_checkpoint()
         self.bar.set_postfix_str(f"T={temperature:.0f} K, Etot={epot + ekin:.4f} eV", refresh=False)
         if status == "completed":
             self.status = status
+
+    def _write_checkpoint(self) -> None:
+        """Replace checkpoint.json with the state of the last saved frame (if not written yet)."""
+        if self._pending is not None:
+            _write_json(self.out / CHECKPOINT, self._pending)
+            self._pending = None
+        self._checkpointed_at = time.perf_counter()
 
     def _wall_time(self) -> float:
         return self.elapsed + time.perf_counter() - self.t0
