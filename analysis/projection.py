@@ -66,13 +66,7 @@ def scatter_plot(path: str | Path, coordinates: np.ndarray, values: np.ndarray, 
     ax = fig.add_subplot(projection="3d" if three else None)
     points = ax.scatter(*coordinates.T, c=values, s=3, cmap="viridis", linewidths=0)
     fig.colorbar(points, ax=ax, label=label)
-    ax.set_xlabel(f"{method.upper()} 1")
-    ax.set_ylabel(f"{method.upper()} 2")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, ax, path, title, method)
 
 
 _MARKERS = ("o", "x", "^", "s", "+", "v")
@@ -102,6 +96,13 @@ def category_plot(path: str | Path, coordinates: np.ndarray, labels: Sequence[st
                            linewidths=0 if shape == "o" else 0.6, alpha=0.7,
                            label=f"{label}, {marker}" if len(shapes) > 1 else label)
     ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return _finish(fig, ax, path, title, method)
+
+
+def _finish(fig, ax, path: str | Path, title: str, method: str) -> Path:
+    """Axis labels and title, then the figure saved to ``path`` (150 dpi) and closed."""
+    import matplotlib.pyplot as plt
+
     ax.set_xlabel(f"{method.upper()} 1")
     ax.set_ylabel(f"{method.upper()} 2")
     ax.set_title(title, fontsize=10)

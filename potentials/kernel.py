@@ -182,8 +182,22 @@ class KernelRidgeModel(_KernelModel):
         return reg.dual_coef_
 
 
+class GaussianProcessFit:
+    """The GP part shared by the property and energy GPs: kernel with fitted parameters, fit to a
+    Cholesky factor (``self.kernel``, ``self.kernel_params`` dict, ``self.cholesky`` buffer)."""
+
+    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return gp_kernel(self.kernel, x, y, self.kernel_params)
+
+    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
+        dual, cholesky, params = fit_gp(self.kernel, x, z, alpha)
+        self.kernel_params.update(params)
+        self.cholesky = torch.as_tensor(cholesky, dtype=self.cholesky.dtype)
+        return dual
+
+
 @register_kind("gp")
-class GaussianProcessModel(_KernelModel):
+class GaussianProcessModel(GaussianProcessFit, _KernelModel):
     """Gaussian process regression; adds ``<target>_std`` (predictive standard deviation) to its outputs.
 
     ``kernel_params``: ``amplitude`` a, ``length_scale`` ℓ (rbf, laplacian), ``sigma_0`` (linear),
@@ -198,14 +212,6 @@ class GaussianProcessModel(_KernelModel):
         self.properties = {**self.properties, **{f"{t}_std": {"unit": u, "per": "structure", "extensive": e}
                                                  for t, u, e in zip(self.targets, self.units, self.extensive)}}
 
-    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return gp_kernel(self.kernel, x, y, self.kernel_params)
-
-    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
-        dual, cholesky, params = fit_gp(self.kernel, x, z, alpha)
-        self.kernel_params.update(params)
-        self.cholesky = torch.as_tensor(cholesky, dtype=self.cholesky.dtype)
-        return dual
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = self._x(inputs)

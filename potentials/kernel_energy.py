@@ -26,7 +26,7 @@ from mlcalc.descriptors import (descriptor_and_derivatives, descriptor_settings,
                                 featurise)
 from mlcalc.model import EnergyModel, register_kind
 
-from .kernel import KERNELS, fit_gp, gp_kernel, gp_prior_variance, krr_kernel
+from .kernel import KERNELS, GaussianProcessFit, gp_prior_variance, krr_kernel
 
 __all__ = ["KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "fit_kernel_energy_model"]
 
@@ -207,7 +207,7 @@ class KernelRidgeEnergyModel(EnergyModel):
 
 
 @register_kind("gp-energy")
-class GaussianProcessEnergyModel(KernelRidgeEnergyModel):
+class GaussianProcessEnergyModel(GaussianProcessFit, KernelRidgeEnergyModel):
     """Gaussian process energies (the KRR model's form, kernel hyperparameters by marginal likelihood).
 
     Adds ``energy_std`` (eV), the predictive standard deviation of the energy (noise-free; the
@@ -222,17 +222,8 @@ class GaussianProcessEnergyModel(KernelRidgeEnergyModel):
         self.extra_outputs = ["energy_std"]
         self.properties = {**self.properties, "energy_std": {"unit": "eV", "per": "structure"}}
 
-    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return gp_kernel(self.kernel, x, y, self.kernel_params)
-
     def _fit_with_forces(self, *args: Any) -> np.ndarray:
         raise ValueError("gp-energy models fit energies only (force_weight must be 0); use krr-energy to fit forces")
-
-    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
-        dual, cholesky, params = fit_gp(self.kernel, x, z, alpha)
-        self.kernel_params.update(params)
-        self.cholesky = torch.as_tensor(cholesky, dtype=self.cholesky.dtype)
-        return dual
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = self.standardised_descriptors(inputs)
