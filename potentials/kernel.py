@@ -138,11 +138,7 @@ class _KernelModel(PropertyModel):
         if len(structures) < 2:
             raise ValueError(f"need at least 2 distinct structures to fit, got {len(structures)}")
         raw = featurise(structures, self.descriptor, self.elements, cache=cache, progress=progress)
-        mean, scale = raw.mean(axis=0), raw.std(axis=0)
-        scale[scale < 1e-12] = 1.0
-        if not standardise_features:
-            mean, scale = np.zeros_like(mean), np.ones_like(scale)
-        x = (raw - mean) / scale
+        x, mean, scale = standardised(raw, standardise_features)
         n_atoms = np.array([len(a) for a in structures], dtype=np.float64)
         size = np.where(np.asarray(self.extensive)[None, :], n_atoms[:, None], 1.0)
         per = values / size
@@ -180,6 +176,16 @@ class KernelRidgeModel(_KernelModel):
         reg = KernelRidge(alpha=alpha, kernel=self.kernel,
                           gamma=None if self.kernel == "linear" else self.kernel_params["gamma"]).fit(x, z)
         return reg.dual_coef_
+
+
+def standardised(raw: np.ndarray, on: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features [n, d] scaled to zero mean and unit variance per column (constant columns keep width 1),
+    and the mean and width used; ``on=False``: unchanged (mean 0, width 1)."""
+    mean, width = raw.mean(axis=0), raw.std(axis=0)
+    width[width < 1e-12] = 1.0
+    if not on:
+        mean, width = np.zeros_like(mean), np.ones_like(width)
+    return (raw - mean) / width, mean, width
 
 
 class GaussianProcessFit:

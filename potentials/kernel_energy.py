@@ -26,7 +26,7 @@ from mlcalc.descriptors import (descriptor_and_derivatives, descriptor_settings,
                                 featurise)
 from mlcalc.model import EnergyModel, register_kind
 
-from .kernel import KERNELS, GaussianProcessFit, gp_prior_variance, krr_kernel
+from .kernel import KERNELS, GaussianProcessFit, gp_prior_variance, krr_kernel, standardised
 
 __all__ = ["KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "fit_kernel_energy_model"]
 
@@ -185,11 +185,7 @@ class KernelRidgeEnergyModel(EnergyModel):
         rest = energies - counts @ refs
         scale = float(rest.std()) or 1.0
         raw = featurise(structures, self.descriptor, self.elements, cache=False, progress=progress)
-        mean, width = raw.mean(axis=0), raw.std(axis=0)
-        width[width < 1e-12] = 1.0
-        if not standardise_features:
-            mean, width = np.zeros_like(mean), np.ones_like(width)
-        x = (raw - mean) / width
+        x, mean, width = standardised(raw, standardise_features)
         self.kernel_params = {"alpha": float(alpha)}
         dual = self._fit_dual(x, rest / scale, alpha, gamma)
         if weight > 0:
