@@ -1,6 +1,5 @@
 """Behler-Parrinello networks (kind ``bpnn``): exact forces, invariances, NVE, periodic cells, training, model files."""
 
-import pickle
 
 import numpy as np
 import pytest
@@ -13,24 +12,15 @@ from ase.md.verlet import VelocityVerlet
 from mlcalc import MLCalc
 from mlcalc.config import load_config
 from mlcalc.modelfile import load_model, read_model_file, save_model
-from mlcalc.testing import finite_difference_forces, finite_difference_stress, symmetry_errors, tiny_potential
+from mlcalc.testing import (finite_difference_forces, finite_difference_stress, forbid_unpickling, symmetry_errors,
+                            tiny_potential, with_random_biases)
 
 pytest.importorskip("torchani")
 
 
-def _with_random_biases(model, seed=0):
-    """Fresh networks have zero biases; random ones make the checks see every term."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if name.endswith("bias"):
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
-    return model
-
-
 @pytest.fixture
 def bpnn():
-    return _with_random_biases(tiny_potential("bpnn", elements=(1, 6, 8), seed=1))
+    return with_random_biases(tiny_potential("bpnn", elements=(1, 6, 8), seed=1))
 
 
 def test_forces_are_minus_the_energy_gradient(bpnn, rattled_ethanol):
@@ -55,7 +45,7 @@ def test_energy_is_the_sum_of_atomic_networks_of_the_atoms_elements(bpnn, ethano
 
 
 def test_periodic_cells_are_extensive_and_their_stress_exact(small_cell):
-    model = _with_random_biases(tiny_potential("bpnn", elements=(6,), periodic=True, seed=3))
+    model = with_random_biases(tiny_potential("bpnn", elements=(6,), periodic=True, seed=3))
     small_cell.calc = MLCalc(model, dtype=torch.float64)
     energy = small_cell.get_potential_energy()
     np.testing.assert_allclose(small_cell.get_stress(), finite_difference_stress(small_cell, h=1e-5), atol=1e-6)
@@ -71,12 +61,7 @@ def test_model_file_round_trip_without_pickle(bpnn, tmp_path, monkeypatch, rattl
     assert manifest["kind"] == "bpnn" and manifest["hyperparameters"]["hidden"] == [16, 8]
     assert any(k.startswith("networks.atomics.O.") for k in weights)
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model file was unpickled")
-
-    monkeypatch.setattr(pickle, "loads", refuse)
-    monkeypatch.setattr(pickle, "load", refuse)
-    monkeypatch.setattr(torch, "load", refuse)
+    forbid_unpickling(monkeypatch)
     loaded, _ = load_model(path)
     before = MLCalc(bpnn, dtype=torch.float64).predict([rattled_ethanol])
     after = MLCalc(loaded, dtype=torch.float64).predict([rattled_ethanol])

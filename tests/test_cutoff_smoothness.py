@@ -13,16 +13,7 @@ from ase import Atoms
 from mlcalc import MLCalc
 from mlcalc.data.molecules import load_molecule
 from mlcalc.model import known_kinds, model_class
-from mlcalc.testing import finite_difference_stress, tiny_potential
-
-
-def _with_random_biases(model, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if name.endswith("bias"):
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
-    return model
+from mlcalc.testing import finite_difference_stress, tiny_potential, with_random_biases
 
 
 def _pair_at(distance: float) -> Atoms:
@@ -48,7 +39,7 @@ def _cutoffs(model):
 
 @pytest.mark.parametrize("kind", known_kinds("energy"))
 def test_energy_is_continuous_as_a_pair_crosses_each_cutoff(kind):
-    model = _with_random_biases(tiny_potential(kind))
+    model = with_random_biases(tiny_potential(kind))
     calc = MLCalc(model, dtype=torch.float64)
     for cutoff in _cutoffs(model):
         inside, outside = (calc.get_potential_energy(_pair_at(cutoff + delta)) for delta in (-1e-7, 1e-7))
@@ -59,7 +50,7 @@ def test_energy_is_continuous_as_a_pair_crosses_each_cutoff(kind):
 def test_stress_is_exact_in_a_box_as_wide_as_the_cutoff(kind):
     if not getattr(model_class(kind), "supports_periodic", True):
         pytest.skip(f"{kind} models describe molecules only")
-    atoms = _cutoff_wide_box(_with_random_biases(tiny_potential(kind, elements=(6,), periodic=True)))
+    atoms = _cutoff_wide_box(with_random_biases(tiny_potential(kind, elements=(6,), periodic=True)))
     stress = atoms.get_stress()
     assert np.abs(stress).max() > 1e-4
     np.testing.assert_allclose(stress, finite_difference_stress(atoms, h=1e-5), atol=1e-6)
@@ -80,10 +71,10 @@ def test_the_checks_see_an_et_without_vector_cutoff():
     with pytest.warns(UserWarning, match="made without vector_cutoff"):
         molecule = tiny_potential("torchmdnet-et", vector_cutoff=False)
         crystal = tiny_potential("torchmdnet-et", elements=(6,), periodic=True, vector_cutoff=False)
-    calc = MLCalc(_with_random_biases(molecule), dtype=torch.float64)
+    calc = MLCalc(with_random_biases(molecule), dtype=torch.float64)
     inside, outside = (calc.get_potential_energy(_pair_at(4.0 + delta)) for delta in (-1e-7, 1e-7))
     assert abs(inside - outside) > 1e-3
-    atoms = _cutoff_wide_box(_with_random_biases(crystal))
+    atoms = _cutoff_wide_box(with_random_biases(crystal))
     assert np.abs(atoms.get_stress() - finite_difference_stress(atoms, h=1e-5)).max() > 0.1
 
 

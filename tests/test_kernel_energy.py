@@ -1,7 +1,6 @@
 """Kernel energy models (kinds ``krr-energy``, ``gp-energy``): forces from DScribe's descriptor derivatives,
 exact fits, the GP's energy_std, model files."""
 
-import pickle
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from mlcalc.descriptors import descriptor_and_derivatives, featurise
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, read_model_file, save_model
 from mlcalc.potentials.kernel_energy import fit_kernel_energy_model
-from mlcalc.testing import finite_difference_forces
+from mlcalc.testing import finite_difference_forces, forbid_unpickling
 
 pytest.importorskip("dscribe")
 pytest.importorskip("sklearn")
@@ -84,12 +83,7 @@ def test_model_file_round_trip_without_pickle(labelled, tmp_path, monkeypatch):
     assert manifest["kind"] == "krr-energy" and "forces" in manifest["properties"]
     assert tuple(weights["train_x"].shape) == (30, manifest["hyperparameters"]["n_features"])
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model file was unpickled")
-
-    monkeypatch.setattr(pickle, "loads", refuse)
-    monkeypatch.setattr(pickle, "load", refuse)
-    monkeypatch.setattr(torch, "load", refuse)
+    forbid_unpickling(monkeypatch)
     loaded, _ = load_model(path)
     before = MLCalc(model, dtype=torch.float64).predict(labelled[:3])
     after = MLCalc(loaded, dtype=torch.float64).predict(labelled[:3])

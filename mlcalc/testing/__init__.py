@@ -14,7 +14,7 @@ from mlcalc.model import create_model
 from mlcalc.testing.property_models import tiny_property_model
 
 __all__ = ["tiny_potential", "tiny_property_model", "random_rotation", "finite_difference_forces",
-           "finite_difference_stress", "symmetry_errors"]
+           "finite_difference_stress", "symmetry_errors", "with_random_biases", "forbid_unpickling"]
 
 _TINY = {
     "torchmdnet-et": {"hidden_channels": 16, "num_layers": 2, "num_rbf": 8, "num_heads": 2},
@@ -60,6 +60,29 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
             model.dual.normal_()
     model.set_atomref({z: -float(z) for z in elements})
     return model
+
+
+def with_random_biases(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """``model`` with every bias drawn from N(0, 0.5²), in place: fresh networks have zero biases,
+    random ones make derivative and symmetry checks see every term."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return model
+
+
+def forbid_unpickling(monkeypatch) -> None:
+    """Make ``pickle.load(s)`` and ``torch.load`` raise for the rest of a test (pytest's ``monkeypatch``)."""
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model file was unpickled")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
 
 
 def random_rotation(seed: int = 0) -> np.ndarray:
