@@ -32,7 +32,7 @@ def energy_forces_stress(
 
     Returns the model's outputs plus FORCES [n_atoms, 3] eV/Å and STRESS
     [n_graphs, 3, 3] eV/Å³ when asked. ``create_graph`` keeps the graph of the
-    derivatives (needed to train on forces).
+    derivatives (needed to train on forces). A model in eval mode runs as its ``inference_module()``.
     """
     inputs = dict(inputs)
     positions = inputs[K.POSITIONS].detach().requires_grad_(forces)
@@ -44,7 +44,8 @@ def energy_forces_stress(
         symmetric = 0.5 * (strain + strain.transpose(1, 2))
         inputs[K.POSITIONS] = positions + torch.einsum("ni,nij->nj", positions, symmetric[inputs[K.BATCH]])
         inputs[K.CELL] = cell + torch.bmm(cell, symmetric)
-    out = dict(model(inputs))
+    runner = model.inference_module() if hasattr(model, "inference_module") else model
+    out = dict(runner(inputs))
     wrt = [t for t, wanted in ((positions, forces), (strain, stress)) if wanted]
     if wrt:
         grads = torch.autograd.grad(out[K.ENERGY].sum(), wrt, create_graph=create_graph)

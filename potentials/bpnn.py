@@ -12,6 +12,7 @@ torchani ``AtomicNetwork`` per element (``hidden`` widths, CELU α=0.1 by defaul
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any, Sequence
 
 import torch
@@ -25,19 +26,29 @@ __all__ = ["BehlerParrinelloPotential"]
 
 
 def _import_torchani():
-    """torchani's AEV computer and networks, without its warning about CUDA extensions this CPU build lacks."""
+    """torchani's AEV computer, neighbour tuple and networks (None when torchani is missing), without its
+    warning about CUDA extensions this CPU build lacks."""
     saved = os.environ.get("TORCHANI_NO_WARN_EXTENSIONS")
     os.environ["TORCHANI_NO_WARN_EXTENSIONS"] = "1"
     try:
         from torchani.aev import AEVComputer
         from torchani.neighbors import Neighbors
         from torchani.nn import ANINetworks, AtomicNetwork
+    except ImportError:
+        return None, None, None, None
     finally:
         if saved is None:
             del os.environ["TORCHANI_NO_WARN_EXTENSIONS"]
         else:
             os.environ["TORCHANI_NO_WARN_EXTENSIONS"] = saved
     return AEVComputer, Neighbors, ANINetworks, AtomicNetwork
+
+
+# module globals, so that TorchScript resolves them when it compiles the model for inference
+AEVComputer, Neighbors, ANINetworks, AtomicNetwork = _import_torchani()
+#: model -> (its first parameter, that parameter's and atomref's data pointers, its TorchScript), built on the
+#: first inference call
+_SCRIPTED: "weakref.WeakKeyDictionary[torch.nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
 def _half_pairs(edge_index: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -76,7 +87,8 @@ class BehlerParrinelloPotential(EnergyModel):
         self.radial_shifts, self.angular_shifts, self.angular_sections = (
             int(radial_shifts), int(angular_shifts), int(angular_sections))
         self.hidden, self.activation = [int(h) for h in hidden], activation
-        AEVComputer, self._Neighbors, ANINetworks, AtomicNetwork = _import_torchani()
+        if AEVComputer is None:
+            raise ImportError("the bpnn kind needs torchani (pip install 'torchani>=2.9')")
         self.aev = AEVComputer.like_1x(
             num_species=len(self.elements), radial_cutoff=self.cutoff, radial_eta=self.radial_eta,
             radial_num_shifts=self.radial_shifts, angular_cutoff=self.angular_cutoff, angular_eta=self.angular_eta,
@@ -99,15 +111,33 @@ class BehlerParrinelloPotential(EnergyModel):
         """The AEV G_i of every atom, [n_atoms, n_features], differentiable in positions and cell."""
         z, pos, edge_index = inputs[K.Z], inputs[K.POSITIONS], inputs[K.EDGE_INDEX]
         species = self.species_index[z]
-        if bool((species < 0).any()):
-            unknown = sorted(set(z[species < 0].tolist()))
-            raise ValueError(f"elements {unknown} are not among this model's elements {self.elements}")
+        if not torch.jit.is_scripting():
+            self._check_elements(z, species)
         vec = edge_vectors(pos, inputs[K.CELL], inputs[K.BATCH], edge_index, inputs[K.EDGE_SHIFTS])
         keep = _half_pairs(edge_index, inputs[K.EDGE_SHIFTS])
         vec = vec[keep]
         # torchani's convention: pair (a, b) with diff_vector r_a - r_b (+ image shift); ours: r_j + S·cell - r_i
-        neighbors = self._Neighbors(edge_index[:, keep], torch.linalg.vector_norm(vec, dim=1), vec)
+        neighbors = Neighbors(edge_index[:, keep], torch.linalg.vector_norm(vec, dim=1), vec)
         return self.aev.compute_from_neighbors(species.unsqueeze(0), pos.unsqueeze(0), neighbors).squeeze(0)
+
+    @torch.jit.unused
+    def _check_elements(self, z: torch.Tensor, species: torch.Tensor) -> None:
+        if bool((species < 0).any()):
+            unknown = sorted(set(z[species < 0].tolist()))
+            raise ValueError(f"elements {unknown} are not among this model's elements {self.elements}")
+
+    def inference_module(self) -> torch.nn.Module:
+        """This model compiled with TorchScript (same outputs, no Python per operation: 2.2 -> 1.5 ms for
+        ethanol's energy and forces on one thread); the model itself while training. The script shares
+        the parameters and is rebuilt when they are replaced (``.to(dtype)``, another device)."""
+        if self.training:
+            return self
+        cached = _SCRIPTED.get(self)
+        if cached is not None and (cached[0].data_ptr(), self.atomref.data_ptr()) == cached[1]:
+            return cached[2]
+        first = next(self.parameters())  # .to() swaps its data (new data_ptr) and replaces the buffers
+        _SCRIPTED[self] = cached = (first, (first.data_ptr(), self.atomref.data_ptr()), torch.jit.script(self))
+        return cached[2]
 
     def atomic_features(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.symmetry_functions(inputs)

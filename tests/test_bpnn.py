@@ -15,7 +15,6 @@ from mlcalc.modelfile import load_model, read_model_file, save_model
 from mlcalc.testing import (finite_difference_forces, finite_difference_stress, forbid_unpickling, symmetry_errors,
                             tiny_potential, with_random_biases)
 
-pytest.importorskip("torchani")
 
 
 @pytest.fixture
@@ -53,6 +52,25 @@ def test_periodic_cells_are_extensive_and_their_stress_exact(small_cell):
     bigger = small_cell.repeat((2, 1, 1))
     bigger.calc = MLCalc(model, dtype=torch.float64)
     assert bigger.get_potential_energy() == pytest.approx(2 * energy, abs=1e-8)
+
+
+def test_the_torchscript_used_for_inference_gives_the_eager_results(small_cell):
+    """MLCalc runs the TorchScript of an eval-mode model; energy, forces and stress equal the eager model's."""
+    from mlcalc.derivatives import energy_forces_stress, model_inputs
+    from mlcalc.graph import atoms_to_batch
+
+    model = with_random_biases(tiny_potential("bpnn", elements=(6,), periodic=True, seed=3)).double().eval()
+    inputs = model_inputs(atoms_to_batch([small_cell.repeat((2, 1, 1))], cutoff=model.cutoff, dtype=torch.float64,
+                                         labels=False))
+    scripted = energy_forces_stress(model, inputs, stress=True)
+    assert isinstance(model.inference_module(), torch.jit.ScriptModule)
+    model.train()
+    assert model.inference_module() is model
+    eager = energy_forces_stress(model, inputs, stress=True)
+    for key in ("energy", "forces", "stress"):
+        torch.testing.assert_close(scripted[key], eager[key], rtol=0, atol=1e-12)
+    model.eval().float()  # replaced parameters: the script is rebuilt for them
+    assert model.inference_module().atomref.dtype == torch.float32
 
 
 def test_model_file_round_trip_without_pickle(bpnn, tmp_path, monkeypatch, rattled_ethanol):

@@ -71,6 +71,11 @@ class AtomisticModel(nn.Module):
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def inference_module(self) -> nn.Module:
+        """The module to call for predictions: this model, or a compiled equivalent with the same outputs
+        (a kind overrides this where compiling pays, e.g. ``bpnn`` with TorchScript)."""
+        return self
+
     def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         """The forward pass with its learned representations (per atom and per structure)."""
         raise NotImplementedError(f"{self.kind or type(self).__name__} models do not expose their representations")
