@@ -30,10 +30,11 @@ def bonded_pairs(atoms: Atoms, scale: float = 1.2) -> np.ndarray:
 
 
 def _bond_lengths(atoms: Atoms, pairs: np.ndarray) -> np.ndarray:
-    vectors = atoms.positions[pairs[:, 1]] - atoms.positions[pairs[:, 0]]
+    positions = atoms.arrays["positions"]
+    vectors = positions[pairs[:, 1]] - positions[pairs[:, 0]]
     if atoms.pbc.any():
         vectors, _ = find_mic(vectors, atoms.cell, atoms.pbc)
-    return np.linalg.norm(vectors, axis=1)
+    return np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
 
 
 @dataclass
@@ -73,21 +74,22 @@ class BlowUpMonitor:
 
     def check(self, atoms: Atoms, step: int) -> None:
         """Raise :class:`BlowUpError` if ``atoms`` (with its calculator's latest results) is unphysical."""
-        if not np.isfinite(atoms.positions).all():
+        # one reduction per array (a sum is finite only if every entry is; it runs once per system and step)
+        if not np.isfinite(atoms.arrays["positions"].sum()) and not np.isfinite(atoms.positions).all():
             raise BlowUpError(step, "positions are not finite (NaN or inf)")
         results = atoms.calc.results if atoms.calc is not None else {}
         energy = results.get("energy")
         if energy is not None and not np.isfinite(energy):
             raise BlowUpError(step, f"potential energy is {energy}")
         forces = results.get("forces")
-        if forces is not None:
-            if not np.isfinite(forces).all():
+        if forces is not None and len(forces):
+            squared = np.einsum("ij,ij->i", forces, forces)
+            worst = int(np.argmax(squared))  # the first NaN, if any
+            if not np.isfinite(squared[worst]) and not np.isfinite(forces).all():
                 raise BlowUpError(step, "forces are not finite (NaN or inf)")
-            magnitudes = np.linalg.norm(forces, axis=1)
-            worst = int(np.argmax(magnitudes))
-            if self.max_force is not None and magnitudes[worst] > self.max_force:
+            if self.max_force is not None and squared[worst] > self.max_force ** 2:
                 raise BlowUpError(step, f"force on atom {worst} ({atoms.get_chemical_symbols()[worst]}) is "
-                                        f"{magnitudes[worst]:.1f} eV/Å, above the limit of {self.max_force:g} eV/Å")
+                                        f"{np.sqrt(squared[worst]):.1f} eV/Å, above the limit of {self.max_force:g} eV/Å")
         if self.uncertainty_action == "stop" and self.flagged(atoms):
             uncertainty = results["uncertainty"]
             raise BlowUpError(step, f"force uncertainty of the ensemble is {uncertainty:.3g} eV/Å, above the limit of "
