@@ -2,8 +2,8 @@
 
 Run: python bench/md_step.py [--model ethanol-et] [--replicas 1 8 64 256] [--repeats 30] [--compile]
 One process, the threads torch has (use OMP_NUM_THREADS=1 for one thread); medians of
-interleaved calls. Prints, in ms: the bare model's forward+backward on a prebuilt graph,
-an MLCalc energy+forces call, an ASE velocity Verlet step with MLCalc, GFN2-xTB (tblite);
+interleaved calls. Prints, in ms: the bare model's forward+backward on a prebuilt graph (as its
+kind runs it for inference: TorchScript for ``bpnn``, whose eager time is printed too), an MLCalc energy+forces call, an ASE velocity Verlet step with MLCalc, GFN2-xTB (tblite);
 then per replica count the bare batched forward+backward per molecule, a TorchSim step per
 molecule (stepper alone) and through the run folders (``run_batched_md``: files, monitors),
 and molecule-steps per second against the ASE loop. ``--compile`` also times
@@ -96,9 +96,15 @@ def main() -> None:
         xtb_atoms.positions += rng.normal(scale=1e-3, size=xtb_atoms.positions.shape)
         xtb.calculate(xtb_atoms, ["energy", "forces"])
 
-    single = median_ms({"bare": lambda: energy_forces_stress(model, inputs), "mlcalc": mlcalc_call,
-                        "ase_step": lambda: verlet.run(1), "xtb": xtb_call}, args.repeats)
+    calls = {"bare": lambda: energy_forces_stress(model, inputs), "mlcalc": mlcalc_call,
+             "ase_step": lambda: verlet.run(1), "xtb": xtb_call}
+    compiled = model.inference_module() is not model
+    if compiled:  # the kind runs a compiled module for inference: time the eager model too
+        calls["eager"] = lambda: energy_forces_stress(model.forward, inputs)  # a bound method: never compiled
+    single = median_ms(calls, args.repeats)
     print(f"\n{'one ethanol':52s} {'ms':>8s}")
+    if compiled:
+        print(f"{'bare model, eager (the kind compiles it for inference)':52s} {single['eager']:8.2f}")
     for name, label in (("bare", "bare model forward+backward (prebuilt graph)"),
                         ("mlcalc", "MLCalc energy+forces call"), ("ase_step", "ASE velocity Verlet step with MLCalc"),
                         ("xtb", "GFN2-xTB (tblite) energy+forces call")):

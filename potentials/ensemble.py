@@ -52,7 +52,7 @@ class Ensemble(CompositeModel):
 
     def member_outputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each member's outputs stacked on a new first axis, [n_members, n_graphs, ...]."""
-        outs = [member(self.member_inputs(inputs, member)) for member in self.members]
+        outs = [member.inference_module()(self.member_inputs(inputs, member)) for member in self.members]
         return {key: torch.stack([o[key] for o in outs]) for key in outs[0]}
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

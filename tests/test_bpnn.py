@@ -16,7 +16,6 @@ from mlcalc.testing import (finite_difference_forces, finite_difference_stress, 
                             tiny_potential, with_random_biases)
 
 
-
 @pytest.fixture
 def bpnn():
     return with_random_biases(tiny_potential("bpnn", elements=(1, 6, 8), seed=1))
