@@ -30,7 +30,7 @@ def latent() -> None:
 @click.option("--train", "n_train", type=click.IntRange(min=10), default=4000, show_default=True,
               help="KRR training molecules (first of the split's 16,000; the autoencoders use all 16,000)")
 @click.option("--target", default="homo", show_default=True, help="QM9 property of the KRR and the colours")
-@click.option("--gammas", default="1e-3,3e-3,1e-2,3e-2,1e-1", show_default=True,
+@click.option("--gammas", default="0.01,0.03,0.1,0.3,1", show_default=True,
               help="RBF widths tried on validation, in units of 1/n_features")
 @click.option("--alphas", default="1e-3,1e-1", show_default=True, help="ridge values tried on validation")
 @_seed

@@ -163,7 +163,7 @@ def fit_autoencoder(raw: np.ndarray, latent: int = 16, variational: bool = False
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            totals += np.array([float(recon), float(kl)]) * len(rows)
+            totals += np.array([float(recon.detach()), float(kl.detach())]) * len(rows)
         model.eval()
         history["recon"].append(totals[0] / len(x))
         history["kl"].append(totals[1] / len(x))
