@@ -6,7 +6,8 @@ reconstruction (greedy decoding of μ), validity of strings decoded from z ~ N(0
 (RDKit ``MolFromSmiles``), uniqueness (distinct canonical SMILES among the valid ones) and
 novelty (valid canonical SMILES not in the training set). Files in ``out``: the model
 (``smiles_vae.safetensors``, also the checkpoint), ``results.json``, ``samples.csv``,
-``latent_homo.png`` (PCA of μ coloured by HOMO) and ``latent.csv``.
+``latent_homo.png`` (PCA of μ coloured by HOMO) and ``latent.csv``; how much HOMO μ holds:
+:func:`property_probe` (KRR on half of the held-out molecules' μ, MAE on the other half).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-__all__ = ["reconstruction_accuracy", "sample_quality", "canonical", "smiles_vae_study"]
+__all__ = ["reconstruction_accuracy", "sample_quality", "canonical", "property_probe", "smiles_vae_study"]
 
 
 def reconstruction_accuracy(targets: Sequence[str], decoded: Sequence[str]) -> dict[str, float]:
@@ -51,6 +52,19 @@ def sample_quality(samples: Sequence[str], training: Optional[set[str]] = None) 
     if training is not None:
         out["novelty"] = sum(c not in training for c in set(valid)) / max(len(set(valid)), 1)
     return out
+
+
+def property_probe(mu: np.ndarray, values: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """How much of a property the latents hold: KRR (RBF, γ = 1/latent, α 0.1) on half of the rows, MAE on the
+    other half, next to the MAE of predicting the training half's mean."""
+    from sklearn.kernel_ridge import KernelRidge
+
+    order = np.random.default_rng(seed).permutation(len(mu))
+    fit, held = order[:len(mu) // 2], order[len(mu) // 2:]
+    model = KernelRidge(alpha=0.1, kernel="rbf", gamma=1.0 / mu.shape[1]).fit(mu[fit], values[fit] - values[fit].mean())
+    pred = model.predict(mu[held]) + values[fit].mean()
+    return {"n_fit": len(fit), "n_test": len(held), "krr_mae": float(np.abs(pred - values[held]).mean()),
+            "mean_mae": float(np.abs(values[fit].mean() - values[held]).mean())}
 
 
 def smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[float] = None, n_eval: int = 2000,
@@ -85,6 +99,7 @@ def smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[float
     quality = sample_quality(samples, training)
     mu = model.latents(test).double().numpy()
     values = load_qm9().labels[target][test_rows]
+    probe = property_probe(mu, values, seed)
     xy = project(mu, "pca", 2, seed)
     unit = QM9_UNITS[target][0]
     png = scatter_plot(out / f"latent_{target}.png", xy, values, f"{target} ({unit})",
@@ -100,9 +115,11 @@ def smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[float
     results = {"step": info["step"], "steps": steps, "train_seconds_total": info["seconds"],
                "train_seconds_this_call": train_s, "eval_seconds": time.perf_counter() - start,
                "n_train": len(train), "n_eval": len(test), "reconstruction": recon, "prior_samples": quality,
+               f"{target}_from_latent": probe,
                "final_history": {k: v[-1] for k, v in info["history"].items() if v}, "png": str(png)}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     echo(f"step {info['step']}/{steps}: reconstruction exact {recon['exact']:.3f}, per character "
          f"{recon['per_character']:.3f}; prior samples valid {quality['validity']:.3f}, unique "
-         f"{quality['uniqueness']:.3f}, novel {quality['novelty']:.3f}")
+         f"{quality['uniqueness']:.3f}, novel {quality['novelty']:.3f}; {target} from μ by KRR: MAE "
+         f"{probe['krr_mae']:.3f} {unit} (mean predictor {probe['mean_mae']:.3f})")
     return results

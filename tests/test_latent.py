@@ -81,7 +81,7 @@ def test_latents_feed_a_kernel_model_through_mlcalc_and_its_file(tmp_path, monke
     assert model.train_x.shape[1] == 4
     calc = MLCalc(model, dtype=torch.float64)
     got = calc.predict(mols)["homo"]
-    np.testing.assert_allclose(got[:-4], y[:-4, 0], atol=1e-3)  # small ridge: close to the labels
+    assert np.abs(got[:-4] - y[:-4, 0]).mean() < 0.05 * y[:, 0].std()  # small ridge: close to the labels
     n_atoms = np.array([len(m) for m in mols])
     np.testing.assert_allclose(kernel_predict(model, raw, n_atoms)[:, 0], got, atol=1e-8)
     forbid_unpickling(monkeypatch)
@@ -114,7 +114,8 @@ def test_smiles_vae_learns_its_training_strings(tmp_path):
     torch.manual_seed(0)
     init = SmilesVAE(SmilesTokenizer.fit(SMILES).tokens[4:], latent=8, embed=16, hidden=64, max_len=16).eval()
     ids = init.tokenizer.batch(SMILES, 16)
-    ce0 = float(init.losses(ids)[0])
+    with torch.no_grad():
+        ce0 = float(init.losses(ids)[0])
     kwargs = dict(batch_size=8, lr=1e-2, beta=0.1, warmup=50, latent=8, embed=16, hidden=64, max_len=16, every=40)
     model, info = train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=120, **kwargs)
     ce = float(model.losses(ids)[0])
@@ -134,6 +135,16 @@ def test_sample_metrics_with_rdkit():
     assert reconstruction_accuracy(["CCO", "C#N"], ["CCO", "C#C"]) == {"exact": 0.5, "per_character": 5 / 6}
     q = sample_quality(["CCO", "OCC", "C1CC", "C(C"], training={"CC"})
     assert q == {"n": 4, "validity": 0.5, "uniqueness": 0.5, "novelty": 1.0}
+
+
+def test_property_probe_finds_a_property_the_latents_hold():
+    from mlcalc.analysis.smiles_latent import property_probe
+
+    mu = np.random.default_rng(0).normal(size=(200, 4))
+    held = property_probe(mu, np.sin(mu[:, 0]) + mu[:, 1])
+    assert held["krr_mae"] < 0.3 * held["mean_mae"]
+    noise = property_probe(mu, np.random.default_rng(1).normal(size=200))
+    assert noise["krr_mae"] > 0.9 * noise["mean_mae"]
 
 
 def test_qm9_smiles_from_a_qm9pack_folder(tmp_path):
