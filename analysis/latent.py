@@ -2,9 +2,10 @@
 
 On the GNNs' QM9 split (subset 20,000, 0.8/0.1/0.1, seed 0): descriptors (DScribe, cached) of
 the 16,000 training molecules train a plain autoencoder and a VAE (:mod:`mlcalc.potentials.autoencoder`);
-then KRR (RBF) on the first ``n_train`` training molecules with raw descriptors, AE latents and
-VAE latents (the encoder travels inside the kernel model), γ and α chosen on validation, MAE on
-test. Reconstruction MSE (standardised units) on test, next to PCA with as many components.
+then KRR (RBF) on the first ``n_train`` training molecules with raw descriptors, PCA scores (as
+many components as the latent size: the linear autoencoder), AE latents and VAE latents (the
+encoder travels inside the kernel model), γ and α chosen on validation, MAE on test.
+Reconstruction MSE (standardised units) on test.
 Files in ``out``: ``ae.safetensors``, ``vae.safetensors`` (also the checkpoints), ``results.json``,
 ``latent_<target>.png`` (PCA maps of raw, AE and VAE features of the test molecules, coloured
 by the target).
@@ -50,17 +51,27 @@ def kernel_predict(model, raw: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
 
 
 def latent_panels(path: str | Path, maps: dict[str, np.ndarray], values: np.ndarray, label: str, title: str) -> Path:
-    """One PCA scatter per entry of ``maps`` (name -> coordinates [n, 2]), coloured by ``values``; PNG."""
+    """One PCA scatter per entry of ``maps`` (name -> coordinates [n, 2]), coloured by ``values``; PNG.
+
+    Each view spans the 0.5-99.5 percentiles of its points (rare outliers, e.g. the few molecules with
+    fluorine, would otherwise squeeze the rest into a corner); the title counts the points left out.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.4 * len(maps) + 1.0, 4.2), squeeze=False,
+                             constrained_layout=True)
     lo, hi = np.percentile(values, [1, 99])
     for ax, (name, xy) in zip(axes[0], maps.items()):
         points = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=3, cmap="viridis", vmin=lo, vmax=hi, linewidths=0)
-        ax.set_title(name, fontsize=9)
+        low, high = np.percentile(xy, [0.5, 99.5], axis=0)
+        pad = 0.05 * (high - low)
+        ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
+        ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
+        outside = int((((xy < low - pad) | (xy > high + pad)).any(axis=1)).sum())
+        ax.set_title(f"{name}; {outside} points outside the view" if outside else name, fontsize=9)
         ax.set_xlabel("PCA 1")
         ax.set_ylabel("PCA 2")
     fig.colorbar(points, ax=axes[0].tolist(), label=label, shrink=0.9)
@@ -80,12 +91,10 @@ def descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: i
     ``gammas`` are relative: the RBF width tried is γ/n_features of each representation.
     Returns the results (also written to ``results.json``).
     """
-    from sklearn.decomposition import PCA
-
     from mlcalc.analysis.projection import project
     from mlcalc.data.qm9 import QM9_EXTENSIVE, QM9_UNITS, check_targets, load_qm9, qm9_split
     from mlcalc.descriptors import featurise
-    from mlcalc.potentials.autoencoder import fit_autoencoder
+    from mlcalc.potentials.autoencoder import fit_autoencoder, pca_encoder
     from mlcalc.potentials.kernel import fit_kernel_model
 
     check_targets([target])
@@ -108,11 +117,10 @@ def descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: i
                      "reconstruction_test_mse": {}, "krr": {}, "seconds": {}}
     mean, width = raw["train"].mean(axis=0), raw["train"].std(axis=0)
     width[width < 1e-12] = 1.0
-    pca = PCA(n_components=latent, random_state=seed).fit((raw["train"] - mean) / width)
     test_std = (raw["test"] - mean) / width
-    results["reconstruction_test_mse"][f"pca{latent}"] = float(
-        np.mean((pca.inverse_transform(pca.transform(test_std)) - test_std) ** 2))
-    encoders = {"raw": None}
+    pca = pca_encoder(raw["train"], latent, seed)
+    results["reconstruction_test_mse"]["pca"] = pca.reconstruction_error(raw["test"])
+    encoders = {"raw": None, "pca": pca}
     for name, variational in (("ae", False), ("vae", True)):
         t0 = time.perf_counter()
         echo(f"training the {name.upper()} ({epochs} epochs)")

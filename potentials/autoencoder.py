@@ -21,7 +21,7 @@ from torch import nn
 
 from mlcalc.potentials.network_file import read_network, restore_optimizer, save_network
 
-__all__ = ["DescriptorAutoencoder", "fit_autoencoder", "save_autoencoder", "load_autoencoder", "KIND"]
+__all__ = ["DescriptorAutoencoder", "fit_autoencoder", "pca_encoder", "save_autoencoder", "load_autoencoder", "KIND"]
 
 KIND = "descriptor-autoencoder"
 
@@ -98,6 +98,26 @@ class DescriptorAutoencoder(nn.Module):
         """``n`` raw descriptors decoded from the prior N(0, I), [n, F] (meaningful for the VAE)."""
         z = torch.randn(n, self.latent, generator=generator)
         return (self.decode(z) * self.feature_scale + self.feature_mean).double().numpy()
+
+
+def pca_encoder(raw: np.ndarray, latent: int, seed: int = 0) -> DescriptorAutoencoder:
+    """PCA of the standardised descriptors [n, F] as a linear autoencoder (no hidden layer): the encoder
+    projects on the first ``latent`` principal components, the decoder maps back (scikit-learn's PCA)."""
+    from sklearn.decomposition import PCA
+
+    raw = np.asarray(raw, dtype=np.float64)
+    model = DescriptorAutoencoder(raw.shape[1], latent, hidden=())
+    mean, width = raw.mean(axis=0), raw.std(axis=0)
+    width[width < 1e-12] = 1.0
+    pca = PCA(n_components=latent, random_state=seed).fit((raw - mean) / width)
+    components = torch.as_tensor(pca.components_, dtype=torch.float32)
+    with torch.no_grad():
+        model.feature_mean.copy_(torch.as_tensor(mean)), model.feature_scale.copy_(torch.as_tensor(width))
+        model.encoder[0].weight.copy_(components)
+        model.encoder[0].bias.copy_(-components @ torch.as_tensor(pca.mean_, dtype=torch.float32))
+        model.decoder[0].weight.copy_(components.T)
+        model.decoder[0].bias.copy_(torch.as_tensor(pca.mean_))
+    return model.eval()
 
 
 def save_autoencoder(path: str | Path, model: DescriptorAutoencoder, info: Optional[dict] = None,

@@ -24,6 +24,19 @@ def test_autoencoder_reconstruction_falls_with_training():
     assert model.latents(x).shape == (240, 3)
 
 
+def test_pca_is_the_linear_autoencoder():
+    from sklearn.decomposition import PCA
+
+    from mlcalc.potentials.autoencoder import pca_encoder
+
+    x = _low_rank()
+    z = (x - x[:200].mean(axis=0)) / x[:200].std(axis=0)
+    ref = PCA(n_components=3).fit(z[:200])
+    model = pca_encoder(x[:200], 3)
+    np.testing.assert_allclose(model.latents(x[200:]), ref.transform(z[200:]), atol=1e-4)
+    assert abs(model.reconstruction_error(x[:200]) - (1 - ref.explained_variance_ratio_.sum())) < 1e-4
+
+
 def test_vae_kl_and_sampling_shapes():
     x = _low_rank()
     model, history = fit_autoencoder(x, latent=4, variational=True, hidden=[32], epochs=8, batch_size=32, seed=1)
