@@ -137,8 +137,10 @@ def test_smiles_vae_learns_its_training_strings(tmp_path):
     assert len(model.sample(5, generator=torch.Generator().manual_seed(0))) == 5
     loaded, _ = load_smiles_vae(tmp_path / "vae.safetensors")
     np.testing.assert_array_equal(loaded.latents(SMILES).numpy(), model.latents(SMILES).numpy())
+    more, info = train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=130, **kwargs)  # trains on
+    assert info["step"] == 130 and info["history"]["step"][-1] == 130
     with pytest.raises(ValueError, match="other settings"):
-        train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=121, **kwargs)
+        train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=140, **{**kwargs, "lr": 1e-3})
 
 
 def test_sample_metrics_with_rdkit():

@@ -3,7 +3,8 @@
 Adam on mini-batches of seeded shuffles (epoch e uses the permutation of seed + e); the KL
 weight grows linearly from 0 to ``beta`` over ``warmup`` steps. The file ``path`` is the
 checkpoint: written every ``every`` steps and at the end (model, optimiser, RNG, step,
-history); a rerun with the same settings resumes from it, until ``steps`` in all.
+history); a rerun with the same settings resumes from it, until ``steps`` in all (a larger
+``steps`` trains on).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from mlcalc.potentials.network_file import read_network, restore_optimizer, save
 from mlcalc.potentials.smiles_vae import KIND, SmilesTokenizer, SmilesVAE
 
 __all__ = ["train_smiles_vae", "load_smiles_vae"]
+
+
+def _fixed(settings: dict) -> dict:
+    """The settings a resumed training must share (``steps``, the total, may grow)."""
+    return {k: v for k, v in settings.items() if k != "steps"}
 
 
 def load_smiles_vae(path: str | Path) -> tuple[SmilesVAE, dict]:
@@ -52,12 +58,12 @@ def train_smiles_vae(smiles: Sequence[str], path: str | Path, steps: int = 4000,
             "history": {"step": [], "ce": [], "kl": [], "accuracy": [], "beta": []}}
     if path.is_file():
         header, weights, other = read_network(path, KIND)
-        if header["info"].get("settings") != settings or header["hyperparameters"] != model.hyperparameters():
+        if _fixed(header["info"].get("settings", {})) != _fixed(settings) or header["hyperparameters"] != model.hyperparameters():
             raise ValueError(f"{path} was trained with other settings or data ({header['info'].get('settings')}); "
                              "use another file or the same settings")
         model.load_state_dict(weights, strict=True)
         restore_optimizer(optimizer, header, other)
-        info = header["info"]
+        info = {**header["info"], "settings": settings}
         echo(f"resumed {path} at step {info['step']}")
     ids = model.tokenizer.batch(smiles, max_len)
     per_epoch = max(len(ids) // batch_size, 1)
