@@ -8,7 +8,8 @@ encoder travels inside the kernel model), γ and α chosen on validation, MAE on
 Reconstruction MSE (standardised units) on test.
 Files in ``out``: ``ae.safetensors``, ``vae.safetensors`` (also the checkpoints), ``results.json``,
 ``latent_<target>.png`` (PCA maps of raw, AE and VAE features of the test molecules, coloured
-by the target).
+by the target). The folder is locked against a second writer
+(:class:`mlcalc.locks.FolderLock`); a rerun resumes the trainings in it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,18 @@ def descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: i
     ``gammas`` are relative: the RBF width tried is γ/n_features of each representation.
     Returns the results (also written to ``results.json``).
     """
+    from mlcalc.locks import FolderLock
+
+    with FolderLock(out, "latent study"):
+        return _descriptor_latent_study(out, descriptor, latent, hidden, epochs, beta, n_train, target, gammas, alphas,
+                                        seed, echo)
+
+
+def _descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: int = 16, hidden: int = 256,
+                             epochs: int = 60, beta: float = 1.0, n_train: int = 4000, target: str = "homo",
+                             gammas: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0),
+                             alphas: Sequence[float] = (1e-3, 1e-1), seed: int = 0,
+                             echo: Callable[[str], None] = print) -> dict:
     from mlcalc.analysis.projection import project
     from mlcalc.data.qm9 import QM9_EXTENSIVE, QM9_UNITS, check_targets, load_qm9, qm9_split
     from mlcalc.descriptors import featurise

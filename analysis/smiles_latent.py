@@ -7,7 +7,8 @@ reconstruction (greedy decoding of μ), validity of strings decoded from z ~ N(0
 novelty (valid canonical SMILES not in the training set). Files in ``out``: the model
 (``smiles_vae.safetensors``, also the checkpoint), ``results.json``, ``samples.csv``,
 ``latent_homo.png`` (PCA of μ coloured by HOMO) and ``latent.csv``; how much HOMO μ holds:
-:func:`property_probe` (KRR on half of the held-out molecules' μ, MAE on the other half).
+:func:`property_probe` (KRR on half of the held-out molecules' μ, MAE on the other half). The folder is locked against a second writer
+(:class:`mlcalc.locks.FolderLock`); a rerun resumes the trainings in it.
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ def smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[float
                      n_samples: int = 1000, seed: int = 0, latent: int = 32, hidden: int = 256, beta: float = 0.5,
                      target: str = "homo", echo: Callable[[str], None] = print) -> dict:
     """Train (or resume) the SMILES VAE in ``out`` and evaluate it; returns the results (also ``results.json``)."""
+    from mlcalc.locks import FolderLock
+
+    with FolderLock(out, "SMILES VAE study"):
+        return _smiles_vae_study(out, steps, minutes, n_eval, n_samples, seed, latent, hidden, beta,
+                                 target, echo)
+
+
+def _smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[float] = None, n_eval: int = 2000,
+                      n_samples: int = 1000, seed: int = 0, latent: int = 32, hidden: int = 256, beta: float = 0.5,
+                      target: str = "homo", echo: Callable[[str], None] = print) -> dict:
     from mlcalc.analysis.projection import project, scatter_plot
     from mlcalc.data.qm9 import QM9_UNITS, check_targets, load_qm9, qm9_split
     from mlcalc.data.qm9_smiles import load_qm9_smiles

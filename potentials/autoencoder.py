@@ -162,7 +162,8 @@ def fit_autoencoder(raw: np.ndarray, latent: int = 16, variational: bool = False
     if checkpoint is not None and Path(checkpoint).is_file():
         header, weights, other = read_network(checkpoint, KIND)
         if header["info"].get("settings") != settings:
-            raise ValueError(f"checkpoint {checkpoint} was written with other settings {header['info'].get('settings')}; "
+            raise ValueError(f"checkpoint {checkpoint} was written with other settings "
+                             f"{header['info'].get('settings')}; "
                              "delete it or use the same settings")
         model.load_state_dict(weights, strict=True)
         restore_optimizer(optimizer, header, other)

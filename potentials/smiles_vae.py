@@ -28,7 +28,7 @@ _TOKEN = re.compile(r"\[[^\]]*\]|Cl|Br|%\d\d|.")
 
 
 class SmilesTokenizer:
-    """SMILES <-> token ids over a fixed vocabulary (``tokens``: the non-special tokens, in id order after the specials)."""
+    """SMILES <-> token ids over a fixed vocabulary (``tokens``: the non-special ones, ids after the specials)."""
 
     def __init__(self, tokens: Sequence[str]):
         self.tokens = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]

@@ -68,6 +68,19 @@ def test_checkpoint_resume_equals_one_run_and_loads_without_pickle(tmp_path, mon
         fit_autoencoder(x, epochs=6, checkpoint=tmp_path / "ae.safetensors", **{**settings, "seed": 4})
 
 
+def test_a_second_writer_of_a_study_folder_is_refused(tmp_path):
+    from mlcalc.analysis.latent import descriptor_latent_study
+    from mlcalc.analysis.smiles_latent import smiles_vae_study
+    from mlcalc.errors import FolderInUseError
+    from mlcalc.locks import FolderLock
+
+    with FolderLock(tmp_path, "test"):
+        with pytest.raises(FolderInUseError):
+            descriptor_latent_study(tmp_path)
+        with pytest.raises(FolderInUseError):
+            smiles_vae_study(tmp_path)
+
+
 def test_a_wrong_file_is_one_line(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a file")
     with pytest.raises(ValueError, match="not a safetensors network file"):

@@ -58,7 +58,8 @@ def train_smiles_vae(smiles: Sequence[str], path: str | Path, steps: int = 4000,
             "history": {"step": [], "ce": [], "kl": [], "accuracy": [], "beta": []}}
     if path.is_file():
         header, weights, other = read_network(path, KIND)
-        if _fixed(header["info"].get("settings", {})) != _fixed(settings) or header["hyperparameters"] != model.hyperparameters():
+        same = _fixed(header["info"].get("settings", {})) == _fixed(settings)
+        if not same or header["hyperparameters"] != model.hyperparameters():
             raise ValueError(f"{path} was trained with other settings or data ({header['info'].get('settings')}); "
                              "use another file or the same settings")
         model.load_state_dict(weights, strict=True)
