@@ -1,5 +1,5 @@
 """The ``mlcalc`` command line: ``info``, ``models``, ``train``, ``predict``, ``data reference``, ``md``,
-``transfer``, ``demo``."""
+``transfer``, ``demo`` (and ``explain``, ``tune``, ``latent`` from their own modules)."""
 
 from __future__ import annotations
 
@@ -319,6 +319,9 @@ main.add_command(explain)
 from mlcalc.cli_tune import tune  # noqa: E402  (mlcalc tune: hyperparameter search)
 
 main.add_command(tune)
+from mlcalc.cli_latent import latent  # noqa: E402  (mlcalc latent: autoencoders and the SMILES VAE)
+
+main.add_command(latent)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

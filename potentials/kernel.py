@@ -28,6 +28,7 @@ from ase import Atoms
 from mlcalc import keys as K
 from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise
 from mlcalc.model import Encoding, PropertyModel, register_kind
+from mlcalc.potentials.autoencoder import DescriptorAutoencoder
 
 __all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "krr_kernel", "gp_kernel", "fit_gp",
            "gp_prior_variance", "KERNELS"]
@@ -81,8 +82,12 @@ class _KernelModel(PropertyModel):
     def __init__(self, elements: Sequence[int], targets: Sequence[str], units: Sequence[str],
                  extensive: Sequence[bool], descriptor: dict, kernel: str = "rbf",
                  kernel_params: Optional[dict] = None, n_train: int = 1, n_features: int = 1,
-                 cutoff: float = 0.5, periodic: bool = False):
+                 cutoff: float = 0.5, periodic: bool = False, encoder: Optional[dict] = None):
         super().__init__(elements, cutoff, targets, units, extensive, periodic)
+        #: hyperparameters of a descriptor autoencoder whose latents (μ) replace the descriptors; its weights
+        #: are stored with the model's under ``encoder.``
+        self.encoder_settings = dict(encoder) if encoder is not None else None
+        self.encoder = DescriptorAutoencoder(**encoder) if encoder is not None else None
         self.descriptor = descriptor_settings(descriptor).model_dump(mode="json")
         self.kernel = _check_kernel(kernel)
         self.kernel_params = {k: float(v) for k, v in (kernel_params or {}).items()}
@@ -95,11 +100,16 @@ class _KernelModel(PropertyModel):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "descriptor": self.descriptor, "kernel": self.kernel,
-                "kernel_params": self.kernel_params, "n_train": self.n_train, "n_features": self.n_features}
+                "kernel_params": self.kernel_params, "n_train": self.n_train, "n_features": self.n_features,
+                **({"encoder": self.encoder_settings} if self.encoder is not None else {})}
 
-    def features(self, structures: Sequence[Atoms]) -> np.ndarray:
-        """Raw descriptors of ``structures`` [n, n_features] (float64)."""
-        return featurise(structures, self.descriptor, self.elements, cache=False, progress=False)
+    def features(self, structures: Sequence[Atoms], cache: bool = False, progress: bool = False) -> np.ndarray:
+        """Features of ``structures`` [n, n_features] (float64): raw descriptors, or their encoder latents."""
+        return self.latent(featurise(structures, self.descriptor, self.elements, cache=cache, progress=progress))
+
+    def latent(self, raw: np.ndarray) -> np.ndarray:
+        """Descriptors [n, F] mapped through the encoder (unchanged without one)."""
+        return raw if self.encoder is None else self.encoder.latents(raw)
 
     def _structures(self, inputs: dict[str, torch.Tensor]) -> list[Atoms]:
         z = inputs[K.Z].cpu().numpy()
@@ -137,7 +147,7 @@ class _KernelModel(PropertyModel):
         values = values[kept]
         if len(structures) < 2:
             raise ValueError(f"need at least 2 distinct structures to fit, got {len(structures)}")
-        raw = featurise(structures, self.descriptor, self.elements, cache=cache, progress=progress)
+        raw = self.features(structures, cache=cache, progress=progress)
         x, mean, scale = standardised(raw, standardise_features)
         n_atoms = np.array([len(a) for a in structures], dtype=np.float64)
         size = np.where(np.asarray(self.extensive)[None, :], n_atoms[:, None], 1.0)
@@ -268,10 +278,13 @@ def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: S
                      descriptor: dict, method: str = "krr", kernel: str = "rbf", alpha: float = 1e-8,
                      gamma: Optional[float] = None, units: Optional[Sequence[str]] = None,
                      extensive: Optional[Sequence[bool]] = None, elements: Optional[Sequence[int]] = None,
-                     cache: bool = True, progress: bool = True, standardise_features: bool = True) -> "_KernelModel":
+                     cache: bool = True, progress: bool = True, standardise_features: bool = True,
+                     encoder: Optional[DescriptorAutoencoder] = None) -> "_KernelModel":
     """A new ``krr`` or ``gp`` model (``method``) fitted to ``values`` [n, n_targets] of ``structures``.
 
-    Defaults: eV, intensive targets; elements: those in ``structures``. See :meth:`_KernelModel.fit`.
+    Defaults: eV, intensive targets; elements: those in ``structures``. ``encoder``: a trained
+    :class:`~mlcalc.potentials.autoencoder.DescriptorAutoencoder` on this descriptor; the model then
+    works on its latents and carries its weights. See :meth:`_KernelModel.fit`.
     """
     if method not in ("krr", "gp"):
         raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
@@ -280,7 +293,11 @@ def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: S
     cls = KernelRidgeModel if method == "krr" else GaussianProcessModel
     model = cls(elements=elements, targets=targets, units=list(units) if units is not None else ["eV"] * len(targets),
                 extensive=list(extensive) if extensive is not None else [False] * len(targets),
-                descriptor=descriptor, kernel=kernel)
+                descriptor=descriptor, kernel=kernel,
+                encoder=encoder.hyperparameters() if encoder is not None else None)
+    if encoder is not None:
+        model.encoder.load_state_dict(encoder.state_dict())
+        model.encoder.eval()
     model.fit(structures, values, alpha=alpha, gamma=gamma, cache=cache, progress=progress,
               standardise_features=standardise_features)
     return model
