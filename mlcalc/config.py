@@ -83,6 +83,8 @@ class QM9DataConfig(_SplitFractions):
     source: Literal["qm9"]
     targets: list[str] = Field(min_length=1)
     subset: Optional[int] = Field(None, gt=0, description="molecules drawn (seeded) from QM9; default: all")
+    train_size: Optional[int] = Field(None, gt=0, description="train on the first N molecules of the training split "
+                                      "only (learning curves; validation and test sets unchanged); default: all")
 
     @field_validator("targets")
     @classmethod

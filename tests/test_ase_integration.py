@@ -30,7 +30,7 @@ def test_velocity_verlet_runs(ethanol):
     assert np.isfinite(ethanol.positions).all() and dyn.nsteps == 20
 
 
-@pytest.mark.parametrize("name", ["ethanol-et", "ethanol-tensornet"])
+@pytest.mark.parametrize("name", ["ethanol-et", "ethanol-tensornet", "ethanol-bpnn"])
 def test_nve_conserves_energy(ethanol, name, tmp_path):
     """1 ps of NVE (float64, 0.5 fs): drift and total-energy span far below kinetic fluctuations."""
     ethanol.calc = MLCalc.load(name, dtype=torch.float64)

@@ -34,7 +34,7 @@ CONSTRUCTION = [
     ("device-unknown", lambda: MLCalc.load("ethanol-et", device="gpu"), ValueError, r"'gpu' is not a torch device"),
     ("load-none", lambda: MLCalc.load(None), TypeError, r"got None.*|ethanol-et"),
     ("load-number", lambda: MLCalc.load(3.5), TypeError, r"shipped model name \(.*ethanol-et.*\), got 3\.5"),
-    ("constructor-none", lambda: MLCalc(None), TypeError, r"shipped model name \(ethanol-et.*got None"),
+    ("constructor-none", lambda: MLCalc(None), TypeError, r"shipped model name \(.*ethanol-et.*\) or a model object; got None"),
     ("unknown-name", lambda: MLCalc.load("ethanol-xyz"), FileNotFoundError, r"'ethanol-xyz'.*ethanol-et"),
     ("min-distance-negative", lambda: MLCalc.load("ethanol-et", min_distance=-1), ValueError, r">= 0 Å.*got -1"),
     ("min-distance-nan", lambda: MLCalc.load("ethanol-et", min_distance=float("nan")), ValueError, r"got nan"),

@@ -17,7 +17,7 @@ from mlcalc.data import load_molecule
 from mlcalc.evaluators import NonFinitePredictionError
 from mlcalc.modelfile import (ModelFileError, load_model, read_manifest, read_model_file, save_model,
                               weights_sha256, write_model_file)
-from mlcalc.named_models import resolve_model_path
+from mlcalc.named_models import available_models, resolve_model_path
 from mlcalc.testing import tiny_potential, tiny_property_model
 
 
@@ -56,7 +56,7 @@ def test_save_stores_the_weights_checksum_and_load_checks_it(saved):
     assert manifest["weights_sha256"] == weights_sha256(weights)
 
 
-@pytest.mark.parametrize("name", ["ethanol-et", "ethanol-tensornet"])
+@pytest.mark.parametrize("name", available_models())
 def test_the_shipped_models_carry_a_verified_checksum(name):
     manifest = read_manifest(resolve_model_path(name))
     assert re.fullmatch("[0-9a-f]{64}", manifest["weights_sha256"])

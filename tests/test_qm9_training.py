@@ -110,6 +110,20 @@ def test_linear_baseline_is_the_least_squares_fit(tmp_path, qm9_env, qm9):
     assert not (tmp_path / "linear" / "loss.png").exists() and (tmp_path / "linear" / "parity.png").exists()
 
 
+def test_train_size_keeps_the_first_training_molecules_and_the_same_test_set(tmp_path, qm9_env):
+    """A learning-curve point: the first N molecules of the training split; validation and test unchanged."""
+    full = train(load_config(_config(tmp_path, kind="linear"), {"data.subset": 2000}))
+    small = train(load_config(_config(tmp_path, kind="linear"),
+                              {"data.subset": 2000, "data.train_size": 300, "out_dir": str(tmp_path / "small")}))
+    np.testing.assert_array_equal(small.split["train"], full.split["train"][:300])
+    for stage in ("val", "test"):
+        np.testing.assert_array_equal(small.split[stage], full.split[stage])
+    assert small.metrics["test"]["zpve_mae_eV"] != full.metrics["test"]["zpve_mae_eV"]
+    with pytest.raises(ValueError, match=r"data.train_size is 5000, but the training split holds only 1600 molecules"):
+        train(load_config(_config(tmp_path, kind="linear"),
+                          {"data.subset": 2000, "data.train_size": 5000, "out_dir": str(tmp_path / "big")}))
+
+
 def test_every_shipped_qm9_config_is_valid():
     paths = sorted(CONFIGS.glob("qm9_*.yaml"))
     kinds = set()

@@ -72,6 +72,11 @@ def train_properties(config: TrainConfig, resume: bool = False, wandb: dict | No
     out.mkdir(parents=True, exist_ok=True)
     qm9 = load_qm9()
     split = qm9_split(len(qm9), d.subset, d.train_fraction, d.val_fraction, d.test_fraction, d.split_seed)
+    if d.train_size is not None:
+        if d.train_size > len(split["train"]):
+            raise ValueError(f"data.train_size is {d.train_size}, but the training split holds only "
+                             f"{len(split['train'])} molecules; use at most that many or a larger subset")
+        split["train"] = split["train"][:d.train_size]
     targets = list(d.targets)
     units = [QM9_UNITS[t][0] for t in targets]
     structures = {stage: qm9.structures(rows) for stage, rows in split.items()}
