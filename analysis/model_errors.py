@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from ase import Atoms
 
-__all__ = ["model_errors"]
+__all__ = ["model_errors", "predict_bare"]
 
 
-def model_errors(calc, frames: Sequence[Atoms], batch_size: int = 64) -> dict[str, float]:
+def predict_bare(calc, frames: Sequence[Atoms], batch_size: int = 64) -> dict[str, Any]:
+    """``calc.predict`` of the structures of ``frames`` (numbers, positions, cell, pbc; their stored results left out)."""
+    return calc.predict([Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in frames],
+                        batch_size=batch_size)
+
+
+def model_errors(calc, frames: Sequence[Atoms], batch_size: int = 64,
+                 predicted: dict[str, Any] | None = None) -> dict[str, float]:
     """MAE/RMSE of ``calc`` (an :class:`~mlcalc.MLCalc`) against the energies and forces stored on ``frames``.
+
+    ``predicted``: ``calc.predict`` of ``frames`` when already made (it is not repeated).
 
     Energies in meV per molecule and meV/atom, forces in meV/Å. ``energy_offset_meV`` is the
     mean model-minus-reference energy; ``energy_mae_offset_removed_meV`` the MAE after
@@ -25,8 +34,7 @@ def model_errors(calc, frames: Sequence[Atoms], batch_size: int = 64) -> dict[st
         ref_f = np.concatenate([a.get_forces(apply_constraint=False) for a in frames])
     except RuntimeError as err:
         raise ValueError(f"the reference frames carry no energies/forces: {err}") from None
-    bare = [Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc) for a in frames]
-    out = calc.predict(bare, batch_size=batch_size)
+    out = predicted if predicted is not None else predict_bare(calc, frames, batch_size)
     de = (out["energy"] - ref_e) * 1000
     df = (np.concatenate(out["forces"]) - ref_f).ravel() * 1000
     offset = float(de.mean())

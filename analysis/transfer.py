@@ -37,7 +37,7 @@ from mlcalc.workers import die_with_parent
 
 from .distributions import GeometryDistributions
 from .metrics import compare
-from .model_errors import model_errors
+from .model_errors import model_errors, predict_bare
 from .uncertainty import uncertainty_study
 from .transfer_config import TransferConfig
 from .universe import universe_from_trajectory
@@ -105,6 +105,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     }
     distributions: dict[str, dict[str, Any]] = {}
     error_frames: dict[str, list] = {}
+    predicted: dict[str, dict] = {}  # the model on each molecule's error frames
     for molecule in config.molecules:
         atoms = load_molecule(molecule)
         entry: dict[str, Any] = {"role": "source" if molecule == config.source.molecule else "target",
@@ -122,11 +123,12 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             for calc_name, dists in distributions[molecule].items()}
         if config.reference and config.error_frames:
             error_frames[molecule] = _error_frames(out / "md" / _slug(molecule) / "reference", config.error_frames)
-            entry["model_errors"] = model_errors(calc, error_frames[molecule])
+            predicted[molecule] = predict_bare(calc, error_frames[molecule])  # for the errors and the uncertainty
+            entry["model_errors"] = model_errors(calc, error_frames[molecule], predicted=predicted[molecule])
         results["molecules"][molecule] = entry
     results["comparisons"] = _comparisons(config, distributions)
     if error_frames and "uncertainty" in calc.implemented_properties:
-        results["uncertainty"] = uncertainty_study(calc, error_frames)
+        results["uncertainty"] = uncertainty_study(calc, error_frames, predicted)
 
     from .plots import plot_energies, plot_selection
 

@@ -26,15 +26,18 @@ from ase import Atoms
 __all__ = ["frame_uncertainty_and_error", "correlations", "uncertainty_study"]
 
 
-def frame_uncertainty_and_error(calc, frames: Sequence[Atoms], batch_size: int = 32) -> dict[str, np.ndarray]:
+def frame_uncertainty_and_error(calc, frames: Sequence[Atoms], batch_size: int = 32,
+                                predicted: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
     """Per frame ``uncertainty`` and ``force_error`` (eV/Å); per atom ``atom_std`` and ``atom_error`` (eV/Å).
 
-    ``calc``: an MLCalc of an ensemble; ``frames``: structures with reference forces.
+    ``calc``: an MLCalc of an ensemble; ``frames``: structures with reference forces;
+    ``predicted``: ``calc.predict`` of ``frames`` when already made (it is not repeated).
     """
     if "uncertainty" not in calc.implemented_properties:
         raise ValueError("the model is not an ensemble: it gives no uncertainty (train one with --seeds)")
     reference = [np.asarray(a.get_forces(), dtype=np.float64) for a in frames]
-    predicted = calc.predict(list(frames), batch_size=batch_size)
+    if predicted is None:
+        predicted = calc.predict(list(frames), batch_size=batch_size)
     errors = [np.linalg.norm(p - r, axis=1) for p, r in zip(predicted["forces"], reference)]
     stds = [np.sqrt(v.sum(axis=1)) for v in predicted["forces_var"]]
     return {"uncertainty": np.asarray(predicted["uncertainty"], dtype=np.float64),
@@ -60,9 +63,13 @@ def _summary(values: dict[str, np.ndarray]) -> dict[str, Any]:
             "atom": correlations(values["atom_std"], values["atom_error"])}
 
 
-def uncertainty_study(calc, groups: dict[str, Sequence[Atoms]]) -> dict[str, Any]:
-    """Uncertainty against force error for each group of frames and pooled (``"all"``)."""
-    per = {name: frame_uncertainty_and_error(calc, frames) for name, frames in groups.items()}
+def uncertainty_study(calc, groups: dict[str, Sequence[Atoms]],
+                      predicted: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Uncertainty against force error for each group of frames and pooled (``"all"``); ``predicted``: the
+    groups' ``calc.predict`` results already made, by group name."""
+    predicted = predicted or {}
+    per = {name: frame_uncertainty_and_error(calc, frames, predicted=predicted.get(name))
+           for name, frames in groups.items()}
     out = {name: _summary(values) for name, values in per.items()}
     pooled = {key: np.concatenate([v[key] for v in per.values()]) for key in next(iter(per.values()))}
     out["all"] = _summary(pooled)
