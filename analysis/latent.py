@@ -106,7 +106,7 @@ def _descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: 
                              echo: Callable[[str], None] = print) -> dict:
     from mlcalc.analysis.projection import project
     from mlcalc.data.qm9 import QM9_EXTENSIVE, QM9_UNITS, check_targets, load_qm9, qm9_split
-    from mlcalc.descriptors import featurise
+    from mlcalc.descriptors import featurise, standardised
     from mlcalc.potentials.autoencoder import fit_autoencoder, pca_encoder
     from mlcalc.potentials.kernel import fit_kernel_model
 
@@ -128,8 +128,7 @@ def _descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: 
     results: dict = {"descriptor": settings, "n_features": raw["train"].shape[1], "latent": latent, "hidden": hidden,
                      "epochs": epochs, "beta": beta, "n_train_kernel": n_train, "target": target, "seed": seed,
                      "reconstruction_test_mse": {}, "krr": {}, "seconds": {}}
-    mean, width = raw["train"].mean(axis=0), raw["train"].std(axis=0)
-    width[width < 1e-12] = 1.0
+    _, mean, width = standardised(raw["train"])
     test_std = (raw["test"] - mean) / width
     pca = pca_encoder(raw["train"], latent, seed)
     results["reconstruction_test_mse"]["pca"] = pca.reconstruction_error(raw["test"])

@@ -4,6 +4,7 @@
 (float64) with a progress bar, caching chunks on disk under ``cache_dir()/descriptors`` so
 that an interrupted run resumes. :func:`structure_hash` (sha1 of atomic numbers, rounded
 positions and cell) finds duplicates; :func:`drop_duplicates` keeps the first of each.
+:func:`standardised` scales features per column (the kernel models and autoencoders share it).
 
 Descriptors (``DescriptorSettings.name``):
 
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mlcalc.data.cache import cache_dir
 
 __all__ = ["DescriptorSettings", "DESCRIPTORS", "descriptor_settings", "structure_hash", "drop_duplicates",
-           "featurise", "descriptor_and_derivatives", "dscribe_descriptor"]
+           "featurise", "descriptor_and_derivatives", "dscribe_descriptor", "standardised"]
 
 DESCRIPTORS = ("coulomb_matrix", "acsf", "soap")
 #: structures per cached chunk
@@ -70,6 +71,16 @@ def descriptor_settings(settings: dict | DescriptorSettings) -> DescriptorSettin
                          f"{', '.join(DESCRIPTORS)}") from None
     except TypeError as err:
         raise ValueError(f"descriptor settings must be a mapping with a 'name' in {DESCRIPTORS}: {err}") from None
+
+
+def standardised(raw: np.ndarray, on: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features [n, d] scaled to zero mean and unit variance per column (constant columns keep width 1),
+    and the mean and width used; ``on=False``: unchanged (mean 0, width 1)."""
+    mean, width = raw.mean(axis=0), raw.std(axis=0)
+    width[width < 1e-12] = 1.0
+    if not on:
+        mean, width = np.zeros_like(mean), np.ones_like(width)
+    return (raw - mean) / width, mean, width
 
 
 def structure_hash(atoms, decimals: int = 6) -> str:

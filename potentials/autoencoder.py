@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlcalc.descriptors import standardised
 from mlcalc.potentials.network_file import read_network, restore_optimizer, save_network
 
 __all__ = ["DescriptorAutoencoder", "fit_autoencoder", "pca_encoder", "save_autoencoder", "load_autoencoder", "KIND"]
@@ -107,9 +108,8 @@ def pca_encoder(raw: np.ndarray, latent: int, seed: int = 0) -> DescriptorAutoen
 
     raw = np.asarray(raw, dtype=np.float64)
     model = DescriptorAutoencoder(raw.shape[1], latent, hidden=())
-    mean, width = raw.mean(axis=0), raw.std(axis=0)
-    width[width < 1e-12] = 1.0
-    pca = PCA(n_components=latent, random_state=seed).fit((raw - mean) / width)
+    scaled, mean, width = standardised(raw)
+    pca = PCA(n_components=latent, random_state=seed).fit(scaled)
     components = torch.as_tensor(pca.components_, dtype=torch.float32)
     with torch.no_grad():
         model.feature_mean.copy_(torch.as_tensor(mean)), model.feature_scale.copy_(torch.as_tensor(width))
@@ -151,8 +151,7 @@ def fit_autoencoder(raw: np.ndarray, latent: int = 16, variational: bool = False
         raise ValueError(f"descriptors must be a finite [n >= 2, F] array, got shape {raw.shape}")
     torch.manual_seed(seed)
     model = DescriptorAutoencoder(raw.shape[1], latent, hidden, variational)
-    mean, width = raw.mean(axis=0), raw.std(axis=0)
-    width[width < 1e-12] = 1.0
+    _, mean, width = standardised(raw)
     model.feature_mean.copy_(torch.as_tensor(mean)), model.feature_scale.copy_(torch.as_tensor(width))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history: dict[str, list[float]] = {"recon": [], "kl": [], "val_recon": []}

@@ -26,7 +26,7 @@ import torch
 from ase import Atoms
 
 from mlcalc import keys as K
-from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise
+from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise, standardised
 from mlcalc.model import Encoding, PropertyModel, register_kind
 from mlcalc.potentials.autoencoder import DescriptorAutoencoder
 
@@ -186,16 +186,6 @@ class KernelRidgeModel(_KernelModel):
         reg = KernelRidge(alpha=alpha, kernel=self.kernel,
                           gamma=None if self.kernel == "linear" else self.kernel_params["gamma"]).fit(x, z)
         return reg.dual_coef_
-
-
-def standardised(raw: np.ndarray, on: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features [n, d] scaled to zero mean and unit variance per column (constant columns keep width 1),
-    and the mean and width used; ``on=False``: unchanged (mean 0, width 1)."""
-    mean, width = raw.mean(axis=0), raw.std(axis=0)
-    width[width < 1e-12] = 1.0
-    if not on:
-        mean, width = np.zeros_like(mean), np.ones_like(width)
-    return (raw - mean) / width, mean, width
 
 
 class GaussianProcessFit:

@@ -23,10 +23,10 @@ from ase import Atoms
 
 from mlcalc import keys as K
 from mlcalc.descriptors import (descriptor_and_derivatives, descriptor_settings, drop_duplicates, dscribe_descriptor,
-                                featurise)
+                                featurise, standardised)
 from mlcalc.model import EnergyModel, register_kind
 
-from .kernel import KERNELS, GaussianProcessFit, gp_prior_variance, krr_kernel, standardised
+from .kernel import KERNELS, GaussianProcessFit, gp_prior_variance, krr_kernel
 
 __all__ = ["KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "fit_kernel_energy_model"]
 
