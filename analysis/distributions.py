@@ -12,7 +12,7 @@ from MDAnalysis.lib.distances import calc_angles, calc_bonds
 
 from .selections import GeometrySelection, parse_selection
 
-__all__ = ["Distribution", "GeometryDistributions"]
+__all__ = ["Distribution", "GeometryDistributions", "pool_distributions"]
 
 
 @dataclass
@@ -41,6 +41,17 @@ class Distribution:
         """Probability density on the bin ``edges`` (integrates to 1 over samples inside them)."""
         density, _ = np.histogram(self.samples, bins=edges, density=True)
         return density
+
+
+def pool_distributions(replicas: Sequence[dict[str, Distribution]]) -> dict[str, Distribution]:
+    """One distribution per selection from several runs of the same molecule (their frames stacked)."""
+    pooled: dict[str, Distribution] = {}
+    for name in dict.fromkeys(n for runs in replicas for n in runs):
+        parts = [runs[name] for runs in replicas if name in runs]
+        first = parts[0]
+        pooled[name] = Distribution(name, first.kind, first.unit, first.terms,
+                                    np.concatenate([p.values for p in parts], axis=0))
+    return pooled
 
 
 class GeometryDistributions(AnalysisBase):

@@ -19,17 +19,17 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
     has_ref = bool(results["config"].get("reference"))
     rows = []
     for molecule, entry in results["molecules"].items():
-        model, ref = entry["md"].get("model", {}), entry["md"].get("reference", {})
+        model, ref = entry["md"].get("model", []), entry["md"].get("reference", [])
         errors = entry.get("model_errors", {})
         rows.append([molecule, entry["role"], entry["formula"],
                      _f(errors.get("forces_mae_meV_per_A"), ".1f"),
                      _f(errors.get("energy_mae_offset_removed_meV_per_atom"), ".2f"),
                      _f(errors.get("energy_offset_meV"), ".0f"),
-                     f"{model.get('status', '–')} ({model.get('steps_done', 0)} steps)",
-                     _f(model.get("drift_meV_per_atom_per_ps"), "+.3f"),
-                     _f(ref.get("drift_meV_per_atom_per_ps"), "+.3f"),
-                     _f(model.get("kinetic_std_meV_per_atom"), ".2f"),
-                     _f(model.get("ms_per_step"), ".2f"), _f(ref.get("ms_per_step"), ".2f")])
+                     _statuses(model),
+                     _f(_mean(model, "drift_meV_per_atom_per_ps"), "+.3f"),
+                     _f(_mean(ref, "drift_meV_per_atom_per_ps"), "+.3f"),
+                     _f(_mean(model, "kinetic_std_meV_per_atom"), ".2f"),
+                     _f(_mean(model, "ms_per_step"), ".2f"), _f(_mean(ref, "ms_per_step"), ".2f")])
     tables.append((
         "Per molecule",
         ["molecule", "role", "formula", "force MAE (meV/Å)", "energy MAE, offset removed (meV/atom)",
@@ -71,6 +71,25 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         tables.append(("Selections absent from a molecule", ["molecule", "selections"],
                        [[m, ", ".join(s)] for m, s in missing.items()], ""))
     return tables
+
+
+def _mean(summaries: list[dict], key: str) -> float | None:
+    """The mean of ``key`` over the replicas' run summaries that have it (None if none has)."""
+    values = [s[key] for s in summaries if s.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _statuses(summaries: list[dict]) -> str:
+    """'completed' or e.g. '2/3 completed, 1 blown up (1,200 steps)': the replicas' run statuses."""
+    if not summaries:
+        return "–"
+    counts: dict[str, int] = {}
+    for s in summaries:
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    if len(summaries) == 1:
+        return f"{summaries[0]['status']} ({summaries[0]['steps_done']} steps)"
+    shortest = min(s["steps_done"] for s in summaries)
+    return ", ".join(f"{n}/{len(summaries)} {status}" for status, n in counts.items()) + f" (≥ {shortest} steps)"
 
 
 def _uncertainty_table(study: dict[str, Any], n_frames: int) -> tuple[str, list[str], list[list[str]], str]:

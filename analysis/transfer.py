@@ -1,11 +1,13 @@
 """Transfer studies: a model trained on one molecule runs MD on similar ones, measured against a reference.
 
-For every molecule (the source and each target): MD with the model and the same MD with
-the reference calculator (GFN2-xTB; same structure, settings and seed), the model's
-energy and force errors on reference frames, and bond/angle distributions compared
-model vs reference and source vs target. Everything lands in ``out_dir``: ``md/`` (one
-resumable run per molecule and calculator), ``figures/``, ``report.md``, ``report.html``
-and ``results.json``. Rerunning the same config reuses finished MD runs and resumes
+For every molecule (the source and each target) and each of ``replicas`` replicas (own
+seed and start conformer; :mod:`.transfer_starts`): MD with the model and the same MD with
+the reference calculator (GFN2-xTB; same start, settings and seed), and for pre-optimised
+model starts also the model from the reference's start (:mod:`.transfer_runs`). Then the
+model's energy and force errors on reference frames, and bond/angle distributions (replicas
+pooled) compared model vs reference and source vs target. Everything lands in ``out_dir``:
+``md/`` (resumable runs and start geometries per molecule), ``figures/``, ``report.md``,
+``report.html`` and ``results.json``. Rerunning the same config reuses finished MD runs and resumes
 interrupted ones; ``study.json`` records the model (sha256) and dtype, so that a rerun with
 another model is refused instead of mixing runs (``overwrite`` starts afresh). The
 study's folder and each run folder are locked while written, and MD worker processes
@@ -19,44 +21,29 @@ import logging
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 from ase.io.trajectory import Trajectory
-from tqdm.auto import tqdm
 
 from mlcalc.data.molecules import load_molecule
 from mlcalc.errors import OutputExistsError
 from mlcalc.locks import FolderLock
-from mlcalc.md.files import CHECKPOINT, TRAJECTORY
-from mlcalc.workers import die_with_parent
+from mlcalc.md.files import TRAJECTORY
 
-from .distributions import GeometryDistributions
+from .distributions import GeometryDistributions, pool_distributions
 from .metrics import compare
 from .model_errors import model_errors, predict_bare
-from .uncertainty import uncertainty_study
 from .transfer_config import TransferConfig
+from .transfer_runs import RUNS, MDJob, run_folder_name, run_jobs
+from .transfer_starts import prepare_starts
+from .uncertainty import uncertainty_study
 from .universe import universe_from_trajectory
 
-__all__ = ["run_transfer", "molecule_folder"]
+__all__ = ["run_transfer", "study_jobs", "molecule_folder", "molecule_label"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Job:
-    molecule: str
-    calculator: str  # "model" or "reference"
-    spec: str  # model file or reference name
-    out: Path
-
-    @property
-    def label(self) -> str:
-        return f"{self.molecule} ({self.calculator})"
 
 
 def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, progress: bool = True,
@@ -85,64 +72,102 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     _check_elements(config, calc)
     _check_same_study(config, out, model_path)
 
-    jobs = []
-    for molecule in config.molecules:
-        folder = out / "md" / _slug(molecule)
-        jobs.append(_Job(molecule, "model", str(model_path), folder / "model"))
-        if config.reference:
-            jobs.append(_Job(molecule, "reference", config.reference, folder / "reference"))
+    relaxer = MLCalc.load(model_path, dtype="float64") if any(map(config.preoptimised, config.molecules)) else None
+    starts = {m: prepare_starts(m, molecule_folder(out, m), config.replicas, config.conformers,
+                                relaxer if config.preoptimised(m) else None, config.preoptimise_fmax)
+              for m in config.molecules}
+    jobs = study_jobs(config, out, str(model_path), starts)
     settings = config.md
     echo(f"MD: {len(jobs)} runs of {settings.steps} steps × {settings.timestep:g} fs ({settings.ensemble.upper()}, "
-         f"{settings.temperature:g} K), {min(config.workers, len(jobs))} at a time"
+         f"{settings.temperature:g} K), {config.replicas} replica(s) per molecule, "
+         f"{min(config.workers, len(jobs))} at a time"
          + (" (the model runs as one TorchSim batch)" if config.md_engine == "torchsim" else "") + " ...")
-    md = _run_jobs(jobs, config, progress, echo)
+    md = run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md_engine, progress, echo)
 
     results: dict[str, Any] = {
         "name": config.name, "config": json.loads(config.model_dump_json()),
         "model": {"path": str(model_path), "kind": calc.manifest.get("kind"),
                   "test": calc.manifest.get("metrics", {}).get("test", {})},
-        "source": config.source.molecule, "molecules": {}, "missing_selections": {},
+        "source": molecule_label(config.source.molecule), "molecules": {}, "missing_selections": {},
     }
-    distributions: dict[str, dict[str, Any]] = {}
+    distributions: dict[str, dict[str, Any]] = {}  # label -> run -> selection -> pooled Distribution
     error_frames: dict[str, list] = {}
     predicted: dict[str, dict] = {}  # the model on each molecule's error frames
     for molecule in config.molecules:
+        label = molecule_label(molecule)
+        mine = [job for job in jobs if job.molecule == molecule]
         atoms = load_molecule(molecule)
-        entry: dict[str, Any] = {"role": "source" if molecule == config.source.molecule else "target",
-                                 "formula": atoms.get_chemical_formula(), "n_atoms": len(atoms),
-                                 "md": {job.calculator: md[job] for job in jobs if job.molecule == molecule}}
-        distributions[molecule] = {}
-        for job in (j for j in jobs if j.molecule == molecule):
-            analysis = GeometryDistributions(universe_from_trajectory(job.out / TRAJECTORY), config.compare,
-                                             skip_missing=True).run()
-            distributions[molecule][job.calculator] = analysis.results.distributions
-            results["missing_selections"][molecule] = analysis.missing
+        entry: dict[str, Any] = {
+            "role": "source" if molecule == config.source.molecule else "target", "file": molecule,
+            "formula": atoms.get_chemical_formula(), "n_atoms": len(atoms),
+            "md": {run: [md[j] for j in mine if j.run == run] for run in RUNS if any(j.run == run for j in mine)},
+            "starts": {"turns_deg": starts[molecule]["turns"], "preoptimised": starts[molecule]["preoptimised"]}}
+        per_run, missing = _distributions(config, mine)
+        results["missing_selections"][label] = missing
+        distributions[label] = {run: pool_distributions(d) for run, d in per_run.items()}
         entry["distributions"] = {
-            calc_name: {name: {"mean": d.mean, "std": d.std, "unit": d.unit, "terms": d.terms.tolist()}
-                        for name, d in dists.items()}
-            for calc_name, dists in distributions[molecule].items()}
+            run: {name: {"mean": d.mean, "std": d.std, "unit": d.unit, "terms": d.terms.tolist()}
+                  for name, d in dists.items()}
+            for run, dists in distributions[label].items()}
+        entry["replica_means"] = {run: {name: [d[name].mean for d in replicas if name in d]
+                                        for name in distributions[label][run]}
+                                  for run, replicas in per_run.items()}
         if config.reference and config.error_frames:
-            error_frames[molecule] = _error_frames(out / "md" / _slug(molecule) / "reference", config.error_frames)
-            predicted[molecule] = predict_bare(calc, error_frames[molecule])  # for the errors and the uncertainty
-            entry["model_errors"] = model_errors(calc, error_frames[molecule], predicted=predicted[molecule])
-        results["molecules"][molecule] = entry
-    results["comparisons"] = _comparisons(config, distributions)
+            runs = [j.out for j in mine if j.run == "reference"]
+            error_frames[label] = _error_frames(runs, config.error_frames)
+            predicted[label] = predict_bare(calc, error_frames[label])  # for the errors and the uncertainty
+            entry["model_errors"] = model_errors(calc, error_frames[label], predicted=predicted[label])
+        results["molecules"][label] = entry
+    results["comparisons"] = _comparisons(results["source"], distributions, config.n_bins)
     if error_frames and "uncertainty" in calc.implemented_properties:
         results["uncertainty"] = uncertainty_study(calc, error_frames, predicted)
 
     from .plots import plot_energies, plot_selection
 
-    figures = {"energies": plot_energies({job.label: job.out for job in jobs}, out / "figures" / "energies.png")}
+    first = {job.label: job.out for job in jobs if job.replica == 0 and job.run != "model-unoptimised"}
+    figures = {"energies": plot_energies(first, out / "figures" / "energies.png")}
     for sel_name in _selection_names(distributions):
-        per_molecule = {m: {c: d[sel_name] for c, d in calcs.items() if sel_name in d}
-                        for m, calcs in distributions.items()}
-        figures[sel_name] = plot_selection(sel_name, per_molecule, config.source.molecule,
+        per_molecule = {m: {c: d[sel_name] for c, d in runs.items() if sel_name in d and c != "model-unoptimised"}
+                        for m, runs in distributions.items()}
+        figures[sel_name] = plot_selection(sel_name, per_molecule, results["source"],
                                            out / "figures" / f"{_slug(sel_name)}.png", n_bins=config.n_bins)
     results["figures"] = {k: str(Path(v).relative_to(out)) for k, v in figures.items()}
     results["wall_time_s"] = round(time.perf_counter() - t0, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     write_report(results, out)
     return results
+
+
+def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, dict]) -> list[MDJob]:
+    """Every MD run of the study: per molecule and replica, the reference, the model and (pre-optimised
+    starts) the model from the reference's start."""
+    jobs = []
+    for molecule in config.molecules:
+        folder = molecule_folder(out, molecule)
+        for k in range(config.replicas):
+            seed = config.md.seed + k
+            raw, model_start = starts[molecule]["raw"][k], starts[molecule]["model"][k]
+            if config.reference:
+                jobs.append(MDJob(molecule, "reference", k, config.reference, raw, seed,
+                                  folder / run_folder_name("reference", k)))
+            jobs.append(MDJob(molecule, "model", k, model, model_start, seed, folder / run_folder_name("model", k)))
+            if model_start != raw:
+                jobs.append(MDJob(molecule, "model-unoptimised", k, model, raw, seed,
+                                  folder / run_folder_name("model-unoptimised", k)))
+    return jobs
+
+
+def _distributions(config: TransferConfig, jobs: list[MDJob]) -> tuple[dict[str, list[dict]], list[str]]:
+    """Each run's distributions per replica (run -> [selection -> Distribution]) and the selections missing."""
+    per_run: dict[str, list[dict]] = {}
+    missing: list[str] = []
+    topology = load_molecule(jobs[0].molecule)  # every run's bonds: those of the molecule as given
+    for job in jobs:
+        analysis = GeometryDistributions(universe_from_trajectory(job.out / TRAJECTORY, topology=topology),
+                                         config.compare, skip_missing=True).run()
+        per_run.setdefault(job.run, []).append(analysis.results.distributions)
+        missing = analysis.missing
+    return per_run, missing
 
 
 _STUDY_FILES = ("md", "figures", "report.md", "report.html", "results.json", "study.json")
@@ -159,10 +184,13 @@ def _clear_study(out: Path) -> None:
 
 
 def _check_same_study(config: TransferConfig, out: Path, model_path: Path) -> None:
-    """Record the model (sha256), dtype and reference in study.json; refuse MD runs made with others."""
+    """Record the model (sha256), dtype, reference and how runs start in study.json; refuse MD runs made with
+    others (more replicas are fine: the runs there are kept)."""
     from mlcalc.data.files import file_sha256
 
-    made_with = {"model_sha256": file_sha256(model_path), "dtype": config.dtype, "reference": config.reference}
+    made_with = {"model_sha256": file_sha256(model_path), "dtype": config.dtype, "reference": config.reference,
+                 "starts": {"conformers": config.conformers, "preoptimise": config.preoptimise,
+                            "preoptimise_fmax": config.preoptimise_fmax}}
     path = out / "study.json"
     if path.exists() and (out / "md").exists():
         before = json.loads(path.read_text())
@@ -202,119 +230,37 @@ def _check_elements(config: TransferConfig, calc) -> None:
                              f"{molecule} also has {', '.join(chemical_symbols[z] for z in missing)}")
 
 
-def _md_job(molecule: str, spec: str, dtype: str, settings: dict, out: Path) -> dict[str, Any]:
-    """One MD run (in a worker process or inline); resumes a run already in ``out``."""
-    import torch
-
-    from mlcalc.calculators import get_calculator
-    from mlcalc.md import MDSettings, run_md
-
-    atoms = load_molecule(molecule)
-    atoms.calc = get_calculator(spec, dtype=getattr(torch, dtype))
-    # no checkpoint: files cut short before the first one are replaced
-    result = run_md(atoms, MDSettings(**settings), out, resume=(Path(out) / CHECKPOINT).exists(), overwrite=True)
-    return result.summary()
+def _error_frames(runs: list[Path], count: int) -> list:
+    """``count`` frames spread evenly over the reference runs (the replicas share them out)."""
+    frames = []
+    share = -(-count // len(runs))
+    for run in runs:
+        with Trajectory(run / TRAJECTORY) as traj:
+            n = len(traj)
+            picks = np.unique(np.linspace(0, n - 1, min(share, n)).round().astype(int))
+            frames += [traj[int(k)] for k in picks]
+    return frames[:count] if len(runs) == 1 else _spread(frames, count)
 
 
-def _batched_model_job(molecules: list[str], spec: str, dtype: str, settings: dict, outs: list[Path]) -> list[dict]:
-    """Every molecule's model run in one TorchSim batch (in a worker process or inline); resumes what is saved."""
-    import torch
-
-    from mlcalc.md import MDSettings, run_batched_md
-
-    structures = [load_molecule(m) for m in molecules]
-    # resume what has a checkpoint; files cut short before a first checkpoint are replaced
-    resume = any((Path(out) / CHECKPOINT).exists() for out in outs)
-    results = run_batched_md(structures, spec, [MDSettings(**settings)] * len(structures), outs, resume=resume,
-                             overwrite=True, labels=list(molecules), dtype=getattr(torch, dtype))
-    return [r.summary() for r in results]
+def _spread(frames: list, count: int) -> list:
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return [frames[int(k)] for k in picks]
 
 
-def _init_worker(parent_pid: int) -> None:
-    """A worker: one CPU thread, and it dies with the study's process (so a killed study leaves no writer)."""
-    die_with_parent(parent_pid)
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _run_jobs(jobs: list[_Job], config: TransferConfig, progress: bool, echo) -> dict[_Job, dict]:
-    settings = config.md.to_dict()
-    args = {job: (job.molecule, job.spec, config.dtype, settings, job.out) for job in jobs}
-    # units of work: one job each, or (md_engine torchsim) all model runs as one batch
-    batch = [job for job in jobs if job.calculator == "model"] if config.md_engine == "torchsim" else []
-    units = ([(_batched_model_job, ([j.molecule for j in batch], batch[0].spec, config.dtype, settings,
-                                    [j.out for j in batch]), batch)] if batch else [])
-    units += [(_md_job, args[job], [job]) for job in jobs if job not in batch]
-    total = settings["steps"] * len(jobs)
-    bar = tqdm(total=total, unit="step", desc="MD (all runs)", disable=not progress, smoothing=0.02)
-    summaries: dict[_Job, dict] = {}
-
-    def finished(job: _Job, summary: dict) -> None:
-        summaries[job] = summary
-        drift = summary["drift_meV_per_atom_per_ps"]
-        bar.write(f"    {job.label}: {summary['status']}, {summary['steps_done']} steps, "
-                  f"{summary['ms_per_step']:.2f} ms/step" + (f", drift {drift:+.3f} meV/atom/ps" if drift is not None
-                                                            else "") + (f" — {summary['message']}"
-                                                                        if summary["message"] else ""))
-
-    def unit_finished(unit_jobs: list[_Job], result: dict | list[dict]) -> None:
-        for job, summary in zip(unit_jobs, result if isinstance(result, list) else [result]):
-            finished(job, summary)
-
-    try:
-        if config.workers == 1 or len(units) == 1:
-            for function, unit_args, unit_jobs in units:
-                unit_finished(unit_jobs, function(*unit_args))
-                bar.update(sum(summaries[job]["steps_done"] for job in unit_jobs))
-            return summaries
-        with ProcessPoolExecutor(min(config.workers, len(units)), mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(os.getpid(),)) as pool:
-            # longest first (model runs, larger molecules) so that the workers finish together
-            order = sorted(units, key=lambda u: (u[2][0].calculator != "model",
-                                                 -sum(len(load_molecule(j.molecule)) for j in u[2])))
-            pending = {pool.submit(function, *unit_args): unit_jobs for function, unit_args, unit_jobs in order}
-            while pending:
-                done, _ = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
-                for future in done:
-                    unit_finished(pending.pop(future), future.result())
-                bar.n = sum(_steps_saved(job.out) for job in jobs)
-                bar.refresh()
-        return summaries
-    finally:
-        bar.close()
-
-
-def _steps_saved(out: Path) -> int:
-    try:
-        return json.loads((out / CHECKPOINT).read_text())["step"]
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-def _error_frames(run: Path, count: int) -> list:
-    with Trajectory(run / TRAJECTORY) as traj:
-        n = len(traj)
-        picks = np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(int))
-        return [traj[int(k)] for k in picks]
-
-
-def _comparisons(config: TransferConfig, distributions: dict) -> dict[str, Any]:
-    """Model vs reference per molecule; source vs each target, for the model and for the reference."""
-    source = config.source.molecule
+def _comparisons(source: str, distributions: dict, n_bins: int) -> dict[str, Any]:
+    """Model vs reference per molecule (replicas pooled); source vs each target, for the model and the reference."""
     out: dict[str, Any] = {"model_vs_reference": {}, "source_vs_target": {}}
     for molecule, calcs in distributions.items():
         if "reference" in calcs:
             out["model_vs_reference"][molecule] = {
-                name: compare(calcs["reference"][name], calcs["model"][name], n_bins=config.n_bins)
+                name: compare(calcs["reference"][name], calcs["model"][name], n_bins=n_bins)
                 for name in calcs["model"] if name in calcs["reference"]}
     for calc_name in ("model", "reference"):
         if calc_name not in distributions[source]:
             continue
         out["source_vs_target"][calc_name] = {
             molecule: {name: compare(distributions[source][calc_name][name], calcs[calc_name][name],
-                                     n_bins=config.n_bins)
+                                     n_bins=n_bins)
                        for name in calcs[calc_name] if name in distributions[source][calc_name]}
             for molecule, calcs in distributions.items() if molecule != source}
     return out
@@ -326,6 +272,11 @@ def _selection_names(distributions: dict) -> list[str]:
         for dists in calcs.values():
             names += [n for n in dists if n not in names]
     return names
+
+
+def molecule_label(molecule: str) -> str:
+    """How a molecule is named in tables and plots: its name, or a file's name without the folders."""
+    return Path(molecule).name if Path(molecule).is_file() else molecule
 
 
 def molecule_folder(out_dir: str | os.PathLike, molecule: str) -> Path:

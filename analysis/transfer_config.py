@@ -74,8 +74,28 @@ class TransferConfig(_Strict):
         "ase", description="model MD: 'ase', one run per worker; 'torchsim', every molecule's model run in one "
                            "TorchSim batch (one worker; reference runs stay on ASE beside it)")
     n_bins: int = Field(80, ge=5)
+    replicas: int = Field(1, ge=1, le=64, description="runs per molecule, for the model and the reference: replica k "
+                                                      "has seed md.seed + k and starts from conformer k")
+    conformers: bool = Field(True, description="replica k starts from conformer k (rotatable torsions turned by "
+                                               "120° steps; replica 0 is the molecule as given)")
+    preoptimise: Literal["targets", "all", "none"] = Field(
+        "targets", description="relax the model's start geometries with the model itself first (BFGS); the "
+                               "reference's start stays as given and the model also runs from it")
+    preoptimise_fmax: float = Field(0.01, gt=0, description="eV/Å: force limit of the pre-optimisation")
+    finetune: list[int] = Field([], description="frame counts k: per target, fine-tune the source model on k "
+                                               "500 K reference frames of that target, and train from scratch on "
+                                               "them, then rerun the target (0: the source model as it is)")
+    finetune_steps: Optional[int] = Field(None, ge=1, description="MD steps of the fine-tuned models' runs "
+                                                                  "(default: md.steps)")
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])
+
+    @field_validator("finetune")
+    @classmethod
+    def _frame_counts(cls, value: list[int]) -> list[int]:
+        if any(k < 0 for k in value):
+            raise ValueError(f"finetune frame counts must be 0 or more, got {value}")
+        return sorted(set(value))
 
     @model_validator(mode="before")
     @classmethod
@@ -91,6 +111,10 @@ class TransferConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"selection names must be unique, got {names}")
         return value
+
+    def preoptimised(self, molecule: str) -> bool:
+        """Whether the model's runs of ``molecule`` start from its pre-optimised geometry."""
+        return self.preoptimise == "all" or (self.preoptimise == "targets" and molecule != self.source.molecule)
 
     @property
     def molecules(self) -> list[str]:

@@ -14,11 +14,12 @@ from MDAnalysis.coordinates.memory import MemoryReader
 __all__ = ["universe_from_frames", "universe_from_trajectory"]
 
 
-def universe_from_frames(frames: Sequence[Atoms]) -> mda.Universe:
+def universe_from_frames(frames: Sequence[Atoms], topology: Atoms | None = None) -> mda.Universe:
     """A Universe over ``frames`` (same atoms in each; positions in Å) with bonds and angles.
 
-    Bonds are guessed by MDAnalysis from the first frame (van der Waals radii) and kept
-    fixed for the whole trajectory; angles follow from the bonds.
+    Bonds are guessed by MDAnalysis from the first frame (van der Waals radii), or from
+    ``topology`` (the same atoms, e.g. the start of a reference run, so that runs of one
+    molecule share their bonds), and kept fixed for the whole trajectory; angles follow from the bonds.
     """
     frames = list(frames)
     if not frames:
@@ -39,13 +40,21 @@ def universe_from_frames(frames: Sequence[Atoms]) -> mda.Universe:
         dimensions = np.array([atoms.cell.cellpar() for atoms in frames], dtype=np.float32)
     universe.load_new(coordinates, format=MemoryReader, dimensions=dimensions)
     universe.trajectory[0]
-    universe.guess_TopologyAttrs(to_guess=["bonds", "angles"])
+    if topology is None:
+        universe.guess_TopologyAttrs(to_guess=["bonds", "angles"])
+        return universe
+    if len(topology) != len(numbers) or (topology.numbers != numbers).any():
+        raise ValueError(f"the topology structure ({topology.get_chemical_formula()}) has other atoms than the "
+                         f"frames ({frames[0].get_chemical_formula()})")
+    universe.add_TopologyAttr("bonds", universe_from_frames([topology]).bonds.indices)
+    universe.guess_TopologyAttrs(to_guess=["angles"])
     return universe
 
 
 def universe_from_trajectory(path: str | os.PathLike, start: int = 0, stop: int | None = None,
-                             step: int = 1) -> mda.Universe:
-    """A Universe from any ASE-readable trajectory (.traj, extxyz, ...), frames ``start:stop:step``."""
+                             step: int = 1, topology: Atoms | None = None) -> mda.Universe:
+    """A Universe from any ASE-readable trajectory (.traj, extxyz, ...), frames ``start:stop:step``
+    (bonds from ``topology`` when given: :func:`universe_from_frames`)."""
     index = f"{start}:{'' if stop is None else stop}:{step}"
     frames = read(os.fspath(path), index=index)
-    return universe_from_frames(frames)
+    return universe_from_frames(frames, topology)

@@ -275,9 +275,14 @@ def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progr
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a config value, e.g. --set md.steps=1000 (value parsed as YAML)")
+@click.option("--replicas", type=click.IntRange(min=1), default=None,
+              help="runs per molecule for the model and the reference (default: the config's replicas)")
+@click.option("--finetune", "finetune", default=None, metavar="K,K,...",
+              help="frame counts for the fine-tuning curve, e.g. 0,10,50,200 (default: the config's finetune)")
 @click.option("--overwrite", is_flag=True, help="delete the study already in out_dir first (default: resume it)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def transfer(config: str, overrides: tuple[str, ...], overwrite: bool, progress: bool) -> None:
+def transfer(config: str, overrides: tuple[str, ...], replicas: int | None, finetune: str | None, overwrite: bool,
+             progress: bool) -> None:
     """Run the transfer study in CONFIG (MD with the model and the reference, distributions, report).
 
     Rerunning the same config reuses finished MD runs and resumes interrupted ones (a study
@@ -287,11 +292,50 @@ def transfer(config: str, overrides: tuple[str, ...], overwrite: bool, progress:
     from mlcalc.analysis.transfer_config import load_transfer_config
 
     try:
-        cfg = load_transfer_config(config, _parse_overrides(overrides))
+        changes = _parse_overrides(overrides)
+        if replicas is not None:
+            changes["replicas"] = replicas
+        if finetune is not None:
+            changes["finetune"] = _frame_counts(finetune)
+        cfg = load_transfer_config(config, changes)
         run_transfer(cfg, echo=click.echo, progress=progress, overwrite=overwrite)
     except (OSError, ValueError, ImportError) as err:
         _fail(err)
     click.echo(f"report: {cfg.out_dir / 'report.html'} (also report.md, results.json, figures/)")
+
+
+@main.command("check-report")
+@click.argument("report", type=click.Path(exists=True, dir_okay=False))
+@click.option("--screenshot", type=click.Path(dir_okay=False), default=None,
+              help="also save the page as headless Chromium draws it (PNG)")
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="load the page in headless Chromium (chromium-headless-shell or chromium) and ask what it drew")
+def check_report(report: str, screenshot: str | None, browser: bool) -> None:
+    """Check REPORT (a study's report.html) as a reader sees it: every image present and drawn."""
+    from mlcalc.analysis.report_check import browser_check, check_images
+
+    try:
+        files = check_images(report)
+        click.echo(f"{len(files['images'])} images in {report}; unreadable: {', '.join(files['broken']) or 'none'}")
+        drawn = None
+        if browser or screenshot:
+            drawn = browser_check(report, screenshot=screenshot)
+            click.echo(f"{drawn['browser']} drew {len(drawn['drawn']) - len(drawn['broken'])} of "
+                       f"{len(drawn['drawn'])} images" + (f"; screenshot: {drawn['screenshot']}"
+                                                          if "screenshot" in drawn else ""))
+    except ValueError as err:
+        _fail(err)
+    if files["broken"] or (drawn and drawn["broken"]):
+        raise click.ClickException("broken images: " + ", ".join(files["broken"] or drawn["broken"]))
+
+
+def _frame_counts(text: str) -> list[int]:
+    """'0,10,50' -> [0, 10, 50]; anything else is refused in one line."""
+    try:
+        return [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--finetune takes frame counts separated by commas, e.g. 0,10,50,200; got "
+                                 f"{text!r}") from None
 
 
 @main.command()

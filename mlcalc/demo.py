@@ -48,9 +48,9 @@ def run_demo(out: Path, steps: int = 2000, echo: Callable[[str], None] = print, 
     echo(f"{'molecule':14s} {'force MAE':>12s} {'drift model':>14s} {'drift xTB':>12s}   (meV/Å, meV/atom/ps)")
     for molecule, entry in results["molecules"].items():
         err = entry.get("model_errors", {})
-        md = entry["md"]
+        model, reference = entry["md"]["model"][0], entry["md"]["reference"][0]
         echo(f"{molecule:14s} {err.get('forces_mae_meV_per_A', float('nan')):12.1f} "
-             f"{md['model']['drift_meV_per_atom_per_ps']:+14.3f} {md['reference']['drift_meV_per_atom_per_ps']:+12.3f}")
+             f"{model['drift_meV_per_atom_per_ps']:+14.3f} {reference['drift_meV_per_atom_per_ps']:+12.3f}")
     echo(f"\ndone in {results['wall_time_s']:.0f} s. Report: {Path(out) / 'report.html'} "
          f"(also report.md, results.json, figures/, md/)")
     return results

@@ -19,7 +19,7 @@ def test_demo_runs_and_reports(tmp_path):
     ethanol = saved["molecules"]["ethanol"]
     assert ethanol["model_errors"]["forces_mae_meV_per_A"] < 43  # the shipped model on its own molecule
     for entry in saved["molecules"].values():
-        for run in entry["md"].values():
+        for run in (r for replicas in entry["md"].values() for r in replicas):
             assert run["status"] == "completed"
             simulated_ps = run["duration_ps"]  # MD time, not wall time
             assert abs(run["drift_meV_per_atom_per_ps"]) * simulated_ps < run["kinetic_std_meV_per_atom"]

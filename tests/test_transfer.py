@@ -32,8 +32,8 @@ def test_miniature_transfer_study_end_to_end(trained_tiny_model, tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["molecules"].keys() == {"ethanol", "n-propanol"}
     for entry in saved["molecules"].values():
-        assert entry["md"]["model"]["status"] == "completed" and entry["md"]["model"]["frames"] == 25
-        assert entry["md"]["reference"]["drift_meV_per_atom_per_ps"] is not None
+        assert entry["md"]["model"][0]["status"] == "completed" and entry["md"]["model"][0]["frames"] == 25
+        assert entry["md"]["reference"][0]["drift_meV_per_atom_per_ps"] is not None
         errors = entry["model_errors"]
         assert errors["frames"] == 10 and 0 < errors["forces_mae_meV_per_A"] < 5000
     # the only C-C bond of ethanol touches the O: "away from O" exists for n-propanol only
@@ -111,7 +111,7 @@ def test_torchsim_engine_runs_the_model_molecules_as_one_batch_with_the_same_fra
                          md={"steps": 60, "timestep": 0.5, "interval": 10})
         studies[engine] = run_transfer(config, echo=lambda s: None, progress=False)
     for molecule in ("ethanol", "n-propanol"):
-        summaries = [studies[e]["molecules"][molecule]["md"]["model"] for e in ("ase", "torchsim")]
+        summaries = [studies[e]["molecules"][molecule]["md"]["model"][0] for e in ("ase", "torchsim")]
         assert [s["status"] for s in summaries] == ["completed", "completed"]
         frames = [read(tmp_path / e / "md" / molecule / "model" / "trajectory.traj", ":") for e in ("ase", "torchsim")]
         assert len(frames[0]) == len(frames[1]) == 7

@@ -1,0 +1,108 @@
+"""Transfer studies with replicas: start conformers, pre-optimised starts, pooled runs, and the report's images."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.calculators.emt import EMT
+
+from mlcalc.analysis.conformers import conformer, rotors
+from mlcalc.analysis.report_check import browser_check, check_images, find_browser
+from mlcalc.analysis.transfer import run_transfer
+from mlcalc.analysis.transfer_config import TransferConfig
+from mlcalc.analysis.transfer_starts import preoptimise
+from mlcalc.data.molecules import load_molecule
+
+
+def test_ethanol_has_one_rotor_and_its_conformers_turn_the_oh_torsion_only():
+    ethanol = load_molecule("ethanol")
+    (fixed, pivot, moving), = rotors(ethanol)  # C-O: the methyl's turns change nothing and are skipped
+    assert {ethanol[fixed].symbol, ethanol[pivot].symbol} == {"C", "O"} and len(moving) == 2
+    h = next(i for i in moving if ethanol[i].symbol == "H")
+    start = ethanol.get_dihedral(0, fixed, pivot, h)
+    for k, turn in ((1, 120.0), (2, 240.0), (3, 0.0)):
+        atoms, turns = conformer(ethanol, k)
+        assert turns == [turn]
+        assert (atoms.get_dihedral(0, fixed, pivot, h) - start) % 360 == pytest.approx(turn, abs=1e-6)
+        bonded = ethanol.get_all_distances() < 1.6
+        np.testing.assert_allclose(atoms.get_all_distances()[bonded], ethanol.get_all_distances()[bonded], atol=1e-9)
+    assert rotors(load_molecule("uracil")) == [] and conformer(load_molecule("uracil"), 2)[1] == []
+    with pytest.raises(ValueError, match="at least 0"):
+        conformer(ethanol, -1)
+
+
+def test_preoptimise_relaxes_on_the_given_surface():
+    atoms = load_molecule("ethanol")
+    atoms.rattle(0.05, seed=1)
+    relaxed, info = preoptimise(atoms, EMT(), fmax=0.02)
+    assert info["converged"] and info["energy_drop_eV"] > 0 and info["rmsd_A"] > 0
+    relaxed.calc = EMT()
+    assert np.abs(relaxed.get_forces()).max() < 0.02 * 1.01
+    assert relaxed.calc is not atoms.calc and np.allclose(atoms.positions, load_molecule("ethanol").positions,
+                                                          atol=0.3)  # the input is not moved
+
+
+def _config(model, out, **changes):
+    raw = {"name": "replicas", "source": {"molecule": "ethanol", "model": str(model)}, "targets": ["n-propanol"],
+           "md": {"steps": 40, "timestep": 0.5, "interval": 5}, "error_frames": 9, "replicas": 2,
+           "compare": ["C-C", "C-O", "C-C-O"], "out_dir": str(out), "workers": 1}
+    raw.update(changes)
+    return TransferConfig.model_validate(raw)
+
+
+def test_replicas_run_with_their_own_seeds_and_starts_and_pool(trained_tiny_model, tmp_path):
+    pytest.importorskip("tblite")
+    out = tmp_path / "study"
+    results = run_transfer(_config(trained_tiny_model, out), echo=lambda s: None, progress=False)
+    for name in ("ethanol/model", "ethanol/model-r1", "ethanol/reference-r1", "n-propanol/model-unoptimised-r1",
+                 "n-propanol/starts/r1-model-optimised.xyz"):
+        assert (out / "md" / name).exists(), name
+    assert not (out / "md/ethanol/model-unoptimised").exists()  # the source starts as given
+    propanol = results["molecules"]["n-propanol"]
+    assert [len(propanol["md"][run]) for run in ("reference", "model", "model-unoptimised")] == [2, 2, 2]
+    assert all(info["converged"] and info["energy_drop_eV"] >= 0 for info in propanol["starts"]["preoptimised"])
+    # replica 1: another seed and the OH turned by 120°: another trajectory from another start
+    from ase.io import read
+
+    runs = [read(out / "md/ethanol" / name / "trajectory.traj", ":") for name in ("reference", "reference-r1")]
+    assert not np.allclose(runs[0][0].positions, runs[1][0].positions, atol=0.1)
+    # pooled: both replicas' frames (9 per run) in each distribution, per-replica means kept apart
+    ethanol = results["molecules"]["ethanol"]
+    assert len(ethanol["replica_means"]["model"]["C-O"]) == 2
+    assert np.mean(ethanol["replica_means"]["model"]["C-O"]) == pytest.approx(ethanol["distributions"]["model"]["C-O"]["mean"])
+    assert ethanol["model_errors"]["frames"] == 9  # shared out over the two reference runs
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["config"]["replicas"] == 2
+
+    # the report as a reader sees it: every figure present and decodable
+    files = check_images(out / "report.html")
+    assert files["broken"] == [] and len(files["images"]) >= 4
+    if find_browser():
+        drawn = browser_check(out / "report.html", screenshot=tmp_path / "page.png")
+        assert drawn["broken"] == [] and len(drawn["drawn"]) == len(files["images"])
+        assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_check_images_names_a_missing_figure(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text("<html><body><img src='figures/a.png'><img src='figures/missing.png'></body></html>")
+    (tmp_path / "figures").mkdir()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.imsave(tmp_path / "figures/a.png", np.zeros((4, 6)))
+    assert check_images(page)["broken"] == ["figures/missing.png"]
+    if find_browser():
+        assert browser_check(page)["broken"] == ["figures/missing.png"]
+
+
+def test_replica_and_finetune_settings_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="replicas"):
+        _config("ethanol-bpnn", tmp_path, replicas=0)
+    with pytest.raises(ValueError, match="0 or more"):
+        _config("ethanol-bpnn", tmp_path, finetune=[10, -1])
+    assert _config("ethanol-bpnn", tmp_path, finetune=[50, 0, 10, 10]).finetune == [0, 10, 50]
+    with pytest.raises(ValueError, match="preoptimise"):
+        _config("ethanol-bpnn", tmp_path, preoptimise="yes")
