@@ -7,6 +7,7 @@ Batched MD on TorchSim (:func:`run_batched_md`, :class:`TorchSimStepper`, :class
 
 from mlcalc.md_settings import ENSEMBLES, MDSettings, ReferenceSettings
 
+from .conservation import energy_conservation
 from .driver import run_md, run_steps
 from .energy_log import energy_drift, read_energy_log
 from .monitors import BlowUpError, BlowUpMonitor, bonded_pairs
@@ -18,7 +19,8 @@ from .velocities import initialise_velocities
 
 __all__ = ["run_md", "run_steps", "MDSettings", "ReferenceSettings", "MDResult", "load_md_result", "ENSEMBLES",
            "Stepper", "ASEStepper", "StepError", "RunFolder", "generate_reference", "BlowUpError", "BlowUpMonitor",
-           "bonded_pairs", "initialise_velocities", "energy_drift", "read_energy_log"]
+           "bonded_pairs", "initialise_velocities", "energy_drift", "read_energy_log",
+           "energy_conservation"]
 
 _BATCHED = {"run_batched_md": "batched", "replica_settings": "batched", "replica_folders": "batched",
             "TorchSimStepper": "torchsim_stepper", "TorchSimModel": "torchsim_model"}

@@ -13,6 +13,7 @@ from ase.io.trajectory import Trajectory
 
 from mlcalc.md_settings import MDSettings
 
+from .conservation import energy_conservation
 from .energy_log import FLAGGED_COLUMN, UNCERTAINTY_COLUMN, energy_drift, read_energy_log
 from .files import CHECKPOINT, LOG, TRAJECTORY
 
@@ -57,6 +58,10 @@ class MDResult:
     def kinetic_std(self) -> float:
         """Standard deviation of the kinetic energy in meV/atom (the yardstick for drift)."""
         return float(np.std(self.log["kinetic_eV"]) * 1000 / self.n_atoms)
+
+    def energy_conservation(self) -> dict[str, Any]:
+        """The NVE criterion on this run's log (:func:`~mlcalc.md.conservation.energy_conservation`)."""
+        return energy_conservation(self.log)
 
     @property
     def ms_per_step(self) -> float:
