@@ -12,7 +12,7 @@ from mlcalc.md.files import LOG, SUMMARY
 from .distributions import Distribution
 from .metrics import bin_count, common_bins
 
-__all__ = ["plot_selection", "plot_energies"]
+__all__ = ["plot_selection", "plot_energies", "plot_finetune"]
 
 
 def _pyplot():
@@ -74,6 +74,40 @@ def plot_energies(runs: dict[str, Path], path: str | os.PathLike) -> Path:
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("E_total − E_total(0) (meV/atom)")
     ax.legend(fontsize=7, frameon=False, ncol=2)
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def plot_finetune(target: str, rows: list[dict], path: str | os.PathLike) -> Path:
+    """The fine-tuning curve of one target: force MAE, stability time (mean ± std over replicas) and the
+    bonds' W1 against the number of target frames k, fine-tuned and from scratch (k = 0: the source model)."""
+    plt = _pyplot()
+    panels = (("forces_mae_meV_per_A", "force MAE (meV/Å)"), ("stable_ps", "stable for (ps)"),
+              ("mean_w1_bonds_A", "W1 of bond lengths (Å)"))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    source = [r for r in rows if r["kind"] == "source"]
+    for ax, (key, ylabel) in zip(axes, panels):
+        for kind, style in (("finetuned", {"marker": "o"}), ("scratch", {"marker": "s", "ls": "--"})):
+            mine = source + [r for r in rows if r["kind"] == kind] if kind == "finetuned" else \
+                [r for r in rows if r["kind"] == kind]
+            ks, ys, errs = [], [], []
+            for r in mine:
+                value = r.get(key)
+                mean, std = (value.get("mean"), value.get("std")) if isinstance(value, dict) else (value, None)
+                if mean is None:
+                    continue
+                ks.append(r["k"])
+                ys.append(mean)
+                errs.append(std or 0.0)
+            if ks:
+                ax.errorbar(ks, ys, yerr=errs, capsize=3, label=kind, **style)
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlabel(f"k frames of {target}")
+        ax.set_ylabel(ylabel)
+        if key != "stable_ps":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8, frameon=False)
+    fig.suptitle(f"How much {target} data fixes transfer", fontsize=10)
     fig.tight_layout()
     return _save(fig, plt, path)
 

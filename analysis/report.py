@@ -40,22 +40,35 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
          "The energy offset is the mean model − reference energy (a constant shift; it does not change forces "
          "or MD).") if has_ref else "No reference runs in this study."))
 
+    if any(entry.get("metrics") for entry in results["molecules"].values()):
+        tables.append(_stability_table(results))
+    if results.get("energy_conservation"):
+        tables.append(_conservation_table(results["energy_conservation"]))
+    starts = _starts_table(results)
+    if starts:
+        tables.append(starts)
     if results.get("uncertainty"):
         tables.append(_uncertainty_table(results["uncertainty"], results["config"]["error_frames"]))
+    for target, rows in results.get("finetune", {}).items():
+        tables.append(_finetune_table(target, rows))
     comparisons = results["comparisons"]
     if comparisons.get("model_vs_reference"):
         rows = []
         for molecule, sels in comparisons["model_vs_reference"].items():
             for name, c in sels.items():
                 unit = results["molecules"][molecule]["distributions"]["model"][name]["unit"]
+                noise = results["molecules"][molecule].get("means_beyond_noise", {}).get("model", {}).get(name, {})
                 rows.append([molecule, name, f"{c['mean_b']:.3f} ± {c['std_b']:.3f} {unit}",
                              f"{c['mean_a']:.3f} ± {c['std_a']:.3f} {unit}", f"{c['mean_diff']:+.4f}",
+                             _f(noise.get("noise"), ".4f"), _yes_no(noise.get("exceeds")),
                              f"{c['wasserstein']:.4f}", f"{c['jensen_shannon']:.3f}"])
         tables.append(("Model vs reference, per bond/angle",
                        ["molecule", "selection", "model mean ± std", "reference mean ± std", "Δmean (model − ref)",
-                        "W1", "JS divergence"], rows,
-                       "W1: Wasserstein-1 distance (in the selection's unit); JS: Jensen-Shannon divergence, base 2 "
-                       "(0 identical, 1 disjoint), on common bins."))
+                        "replica noise", "beyond noise", "W1", "JS divergence"], rows,
+                       "Replicas pooled. Replica noise: 2·√(sem_model² + sem_reference²) of the replicas' means; "
+                       "'beyond noise': |Δmean| exceeds it (– with one replica). W1: Wasserstein-1 distance (in the "
+                       "selection's unit); JS: Jensen-Shannon divergence, base 2 (0 identical, 1 disjoint), on "
+                       "common bins."))
     for calc_name, per_target in comparisons.get("source_vs_target", {}).items():
         rows = []
         for molecule, sels in per_target.items():
@@ -71,6 +84,84 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
         tables.append(("Selections absent from a molecule", ["molecule", "selections"],
                        [[m, ", ".join(s)] for m, s in missing.items()], ""))
     return tables
+
+
+def _yes_no(value) -> str:
+    return "–" if value is None else ("yes" if value else "no")
+
+
+def _stats(stats: dict | None, fmt: str) -> str:
+    """'mean ± std' of replica statistics (just the mean for one replica; – for none)."""
+    if not stats or stats.get("mean") is None:
+        return "–"
+    return format(stats["mean"], fmt) + ("" if stats.get("std") is None else " ± " + format(stats["std"], fmt))
+
+
+def _stability_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+    rows = []
+    for molecule, entry in results["molecules"].items():
+        metrics = entry.get("metrics", {})
+        for run in ("model", "model-unoptimised", "reference"):
+            if run not in metrics:
+                continue
+            summary, noise = metrics[run]["summary"], metrics[run].get("beyond_noise", {})
+            rows.append([molecule, run if run != "reference" else "reference (vs other replicas)",
+                         f"{summary['broke']}/{summary['runs']}", _stats(summary["stable_ps"], ".2f"),
+                         _stats(summary["h_mae"], ".3f"), _yes_no(noise.get("h_mae", {}).get("exceeds")),
+                         _stats(summary["spectrum_w1_cm1"], ".0f"),
+                         _yes_no(noise.get("spectrum_w1_cm1", {}).get("exceeds"))])
+    return ("Stability and structure (Fu et al. 2023), mean ± std over replicas",
+            ["molecule", "runs", "a bond broke", "stable for (ps)", "h(r) MAE", "h(r) beyond noise",
+             "spectrum W1 (cm⁻¹)", "spectrum beyond noise"], rows,
+            "Stable for: time until any bond (ASE natural cutoffs on the molecule as given) leaves its mean length in "
+            "the reference runs by more than 0.5 Å (the run's length if none does). h(r): histogram of all "
+            "interatomic distances (500 bins, 0-10 Å); MAE = ∫|h − h_ref| dr against the reference runs pooled (0 "
+            "identical, 2 disjoint). Spectrum: Fourier transform of the mass-weighted velocity autocorrelation; W1 "
+            "distance to the reference's in cm⁻¹. Reference rows score each reference replica against the others: "
+            "the noise a model run is measured against ('beyond noise': the model's mean exceeds the reference's by "
+            "more than 2·√(sem² + sem²)).")
+
+
+def _conservation_table(rows_in: list[dict]) -> tuple[str, list[str], list[list[str]], str]:
+    failing = [r for r in rows_in if not r["conserved"]]
+    rows = [[r["molecule"], r["run"], r["status"], _f(r["change_over_run_eV"], "+.4f"), _f(r["ratio"], ".3f"),
+             _f(r["span_ratio"], ".3f")] for r in failing]
+    return (f"Runs that fail the NVE energy criterion ({len(failing)} of {len(rows_in)})",
+            ["molecule", "run", "status", "drift × duration (eV)", "|drift × duration| / Ekin std",
+             "total-energy span / Ekin std"], rows,
+            "The criterion: the total energy's linear drift over the run stays below 5 % of the kinetic energy's "
+            "standard deviation and its span below 20 %. A run that fails it without blowing up is not a "
+            "trustworthy NVE trajectory either." + ("" if failing else " Every run passes."))
+
+
+def _starts_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str] | None:
+    rows = []
+    for molecule, entry in results["molecules"].items():
+        for k, info in enumerate((entry.get("starts") or {}).get("preoptimised") or []):
+            rows.append([molecule, str(k), f"{info['energy_drop_eV']:.3f}", f"{info['rmsd_A']:.3f}",
+                         str(info["steps"]), _yes_no(info["converged"])])
+    if not rows:
+        return None
+    return ("Model starts relaxed on the model's own surface",
+            ["molecule", "replica", "energy drop (eV)", "RMSD from the reference's start (Å)", "BFGS steps",
+             "converged"], rows,
+            "The model's runs ('model') start from these relaxed geometries; 'model-unoptimised' runs start where "
+            "the reference does. A large energy drop means the model's surface is far from the reference's there: "
+            "started unrelaxed, that energy heats the molecule.")
+
+
+def _finetune_table(target: str, rows_in: list[dict]) -> tuple[str, list[str], list[list[str]], str]:
+    rows = [[str(r["k"]), r["kind"], _f(r["forces_mae_meV_per_A"], ".1f"), f"{r['broke']}/{r['runs']}",
+             _stats(r["stable_ps"], ".2f"), _stats(r["h_mae"], ".3f"), _f(r.get("mean_w1_bonds_A"), ".4f"),
+             _f(r.get("mean_w1_angles_deg"), ".2f"), _f(r.get("train_wall_time_s"), ".0f")] for r in rows_in]
+    steps = rows_in[0]["steps"] if rows_in else 0
+    return (f"How much {target} data fixes transfer",
+            ["k frames", "model", "force MAE (meV/Å)", "a bond broke", "stable for (ps)", "h(r) MAE",
+             "W1 bonds (Å)", "W1 angles (deg)", "training (s)"], rows,
+            f"k GFN2-xTB frames of {target} from 500 K Langevin MD (not the scored frames); 'finetuned': the source "
+            f"model trained further on them; 'scratch': the same kind of model trained on them alone; 'source': the "
+            f"source model (k = 0). Each model's runs of {target}: {steps} steps per replica; W1: mean over the "
+            "bonds and over the angles compared, against the reference runs pooled.")
 
 
 def _mean(summaries: list[dict], key: str) -> float | None:

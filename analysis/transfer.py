@@ -30,12 +30,17 @@ from ase.io.trajectory import Trajectory
 from mlcalc.data.molecules import load_molecule
 from mlcalc.errors import OutputExistsError
 from mlcalc.locks import FolderLock
-from mlcalc.md.files import TRAJECTORY
+from mlcalc.md import energy_conservation
+from mlcalc.md.files import LOG, TRAJECTORY
 
 from .distributions import GeometryDistributions, pool_distributions
 from .metrics import compare
 from .model_errors import model_errors, predict_bare
+from .replicas import exceeds_noise
+from .stability import bond_pairs
 from .transfer_config import TransferConfig
+from .transfer_metrics import (METRICS, beyond_noise, leave_one_out, reference_statistics, run_features, run_metrics,
+                               summarise_runs)
 from .transfer_runs import RUNS, MDJob, run_folder_name, run_jobs
 from .transfer_starts import prepare_starts
 from .uncertainty import uncertainty_study
@@ -91,6 +96,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
         "source": molecule_label(config.source.molecule), "molecules": {}, "missing_selections": {},
     }
     distributions: dict[str, dict[str, Any]] = {}  # label -> run -> selection -> pooled Distribution
+    references: dict[str, dict | None] = {}  # label -> the reference runs' pooled structure statistics
     error_frames: dict[str, list] = {}
     predicted: dict[str, dict] = {}  # the model on each molecule's error frames
     for molecule in config.molecules:
@@ -102,6 +108,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             "formula": atoms.get_chemical_formula(), "n_atoms": len(atoms),
             "md": {run: [md[j] for j in mine if j.run == run] for run in RUNS if any(j.run == run for j in mine)},
             "starts": {"turns_deg": starts[molecule]["turns"], "preoptimised": starts[molecule]["preoptimised"]}}
+        entry["metrics"], references[label] = _run_metrics(molecule, mine)
         per_run, missing = _distributions(config, mine)
         results["missing_selections"][label] = missing
         distributions[label] = {run: pool_distributions(d) for run, d in per_run.items()}
@@ -112,6 +119,11 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
         entry["replica_means"] = {run: {name: [d[name].mean for d in replicas if name in d]
                                         for name in distributions[label][run]}
                                   for run, replicas in per_run.items()}
+        if "reference" in entry["replica_means"]:
+            ref_means = entry["replica_means"]["reference"]
+            entry["means_beyond_noise"] = {
+                run: {name: exceeds_noise(values, ref_means[name]) for name, values in means.items() if name in ref_means}
+                for run, means in entry["replica_means"].items() if run != "reference"}
         if config.reference and config.error_frames:
             runs = [j.out for j in mine if j.run == "reference"]
             error_frames[label] = _error_frames(runs, config.error_frames)
@@ -119,13 +131,25 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             entry["model_errors"] = model_errors(calc, error_frames[label], predicted=predicted[label])
         results["molecules"][label] = entry
     results["comparisons"] = _comparisons(results["source"], distributions, config.n_bins)
+    results["energy_conservation"] = _conservation(jobs, md)
     if error_frames and "uncertainty" in calc.implemented_properties:
         results["uncertainty"] = uncertainty_study(calc, error_frames, predicted)
+    if config.finetune:
+        from .transfer_finetune import finetune_curve
 
-    from .plots import plot_energies, plot_selection
+        results["finetune"] = {}
+        for target in config.targets:
+            label = molecule_label(target)
+            results["finetune"][label] = finetune_curve(
+                config, out, model_path, target, label, [j for j in jobs if j.molecule == target],
+                error_frames.get(label, []), references[label], distributions[label]["reference"], echo, progress)
+
+    from .plots import plot_energies, plot_finetune, plot_selection
 
     first = {job.label: job.out for job in jobs if job.replica == 0 and job.run != "model-unoptimised"}
     figures = {"energies": plot_energies(first, out / "figures" / "energies.png")}
+    for label, rows in results.get("finetune", {}).items():
+        figures[f"fine-tuning {label}"] = plot_finetune(label, rows, out / "figures" / f"finetune-{_slug(label)}.png")
     for sel_name in _selection_names(distributions):
         per_molecule = {m: {c: d[sel_name] for c, d in runs.items() if sel_name in d and c != "model-unoptimised"}
                         for m, runs in distributions.items()}
@@ -155,6 +179,44 @@ def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, 
                 jobs.append(MDJob(molecule, "model-unoptimised", k, model, raw, seed,
                                   folder / run_folder_name("model-unoptimised", k)))
     return jobs
+
+
+def _run_metrics(molecule: str, jobs: list[MDJob]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Stability, h(r), spectrum and energy conservation of each run against the reference runs ({} without
+    reference runs), and the reference runs' pooled statistics (:func:`.transfer_metrics.reference_statistics`)."""
+    references = [job for job in jobs if job.run == "reference"]
+    if not references:
+        return {}, None
+    topology = load_molecule(molecule)
+    pairs = bond_pairs(topology)
+    features = {job: run_features(job.out, pairs) for job in jobs}
+    reference = reference_statistics(topology, [features[j] for j in references])
+    out: dict[str, Any] = {"bonds": len(pairs), "reference_runs": len(references)}
+    for run in dict.fromkeys(j.run for j in jobs):
+        if run == "reference":
+            per_run = leave_one_out([features[j] for j in references], topology)
+        else:
+            per_run = [run_metrics(features[j], reference) for j in jobs if j.run == run]
+        if per_run:
+            out[run] = {"runs": per_run, "summary": summarise_runs(per_run)}
+    if "reference" in out:
+        for run in (r for r in out if r in ("model", "model-unoptimised")):
+            out[run]["beyond_noise"] = {metric: beyond_noise(out[run]["runs"], out["reference"]["runs"], metric)
+                                        for metric in METRICS}
+    return out, reference
+
+
+def _conservation(jobs: list[MDJob], md: dict[MDJob, dict]) -> list[dict[str, Any]]:
+    """The NVE criterion (:func:`mlcalc.md.energy_conservation`) for every run, blown-up runs marked."""
+    rows = []
+    for job in jobs:
+        try:
+            verdict = energy_conservation(job.out / LOG)
+        except ValueError:  # fewer than two log rows
+            verdict = {"ratio": None, "span_ratio": None, "conserved": False, "change_over_run_eV": None}
+        rows.append({"molecule": molecule_label(job.molecule), "run": job.out.name, "status": md[job]["status"],
+                     **{k: verdict[k] for k in ("change_over_run_eV", "ratio", "span_ratio", "conserved")}})
+    return rows
 
 
 def _distributions(config: TransferConfig, jobs: list[MDJob]) -> tuple[dict[str, list[dict]], list[str]]:

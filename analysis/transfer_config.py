@@ -116,6 +116,12 @@ class TransferConfig(_Strict):
         """Whether the model's runs of ``molecule`` start from its pre-optimised geometry."""
         return self.preoptimise == "all" or (self.preoptimise == "targets" and molecule != self.source.molecule)
 
+    @model_validator(mode="after")
+    def _finetune_needs_reference(self):
+        if self.finetune and not self.reference:
+            raise ValueError("finetune needs reference frames: set reference (e.g. gfn2-xtb) or drop finetune")
+        return self
+
     @property
     def molecules(self) -> list[str]:
         """The source first, then the targets."""
