@@ -121,3 +121,21 @@ def test_target_frames_are_cached_and_nested(propanol, tmp_path):
     meta = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert meta["frames"] == 3 and meta["temperature"] == 500.0
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_the_command_finetunes_the_first_k_frames_of_a_file(propanol, tmp_path):
+    import ase.io
+    from click.testing import CliRunner
+
+    from mlcalc.cli import main
+
+    train, _ = propanol
+    ase.io.write(tmp_path / "frames.extxyz", train, format="extxyz")
+    args = ["finetune", "ethanol-bpnn", str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "out"),
+            "--steps", "2", "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "--k", "3"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(result.stdout.strip().splitlines()[-1])
+    assert manifest["finetune"]["frames"]["count"] == 3 and manifest["finetune"]["frames"]["source"].endswith("extxyz")
+    bad = CliRunner().invoke(main, [*args, "--k", "13"])
+    assert bad.exit_code == 2 and "k must lie in 1..12" in bad.stderr and "Traceback" not in bad.stderr
