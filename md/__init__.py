@@ -1,6 +1,6 @@
 """Molecular dynamics: steppers (ASE's NVE velocity Verlet and Langevin) feeding run folders (trajectory,
 energy log, blow-up monitors, progress, resume), :func:`run_md` for one system, and MD17-style
-reference data (:func:`generate_reference`). Settings: :class:`MDSettings` (from :mod:`mlcalc.md_settings`).
+reference data (:func:`generate_reference`) and a transfer target's training frames (:func:`target_training_frames`). Settings: :class:`MDSettings` (from :mod:`mlcalc.md_settings`).
 
 Batched MD on TorchSim (:func:`run_batched_md`, :class:`TorchSimStepper`, :class:`TorchSimModel`,
 :func:`replica_settings`, :func:`replica_folders`) loads torch and torch_sim when first named."""
@@ -13,6 +13,7 @@ from .energy_log import energy_drift, read_energy_log
 from .monitors import BlowUpError, BlowUpMonitor, bonded_pairs
 from .reference import generate_reference
 from .result import MDResult, load_md_result
+from .target_frames import nested_subsets, target_training_frames
 from .run_folder import RunFolder
 from .stepper import ASEStepper, StepError, Stepper
 from .velocities import initialise_velocities
@@ -20,7 +21,7 @@ from .velocities import initialise_velocities
 __all__ = ["run_md", "run_steps", "MDSettings", "ReferenceSettings", "MDResult", "load_md_result", "ENSEMBLES",
            "Stepper", "ASEStepper", "StepError", "RunFolder", "generate_reference", "BlowUpError", "BlowUpMonitor",
            "bonded_pairs", "initialise_velocities", "energy_drift", "read_energy_log",
-           "energy_conservation"]
+           "energy_conservation", "target_training_frames", "nested_subsets"]
 
 _BATCHED = {"run_batched_md": "batched", "replica_settings": "batched", "replica_folders": "batched",
             "TorchSimStepper": "torchsim_stepper", "TorchSimModel": "torchsim_model"}

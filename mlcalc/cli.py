@@ -366,6 +366,9 @@ main.add_command(tune)
 from mlcalc.cli_latent import latent  # noqa: E402  (mlcalc latent: autoencoders and the SMILES VAE)
 
 main.add_command(latent)
+from mlcalc.cli_finetune import finetune  # noqa: E402  (mlcalc finetune: a saved model on new frames)
+
+main.add_command(finetune)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

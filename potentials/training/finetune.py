@@ -1,0 +1,268 @@
+"""Fine-tune a saved energy model on a few labelled frames, or train its architecture from scratch on them.
+
+The cost of making a model transfer: :func:`finetune` continues training a ``.mlc`` energy
+model on k frames of a new target; :func:`train_from_scratch` trains the same kind and
+hyperparameters from fresh (seeded) weights on the same frames with the same optimiser
+budget, the baseline that says what the parent's weights were worth.
+
+Both use the loss of :class:`~.task.PotentialTask` (energies and forces with the parent's
+``energy_weight``/``force_weight``) and the Lightning run of :mod:`.fit` (checkpoints,
+resume, time budget). Choices for k as small as 10:
+
+- All k frames train; none are held out. The validation pass runs on the training frames
+  themselves, so the exported weights are the checkpoint with the lowest loss on the
+  training frames (in eval mode, at an epoch's end), not an out-of-sample choice. There is
+  no early stopping: the budget is a fixed number of optimiser ``steps`` so that fine-tune
+  and from-scratch runs of the same k are compared at the same cost (default 1000 steps:
+  about 35 s for ethanol-bpnn on the 2-core CPU).
+- AdamW with a cosine decay from ``lr`` to ``lr/100`` over the budget, no warm-up. The
+  default fine-tune ``lr`` (5e-4) is half the from-scratch default (the parent's training
+  ``lr``, 1e-3 for the shipped models); 1e-4 was too timid for a parent far from the target
+  (ethanol-bpnn on n-propanol: docs/RESULTS.md).
+- Atomrefs (``atomref``): ``"shift"`` (default) keeps the parent's and adds a least-squares
+  per-element correction fitted on the frames' residual energies (reference minus parent),
+  so training starts at the right energy zero; ``"parent"`` keeps them unchanged. The parent's
+  atomrefs come from one composition (a minimum-norm spread of its mean energy) and miss a
+  new molecule's energy by eV (ethanol-bpnn on n-propanol: 19 eV), an error that would
+  dominate the loss; the shift moves energies only, never forces. From scratch, atomrefs are
+  fitted on the frames as :mod:`.train` does.
+
+Outputs: ``<out_dir>/<name>.mlc`` (manifest record ``finetune``: mode, the parent's name and
+file sha256, the frames' count, sha256 and source, the settings) and the run folder
+``<out_dir>/<name>.run`` (checkpoints, CSV logs, ``request.json``). A killed run resumes from
+its last checkpoint on the next call with the same request; a finished model is returned as
+it is; a different request for the same name is refused (choose another ``name`` or
+``out_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from torch_geometric.loader import DataLoader
+
+from mlcalc.config import OptimConfig
+from mlcalc.data.files import file_sha256, require_labels
+from mlcalc.errors import MLCalcError, OutputExistsError
+from mlcalc.locks import FolderLock
+from mlcalc.model import create_model
+from mlcalc.modelfile import load_model, read_manifest, save_model
+from mlcalc.named_models import resolve_model_path
+
+from .data import GraphDataset, fit_atomref, force_rms
+from .fit import fit
+from .task import PotentialTask
+
+__all__ = ["finetune", "train_from_scratch", "DEFAULT_STEPS", "DEFAULT_LR", "frames_sha256"]
+
+#: default optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU (docs/RESULTS.md)
+DEFAULT_STEPS = 1000
+#: default fine-tune learning rate, half the from-scratch default (the parent's training lr, 1e-3 for the shipped models)
+DEFAULT_LR = 5e-4
+#: the parent's loss and clipping settings that both runs keep
+_KEPT_OPTIM = ("energy_weight", "force_weight", "gradient_clip", "weight_decay")
+
+
+def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: str | os.PathLike, *,
+             steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, batch_size: int = 16, seed: int = 0,
+             max_minutes: float | None = None, atomref: Literal["shift", "parent"] = "shift",
+             name: str | None = None, source: str | None = None, progress: bool = False) -> Path:
+    """Continue training the energy model ``model_path`` (file or shipped name) on ``frames``; the new file.
+
+    ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
+    ``batch_size`` frames (at most all of them), rounded up to whole epochs; ``max_minutes``
+    stops earlier; ``source`` describes where the frames came from (manifest). ``name``
+    defaults to ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
+    """
+    if atomref not in ("shift", "parent"):
+        raise ValueError(f"atomref must be 'shift' or 'parent', got {atomref!r}")
+    parent_path, parent, manifest = _parent(model_path)
+    frames = _checked_frames(frames, parent.elements)
+    settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed, "atomref": atomref}
+    request = _request("finetune", parent_path, manifest, frames, source, settings)
+    name = name or f"{_parent_name(parent_path, manifest)}-ft{len(frames)}"
+
+    def build() -> tuple[torch.nn.Module, dict[int, float]]:
+        refs = {int(z): float(e) for z, e in manifest["normalisation"]["atomref_eV"].items()} \
+            if manifest.get("normalisation", {}).get("atomref_eV") else \
+            {z: float(parent.atomref[z]) for z in parent.elements}
+        if atomref == "shift":
+            correction = fit_atomref(_residual_frames(parent, frames))
+            refs = {z: e + correction.get(z, 0.0) for z, e in refs.items()}
+            parent.set_atomref(refs)
+        return parent.train(), refs
+
+    return _run(build, frames, Path(out_dir), name, request, manifest, lr, max_minutes, progress)
+
+
+def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: str | os.PathLike, *,
+                       steps: int = DEFAULT_STEPS, lr: float | None = None, batch_size: int = 16, seed: int = 0,
+                       max_minutes: float | None = None, name: str | None = None, source: str | None = None,
+                       progress: bool = False) -> Path:
+    """Train the kind and hyperparameters of ``model_path`` from fresh weights (seeded) on ``frames``.
+
+    The baseline of :func:`finetune` with the same budget: ``lr`` defaults to the parent's
+    training lr; the model's elements are the frames' and its energy scale and atomrefs are
+    fitted on them as :mod:`.train` does. ``name`` defaults to ``<parent>-scratch<k>``.
+    """
+    parent_path, parent, manifest = _parent(model_path)
+    frames = _checked_frames(frames, parent.elements)
+    lr = float(lr if lr is not None else (manifest.get("training") or {}).get("optim", {}).get("lr", 1e-3))
+    settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed}
+    request = _request("scratch", parent_path, manifest, frames, source, settings)
+    name = name or f"{_parent_name(parent_path, manifest)}-scratch{len(frames)}"
+
+    def build() -> tuple[torch.nn.Module, dict[int, float]]:
+        hyper = {k: v for k, v in manifest["hyperparameters"].items() if k not in ("elements", "energy_scale")}
+        torch.manual_seed(seed)
+        model = create_model(manifest["kind"], elements=sorted({int(z) for a in frames for z in a.numbers}),
+                             energy_scale=force_rms(frames), **hyper)
+        refs = fit_atomref(frames)
+        model.set_atomref(refs)
+        return model.train(), refs
+
+    return _run(build, frames, Path(out_dir), name, request, manifest, lr, max_minutes, progress)
+
+
+def frames_sha256(frames: Sequence[Atoms]) -> str:
+    """SHA-256 (hex) of the frames' atomic numbers, positions, energies and forces (float64 bytes)."""
+    digest = hashlib.sha256()
+    for a in frames:
+        for array in (a.numbers.astype(np.int64), a.positions, np.array([a.get_potential_energy()]), a.get_forces()):
+            digest.update(np.ascontiguousarray(array, dtype=array.dtype if array.dtype == np.int64 else np.float64))
+    return digest.hexdigest()
+
+
+def _parent(model_path) -> tuple[Path, torch.nn.Module, dict[str, Any]]:
+    """The parent's path, model (float32) and manifest; a one-line error for a model that cannot be fine-tuned."""
+    path = resolve_model_path(model_path)
+    model, manifest = load_model(path, dtype=torch.float32)
+    if getattr(model, "family", "") != "energy":
+        raise MLCalcError(f"{path} is a {manifest['kind']!r} {getattr(model, 'family', 'property')} model; "
+                          "fine-tuning needs an energy model (bpnn, torchmdnet-et, torchmdnet-tensornet, ...)")
+    if getattr(model, "closed_form", False) or not any(p.requires_grad for p in model.parameters()):
+        raise MLCalcError(f"{path} is a {manifest['kind']!r} model solved in closed form or made of members; "
+                          "fine-tuning needs a single gradient-trained energy model (bpnn, torchmdnet-et, ...)")
+    return path, model, manifest
+
+
+def _checked_frames(frames: Sequence[Atoms], elements: Sequence[int]) -> list[Atoms]:
+    frames = list(frames)
+    if not frames:
+        raise ValueError("no frames to train on: give at least one structure with energy and forces")
+    require_labels(frames, forces=True, source="frames")
+    from ase.data import chemical_symbols
+
+    unknown = sorted({int(z) for a in frames for z in a.numbers} - set(elements))
+    if unknown:
+        raise MLCalcError(f"the frames hold elements {', '.join(chemical_symbols[z] for z in unknown)} that the "
+                          f"model does not know; it knows {', '.join(chemical_symbols[z] for z in elements)}")
+    return frames
+
+
+def _parent_name(path: Path, manifest: dict[str, Any]) -> str:
+    return str((manifest.get("training") or {}).get("name") or path.stem)
+
+
+def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: list[Atoms], source: str | None,
+             settings: dict[str, Any]) -> dict[str, Any]:
+    """What the run is made from and how (the manifest's ``finetune`` record; also decides reuse)."""
+    for key in ("steps", "batch_size", "seed"):
+        if not isinstance(settings[key], int) or isinstance(settings[key], bool) or settings[key] < (0 if key == "seed" else 1):
+            raise ValueError(f"{key} must be an integer ≥ {0 if key == 'seed' else 1}, got {settings[key]!r}")
+    if not settings["lr"] > 0:
+        raise ValueError(f"lr must be > 0, got {settings['lr']!r}")
+    parent_optim = (manifest.get("training") or {}).get("optim", {})
+    optim = {k: parent_optim[k] for k in _KEPT_OPTIM if k in parent_optim}
+    return {"mode": mode, "parent": {"name": _parent_name(parent_path, manifest), "kind": manifest["kind"],
+                                     "sha256": file_sha256(parent_path), "path": str(parent_path)},
+            "frames": {"count": len(frames), "sha256": frames_sha256(frames), "source": source},
+            "settings": {**settings, "optimizer": "adamw", "lr_schedule": "cosine", "validation": "training frames",
+                         **optim}}
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two requests alike but for the parent's path (a shipped model moves with the installation)."""
+    def strip(r):
+        return {**r, "parent": {k: v for k, v in r.get("parent", {}).items() if k != "path"}}
+
+    return strip(a) == strip(b)
+
+
+def _residual_frames(model: torch.nn.Module, frames: list[Atoms]) -> list[Atoms]:
+    """Copies of ``frames`` labelled with reference minus ``model`` energy (eV)."""
+    from mlcalc.calculator import MLCalc
+
+    calc = MLCalc(model.eval(), dtype=torch.float64)
+    out = []
+    for a in frames:
+        copy = Atoms(a.numbers, a.positions, cell=a.cell, pbc=a.pbc)
+        residual = a.get_potential_energy() - calc.get_potential_energy(copy)
+        copy.calc = SinglePointCalculator(copy, energy=residual)
+        out.append(copy)
+    model.float()
+    return out
+
+
+def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str, Any], parent_manifest: dict[str, Any],
+         lr: float, max_minutes: float | None, progress: bool) -> Path:
+    """Fit the model ``build()`` gives on ``frames`` in ``<out_dir>/<name>.run``; export ``<out_dir>/<name>.mlc``."""
+    target = out_dir / f"{name}.mlc"
+    work = out_dir / f"{name}.run"
+    if target.exists():
+        return _reuse(target, request)
+    with FolderLock(work, "fine-tune folder"):
+        if target.exists():  # finished by another process while this one waited
+            return _reuse(target, request)
+        saved = work / "request.json"
+        if saved.exists() and not _same(json.loads(saved.read_text()), request):
+            raise OutputExistsError(f"{work} holds an unfinished run of another request (other frames, parent or "
+                                    "settings); delete it or choose another name or out_dir")
+        saved.write_text(json.dumps(request, indent=2))
+        s = request["settings"]
+        batch = min(s["batch_size"], len(frames))
+        per_epoch = math.ceil(len(frames) / batch)
+        epochs = math.ceil(s["steps"] / per_epoch)
+        optim = OptimConfig(epochs=epochs, batch_size=batch, optimizer="adamw", lr=lr, lr_schedule="cosine",
+                            lr_min=lr / 100, max_minutes=max_minutes,
+                            **{k: s[k] for k in _KEPT_OPTIM if k in s})
+        model, refs = build()
+        dataset = GraphDataset(frames, cutoff=model.cutoff)
+        train_loader = DataLoader(dataset, batch_size=batch, shuffle=True,
+                                  generator=torch.Generator().manual_seed(s["seed"]))
+        val_loader = DataLoader(dataset, batch_size=batch, shuffle=False)
+        torch.manual_seed(s["seed"])
+        fitted = fit(PotentialTask(model, optim.model_dump()), train_loader, val_loader, optim, work,
+                     resume=(work / "checkpoints" / "last.ckpt").exists(), progress=progress)
+        from .train import test_metrics
+
+        metrics = {"train": {**test_metrics(model, val_loader), "frames": len(frames)}, **fitted,
+                   "steps": fitted["epochs"] * per_epoch, "torch_threads": torch.get_num_threads()}
+        parent_training = parent_manifest.get("training") or {}
+        training = {"name": name, "seed": s["seed"], "optim": optim.model_dump(mode="json"),
+                    "model": parent_training.get("model", {"kind": parent_manifest["kind"]})}
+        save_model(target, model, metrics=metrics,
+                   data={"name": request["frames"]["source"] or f"{len(frames)} frames", "size": len(frames),
+                         "sha256": request["frames"]["sha256"]},
+                   normalisation={"atomref_eV": {str(z): e for z, e in refs.items()},
+                                  "energy_scale_eV": float(model.energy_scale)},
+                   training=training, finetune=request)
+    return target
+
+
+def _reuse(target: Path, request: dict[str, Any]) -> Path:
+    """``target`` if it was made from ``request``; else refused."""
+    done = read_manifest(target, verify=False).get("finetune")
+    if done is None or not _same(done, request):
+        raise OutputExistsError(f"{target} exists and was not made from this request (other frames, parent or "
+                                "settings); delete it or choose another name or out_dir")
+    return target

@@ -1,0 +1,141 @@
+"""Fine-tuning a saved model on k frames of another molecule, training from scratch on them, and the frames."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from mlcalc import MLCalc
+from mlcalc.errors import MLCalcError, OutputExistsError
+from mlcalc.modelfile import read_manifest, save_model
+from mlcalc.named_models import resolve_model_path
+from mlcalc.testing import tiny_potential
+
+pytest.importorskip("tblite")
+
+from mlcalc.md import ReferenceSettings, nested_subsets, target_training_frames  # noqa: E402
+from mlcalc.potentials.training.finetune import finetune, frames_sha256, train_from_scratch  # noqa: E402
+
+SHORT = ReferenceSettings(frames=1, thermalise=100, interval=20)  # 10 fs between frames: a miniature of the 20 fs
+
+
+@pytest.fixture(scope="module")
+def propanol(tmp_path_factory):
+    """(12 training frames, 10 held-out frames) of n-propanol at 500 K, GFN2-xTB, from two seeds."""
+    out = tmp_path_factory.mktemp("frames")
+    train = target_training_frames("n-propanol", 12, out=out, seed=0, settings=SHORT)
+    held_out = target_training_frames("n-propanol", 10, out=out, seed=1, settings=SHORT)
+    return train, held_out
+
+
+def force_mae(model, frames) -> float:
+    """Mean absolute force error (eV/Å) of a model (name, path) on labelled frames."""
+    calc = MLCalc.load(model)
+    return float(np.mean([np.abs(calc.get_forces(a.copy()) - a.get_forces()).mean() for a in frames]))
+
+
+def test_finetuning_on_k_frames_lowers_the_error_on_that_molecule(propanol, tmp_path):
+    train, held_out = propanol
+    path = finetune("ethanol-bpnn", train[:8], tmp_path, steps=60, source="n-propanol 500 K")
+    assert force_mae(path, held_out) < 0.7 * force_mae("ethanol-bpnn", held_out)
+    manifest = read_manifest(path)
+    record = manifest["finetune"]
+    assert record["mode"] == "finetune" and record["parent"]["name"] == "ethanol-bpnn"
+    assert len(record["parent"]["sha256"]) == 64 and record["frames"]["count"] == 8
+    assert record["frames"]["source"] == "n-propanol 500 K" and record["settings"]["steps"] == 60
+    assert manifest["kind"] == "bpnn" and manifest["metrics"]["steps"] >= 60
+
+
+def test_a_rerun_reuses_the_finished_model_and_a_new_request_is_refused(propanol, tmp_path):
+    train, _ = propanol
+    path = finetune("ethanol-bpnn", train[:4], tmp_path, steps=4, name="small")
+    stamp = path.stat().st_mtime_ns
+    assert finetune("ethanol-bpnn", train[:4], tmp_path, steps=4, name="small") == path
+    assert path.stat().st_mtime_ns == stamp
+    with pytest.raises(OutputExistsError, match="not made from this request"):
+        finetune("ethanol-bpnn", train[:5], tmp_path, steps=4, name="small")
+
+
+def test_a_run_whose_export_was_lost_resumes_from_its_last_checkpoint(propanol, tmp_path):
+    train, _ = propanol
+    path = finetune("ethanol-bpnn", train[:4], tmp_path, steps=6)
+    weights = read_manifest(path)["weights_sha256"]
+    path.unlink()  # killed after the last checkpoint, before the export
+    assert finetune("ethanol-bpnn", train[:4], tmp_path, steps=6) == path
+    assert read_manifest(path)["weights_sha256"] == weights
+
+
+def test_training_from_scratch_on_the_same_frames(propanol, tmp_path):
+    train, held_out = propanol
+    path = train_from_scratch("ethanol-bpnn", train[:8], tmp_path, steps=60, seed=1)
+    manifest = read_manifest(path)
+    assert manifest["finetune"]["mode"] == "scratch" and manifest["kind"] == "bpnn"
+    assert manifest["finetune"]["settings"]["lr"] == 1e-3  # the parent's training lr
+    parent = read_manifest(resolve_model_path("ethanol-bpnn"))["hyperparameters"]
+    assert manifest["hyperparameters"]["hidden"] == parent["hidden"]
+    assert np.isfinite(force_mae(path, held_out))
+
+
+def test_a_torchmdnet_model_is_finetuned_and_trained_from_scratch(propanol, tmp_path):
+    train, _ = propanol
+    parent = save_model(tmp_path / "tiny-et.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8), cutoff=4.0))
+    before = force_mae(parent, train[:6])
+    tuned = finetune(parent, train[:6], tmp_path / "out", steps=20, lr=3e-3)
+    assert force_mae(tuned, train[:6]) < before
+    assert read_manifest(tuned)["finetune"]["parent"]["name"] == "tiny-et"
+    scratch = train_from_scratch(parent, train[:6], tmp_path / "out", steps=5)
+    assert read_manifest(scratch)["kind"] == "torchmdnet-et"
+
+
+def test_bad_input_is_one_line(propanol, tmp_path):
+    train, _ = propanol
+    bare = [Atoms(a.numbers, a.positions) for a in train[:3]]
+    with pytest.raises(ValueError, match="no reference energy"):
+        finetune("ethanol-bpnn", bare, tmp_path)
+    with pytest.raises(MLCalcError, match="needs an energy model"):
+        finetune("qm9-homo", train[:3], tmp_path)
+    nitrogen = train[0].copy()
+    nitrogen.numbers[3] = 7
+    nitrogen.calc = train[0].calc
+    with pytest.raises(MLCalcError, match="elements N"):
+        finetune("ethanol-bpnn", [nitrogen], tmp_path)
+    with pytest.raises(ValueError, match=r"k must lie in 1\.\.12"):
+        nested_subsets(train, [10, 50])
+    with pytest.raises(ValueError, match="steps must be"):
+        finetune("ethanol-bpnn", train[:3], tmp_path, steps=0)
+    with pytest.raises(ValueError, match="atomref must be"):
+        finetune("ethanol-bpnn", train[:3], tmp_path, atomref="refit")
+
+
+def test_target_frames_are_cached_and_nested(propanol, tmp_path):
+    train, held_out = propanol
+    sets = nested_subsets(train, [4, 8])
+    assert frames_sha256(sets[8][:4]) == frames_sha256(sets[4])
+    assert all(np.abs(a.get_forces()).max() > 0 for a in train)
+    assert not any(np.allclose(a.positions, b.positions) for a in train for b in held_out)
+    first = target_training_frames("n-propanol", 2, out=tmp_path, settings=SHORT)
+    more = target_training_frames("n-propanol", 3, out=tmp_path, settings=SHORT)  # extends the cached run
+    assert frames_sha256(more[:2]) == frames_sha256(first)
+    meta = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert meta["frames"] == 3 and meta["temperature"] == 500.0
+    assert torch.get_default_dtype() == torch.float32
+
+
+def test_the_command_finetunes_the_first_k_frames_of_a_file(propanol, tmp_path):
+    import ase.io
+    from click.testing import CliRunner
+
+    from mlcalc.cli import main
+
+    train, _ = propanol
+    ase.io.write(tmp_path / "frames.extxyz", train, format="extxyz")
+    args = ["finetune", "ethanol-bpnn", str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "out"),
+            "--steps", "2", "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "--k", "3"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(result.stdout.strip().splitlines()[-1])
+    assert manifest["finetune"]["frames"]["count"] == 3 and manifest["finetune"]["frames"]["source"].endswith("extxyz")
+    bad = CliRunner().invoke(main, [*args, "--k", "13"])
+    assert bad.exit_code == 2 and "k must lie in 1..12" in bad.stderr and "Traceback" not in bad.stderr
