@@ -142,3 +142,27 @@ def test_config_options_are_checked(tmp_path):
         load_config(path, {"data.atomref": "mean"})
     with pytest.raises(ValueError, match="data.reference.*'gfn2-xtb' or 'gfn1-xtb'"):
         load_config(path, {"data.reference": "dft"})
+
+
+def test_kernel_model_takes_the_nearest_solution_and_fits_the_same():
+    pytest.importorskip("dscribe")
+    from ase.calculators.emt import EMT
+
+    from mlcalc import MLCalc
+    from mlcalc.potentials.kernel_energy import fit_kernel_energy_model
+
+    frames = []
+    for k in range(12):
+        atoms = load_molecule("ethanol")
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        frames.append(_labelled(atoms, atoms.get_potential_energy()))
+    start = {1: -11.7, 6: -50.0, 8: -104.0}
+    soap = {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 1}
+    plain = fit_kernel_energy_model(frames, descriptor=soap, alpha=1e-8)
+    near = fit_kernel_energy_model(frames, descriptor=soap, alpha=1e-8, atomref_start=start)
+    expected = fit_atomref(frames, start=start)
+    assert [float(near.atomref[z]) for z in (1, 6, 8)] == pytest.approx([expected[z] for z in (1, 6, 8)], abs=1e-4)
+    assert float(near.atomref[1]) != pytest.approx(float(plain.atomref[1]), abs=1.0)
+    np.testing.assert_allclose(MLCalc(near, dtype="float64").predict(frames)["energy"],
+                               MLCalc(plain, dtype="float64").predict(frames)["energy"], atol=1e-4)  # float32 atomrefs
