@@ -54,18 +54,21 @@ def choose_atomref(structures: Sequence[Atoms], method: Literal["auto", "least_s
     ``method``: ``least_squares`` (minimum norm), ``isolated_atoms`` (least squares nearest to
     ``reference``'s isolated-atom energies, e.g. "gfn2-xtb"), or ``auto``: least squares when
     the compositions determine every element, else isolated atoms (least squares with a
-    warning when ``reference`` is None). The record: ``method``, ``reference``, ``elements``,
+    warning when ``reference`` is None or has no isolated-atom energies). The record: ``method``, ``reference``, ``elements``,
     ``rank``, ``isolated_atom_eV`` (when used).
     """
     if method not in ATOMREF_METHODS:
         raise ValueError(f"unknown atomref method {method!r}; choose one of {', '.join(ATOMREF_METHODS)}")
+    from mlcalc.data.isolated_atoms import REFERENCE_METHODS, isolated_atom_energies
+
     elements, rank = composition_rank(structures)
     if method == "auto":
         method = "least_squares" if rank == len(elements) else "isolated_atoms"
-        if method == "isolated_atoms" and reference is None:
+        if method == "isolated_atoms" and str(reference).lower() not in REFERENCE_METHODS:
             _log.warning("the training compositions determine %d of %d element energies and the reference method "
-                         "is unknown (set data.reference): atomrefs by least squares; energies of other "
-                         "compositions will be off", rank, len(elements))
+                         "is %s (set data.reference: gfn2-xtb or gfn1-xtb): atomrefs by least squares; energies "
+                         "of other compositions will be off", rank, len(elements),
+                         "unknown" if reference is None else f"{reference!r}, which has no isolated-atom energies")
             method = "least_squares"
     record = {"method": method, "reference": reference, "elements": elements, "rank": rank}
     if method == "least_squares":
@@ -73,8 +76,6 @@ def choose_atomref(structures: Sequence[Atoms], method: Literal["auto", "least_s
     if reference is None:
         raise ValueError("atomref isolated_atoms needs the reference method that labelled the data "
                          "(data.reference: gfn2-xtb or gfn1-xtb)")
-    from mlcalc.data.isolated_atoms import isolated_atom_energies
-
     atoms = isolated_atom_energies(reference, elements)
     record["isolated_atom_eV"] = {str(z): e for z, e in atoms.items()}
     return fit_atomref(structures, start=atoms), record

@@ -62,6 +62,8 @@ def test_rank_test_picks_the_method(ethanols, caplog):
     with caplog.at_level(logging.WARNING, logger="mlcalc.atomref"):
         _, unknown = choose_atomref(ethanols, "auto", None)
     assert unknown["method"] == "least_squares" and "reference method is unknown" in caplog.text
+    assert choose_atomref(ethanols, "auto", "dft")[1]["method"] == "least_squares"  # e.g. a file's own label
+    assert "'dft', which has no isolated-atom energies" in caplog.text
     with pytest.raises(ValueError, match="data.reference"):
         choose_atomref(ethanols, "isolated_atoms", None)
     spanning = [*ethanols, _labelled(molecule("CH4"), -114.0), _labelled(molecule("H2O"), -137.0)]
