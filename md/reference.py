@@ -35,7 +35,8 @@ def generate_reference(atoms: Atoms, settings: ReferenceSettings, out: str | os.
     steps, the frame at every multiple of ``interval`` steps is kept. One generator,
     ``np.random.default_rng(seed)``, draws the Maxwell-Boltzmann velocities (not rescaled)
     and then the Langevin noise; the centre of mass is held fixed. ``calculator``: default
-    GFN2-xTB. With ``out`` the frames are also written as extxyz. The blow-up monitors
+    GFN2-xTB (then each frame's ``info["reference"]`` is "gfn2-xtb"). With ``out`` the frames
+    are also written as extxyz. The blow-up monitors
     (``max_force``, ``bond_stretch``) raise :class:`~mlcalc.md.BlowUpError`.
     """
     atoms = atoms.copy()
@@ -44,6 +45,9 @@ def generate_reference(atoms: Atoms, settings: ReferenceSettings, out: str | os.
     initialise_velocities(atoms, settings.temperature, rng=rng, rescale=False)
     atoms.set_constraint(FixCom())
     sampled = _sample(ASEStepper(atoms, settings, rng=rng), settings, progress)
+    if calculator is None:  # the labelling method, for training's isolated-atom references
+        for frame in sampled:
+            frame.info["reference"] = "gfn2-xtb"
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         ase.io.write(out, sampled, format="extxyz")

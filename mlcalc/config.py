@@ -58,6 +58,13 @@ class DataConfig(_Strict):
     val: int = Field(gt=0, description="validation frames")
     test: Optional[int] = Field(None, ge=0, description="test frames (default: all the rest)")
     split_seed: int = 0
+    reference: Optional[Literal["gfn2-xtb", "gfn1-xtb"]] = Field(
+        None, description="the method that labelled the data (default: the frames' 'reference' info, which "
+        "`mlcalc data reference` writes, or gfn2-xtb with a generate section; else unknown)")
+    atomref: Literal["auto", "least_squares", "isolated_atoms"] = Field(
+        "auto", description="per-element reference energies: least squares on element counts, or the least-squares "
+        "solution nearest to the reference method's isolated-atom energies; auto: least squares when the training "
+        "compositions determine every element, else isolated atoms (mlcalc.atomref)")
 
 
 class _SplitFractions(_Strict):

@@ -156,10 +156,12 @@ class KernelRidgeEnergyModel(EnergyModel):
 
     def fit(self, structures: Sequence[Atoms], energies: np.ndarray, alpha: Optional[float] = None,
             gamma: Optional[float] = None, standardise_features: bool = True, progress: bool = False,
-            forces: Optional[Sequence[np.ndarray]] = None, force_weight: Optional[float] = None) -> None:
+            forces: Optional[Sequence[np.ndarray]] = None, force_weight: Optional[float] = None,
+            atomref_start: Optional[dict[int, float]] = None) -> None:
         """Fit to total ``energies`` [n] (eV) of ``structures``; the arrays are resized to the data.
 
-        Duplicates (same hash) are dropped; atomrefs by least squares on element counts;
+        Duplicates (same hash) are dropped; atomrefs by least squares on element counts (the
+        least-squares solution nearest to ``atomref_start``, {z: eV}, e.g. isolated-atom energies);
         the rest divided by its standard deviation (``energy_scale``). ``gamma``: KRR kernel width
         (default: ``kernel_params["gamma"]``, else 1/n_features); ``alpha``: ridge / GP jitter in
         those standardised units (default: ``kernel_params["alpha"]``, else 1e-8).
@@ -181,7 +183,8 @@ class KernelRidgeEnergyModel(EnergyModel):
         if len(structures) < 2:
             raise ValueError(f"need at least 2 distinct structures to fit, got {len(structures)}")
         counts = np.array([[np.count_nonzero(a.numbers == z) for z in self.elements] for a in structures], float)
-        refs, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+        origin = np.array([(atomref_start or {}).get(z, 0.0) for z in self.elements])
+        refs = origin + np.linalg.lstsq(counts, energies - counts @ origin, rcond=None)[0]
         rest = energies - counts @ refs
         scale = float(rest.std()) or 1.0
         raw = featurise(structures, self.descriptor, self.elements, cache=False, progress=progress)
@@ -236,10 +239,12 @@ def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.n
                             gamma: Optional[float] = None, standardise_features: bool = True,
                             elements: Optional[Sequence[int]] = None, progress: bool = False,
                             method: str = "krr", forces: Optional[Sequence[np.ndarray]] = None,
-                            force_weight: float = 0.0) -> KernelRidgeEnergyModel:
+                            force_weight: float = 0.0,
+                            atomref_start: Optional[dict[int, float]] = None) -> KernelRidgeEnergyModel:
     """A new ``krr-energy`` or ``gp-energy`` (``method`` krr, gp) model fitted to ``energies`` (eV; default: the labels).
 
     ``force_weight`` > 0 (KRR only): fit ``forces`` too (default: the structures' own).
+    ``atomref_start``: see :meth:`KernelRidgeEnergyModel.fit`.
     """
     if method not in ("krr", "gp"):
         raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
@@ -251,5 +256,5 @@ def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.n
     if force_weight > 0 and forces is None:
         forces = [a.get_forces() for a in structures]
     model.fit(structures, energies, alpha=alpha, gamma=gamma, standardise_features=standardise_features,
-              progress=progress, forces=forces, force_weight=force_weight)
+              progress=progress, forces=forces, force_weight=force_weight, atomref_start=atomref_start)
     return model

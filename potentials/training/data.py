@@ -10,6 +10,7 @@ from ase import Atoms
 from torch.utils.data import Dataset
 
 from mlcalc import keys as K
+from mlcalc.atomref import fit_atomref
 from mlcalc.data.splits import split_indices
 from mlcalc.graph import atoms_to_graph
 
@@ -35,19 +36,6 @@ class GraphDataset(Dataset):
 
     def __getitem__(self, index: int):
         return self.graphs[index]
-
-
-def fit_atomref(structures: Sequence[Atoms]) -> dict[int, float]:
-    """Per-element energies (eV) from least squares of total energies on element counts.
-
-    With a single composition the system is rank one and the minimum-norm solution
-    spreads the mean energy over the elements, which is all that is needed.
-    """
-    elements = sorted({int(z) for a in structures for z in a.numbers})
-    counts = np.array([[np.count_nonzero(a.numbers == z) for z in elements] for a in structures], dtype=float)
-    energies = np.array([a.get_potential_energy() for a in structures])
-    coef, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return {z: float(c) for z, c in zip(elements, coef)}
 
 
 def force_rms(structures: Sequence[Atoms]) -> float:

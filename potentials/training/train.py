@@ -17,6 +17,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from mlcalc import keys as K
+from mlcalc.atomref import choose_atomref
 from mlcalc.config import TrainConfig
 from mlcalc.data.files import file_sha256, read_structures, require_labels
 from mlcalc.data.molecules import load_molecule
@@ -24,7 +25,7 @@ from mlcalc.derivatives import energy_forces_stress, model_inputs
 from mlcalc.modelfile import save_model
 
 from mlcalc.model import create_model
-from .data import GraphDataset, fit_atomref, force_rms, split_indices
+from .data import GraphDataset, force_rms, split_indices
 from .fit import TrainResult, fit
 from .out_dir import training_folder
 from .task import PotentialTask
@@ -44,6 +45,17 @@ def _ensure_data(config: TrainConfig) -> Path:
 
     generate_reference(load_molecule(gen.molecule), gen, out=path, progress=config.progress)
     return path
+
+
+def _reference_method(config: TrainConfig, structures) -> str | None:
+    """The method that labelled the data: ``data.reference``, else the frames' ``info["reference"]``
+    (written by :func:`mlcalc.md.generate_reference`), else GFN2-xTB for a config that generates its data."""
+    if config.data.reference is not None:
+        return config.data.reference
+    found = {str(a.info.get("reference", "")).lower() for a in structures}
+    if len(found) == 1 and found != {""}:
+        return found.pop()
+    return "gfn2-xtb" if config.data.generate is not None else None
 
 
 def test_metrics(model: torch.nn.Module, loader) -> dict[str, float]:
@@ -104,7 +116,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     periodic = any(bool(a.pbc.any()) for a in structures)  # a periodic training set makes a periodic model
     model = create_model(config.model.kind, elements=elements, cutoff=config.model.cutoff,
                          energy_scale=force_rms(train_set), **{"periodic": periodic, **config.model.hyperparameters})
-    atomref = fit_atomref(train_set)
+    atomref, atomref_record = choose_atomref(train_set, d.atomref, _reference_method(config, structures))
     model.set_atomref(atomref)
 
     loaders = {}
@@ -120,7 +132,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     if getattr(model, "closed_form", False):  # kernel energy models: solved on the training energies
         start = time.perf_counter()
         model.fit(train_set, np.array([a.get_potential_energy() for a in train_set]),
-                  forces=[a.get_forces() for a in train_set])  # used with kernel_params.force_weight > 0
+                  forces=[a.get_forces() for a in train_set],  # used with kernel_params.force_weight > 0
+                  atomref_start={int(z): e for z, e in atomref_record.get("isolated_atom_eV", {}).items()} or None)
         atomref = {z: float(model.atomref[z]) for z in model.elements}
         fitted = {"epochs": 0, "train_wall_time_s": round(time.perf_counter() - start, 1)}
     else:
@@ -135,7 +148,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         data={"name": d.name or data_path.name, "path": str(data_path), "size": len(structures),
               "sha256": file_sha256(data_path), "split_seed": d.split_seed,
               "splits": {k: len(v) for k, v in split.items()}},
-        normalisation={"atomref_eV": {str(z): e for z, e in atomref.items()}, "energy_scale_eV": model.energy_scale},
+        normalisation={"atomref_eV": {str(z): e for z, e in atomref.items()}, "energy_scale_eV": model.energy_scale,
+                       "atomref": atomref_record},
         training=json.loads(config.model_dump_json()),
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
