@@ -102,6 +102,9 @@ def plot_finetune(target: str, rows: list[dict], path: str | os.PathLike) -> Pat
             if ks:
                 ax.errorbar(ks, ys, yerr=errs, capsize=3, label=kind, **style)
         ax.set_xscale("symlog", linthresh=10)
+        ticks = sorted({r["k"] for r in rows})
+        ax.set_xticks(ticks, [str(k) for k in ticks])
+        ax.minorticks_off()
         ax.set_xlabel(f"k frames of {target}")
         ax.set_ylabel(ylabel)
         if key != "stable_ps":

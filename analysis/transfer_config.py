@@ -87,6 +87,8 @@ class TransferConfig(_Strict):
                                                "them, then rerun the target (0: the source model as it is)")
     finetune_steps: Optional[int] = Field(None, ge=1, description="MD steps of the fine-tuned models' runs "
                                                                   "(default: md.steps)")
+    finetune_train_steps: int = Field(1000, ge=1, description="optimiser steps of each fine-tuning and each "
+                                                              "from-scratch training (the same budget for both)")
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])
 

@@ -106,3 +106,32 @@ def test_replica_and_finetune_settings_are_checked(tmp_path):
     assert _config("ethanol-bpnn", tmp_path, finetune=[50, 0, 10, 10]).finetune == [0, 10, 50]
     with pytest.raises(ValueError, match="preoptimise"):
         _config("ethanol-bpnn", tmp_path, preoptimise="yes")
+
+
+def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained_tiny_model, tmp_path):
+    """Replicas scored against the reference (leave-one-out noise), NVE verdicts, and fine-tuning on k frames of
+    the target lowers the force error on that target's scored frames."""
+    pytest.importorskip("tblite")
+    out = tmp_path / "study"
+    config = _config(trained_tiny_model, out, md={"steps": 60, "timestep": 0.5, "interval": 2}, finetune=[0, 8],
+                     finetune_steps=30, finetune_train_steps=60, error_frames=12)
+    results = run_transfer(config, echo=lambda s: None, progress=False)
+    metrics = results["molecules"]["n-propanol"]["metrics"]
+    assert set(metrics) >= {"reference", "model", "model-unoptimised"}
+    for run in ("reference", "model"):
+        summary = metrics[run]["summary"]
+        assert summary["runs"] == 2 and summary["h_mae"]["n"] == 2 and 0 <= summary["h_mae"]["mean"] <= 2
+        assert 0 < summary["stable_ps"]["mean"] <= 0.03 + 1e-9
+    assert set(metrics["model"]["beyond_noise"]) == {"stable_ps", "h_mae", "spectrum_w1_cm1"}
+    assert len(results["energy_conservation"]) == 10  # 2 molecules × 2 replicas × (model, reference) + 2 unoptimised
+    assert all(isinstance(r["conserved"], bool) for r in results["energy_conservation"])
+    curve = results["finetune"]["n-propanol"]
+    assert [(r["k"], r["kind"]) for r in curve] == [(0, "source"), (8, "finetuned"), (8, "scratch")]
+    source, tuned = curve[0], curve[1]
+    assert tuned["forces_mae_meV_per_A"] < source["forces_mae_meV_per_A"]
+    assert tuned["runs"] == 2 and tuned["steps"] == 30
+    assert (out / "finetune/n-propanol/k8/finetuned/md/model-r1/trajectory.traj").exists()
+    report = (out / "report.md").read_text()
+    assert "How much n-propanol data fixes transfer" in report and "Stability and structure" in report
+    assert (out / results["figures"]["fine-tuning n-propanol"]).stat().st_size > 5000
+    assert check_images(out / "report.html")["broken"] == []
