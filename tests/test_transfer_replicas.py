@@ -135,3 +135,19 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     assert "How much n-propanol data fixes transfer" in report and "Stability and structure" in report
     assert (out / results["figures"]["fine-tuning n-propanol"]).stat().st_size > 5000
     assert check_images(out / "report.html")["broken"] == []
+
+
+def test_molecules_given_as_files_are_labelled_by_their_file_name(trained_tiny_model, tmp_path):
+    from ase.io import write
+
+    folder = tmp_path / "deep" / "folder"
+    folder.mkdir(parents=True)
+    write(folder / "my-propanol.xyz", load_molecule("n-propanol"))
+    out = tmp_path / "study"
+    config = _config(trained_tiny_model, out, targets=[str(folder / "my-propanol.xyz")], reference=None,
+                     error_frames=0, replicas=1, md={"steps": 10, "timestep": 0.5, "interval": 5})
+    results = run_transfer(config, echo=lambda s: None, progress=False)
+    assert list(results["molecules"]) == ["ethanol", "my-propanol.xyz"]
+    assert results["molecules"]["my-propanol.xyz"]["file"] == str(folder / "my-propanol.xyz")
+    report = (out / "report.md").read_text()
+    assert "my-propanol.xyz" in report and str(folder) not in report
