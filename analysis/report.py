@@ -48,7 +48,11 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
     if starts:
         tables.append(starts)
     if results.get("uncertainty"):
-        tables.append(_uncertainty_table(results["uncertainty"], results["config"]["error_frames"]))
+        title, header, rows, note = _uncertainty_table(results["uncertainty"], results["config"]["error_frames"])
+        if results.get("uncertainty_model"):
+            note = (f"The ensemble {Path(results['uncertainty_model']).name} (not the study's model): its uncertainty "
+                    "against its own force error. " + note)
+        tables.append((title, header, rows, note))
     for target, rows in results.get("finetune", {}).items():
         tables.append(_finetune_table(target, rows))
     comparisons = results["comparisons"]

@@ -75,6 +75,8 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     model_path = _source_model(config, echo)
     calc = MLCalc.load(model_path)
     _check_elements(config, calc)
+    ensemble = (_ensemble(config.uncertainty_model) if config.uncertainty_model
+                and "uncertainty" not in calc.implemented_properties else None)
     _check_same_study(config, out, model_path)
 
     relaxer = MLCalc.load(model_path, dtype="float64") if any(map(config.preoptimised, config.molecules)) else None
@@ -134,6 +136,9 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     results["energy_conservation"] = _conservation(jobs, md)
     if error_frames and "uncertainty" in calc.implemented_properties:
         results["uncertainty"] = uncertainty_study(calc, error_frames, predicted)
+    elif error_frames and ensemble is not None:
+        results["uncertainty"] = uncertainty_study(ensemble, error_frames)
+        results["uncertainty_model"] = config.uncertainty_model
     if config.finetune:
         from .transfer_finetune import finetune_curve
 
@@ -279,6 +284,17 @@ def _source_model(config: TransferConfig, echo) -> Path:
         return path
     echo(f"training the source model from {config.source.train_config} ...")
     return train(train_config, resume=(Path(train_config.out_dir) / "checkpoints" / "last.ckpt").exists()).model_path
+
+
+def _ensemble(spec: str):
+    """The calculator of ``uncertainty_model``; a model without a force uncertainty is refused in one line."""
+    from mlcalc.calculator import MLCalc
+
+    ensemble = MLCalc.load(spec)
+    if "uncertainty" not in ensemble.implemented_properties:
+        raise ValueError(f"uncertainty_model {spec} gives no uncertainty: give an ensemble (mlcalc train --seeds N "
+                         "makes one)")
+    return ensemble
 
 
 def _check_elements(config: TransferConfig, calc) -> None:

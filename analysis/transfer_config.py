@@ -82,6 +82,9 @@ class TransferConfig(_Strict):
         "targets", description="relax the model's start geometries with the model itself first (BFGS); the "
                                "reference's start stays as given and the model also runs from it")
     preoptimise_fmax: float = Field(0.01, gt=0, description="eV/Å: force limit of the pre-optimisation")
+    uncertainty_model: Optional[str] = Field(
+        None, description="an ensemble (.mlc or shipped name) whose force uncertainty on each molecule's scored "
+                          "frames is reported against its own force error (an ensemble source model is used itself)")
     finetune: list[int] = Field([], description="frame counts k: per target, fine-tune the source model on k "
                                                "500 K reference frames of that target, and train from scratch on "
                                                "them, then rerun the target (0: the source model as it is)")

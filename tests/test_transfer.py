@@ -145,3 +145,15 @@ def test_an_ensemble_source_model_adds_uncertainty_against_error_to_the_report(t
         assert study[group]["mean_force_error_eV_per_A"] > 0
     assert json.loads((out / "results.json").read_text())["uncertainty"]["all"]["frames"] == 12
     assert "Ensemble uncertainty against force error" in (out / "report.md").read_text()
+
+    # a single source model with an ensemble beside it: the ensemble's uncertainty on the same frames
+    beside = run_transfer(_config(trained_tiny_model, tmp_path / "beside", md={"steps": 40, "timestep": 0.5,
+                                                                              "interval": 5},
+                                  error_frames=6, uncertainty_model=str(path)), echo=lambda s: None, progress=False)
+    assert beside["uncertainty_model"] == str(path) and beside["uncertainty"]["all"]["frames"] == 12
+    assert "committee.mlc (not the study's model)" in (tmp_path / "beside" / "report.md").read_text()
+    with pytest.raises(ValueError, match="gives no uncertainty"):
+        run_transfer(_config(trained_tiny_model, tmp_path / "bad", md={"steps": 10, "timestep": 0.5, "interval": 5},
+                             error_frames=2, uncertainty_model=str(trained_tiny_model)),
+                     echo=lambda s: None, progress=False)
+    assert not (tmp_path / "bad" / "md").exists()  # refused before any MD
