@@ -86,7 +86,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
 
     ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
     ``batch_size`` frames (at most all of them), rounded up to whole epochs; ``max_minutes``
-    stops earlier; ``source`` describes where the frames came from (manifest). ``name``
+    stops earlier (the model is then exported as finished; ``metrics.steps`` says how far it got); ``source`` describes where the frames came from (manifest). ``name``
     defaults to ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
     """
     if atomref not in ("shift", "parent"):
@@ -98,9 +98,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
     name = name or f"{_parent_name(parent_path, manifest)}-ft{len(frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
-        refs = {int(z): float(e) for z, e in manifest["normalisation"]["atomref_eV"].items()} \
-            if manifest.get("normalisation", {}).get("atomref_eV") else \
-            {z: float(parent.atomref[z]) for z in parent.elements}
+        refs = {int(z): float(parent.atomref[z]) for z in parent.elements}
         if atomref == "shift":
             correction = fit_atomref(_residual_frames(parent, frames))
             refs = {z: e + correction.get(z, 0.0) for z, e in refs.items()}
