@@ -15,6 +15,9 @@ resume, time budget). Choices for k as small as 10:
   no early stopping: the budget is a fixed number of optimiser ``steps`` so that fine-tune
   and from-scratch runs of the same k are compared at the same cost (default 1000 steps:
   about 35 s for ethanol-bpnn on the 2-core CPU).
+- An epoch is one pass over the frames or 25 optimiser steps, whichever is more (a few
+  frames are passed over several times per epoch, each pass reshuffled), so that 10 frames
+  do not pay for a validation pass and a checkpoint after every step.
 - AdamW with a cosine decay from ``lr`` to ``lr/100`` over the budget, no warm-up. The
   default fine-tune ``lr`` (5e-4) is half the from-scratch default (the parent's training
   ``lr``, 1e-3 for the shipped models); 1e-4 was too timid for a parent far from the target
@@ -48,6 +51,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
 from mlcalc.config import OptimConfig
@@ -68,6 +72,8 @@ __all__ = ["finetune", "train_from_scratch", "DEFAULT_STEPS", "DEFAULT_LR", "fra
 DEFAULT_STEPS = 1000
 #: default fine-tune learning rate, half the from-scratch default (the parent's training lr, 1e-3 for the shipped models)
 DEFAULT_LR = 5e-4
+#: an epoch (a validation pass and a checkpoint) every this many steps at least, however few the frames
+MIN_STEPS_PER_EPOCH = 25
 #: the parent's loss and clipping settings that both runs keep
 _KEPT_OPTIM = ("energy_weight", "force_weight", "gradient_clip", "weight_decay")
 
@@ -80,7 +86,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
 
     ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
     ``batch_size`` frames (at most all of them), rounded up to whole epochs; ``max_minutes``
-    stops earlier; ``source`` describes where the frames came from (manifest). ``name``
+    stops earlier (the model is then exported as finished; ``metrics.steps`` says how far it got); ``source`` describes where the frames came from (manifest). ``name``
     defaults to ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
     """
     if atomref not in ("shift", "parent"):
@@ -92,9 +98,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
     name = name or f"{_parent_name(parent_path, manifest)}-ft{len(frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
-        refs = {int(z): float(e) for z, e in manifest["normalisation"]["atomref_eV"].items()} \
-            if manifest.get("normalisation", {}).get("atomref_eV") else \
-            {z: float(parent.atomref[z]) for z in parent.elements}
+        refs = {int(z): float(parent.atomref[z]) for z in parent.elements}
         if atomref == "shift":
             correction = fit_atomref(_residual_frames(parent, frames))
             refs = {z: e + correction.get(z, 0.0) for z, e in refs.items()}
@@ -186,7 +190,8 @@ def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: lis
     return {"mode": mode, "parent": {"name": _parent_name(parent_path, manifest), "kind": manifest["kind"],
                                      "sha256": file_sha256(parent_path), "path": str(parent_path)},
             "frames": {"count": len(frames), "sha256": frames_sha256(frames), "source": source},
-            "settings": {**settings, "optimizer": "adamw", "lr_schedule": "cosine", "validation": "training frames",
+            "settings": {**settings, "optimizer": "adamw", "lr_schedule": "cosine (per epoch)",
+                         "min_steps_per_epoch": MIN_STEPS_PER_EPOCH, "validation": "training frames",
                          **optim}}
 
 
@@ -230,15 +235,16 @@ def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str
         saved.write_text(json.dumps(request, indent=2))
         s = request["settings"]
         batch = min(s["batch_size"], len(frames))
-        per_epoch = math.ceil(len(frames) / batch)
+        per_epoch = max(math.ceil(len(frames) / batch), MIN_STEPS_PER_EPOCH)
         epochs = math.ceil(s["steps"] / per_epoch)
         optim = OptimConfig(epochs=epochs, batch_size=batch, optimizer="adamw", lr=lr, lr_schedule="cosine",
                             lr_min=lr / 100, max_minutes=max_minutes,
                             **{k: s[k] for k in _KEPT_OPTIM if k in s})
         model, refs = build()
         dataset = GraphDataset(frames, cutoff=model.cutoff)
-        train_loader = DataLoader(dataset, batch_size=batch, shuffle=True,
-                                  generator=torch.Generator().manual_seed(s["seed"]))
+        sampler = RandomSampler(dataset, num_samples=per_epoch * batch,  # reshuffled after each pass over the frames
+                                generator=torch.Generator().manual_seed(s["seed"]))
+        train_loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True)
         val_loader = DataLoader(dataset, batch_size=batch, shuffle=False)
         torch.manual_seed(s["seed"])
         fitted = fit(PotentialTask(model, optim.model_dump()), train_loader, val_loader, optim, work,
