@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 
 from mlcalc.md import read_energy_log
 from mlcalc.md.files import LOG, SUMMARY
@@ -12,7 +14,7 @@ from mlcalc.md.files import LOG, SUMMARY
 from .distributions import Distribution
 from .metrics import bin_count, common_bins
 
-__all__ = ["plot_selection", "plot_energies", "plot_finetune"]
+__all__ = ["plot_selection", "plot_energies", "plot_finetune", "plot_structure"]
 
 
 def _pyplot():
@@ -111,6 +113,38 @@ def plot_finetune(target: str, rows: list[dict], path: str | os.PathLike) -> Pat
             ax.set_yscale("log")
     axes[0].legend(fontsize=8, frameon=False)
     fig.suptitle(f"How much {target} data fixes transfer", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, plt, path)
+
+
+def plot_structure(per_molecule: dict[str, dict[str, dict]], path: str | os.PathLike, r_max: float = 10.0) -> Path:
+    """Per molecule, h(r) (top) and the vibrational spectrum (bottom) of each run kind's pooled replicas.
+
+    ``per_molecule``: molecule -> run ("reference", "model", ...) -> statistics with ``h`` [bins] and
+    ``spectrum`` (wavenumber cm⁻¹, intensity) (:func:`.transfer_metrics.reference_statistics`).
+    """
+    plt = _pyplot()
+    present = {m: runs for m, runs in per_molecule.items() if runs}
+    fig, axes = plt.subplots(2, len(present), figsize=(4.4 * len(present), 6.2), squeeze=False)
+    styles = {"reference": {"color": "black", "lw": 1.3}, "model": {"color": "C0", "lw": 1.1},
+              "model-unoptimised": {"color": "C3", "lw": 0.9, "ls": "--"}}
+    for col, (molecule, runs) in enumerate(present.items()):
+        for run, stats in runs.items():
+            style = styles.get(run, {"lw": 1.0})
+            h = stats["h"]
+            r = (np.arange(len(h)) + 0.5) * r_max / len(h)
+            axes[0, col].plot(r, h, label=run, **style)
+            if stats.get("spectrum") is not None:
+                wavenumber, intensity = stats["spectrum"]
+                keep = wavenumber <= 4000
+                axes[1, col].plot(wavenumber[keep], intensity[keep], label=run, **style)
+        axes[0, col].set_title(molecule, fontsize=10)
+        axes[0, col].set_xlabel("r (Å)")
+        axes[0, col].set_xlim(0, 6)
+        axes[1, col].set_xlabel("wavenumber (cm⁻¹)")
+        axes[0, col].legend(fontsize=7, frameon=False)
+    axes[0, 0].set_ylabel("h(r) (1/Å)")
+    axes[1, 0].set_ylabel("VACF spectrum (1/cm⁻¹)")
     fig.tight_layout()
     return _save(fig, plt, path)
 

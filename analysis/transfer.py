@@ -99,6 +99,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     }
     distributions: dict[str, dict[str, Any]] = {}  # label -> run -> selection -> pooled Distribution
     references: dict[str, dict | None] = {}  # label -> the reference runs' pooled structure statistics
+    structure: dict[str, dict] = {}  # label -> run -> pooled h(r) and spectrum, for the figure
     error_frames: dict[str, list] = {}
     predicted: dict[str, dict] = {}  # the model on each molecule's error frames
     for molecule in config.molecules:
@@ -110,7 +111,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             "formula": atoms.get_chemical_formula(), "n_atoms": len(atoms),
             "md": {run: [md[j] for j in mine if j.run == run] for run in RUNS if any(j.run == run for j in mine)},
             "starts": {"turns_deg": starts[molecule]["turns"], "preoptimised": starts[molecule]["preoptimised"]}}
-        entry["metrics"], references[label] = _run_metrics(molecule, mine)
+        entry["metrics"], references[label], structure[label] = _run_metrics(molecule, mine)
         per_run, missing = _distributions(config, mine)
         results["missing_selections"][label] = missing
         distributions[label] = {run: pool_distributions(d) for run, d in per_run.items()}
@@ -149,10 +150,12 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
                 config, out, model_path, target, label, [j for j in jobs if j.molecule == target],
                 error_frames.get(label, []), references[label], distributions[label]["reference"], echo, progress)
 
-    from .plots import plot_energies, plot_finetune, plot_selection
+    from .plots import plot_energies, plot_finetune, plot_selection, plot_structure
 
     first = {job.label: job.out for job in jobs if job.replica == 0 and job.run != "model-unoptimised"}
     figures = {"energies": plot_energies(first, out / "figures" / "energies.png")}
+    if structure and any(structure.values()):
+        figures["h(r) and spectra"] = plot_structure(structure, out / "figures" / "structure.png")
     for label, rows in results.get("finetune", {}).items():
         figures[f"fine-tuning {label}"] = plot_finetune(label, rows, out / "figures" / f"finetune-{_slug(label)}.png")
     for sel_name in _selection_names(distributions):
@@ -186,12 +189,13 @@ def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, 
     return jobs
 
 
-def _run_metrics(molecule: str, jobs: list[MDJob]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _run_metrics(molecule: str, jobs: list[MDJob]) -> tuple[dict[str, Any], dict[str, Any] | None, dict]:
     """Stability, h(r), spectrum and energy conservation of each run against the reference runs ({} without
-    reference runs), and the reference runs' pooled statistics (:func:`.transfer_metrics.reference_statistics`)."""
+    reference runs), the reference runs' pooled statistics (:func:`.transfer_metrics.reference_statistics`),
+    and each run kind's pooled statistics (run -> statistics, for the figure)."""
     references = [job for job in jobs if job.run == "reference"]
     if not references:
-        return {}, None
+        return {}, None, {}
     topology = load_molecule(molecule)
     pairs = bond_pairs(topology)
     features = {job: run_features(job.out, pairs) for job in jobs}
@@ -208,7 +212,9 @@ def _run_metrics(molecule: str, jobs: list[MDJob]) -> tuple[dict[str, Any], dict
         for run in (r for r in out if r in ("model", "model-unoptimised")):
             out[run]["beyond_noise"] = {metric: beyond_noise(out[run]["runs"], out["reference"]["runs"], metric)
                                         for metric in METRICS}
-    return out, reference
+    pooled = {run: reference_statistics(topology, [features[j] for j in jobs if j.run == run])
+              for run in dict.fromkeys(j.run for j in jobs)}
+    return out, reference, pooled
 
 
 def _conservation(jobs: list[MDJob], md: dict[MDJob, dict]) -> list[dict[str, Any]]:
