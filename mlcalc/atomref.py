@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 from ase import Atoms
 
-__all__ = ["ATOMREF_METHODS", "composition_rank", "fit_atomref", "choose_atomref"]
+__all__ = ["ATOMREF_METHODS", "composition_rank", "fit_atomref", "choose_atomref", "rereferenced"]
 
 #: values of the training option ``data.atomref``
 ATOMREF_METHODS = ("auto", "least_squares", "isolated_atoms")
@@ -40,8 +40,28 @@ def fit_atomref(structures: Sequence[Atoms], start: dict[int, float] | None = No
     it, the minimum-norm solution.
     """
     elements = sorted({int(z) for a in structures for z in a.numbers})
-    counts = np.array([[np.count_nonzero(a.numbers == z) for z in elements] for a in structures], dtype=float)
     energies = np.array([a.get_potential_energy() for a in structures])
+    return _nearest(elements, _counts(structures, elements), energies, start)
+
+
+def rereferenced(atomref: dict[int, float], compositions: Sequence[Atoms], start: dict[int, float]) -> dict[int, float]:
+    """Atomrefs with the same sum as ``atomref`` for every structure in ``compositions`` (a trained
+    model's outputs on its training compositions do not change), nearest to ``start`` (e.g. the
+    isolated-atom energies): a model trained on one composition with minimum-norm atomrefs gets
+    usable absolute energies on other compositions without retraining.
+    """
+    elements = sorted(atomref)
+    counts = _counts(compositions, elements)
+    return _nearest(elements, counts, counts @ np.array([atomref[z] for z in elements]), start)
+
+
+def _counts(structures: Sequence[Atoms], elements: Sequence[int]) -> np.ndarray:
+    return np.array([[np.count_nonzero(a.numbers == z) for z in elements] for a in structures], dtype=float)
+
+
+def _nearest(elements: Sequence[int], counts: np.ndarray, energies: np.ndarray,
+             start: dict[int, float] | None) -> dict[int, float]:
+    """The least-squares solution of counts · a = energies nearest to ``start`` (minimum norm without it)."""
     origin = np.array([start[z] for z in elements]) if start is not None else np.zeros(len(elements))
     shift, *_ = np.linalg.lstsq(counts, energies - counts @ origin, rcond=None)
     return {z: float(c) for z, c in zip(elements, origin + shift)}
