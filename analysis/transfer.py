@@ -323,7 +323,7 @@ def _error_frames(runs: list[Path], count: int) -> list:
             n = len(traj)
             picks = np.unique(np.linspace(0, n - 1, min(share, n)).round().astype(int))
             frames += [traj[int(k)] for k in picks]
-    return frames[:count] if len(runs) == 1 else _spread(frames, count)
+    return _spread(frames, count)
 
 
 def _spread(frames: list, count: int) -> list:

@@ -29,7 +29,8 @@ def test_a_real_nve_run_is_judged_conserved(runs):
     result = runs["a"]
     verdict = energy_conservation(result.log)
     assert verdict["conserved"] and verdict["ratio"] < 0.05 and verdict["span_ratio"] < 0.2
-    assert verdict["kinetic_std_eV"] > 0.01 and verdict["duration_ps"] == pytest.approx(0.5)
+    simulated_ps = 1000 * 0.5 / 1000  # MD time of the run: steps × timestep (fs -> ps), not wall time
+    assert verdict["kinetic_std_eV"] > 0.01 and verdict["duration_ps"] == pytest.approx(simulated_ps)
     assert verdict["drift_eV_per_ps"] == pytest.approx(result.drift * result.n_atoms / 1000)  # meV/atom/ps
     assert energy_conservation(result.out_dir / "energies.csv") == verdict == result.energy_conservation()
 
