@@ -129,7 +129,8 @@ def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...]
     click.echo(f"model: {result.model_path}")
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
     count = test.get("frames", test.get("structures"))
-    click.echo(f"test {errors} ({count} structures); training wall time {result.metrics['train_wall_time_s']:.0f} s")
+    click.echo(f"test {errors} ({count} structures); training wall time {result.metrics['train_wall_time_s']:.0f} s"
+               + (f", CPU time {result.metrics['train_cpu_time_s']:.0f} s" if "train_cpu_time_s" in result.metrics else ""))
     for key, spread in result.metrics.get("seed_spread", {}).items():
         if "_mae_" in key:
             click.echo(f"{seeds} seeds: {key} {spread['mean']:.4g} ± {spread['std']:.2g} (min {spread['min']:.4g}, "

@@ -163,6 +163,8 @@ class OptimConfig(_Strict):
     amp: bool = False
     early_stopping_patience: Optional[int] = Field(None, gt=0)
     max_minutes: Optional[float] = Field(None, gt=0, description="wall-time budget for fitting")
+    max_cpu_minutes: Optional[float] = Field(None, gt=0, description="CPU-time budget for fitting (this process, all "
+                                                                     "threads; comparable on a shared machine)")
     loss: Literal["mse", "l1"] = Field("mse", description="property models: loss on standardised targets")
     shuffle: bool = Field(True, description="shuffle the training set every epoch; false: a fixed order, so that "
                                             "N DDP processes of batch_size b take the same samples per step as one "

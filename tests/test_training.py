@@ -73,6 +73,18 @@ def test_resume_continues_from_last_checkpoint(tmp_path, xtb_frames):
     assert len(list((tmp_path / "run" / "logs").glob("version_*"))) == 2
 
 
+def test_cpu_budget_stops_fitting_and_carries_over_a_resume(tmp_path, xtb_frames):
+    """optim.max_cpu_minutes ends fitting after the epoch that spends it; the CPU time used survives a resume."""
+    path = _config(tmp_path, xtb_frames)
+    first = train(load_config(path, {"optim.epochs": 1}))
+    spent = first.metrics["train_cpu_time_s"]
+    assert spent > 0
+    # a budget just above one epoch's CPU time: a resumed run may add at most about one more epoch, not 40
+    budget = train(load_config(path, {"optim.epochs": 40, "optim.max_cpu_minutes": 1.5 * spent / 60}), resume=True)
+    assert 2 <= budget.metrics["epochs"] <= 4
+    assert budget.metrics["train_cpu_time_s"] >= 1.5 * spent
+
+
 def test_config_errors_name_the_field(tmp_path, xtb_frames):
     path = _config(tmp_path, xtb_frames)
     with pytest.raises(ValueError, match="optim.optimizer"):

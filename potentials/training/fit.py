@@ -29,6 +29,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 
 from mlcalc.config import OptimConfig
+from mlcalc.potentials.training.cpu_budget import CPUBudget
 
 __all__ = ["TrainResult", "fit"]
 
@@ -50,7 +51,8 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
 
     ``loggers``: Lightning loggers besides the CSV log (e.g. W&B, :mod:`.wandb_log`).
 
-    Returns ``{"epochs": ..., "train_wall_time_s": ...}``.
+    Returns ``{"epochs": ..., "train_wall_time_s": ..., "train_cpu_time_s": ...}`` (this process's CPU time,
+    over all fits of a resumed run).
     """
     o = optim
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_loss")
@@ -59,7 +61,8 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     timer = Timer(duration={"minutes": o.max_minutes} if o.max_minutes else None, interval="epoch")
-    callbacks = [checkpoint, latest, timer]
+    cpu = CPUBudget(o.max_cpu_minutes)
+    callbacks = [checkpoint, latest, timer, cpu]
     if o.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=o.early_stopping_patience))
     trainer = L.Trainer(
@@ -81,7 +84,8 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     best = checkpoint.best_model_path or str(last)
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     task.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    return {"epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1)}
+    return {"epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1),
+            "train_cpu_time_s": round(cpu.used_s, 1)}
 
 
 def _in_order_per_process(loader, devices: int):
