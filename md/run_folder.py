@@ -143,6 +143,7 @@ class RunFolder:
     def stop(self, err: BlowUpError, atoms: Atoms) -> None:
         """End the run as blown up at ``err.step``; ``atoms`` (the bad structure) goes to blowup.extxyz."""
         self.status, self.message = "blew_up", str(err)
+        self.stopped_at = self._wall_time()  # a batch steps on without it: its time ends here
         log.warning("%s (frames so far are in %s)", self.message, self.out / TRAJECTORY)
         snapshot = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         write(self.out / BLOWUP, snapshot, format="extxyz")
@@ -184,6 +185,7 @@ class RunFolder:
         self.bar = tqdm(total=self.settings.steps, initial=start, desc=self.label, unit="step",
                         disable=not self.progress, mininterval=1.0, smoothing=0.05)
         self.t0 = time.perf_counter()
+        self.stopped_at: float | None = None
 
     def _save(self, step: int, atoms: Atoms, random_state: Any) -> None:
         """Write a frame, a log row and the checkpoint for ``step``."""
@@ -211,6 +213,8 @@ class RunFolder:
         self._checkpointed_at = time.perf_counter()
 
     def _wall_time(self) -> float:
+        if self.stopped_at is not None:
+            return self.stopped_at
         return self.elapsed + time.perf_counter() - self.t0
 
     def _update_checkpoint(self, **changes: Any) -> None:

@@ -90,6 +90,8 @@ def test_a_blow_up_stops_only_its_own_system(trained_tiny_model, tmp_path):
     assert (tmp_path / "1" / "blowup.extxyz").exists() and not (tmp_path / "0" / "blowup.extxyz").exists()
     blown = int(results[1].message.split("step ")[1].split(":")[0])
     assert model.sizes == [3] * (blown + 1) + [2] * (40 - blown)  # it left the batch right away
+    # its time ends at its blow-up, not when the batch ends (ms/step is the batch's step time, not inflated)
+    assert results[1].wall_time_s < min(results[0].wall_time_s, results[2].wall_time_s)
     # the survivors moved exactly as they would have without the bad one
     [alone] = run_batched_md([load_molecule("ethanol")], model, [settings.model_copy(update={"seed": 2})],
                              [tmp_path / "alone"])
