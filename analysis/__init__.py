@@ -5,10 +5,11 @@ from .distributions import Distribution, GeometryDistributions
 from .metrics import common_bins, compare, jensen_shannon, wasserstein
 from .model_errors import model_errors
 from .selections import GeometrySelection, parse_selection
-from .universe import universe_from_frames, universe_from_trajectory
+from .universe import universe_from_frames, universe_from_positions, universe_from_trajectory
 
 __all__ = ["Distribution", "GeometryDistributions", "GeometrySelection", "parse_selection", "universe_from_frames",
-           "universe_from_trajectory", "common_bins", "compare", "jensen_shannon", "wasserstein", "model_errors",
+           "universe_from_positions", "universe_from_trajectory", "common_bins", "compare", "jensen_shannon",
+           "wasserstein", "model_errors",
            "run_transfer", "TransferConfig", "load_transfer_config"]
 
 

@@ -39,12 +39,12 @@ from .model_errors import model_errors, predict_bare
 from .replicas import exceeds_noise
 from .stability import bond_pairs
 from .transfer_config import TransferConfig
-from .transfer_metrics import (METRICS, beyond_noise, leave_one_out, reference_statistics, run_features, run_metrics,
-                               summarise_runs)
+from .transfer_metrics import (METRICS, RunFeatures, beyond_noise, leave_one_out, reference_statistics, run_features,
+                               run_metrics, summarise_runs)
 from .transfer_runs import RUNS, MDJob, run_folder_name, run_jobs
 from .transfer_starts import prepare_starts
 from .uncertainty import uncertainty_study
-from .universe import universe_from_trajectory
+from .universe import universe_from_positions
 
 __all__ = ["run_transfer", "study_jobs", "molecule_folder", "molecule_label"]
 
@@ -111,8 +111,9 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             "formula": atoms.get_chemical_formula(), "n_atoms": len(atoms),
             "md": {run: [md[j] for j in mine if j.run == run] for run in RUNS if any(j.run == run for j in mine)},
             "starts": {"turns_deg": starts[molecule]["turns"], "preoptimised": starts[molecule]["preoptimised"]}}
-        entry["metrics"], references[label], structure[label] = _run_metrics(molecule, mine)
-        per_run, missing = _distributions(config, mine)
+        features = {job: run_features(job.out, bond_pairs(atoms)) for job in mine}  # each trajectory read once
+        entry["metrics"], references[label], structure[label] = _run_metrics(molecule, mine, features)
+        per_run, missing = _distributions(config, mine, features)
         results["missing_selections"][label] = missing
         distributions[label] = {run: pool_distributions(d) for run, d in per_run.items()}
         entry["distributions"] = {
@@ -189,16 +190,17 @@ def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, 
     return jobs
 
 
-def _run_metrics(molecule: str, jobs: list[MDJob]) -> tuple[dict[str, Any], dict[str, Any] | None, dict]:
-    """Stability, h(r), spectrum and energy conservation of each run against the reference runs ({} without
-    reference runs), the reference runs' pooled statistics (:func:`.transfer_metrics.reference_statistics`),
-    and each run kind's pooled statistics (run -> statistics, for the figure)."""
+def _run_metrics(molecule: str, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
+                 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict]:
+    """Stability, h(r), spectrum and energy conservation of each run (``features``: job -> its features) against
+    the reference runs ({} without reference runs), the reference runs' pooled statistics
+    (:func:`.transfer_metrics.reference_statistics`), and each run kind's pooled statistics (run -> statistics,
+    for the figure)."""
     references = [job for job in jobs if job.run == "reference"]
     if not references:
         return {}, None, {}
     topology = load_molecule(molecule)
     pairs = bond_pairs(topology)
-    features = {job: run_features(job.out, pairs) for job in jobs}
     reference = reference_statistics(topology, [features[j] for j in references])
     out: dict[str, Any] = {"bonds": len(pairs), "reference_runs": len(references)}
     for run in dict.fromkeys(j.run for j in jobs):
@@ -230,13 +232,15 @@ def _conservation(jobs: list[MDJob], md: dict[MDJob, dict]) -> list[dict[str, An
     return rows
 
 
-def _distributions(config: TransferConfig, jobs: list[MDJob]) -> tuple[dict[str, list[dict]], list[str]]:
+def _distributions(config: TransferConfig, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
+                   ) -> tuple[dict[str, list[dict]], list[str]]:
     """Each run's distributions per replica (run -> [selection -> Distribution]) and the selections missing."""
     per_run: dict[str, list[dict]] = {}
     missing: list[str] = []
     topology = load_molecule(jobs[0].molecule)  # every run's bonds: those of the molecule as given
     for job in jobs:
-        analysis = GeometryDistributions(universe_from_trajectory(job.out / TRAJECTORY, topology=topology),
+        arrays = features[job].arrays
+        analysis = GeometryDistributions(universe_from_positions(arrays.first, arrays.positions, topology),
                                          config.compare, skip_missing=True).run()
         per_run.setdefault(job.run, []).append(analysis.results.distributions)
         missing = analysis.missing
@@ -258,7 +262,8 @@ def _clear_study(out: Path) -> None:
 
 def _check_same_study(config: TransferConfig, out: Path, model_path: Path) -> None:
     """Record the model (sha256), dtype, reference and how runs start in study.json; refuse MD runs made with
-    others (more replicas are fine: the runs there are kept)."""
+    others (more replicas are fine: the runs there are kept; so are runs of the model a re-referenced one was made
+    from, whose forces are the same)."""
     from mlcalc.data.files import file_sha256
 
     made_with = {"model_sha256": file_sha256(model_path), "dtype": config.dtype, "reference": config.reference,
@@ -268,11 +273,20 @@ def _check_same_study(config: TransferConfig, out: Path, model_path: Path) -> No
     if path.exists() and (out / "md").exists():
         before = json.loads(path.read_text())
         changed = [k for k in made_with if before.get(k) != made_with[k]
-                   and not (k == "reference" and None in (before.get(k), made_with[k]))]
+                   and not (k == "reference" and None in (before.get(k), made_with[k]))
+                   and not (k == "model_sha256" and _rereferenced_from(model_path) == before.get(k))]
         if changed:
             raise OutputExistsError(f"{out} holds a study made with another {', '.join(changed)}; use another out_dir "
                                     "or replace it with --overwrite (overwrite=True)")
     path.write_text(json.dumps(made_with, indent=1))
+
+
+def _rereferenced_from(model_path: Path) -> str | None:
+    """The sha256 of the file ``model_path`` was re-referenced from (same forces, new atomrefs), if any."""
+    from mlcalc.modelfile import read_manifest
+
+    record = (read_manifest(model_path).get("normalisation") or {}).get("atomref")
+    return record.get("rereferenced_from_sha256") if isinstance(record, dict) else None
 
 
 def _source_model(config: TransferConfig, echo) -> Path:

@@ -20,8 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mlcalc.md.files import TRAJECTORY
-
 from .distributions import GeometryDistributions, pool_distributions
 from .metrics import wasserstein
 from .model_errors import model_errors
@@ -29,7 +27,7 @@ from .transfer_config import TransferConfig
 from .transfer_metrics import run_features, run_metrics, summarise_runs
 from .transfer_runs import MDJob, run_folder_name, run_jobs
 from .transfer_starts import prepare_starts
-from .universe import universe_from_trajectory
+from .universe import universe_from_positions
 
 __all__ = ["finetune_curve", "KINDS"]
 
@@ -92,10 +90,11 @@ def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MD
     from mlcalc.calculator import MLCalc
 
     frames = steps // config.md.interval + 1
-    per_run = [run_metrics(run_features(job.out, reference["pairs"], max_frames=frames), reference) for job in jobs]
+    features = [run_features(job.out, reference["pairs"], max_frames=frames) for job in jobs]
+    per_run = [run_metrics(f, reference) for f in features]
     replicas = []
-    for job in jobs:
-        universe = universe_from_trajectory(job.out / TRAJECTORY, stop=frames, topology=reference["topology"])
+    for f in features:
+        universe = universe_from_positions(f.arrays.first, f.arrays.positions, topology=reference["topology"])
         replicas.append(GeometryDistributions(universe, config.compare, skip_missing=True).run().results.distributions)
     pooled = pool_distributions(replicas)
     w1 = {name: wasserstein(reference_distributions[name].samples, d.samples)

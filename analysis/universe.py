@@ -11,7 +11,7 @@ from ase import Atoms
 from ase.io import read
 from MDAnalysis.coordinates.memory import MemoryReader
 
-__all__ = ["universe_from_frames", "universe_from_trajectory"]
+__all__ = ["universe_from_frames", "universe_from_positions", "universe_from_trajectory"]
 
 
 def universe_from_frames(frames: Sequence[Atoms], topology: Atoms | None = None) -> mda.Universe:
@@ -29,23 +29,33 @@ def universe_from_frames(frames: Sequence[Atoms], topology: Atoms | None = None)
         if len(atoms) != len(numbers) or (atoms.numbers != numbers).any():
             raise ValueError(f"frame {k} ({atoms.get_chemical_formula()}) has other atoms than frame 0 "
                              f"({frames[0].get_chemical_formula()})")
-    symbols = frames[0].get_chemical_symbols()
+    cells = np.array([atoms.cell.cellpar() for atoms in frames]) if frames[0].pbc.all() else None
+    return universe_from_positions(frames[0], np.stack([atoms.positions for atoms in frames]), topology, cells)
+
+
+def universe_from_positions(atoms: Atoms, positions: np.ndarray, topology: Atoms | None = None,
+                            cells: np.ndarray | None = None) -> mda.Universe:
+    """A Universe over the frames ``positions`` [T, N, 3] Å of ``atoms``' atoms (e.g. a run's arrays already in
+    memory), bonds as in :func:`universe_from_frames`; ``cells``: [T, 6] cell parameters of periodic frames."""
+    numbers = atoms.numbers
+    positions = np.asarray(positions)
+    if positions.ndim != 3 or positions.shape[1:] != (len(numbers), 3) or not len(positions):
+        raise ValueError(f"positions must be [frames, {len(numbers)}, 3] for {atoms.get_chemical_formula()}, "
+                         f"got {list(positions.shape)}")
+    symbols = atoms.get_chemical_symbols()
     universe = mda.Universe.empty(len(numbers), trajectory=False)
     universe.add_TopologyAttr("elements", symbols)
     universe.add_TopologyAttr("types", symbols)
     universe.add_TopologyAttr("names", [f"{s}{i}" for i, s in enumerate(symbols)])
-    coordinates = np.stack([atoms.positions for atoms in frames]).astype(np.float32)
-    dimensions = None
-    if frames[0].pbc.all():
-        dimensions = np.array([atoms.cell.cellpar() for atoms in frames], dtype=np.float32)
-    universe.load_new(coordinates, format=MemoryReader, dimensions=dimensions)
+    dimensions = None if cells is None else np.asarray(cells, dtype=np.float32)
+    universe.load_new(positions.astype(np.float32), format=MemoryReader, dimensions=dimensions)
     universe.trajectory[0]
     if topology is None:
         universe.guess_TopologyAttrs(to_guess=["bonds", "angles"])
         return universe
     if len(topology) != len(numbers) or (topology.numbers != numbers).any():
         raise ValueError(f"the topology structure ({topology.get_chemical_formula()}) has other atoms than the "
-                         f"frames ({frames[0].get_chemical_formula()})")
+                         f"frames ({atoms.get_chemical_formula()})")
     universe.add_TopologyAttr("bonds", universe_from_frames([topology]).bonds.indices)
     universe.guess_TopologyAttrs(to_guess=["angles"])
     return universe

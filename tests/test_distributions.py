@@ -89,6 +89,19 @@ def test_bad_selections_are_rejected():
         universe_from_frames([Atoms("CO"), Atoms("CN")])
 
 
+def test_a_universe_from_position_arrays_is_the_one_from_frames():
+    """The transfer study analyses the arrays it already read: same angles as from the frames themselves."""
+    from mlcalc.analysis import universe_from_positions
+
+    frames = _cco([100.0, 110.0, 120.0])
+    positions = np.stack([f.positions for f in frames])
+    a = GeometryDistributions(universe_from_positions(frames[0], positions), ["C-C-O"]).run().results.distributions
+    np.testing.assert_array_equal(a["C-C-O"].samples, _distributions(frames, ["C-C-O"])["C-C-O"].samples)
+    np.testing.assert_allclose(np.sort(a["C-C-O"].samples), [100.0, 110.0, 120.0], atol=1e-3)
+    with pytest.raises(ValueError, match=r"positions must be \[frames, 3, 3\]"):
+        universe_from_positions(frames[0], positions[:, :2])
+
+
 def test_metrics_zero_for_identical_and_exact_for_shifts():
     rng = np.random.default_rng(0)
     a = rng.normal(1.5, 0.03, size=5000)
