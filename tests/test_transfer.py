@@ -9,17 +9,10 @@ from click.testing import CliRunner
 from mlcalc.analysis.transfer import run_transfer
 from mlcalc.analysis.transfer_config import TransferConfig
 from mlcalc.cli import main
+from transfer_configs import mini_transfer_config
 
 
-def _config(model, out, **changes):
-    raw = {
-        "name": "mini", "source": {"molecule": "ethanol", "model": str(model)}, "targets": ["n-propanol"],
-        "md": {"steps": 120, "timestep": 0.5, "interval": 5}, "error_frames": 10,
-        "compare": ["C-C", "C-O", {"name": "C-C away from O", "pattern": "C-C", "away_from": "O"}, "C-C-O"],
-        "out_dir": str(out), "workers": 1,
-    }
-    raw.update(changes)
-    return TransferConfig.model_validate(raw)
+_config = mini_transfer_config
 
 
 def test_miniature_transfer_study_end_to_end(trained_tiny_model, tmp_path):

@@ -9,9 +9,9 @@ from ase.calculators.emt import EMT
 from mlcalc.analysis.conformers import conformer, rotors
 from mlcalc.analysis.report_check import browser_check, check_images, find_browser
 from mlcalc.analysis.transfer import run_transfer
-from mlcalc.analysis.transfer_config import TransferConfig
 from mlcalc.analysis.transfer_starts import preoptimise
 from mlcalc.data.molecules import load_molecule
+from transfer_configs import mini_transfer_config
 
 
 def test_ethanol_has_one_rotor_and_its_conformers_turn_the_oh_torsion_only():
@@ -43,11 +43,10 @@ def test_preoptimise_relaxes_on_the_given_surface():
 
 
 def _config(model, out, **changes):
-    raw = {"name": "replicas", "source": {"molecule": "ethanol", "model": str(model)}, "targets": ["n-propanol"],
-           "md": {"steps": 40, "timestep": 0.5, "interval": 5}, "error_frames": 9, "replicas": 2,
-           "compare": ["C-C", "C-O", "C-C-O"], "out_dir": str(out), "workers": 1}
-    raw.update(changes)
-    return TransferConfig.model_validate(raw)
+    """The miniature study with 2 replicas of 40 steps."""
+    return mini_transfer_config(model, out, **{"name": "replicas", "md": {"steps": 40, "timestep": 0.5, "interval": 5},
+                                               "error_frames": 9, "replicas": 2, "compare": ["C-C", "C-O", "C-C-O"],
+                                               **changes})
 
 
 def test_replicas_run_with_their_own_seeds_and_starts_and_pool(trained_tiny_model, tmp_path):
