@@ -55,7 +55,7 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], weights:
 
     The manifest gains ``weights_sha256`` (:func:`weights_sha256`), checked on every read.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
     manifest = {**manifest, "weights_sha256": weights_sha256(tensors)}
@@ -68,7 +68,7 @@ def write_model_file(path: str | os.PathLike, manifest: dict[str, Any], weights:
         "manifest": json.dumps(manifest, sort_keys=True),
     }
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.write_bytes(save(tensors, metadata=metadata))  # open() honours the umask (safetensors' writer makes 0600)
     os.replace(tmp, path)
     return path
 

@@ -36,6 +36,18 @@ def test_round_trip_is_bit_exact(saved, rattled_ethanol):
     assert {"torch", "ase", "python"} <= set(manifest["versions"])
 
 
+def test_saved_file_is_readable_by_others_as_the_umask_allows(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = save_model(tmp_path / "shared.mlc", tiny_potential("bpnn", seed=1))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_header_length_starting_with_pickle_byte_still_loads(tmp_path):
     """A header whose length has low byte 0x80 (pickle's first byte) is still a model file."""
     model = tiny_potential()

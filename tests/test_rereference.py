@@ -7,6 +7,8 @@ from mlcalc import MLCalc
 from mlcalc.atomref import rereferenced
 from mlcalc.data.molecules import load_molecule
 from mlcalc.modelfile import read_manifest
+from mlcalc.named_models import resolve_model_path
+from mlcalc.data.files import file_sha256
 from mlcalc.potentials.training.rereference import rereference_model
 
 
@@ -20,12 +22,26 @@ def test_rereferenced_keeps_the_training_sums_and_moves_towards_the_start():
     assert all(abs(new[z] - start[z]) < abs(old[z] - start[z]) for z in old)
 
 
-def test_a_rereferenced_shipped_model_keeps_ethanol_and_forces_and_fixes_propanol(tmp_path):
+def _minimum_norm_copy(name, path):
+    """The shipped energy model ``name`` with minimum-norm atomrefs (as trained on one composition) in ``path``."""
+    from mlcalc.modelfile import load_model, save_model
+
+    model, manifest = load_model(resolve_model_path(name))
+    record = manifest["normalisation"].get("atomref") or {}
+    previous = record.get("rereferenced_from_eV") or manifest["normalisation"]["atomref_eV"]
+    model.set_atomref({int(z): e for z, e in previous.items()})
+    normalisation = {k: v for k, v in manifest["normalisation"].items() if k != "atomref"}
+    normalisation["atomref_eV"] = previous
+    return save_model(path, model, normalisation=normalisation, data=manifest["data"])
+
+
+def test_rereferencing_keeps_ethanol_and_forces_and_fixes_propanol(tmp_path):
     pytest.importorskip("tblite")
     from mlcalc.calculators import get_calculator
 
-    path = rereference_model("ethanol-bpnn", ["ethanol"], out=tmp_path / "bpnn.mlc")
-    old, new = MLCalc.load("ethanol-bpnn", dtype="float64"), MLCalc.load(path, dtype="float64")
+    before = _minimum_norm_copy("ethanol-bpnn", tmp_path / "minimum-norm.mlc")
+    path = rereference_model(before, ["ethanol"], out=tmp_path / "bpnn.mlc")
+    old, new = MLCalc.load(before, dtype="float64"), MLCalc.load(path, dtype="float64")
     ethanol = load_molecule("ethanol")
     assert new.get_potential_energy(ethanol) == pytest.approx(old.get_potential_energy(ethanol), abs=1e-6)
     propanol = load_molecule("n-propanol")
@@ -38,5 +54,39 @@ def test_a_rereferenced_shipped_model_keeps_ethanol_and_forces_and_fixes_propano
     assert abs(new.get_potential_energy(propanol) - xtb) < 0.5 * abs(old.get_potential_energy(propanol) - xtb)
     record = read_manifest(path)["normalisation"]["atomref"]
     assert record["method"] == "isolated_atoms" and record["trained_on"] == ["C2H6O"]
+    assert record["rereferenced_from_sha256"] == file_sha256(before)
     with pytest.raises(ValueError, match="does not know"):
-        rereference_model("ethanol-bpnn", ["uracil"], out=tmp_path / "x.mlc")
+        rereference_model(before, ["uracil"], out=tmp_path / "x.mlc")
+
+
+@pytest.mark.parametrize("name", ["ethanol-bpnn", "ethanol-et", "ethanol-tensornet"])
+def test_shipped_ethanol_models_are_rereferenced(name, tmp_path):
+    """The shipped models' energy of a new C/H/O molecule is far nearer GFN2-xTB's than with minimum-norm atomrefs."""
+    pytest.importorskip("tblite")
+    from mlcalc.calculators import get_calculator
+
+    record = read_manifest(resolve_model_path(name))["normalisation"]["atomref"]
+    assert record["method"] == "isolated_atoms" and record["trained_on"] == ["C2H6O"]
+    ether = load_molecule("methyl-ethyl-ether")
+    xtb = get_calculator("gfn2-xtb").get_potential_energy(ether.copy())
+    shipped = MLCalc.load(name, dtype="float64").get_potential_energy(ether.copy()) - xtb
+    minimum_norm = MLCalc.load(_minimum_norm_copy(name, tmp_path / "m.mlc"), dtype="float64")
+    assert abs(shipped) < 0.5 * abs(minimum_norm.get_potential_energy(ether.copy()) - xtb)
+
+
+def test_a_study_keeps_the_md_of_the_model_a_rereferenced_one_was_made_from(tmp_path):
+    """study.json made with the minimum-norm file: the re-referenced file (same forces) is accepted, another is not."""
+    from mlcalc.errors import OutputExistsError
+    from mlcalc.analysis.transfer import _check_same_study
+    from mlcalc.analysis.transfer_config import TransferConfig
+
+    before = _minimum_norm_copy("ethanol-bpnn", tmp_path / "minimum-norm.mlc")
+    after = rereference_model(before, ["ethanol"], out=tmp_path / "rereferenced.mlc")
+    out = tmp_path / "study"
+    (out / "md").mkdir(parents=True)
+    config = TransferConfig.model_validate({"name": "s", "source": {"molecule": "ethanol", "model": str(before)},
+                                            "targets": ["n-propanol"], "compare": ["C-C"], "out_dir": str(out)})
+    _check_same_study(config, out, before)
+    _check_same_study(config, out, after)
+    with pytest.raises(OutputExistsError, match="another model_sha256"):
+        _check_same_study(config, out, resolve_model_path("ethanol-et"))

@@ -26,9 +26,11 @@ def rereference_model(path: str | os.PathLike, trained_on: Sequence[Atoms | str]
     ``trained_on``: the training compositions (structures or molecule names/files; one per
     composition is enough); ``reference``: the method that labelled the training data. The
     manifest keeps its data, metrics and training records; ``normalisation.atomref`` records
-    the change and the previous values.
+    the change, the previous values and the sha256 of the file it was made from (``rereferenced_from_sha256``:
+    a transfer study run with that file keeps its MD, whose forces are the same).
     """
     from mlcalc.atomref import composition_rank, rereferenced
+    from mlcalc.data.files import file_sha256
     from mlcalc.data.isolated_atoms import isolated_atom_energies
     from mlcalc.data.molecules import load_molecule
     from mlcalc.modelfile import load_model, save_model
@@ -36,6 +38,7 @@ def rereference_model(path: str | os.PathLike, trained_on: Sequence[Atoms | str]
 
     path = resolve_model_path(path)
     model, manifest = load_model(path)
+    before_sha = file_sha256(path)
     if not hasattr(model, "set_atomref"):
         raise ValueError(f"{path} is a {manifest['kind']} model without atomrefs: only energy models are re-referenced")
     structures = [load_molecule(m) if isinstance(m, (str, os.PathLike)) else m for m in trained_on]
@@ -52,6 +55,7 @@ def rereference_model(path: str | os.PathLike, trained_on: Sequence[Atoms | str]
     normalisation["atomref"] = {"method": "isolated_atoms", "reference": reference, "elements": list(model.elements),
                                 "rank": composition_rank(structures)[1], "rereferenced_from_eV":
                                     {str(z): e for z, e in previous.items()},
+                                "rereferenced_from_sha256": before_sha,
                                 "isolated_atom_eV": {str(z): e for z, e in isolated.items()},
                                 "trained_on": sorted({a.get_chemical_formula() for a in structures})}
     kept = {k: manifest[k] for k in ("data", "metrics", "training") if k in manifest}
