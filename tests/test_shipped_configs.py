@@ -1,0 +1,25 @@
+"""Every YAML config in configs/ loads with the schema of the command that runs it."""
+
+from pathlib import Path
+
+import pytest
+
+from mlcalc.analysis.transfer_config import load_transfer_config
+from mlcalc.config import load_config
+from mlcalc.potentials.training.tune_config import load_tune_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_config_loads_with_its_commands_schema(path):
+    if path.name.startswith("transfer_"):
+        config = load_transfer_config(path)
+        if config.source.train_config is not None:  # the source's training config ships too
+            assert load_config(CONFIGS.parent / config.source.train_config).name
+        assert config.name and config.targets
+    elif path.name.startswith("tune_"):
+        tune = load_tune_config(path)
+        assert load_config(CONFIGS.parent / tune.train, tune.overrides).name  # the config each trial trains
+    else:
+        assert load_config(path).name
