@@ -35,8 +35,14 @@ def _val_losses(run_dir):
     return [float(r["val_loss"]) for r in sorted(rows, key=lambda r: int(r["epoch"]))]
 
 
-def test_tiny_training_lowers_loss_and_exports(tmp_path, xtb_frames, ethanol):
+def test_tiny_training_lowers_loss_and_exports(tmp_path, xtb_frames, ethanol, caplog, capfd, recwarn):
+    import logging
+
+    caplog.set_level(logging.INFO)
     result = train(load_config(_config(tmp_path, xtb_frames)))
+    chatter = caplog.text + "".join(capfd.readouterr()) + "".join(str(w.message) for w in recwarn)
+    assert "GPU available" in caplog.text  # Lightning's own information still gets through
+    assert "litlogger" not in chatter and "LeafSpec" not in chatter  # its advertising and deprecation noise do not
     losses = _val_losses(tmp_path / "run")
     assert len(losses) == 12
     assert min(losses[-3:]) < 0.5 * losses[0]

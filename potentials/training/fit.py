@@ -15,9 +15,11 @@ log of the interrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -65,19 +67,21 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     callbacks = [checkpoint, latest, timer, cpu]
     if o.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=o.early_stopping_patience))
-    trainer = L.Trainer(
-        max_epochs=o.epochs, accelerator="auto", devices=devices, strategy=strategy, precision="bf16-mixed" if o.amp else "32-true",
-        gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
-        inference_mode=False, callbacks=callbacks, logger=[CSVLogger(out, name="logs"), *loggers],
-        enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-    )
+    with _without_lightning_chatter():
+        trainer = L.Trainer(
+            max_epochs=o.epochs, accelerator="auto", devices=devices, strategy=strategy, precision="bf16-mixed" if o.amp else "32-true",
+            gradient_clip_val=o.gradient_clip, accumulate_grad_batches=o.accumulate_grad_batches,
+            inference_mode=False, callbacks=callbacks, logger=[CSVLogger(out, name="logs"), *loggers],
+            enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
+            log_every_n_steps=max(1, min(50, len(train_loader))),
+        )
     train_loader = _in_order_per_process(train_loader, devices)
     last = out / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     if resume and ckpt_path is None:
         log.warning("no checkpoint at %s: training starts from scratch", last)
-    trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
+    with _without_lightning_chatter():
+        trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if trainer.global_rank > 0:  # a DDP worker process: rank 0 tests and exports
         sys.exit(0)
 
@@ -86,6 +90,25 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     task.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     return {"epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1),
             "train_cpu_time_s": round(cpu.used_s, 1)}
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip")
+
+
+@contextlib.contextmanager
+def _without_lightning_chatter():
+    """Lightning's advertising tip and its own use of a deprecated torch API stay out of the user's output."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    tips = _DropTips()
+    rank_zero.addFilter(tips)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+            yield
+    finally:
+        rank_zero.removeFilter(tips)
 
 
 def _in_order_per_process(loader, devices: int):
