@@ -261,19 +261,22 @@ def _clear_study(out: Path) -> None:
 
 
 def _check_same_study(config: TransferConfig, out: Path, model_path: Path) -> None:
-    """Record the model (sha256), dtype, reference and how runs start in study.json; refuse MD runs made with
-    others (more replicas are fine: the runs there are kept; so are runs of the model a re-referenced one was made
-    from, whose forces are the same)."""
+    """Record the model (sha256), dtype, reference (and its SCF accuracy) and how runs start in study.json; refuse MD
+    runs made with others (more replicas are fine: the runs there are kept; so are runs of the model a re-referenced
+    one was made from, whose forces are the same)."""
     from mlcalc.data.files import file_sha256
+    from mlcalc.data.reference import MD_ACCURACY
 
     made_with = {"model_sha256": file_sha256(model_path), "dtype": config.dtype, "reference": config.reference,
+                 "reference_accuracy": MD_ACCURACY if config.reference else None,
                  "starts": {"conformers": config.conformers, "preoptimise": config.preoptimise,
                             "preoptimise_fmax": config.preoptimise_fmax}}
     path = out / "study.json"
     if path.exists() and (out / "md").exists():
         before = json.loads(path.read_text())
         changed = [k for k in made_with if before.get(k) != made_with[k]
-                   and not (k == "reference" and None in (before.get(k), made_with[k]))
+                   and not (k in ("reference", "reference_accuracy")
+                            and None in (before.get("reference"), config.reference))
                    and not (k == "model_sha256" and _rereferenced_from(model_path) == before.get(k))]
         if changed:
             raise OutputExistsError(f"{out} holds a study made with another {', '.join(changed)}; use another out_dir "
