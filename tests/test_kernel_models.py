@@ -102,8 +102,10 @@ def test_model_file_round_trip_holds_arrays_not_pickles(data, tmp_path, method, 
     before = MLCalc(model, dtype=torch.float64).predict(mols)
     after = MLCalc(loaded, manifest, dtype=torch.float64).predict(mols)
     assert set(before) == ({"homo", "zpve"} | ({"homo_std", "zpve_std"} if method == "gp" else set()))
-    for name in before:
-        np.testing.assert_array_equal(after[name], before[name])
+    for name, array in model.state_dict().items():  # the file holds the model's arrays bit for bit
+        assert torch.equal(loaded.state_dict()[name], array), name
+    for name in before:  # the same arithmetic; BLAS may round differently for another memory layout
+        np.testing.assert_allclose(after[name], before[name], rtol=1e-6, atol=1e-9)
 
 
 def test_bad_input_gives_one_line_errors(data):
