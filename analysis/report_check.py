@@ -68,15 +68,21 @@ def find_browser() -> str | None:
 
 _PROBE = ("<script>window.addEventListener('load',function(){document.body.setAttribute('data-drawn',"
           "JSON.stringify(Array.from(document.images).map(function(i){return [i.getAttribute('src'),"
-          "i.naturalWidth,i.naturalHeight]})))});</script>")
+          "i.naturalWidth,i.naturalHeight]})));document.body.setAttribute('data-height',"
+          "String(document.documentElement.scrollHeight))});</script>")
+
+#: the tallest screenshot taken (pixels): Chromium's limit for one capture is 16,384
+MAX_SCREENSHOT_HEIGHT = 16_384
 
 
 def browser_check(html_path: str | os.PathLike, screenshot: str | os.PathLike | None = None,
-                  browser: str | None = None, width: int = 1280, height: int = 3000,
+                  browser: str | None = None, width: int = 1280, height: int | None = None,
                   timeout: float = 120.0) -> dict[str, Any]:
-    """What headless Chromium draws of the page: ``{"browser", "drawn": [[src, w, h]...], "broken": [src...]}``.
+    """What headless Chromium draws of the page: ``{"browser", "drawn": [[src, w, h]...], "broken": [src...],
+    "page_height": px}``.
 
-    ``screenshot``: also save the page as a PNG of ``width`` × ``height`` pixels there.
+    ``screenshot``: also save the page as a PNG ``width`` pixels wide there, ``height`` pixels tall (default:
+    the whole page as laid out at that width, at most :data:`MAX_SCREENSHOT_HEIGHT`).
     Raises a ValueError naming the browsers looked for when none is installed.
     """
     html_path = Path(html_path).resolve()
@@ -89,14 +95,18 @@ def browser_check(html_path: str | os.PathLike, screenshot: str | os.PathLike | 
     with tempfile.NamedTemporaryFile("w", suffix=".html", dir=html_path.parent, delete=False) as probe:
         probe.write(html_path.read_text().replace("</body>", _PROBE + "</body>"))
     try:
-        dom = _run(flags + ["--dump-dom", Path(probe.name).as_uri()], timeout)
+        dom = _run(flags + [f"--window-size={width},800", "--dump-dom", Path(probe.name).as_uri()], timeout)
     finally:
         os.unlink(probe.name)
     match = re.search(r'data-drawn="([^"]*)"', dom)
     if match is None:
         raise ValueError(f"{exe} loaded {html_path} but the page reported no images (did it load?)")
     drawn = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    result = {"browser": exe, "drawn": drawn, "broken": [src for src, w, h in drawn if not w or not h]}
+    page_height = re.search(r'data-height="(\d+)"', dom)
+    result = {"browser": exe, "drawn": drawn, "broken": [src for src, w, h in drawn if not w or not h],
+              "page_height": int(page_height.group(1)) if page_height else None}
+    if height is None:
+        height = min(result["page_height"] or 3000, MAX_SCREENSHOT_HEIGHT)
     if screenshot is not None:
         screenshot = Path(screenshot).resolve()
         screenshot.parent.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,9 @@ def test_replicas_run_with_their_own_seeds_and_starts_and_pool(trained_tiny_mode
         drawn = browser_check(out / "report.html", screenshot=tmp_path / "page.png")
         assert drawn["broken"] == [] and len(drawn["drawn"]) == len(files["images"])
         assert (tmp_path / "page.png").stat().st_size > 10_000
+        from matplotlib.image import imread
+
+        assert imread(tmp_path / "page.png").shape[:2] == (drawn["page_height"], 1280)  # the whole page, not a window
 
 
 def test_check_images_names_a_missing_figure(tmp_path):
