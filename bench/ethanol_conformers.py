@@ -18,25 +18,26 @@ import numpy as np
 from ase import Atoms
 from ase.constraints import FixInternals
 from ase.io import read
-from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.optimize import BFGS
 
 from mlcalc import MLCalc
 from mlcalc.data.reference import xtb_calculator
+from mlcalc.md import bonded_pairs
 
 SCAN_DEG = (180, 165, 150, 135, 120, 105, 90, 75, 60)
 
 
 def torsion_atoms(atoms: Atoms) -> tuple[int, int, int, int]:
-    """Indices (H, O, C1, C2) of ethanol's H-O-C-C torsion, from ASE's natural-cutoff bonds."""
-    bonds = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=True)
-    bonds.update(atoms)
+    """Indices (H, O, C1, C2) of ethanol's H-O-C-C torsion, from the MD monitors' bonds."""
+    pairs = bonded_pairs(atoms)
     z = atoms.numbers
+
+    def bonded(i: int, element: int) -> int:
+        return next(int(j) for a, b in pairs for j in ((b,) if a == i else (a,) if b == i else ()) if z[j] == element)
+
     o = int(np.flatnonzero(z == 8)[0])
-    h = next(i for i in bonds.get_neighbors(o)[0] if z[i] == 1)
-    c1 = next(i for i in bonds.get_neighbors(o)[0] if z[i] == 6)
-    c2 = next(i for i in bonds.get_neighbors(c1)[0] if z[i] == 6)
-    return int(h), o, int(c1), int(c2)
+    c1 = bonded(o, 6)
+    return bonded(o, 1), o, c1, bonded(c1, 6)
 
 
 def relaxed(atoms: Atoms, calc, fmax: float = 0.005) -> Atoms:

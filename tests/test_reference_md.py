@@ -9,7 +9,7 @@ from ase.md.verlet import VelocityVerlet
 
 from mlcalc.calculators import get_calculator
 from mlcalc.data.reference import xtb_calculator
-from mlcalc.md.velocities import initialise_velocities
+from mlcalc.md import energy_drift, initialise_velocities
 
 
 def _drift_meV_per_atom_ps(atoms, calc, steps=4000):
@@ -20,8 +20,7 @@ def _drift_meV_per_atom_ps(atoms, calc, steps=4000):
     dyn = VelocityVerlet(atoms, 0.1 * units.fs)
     dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=10)
     dyn.run(steps)
-    time_ps = np.arange(len(energies)) * 1e-3
-    return 1000 * np.polyfit(time_ps, energies, 1)[0] / len(atoms)
+    return energy_drift(np.arange(len(energies)) * 1e-3, np.array(energies), len(atoms))  # a frame per fs
 
 
 def test_reference_md_conserves_energy_where_tblites_default_drifts(ethanol):
