@@ -105,9 +105,9 @@ def browser_check(html_path: str | os.PathLike, screenshot: str | os.PathLike | 
     page_height = re.search(r'data-height="(\d+)"', dom)
     result = {"browser": exe, "drawn": drawn, "broken": [src for src, w, h in drawn if not w or not h],
               "page_height": int(page_height.group(1)) if page_height else None}
-    if height is None:
-        height = min(result["page_height"] or 3000, MAX_SCREENSHOT_HEIGHT)
     if screenshot is not None:
+        if height is None:
+            height = min(result["page_height"] or 3000, MAX_SCREENSHOT_HEIGHT)
         screenshot = Path(screenshot).resolve()
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         _run(flags + ["--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={screenshot}",

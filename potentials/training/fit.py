@@ -75,12 +75,11 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
             enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
             log_every_n_steps=max(1, min(50, len(train_loader))),
         )
-    train_loader = _in_order_per_process(train_loader, devices)
-    last = out / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    if resume and ckpt_path is None:
-        log.warning("no checkpoint at %s: training starts from scratch", last)
-    with _without_lightning_chatter():
+        train_loader = _in_order_per_process(train_loader, devices)
+        last = out / "checkpoints" / "last.ckpt"
+        ckpt_path = str(last) if resume and last.exists() else None
+        if resume and ckpt_path is None:
+            log.warning("no checkpoint at %s: training starts from scratch", last)
         trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if trainer.global_rank > 0:  # a DDP worker process: rank 0 tests and exports
         sys.exit(0)
