@@ -137,10 +137,10 @@ def _rogi_plot(path: Path, table: list[dict], metric: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 4.0))
-    for row in table:
-        ax.scatter(row["rogi"], row["test_mae"], s=30)
-        ax.annotate(row["model"], (row["rogi"], row["test_mae"]), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")
+    markers = "osD^v<>ph*"
+    for i, row in enumerate(table):  # a legend, not labels at the points: close points would overlap
+        ax.scatter(row["rogi"], row["test_mae"], s=36, marker=markers[i % len(markers)], label=row["model"])
+    ax.legend(fontsize=7, loc="best", frameon=False)
     targets = sorted({(r["target"], r["unit"]) for r in table})
     ax.set_xlabel(f"ROGI of the label over the last hidden layer ({metric})")
     ax.set_ylabel("test MAE (" + ", ".join(f"{t} {u}" for t, u in targets) + ")")
