@@ -370,6 +370,9 @@ main.add_command(latent)
 from mlcalc.cli_finetune import finetune  # noqa: E402  (mlcalc finetune: a saved model on new frames)
 
 main.add_command(finetune)
+from mlcalc.cli_broad import broad  # noqa: E402  (mlcalc data broad: the broad GFN2-xTB data set)
+
+data.add_command(broad)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

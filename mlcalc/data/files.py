@@ -19,7 +19,8 @@ __all__ = ["read_structures", "check_structures", "file_sha256", "require_labels
 
 
 def read_structures(path: str | os.PathLike, index: str | int | slice = ":") -> list[Atoms]:
-    """All structures (with stored energies/forces) from ``path``; ``.npz`` is read as MD17/rMD17.
+    """All structures (with stored energies/forces) from ``path``; ``.npz`` is read as MD17/rMD17, a frame
+    folder (:mod:`mlcalc.data.frame_folder`, e.g. ``mlcalc data broad``) as all its frames.
 
     Raises ``FileNotFoundError``/``ValueError`` naming the file and what is wrong: missing,
     empty, not a structure file (binary, unknown format), no structures, or a structure
@@ -29,7 +30,11 @@ def read_structures(path: str | os.PathLike, index: str | int | slice = ":") -> 
     if not path.exists():
         raise FileNotFoundError(f"no such data file: {path}")
     if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a structure file")
+        from mlcalc.data.frame_folder import read_frame_folder
+
+        frames = read_frame_folder(path, index)
+        check_structures(frames, str(path))
+        return frames
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty: no structures to read")
     if path.suffix == ".npz":
@@ -74,7 +79,14 @@ def require_labels(structures: list[Atoms], forces: bool = True, source: str = "
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes (data provenance in model manifests)."""
+    """Hex sha256 of a file's bytes (data provenance in model manifests); of a frame folder, the sha256 of its
+    finished molecules' keys and shard digests (in key order)."""
+    if Path(path).is_dir():
+        from mlcalc.data.frame_folder import FrameFolder
+
+        folder = FrameFolder(path)
+        lines = "".join(f"{key} {file_sha256(folder.shard_path(key))}\n" for key in sorted(folder.keys))
+        return hashlib.sha256(lines.encode()).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -47,6 +47,13 @@ def _ensure_data(config: TrainConfig) -> Path:
     return path
 
 
+def _folder_provenance(path: Path) -> dict:
+    """A frame folder's molecules, frames and held-out molecules for the manifest (nothing for a file)."""
+    from mlcalc.data.frame_folder import FrameFolder, is_frame_folder
+
+    return {"frame_folder": FrameFolder(path).provenance()} if is_frame_folder(path) else {}
+
+
 def _reference_method(config: TrainConfig, structures) -> str | None:
     """The method that labelled the data: ``data.reference``, else the frames' ``info["reference"]``
     (written by :func:`mlcalc.md.generate_reference`), else GFN2-xTB for a config that generates its data."""
@@ -147,7 +154,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         out / f"{config.name}.mlc", model, metrics=metrics,
         data={"name": d.name or data_path.name, "path": str(data_path), "size": len(structures),
               "sha256": file_sha256(data_path), "split_seed": d.split_seed,
-              "splits": {k: len(v) for k, v in split.items()}},
+              "splits": {k: len(v) for k, v in split.items()}, **_folder_provenance(data_path)},
         normalisation={"atomref_eV": {str(z): e for z, e in atomref.items()}, "energy_scale_eV": model.energy_scale,
                        "atomref": atomref_record},
         training=json.loads(config.model_dump_json()),

@@ -1,0 +1,110 @@
+"""Where molecules are labelled: in this process, or on Ray (a local Ray with one worker per core, or a cluster).
+
+An executor takes jobs and yields results as they finish, with at most ``in_flight`` jobs
+handed out at a time (what a killed run loses). Both run :func:`~.sampling.label_molecule`
+with the same job and settings, so a molecule's frames do not depend on where it ran.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator, Protocol
+
+from .molecules import MoleculeJob
+from .sampling import MoleculeResult, label_molecule
+from .settings import BroadSetSettings
+
+__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "make_executor", "ENGINES", "ONE_THREAD"]
+
+#: values of ``--engine``
+ENGINES = ("ray", "local")
+#: one-thread numerics in every worker: tblite with spinning OpenMP threads is ~400x slower on a shared machine
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+class Executor(Protocol):
+    workers: int
+
+    def run(self, jobs: Iterable[MoleculeJob], settings: BroadSetSettings) -> Iterator[MoleculeResult]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessExecutor:
+    """Label one molecule after another in this process (one worker)."""
+
+    workers = 1
+
+    def run(self, jobs: Iterable[MoleculeJob], settings: BroadSetSettings) -> Iterator[MoleculeResult]:
+        for job in jobs:
+            yield label_molecule(job, settings)
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Label molecules as Ray tasks (one CPU each, one thread each).
+
+    ``address``: None starts a local Ray with ``workers`` CPUs (default: every core); an
+    address (``ray://host:10001`` or ``host:6379``) joins that cluster, whose workers need
+    mlcalc (with its ``tblite`` extra) installed. Results come back to this process, which
+    alone writes the data set, so cluster nodes need no shared file system.
+    """
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ImportError("the Ray engine needs ray: pip install 'mlcalc[cluster]' (or use --engine local)") \
+                from None
+        self._ray = ray
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+        kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                      runtime_env={"env_vars": dict(ONE_THREAD)})
+        if address is None:
+            kwargs.update(num_cpus=workers or os.cpu_count() or 1, object_store_memory=200 * 2**20)
+        self._started = not ray.is_initialized()
+        if self._started:
+            try:
+                ray.init(address=address, **kwargs)
+            except ConnectionError as err:
+                raise ConnectionError(f"cannot reach the Ray cluster at {address}: {err}") from None
+        self.workers = int(ray.cluster_resources().get("CPU", 1)) if workers is None or address else workers
+        self._task = ray.remote(num_cpus=1, max_retries=0)(label_molecule)
+
+    def run(self, jobs: Iterable[MoleculeJob], settings: BroadSetSettings) -> Iterator[MoleculeResult]:
+        ray, queue = self._ray, iter(jobs)
+        settings_ref = ray.put(settings)
+        pending = []
+        try:
+            while True:
+                while len(pending) < self.workers:  # at most one molecule per worker in flight
+                    job = next(queue, None)
+                    if job is None:
+                        break
+                    pending.append(self._task.remote(job, settings_ref))
+                if not pending:
+                    return
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def make_executor(engine: str, workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor named ``engine`` (one of :data:`ENGINES`)."""
+    if engine == "local":
+        if address is not None:
+            raise ValueError("--address names a Ray cluster; it needs --engine ray")
+        if workers not in (None, 1):
+            raise ValueError(f"--engine local runs one molecule at a time; --workers {workers} needs --engine ray")
+        return InProcessExecutor()
+    if engine == "ray":
+        return RayExecutor(workers, address)
+    raise ValueError(f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")

@@ -1,0 +1,94 @@
+"""The molecules of a broad data set: a seeded sample of QM9 without the held-out molecules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlcalc.data.held_out import canonical_smiles, held_out_molecules, smiles_of_atoms
+
+__all__ = ["MoleculeJob", "sample_molecules", "select_molecules", "held_out_smiles"]
+
+
+@dataclass(frozen=True)
+class MoleculeJob:
+    """One molecule to label: ``key`` names its shard; positions in Å; ``seed`` its own random stream."""
+
+    key: str
+    qm9_id: int
+    smiles: str
+    numbers: np.ndarray
+    positions: np.ndarray
+    seed: int
+
+
+def held_out_smiles(exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """Name (or the given SMILES) -> canonical SMILES of every molecule a broad set must not contain."""
+    held = dict(held_out_molecules())
+    held.update({s: canonical_smiles(s) for s in exclude})
+    return held
+
+
+def sample_molecules(n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple[str, ...] = (),
+                     skipped: dict[int, str] | None = None) -> list[MoleculeJob]:
+    """The first ``n`` QM9 molecules of one seeded order that are not held out, as jobs.
+
+    A molecule is held out when its QM9 SMILES or the SMILES perceived from its QM9 geometry
+    is one of :func:`held_out_smiles` (``exclude`` adds SMILES). The order depends on ``seed``
+    only, so a larger ``n`` extends a smaller sample. ``skipped`` (if given) collects
+    ``qm9_id -> reason`` for every molecule passed over (held out, too large, unreadable).
+    """
+    from mlcalc.data.qm9 import load_qm9
+
+    qm9 = load_qm9()
+    order = np.random.default_rng(seed).permutation(len(qm9))
+    jobs = select_molecules(order, n, seed, max_heavy_atoms, exclude, skipped)
+    if len(jobs) < n:
+        raise ValueError(f"QM9 has only {len(jobs)} molecules that are not held out and have at most "
+                         f"{max_heavy_atoms} heavy atoms; asked for {n}")
+    return jobs
+
+
+def select_molecules(rows, n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple[str, ...] = (),
+                     skipped: dict[int, str] | None = None) -> list[MoleculeJob]:
+    """Jobs for the first ``n`` QM9 ``rows`` (in the given order) that are kept; see :func:`sample_molecules`."""
+    from mlcalc.data.qm9 import load_qm9
+    from mlcalc.data.qm9_smiles import load_qm9_smiles
+
+    qm9, smiles = load_qm9(), load_qm9_smiles()
+    held = {s: name for name, s in held_out_smiles(exclude).items()}
+    heavy = np.add.reduceat((qm9.numbers > 1).astype(np.int64), qm9.offsets[:-1])
+    jobs: list[MoleculeJob] = []
+    skipped = {} if skipped is None else skipped
+    for row in rows:
+        if len(jobs) == n:
+            break
+        atoms = qm9.atoms(int(row))
+        qm9_id = int(qm9.ids[row])
+        if heavy[row] > max_heavy_atoms:
+            skipped[qm9_id] = f"{heavy[row]} heavy atoms > {max_heavy_atoms}"
+            continue
+        identities = _identities(str(smiles[row]), atoms)
+        if not identities:
+            skipped[qm9_id] = "RDKit reads neither its SMILES nor its geometry"
+            continue
+        hit = next((held[s] for s in identities if s in held), None)
+        if hit is not None:
+            skipped[qm9_id] = f"held out ({hit})"
+            continue
+        molecule_seed = int(np.random.SeedSequence([seed, qm9_id]).generate_state(1)[0])
+        jobs.append(MoleculeJob(key=f"qm9-{qm9_id:06d}", qm9_id=qm9_id, smiles=identities[0],
+                                numbers=atoms.numbers.copy(), positions=atoms.positions.copy(), seed=molecule_seed))
+    return jobs
+
+
+def _identities(qm9_smiles: str, atoms) -> list[str]:
+    """Canonical SMILES of the QM9 entry: from its SMILES string and from its geometry (those RDKit can read)."""
+    found = []
+    for make in (lambda: canonical_smiles(qm9_smiles), lambda: smiles_of_atoms(atoms)):
+        try:
+            found.append(make())
+        except ValueError:
+            pass
+    return found

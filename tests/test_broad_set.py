@@ -1,0 +1,217 @@
+"""The broad GFN2-xTB data set: held-out molecules never enter it, Ray gives the in-process frames, a killed
+generation resumes exactly, and a general model trained on a few compositions prices a third one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tblite")
+pytest.importorskip("rdkit")
+
+from mlcalc.data.frame_folder import FrameFolder, read_frame_folder  # noqa: E402
+from mlcalc.potentials.training.broad_set import broad_set_settings, generate_broad_set  # noqa: E402
+from mlcalc.potentials.training.broad_set.molecules import held_out_smiles, select_molecules  # noqa: E402
+
+#: a few cheap frames per molecule: 2 temperatures x 2 frames after 20 steps, 10 steps apart
+TINY = {"frames_per_temperature": 2, "temperatures": [300, 600], "thermalise": 20, "interval": 10}
+
+
+def _rows_of(qm9, smiles_wanted: set[str]) -> dict[int, str]:
+    """QM9 rows whose canonical SMILES is in ``smiles_wanted``, searched among the molecules with a wanted
+    formula (element counts from the QM9 arrays; RDKit only for those)."""
+    from ase.formula import Formula
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors
+
+    from mlcalc.data.held_out import canonical_smiles
+    from mlcalc.data.qm9_smiles import load_qm9_smiles
+
+    counts = np.stack([np.add.reduceat((qm9.numbers == z).astype(np.int64), qm9.offsets[:-1]) for z in (1, 6, 7, 8)],
+                      axis=1)
+    wanted = set()
+    for s in smiles_wanted:
+        c = Formula(rdMolDescriptors.CalcMolFormula(Chem.AddHs(Chem.MolFromSmiles(s)))).count()
+        wanted.add(tuple(c.get(e, 0) for e in ("H", "C", "N", "O")))
+    qm9_smiles = load_qm9_smiles()
+    found = {}
+    for row in np.flatnonzero([tuple(c) in wanted for c in counts]):
+        smiles = canonical_smiles(str(qm9_smiles[row]))
+        if smiles in smiles_wanted:
+            found[int(row)] = smiles
+    return found
+
+
+def test_held_out_molecules_are_never_selected(qm9_env, qm9):
+    held = held_out_smiles()
+    assert held["ethanol"] == "CCO" and held["iso-propanol"] == "CC(C)O" and held["n-propanol"] == "CCCO"
+    rows = _rows_of(qm9, set(held.values()))
+    found_names = {name for name, s in held.items() if s in rows.values()}
+    # QM9 holds every held-out molecule except naphthalene (10 heavy atoms)
+    assert {"ethanol", "n-propanol", "iso-propanol", "methyl-ethyl-ether", "uracil", "pyrimidine"} <= found_names
+    others = [0, 100, 2000]  # methane and two more, not held out
+    skipped: dict[int, str] = {}
+    jobs = select_molecules(list(rows) + others, n=len(rows) + len(others), seed=0, skipped=skipped)
+    assert len(jobs) == len(others)
+    assert not {job.smiles for job in jobs} & set(held.values())
+    assert sum(reason.startswith("held out") for reason in skipped.values()) == len(rows)
+
+
+def test_exclude_adds_smiles_and_the_sample_grows_as_a_prefix(qm9_env):
+    first = select_molecules(range(40), n=5, seed=0)
+    more = select_molecules(range(40), n=8, seed=0)
+    assert [j.key for j in more[:5]] == [j.key for j in first]
+    skipped: dict[int, str] = {}
+    without = select_molecules(range(40), n=5, seed=0, exclude=(first[0].smiles,), skipped=skipped)
+    assert first[0].key not in {j.key for j in without}
+    assert "held out" in skipped[first[0].qm9_id]
+
+
+def test_ray_with_two_workers_gives_the_in_process_frames(qm9_env, tmp_path):
+    pytest.importorskip("ray")
+    settings = broad_set_settings({"molecules": 3, **TINY})
+    generate_broad_set(settings, tmp_path / "local", engine="local", progress=False, echo=lambda s: None)
+    summary = generate_broad_set(settings, tmp_path / "ray", engine="ray", workers=2, progress=False,
+                                 echo=lambda s: None)
+    assert summary.done == 3 and summary.frames == 3 * 4
+    local, ray = FrameFolder(tmp_path / "local"), FrameFolder(tmp_path / "ray")
+    assert sorted(local.keys) == sorted(ray.keys)
+    for key in local.keys:
+        a, b = local.shard(key), ray.shard(key)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{key} {name}")
+
+
+def _generate_cli(out, molecules: int) -> list[str]:
+    return [sys.executable, "-m", "mlcalc.cli", "data", "broad", "--out", str(out), "--engine", "local",
+            "--molecules", str(molecules), "--no-progress", *[f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]]
+
+
+def test_a_killed_generation_resumes_without_duplicate_or_missing_molecules(qm9_env, tmp_path):
+    out, n = tmp_path / "killed", 6
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen(_generate_cli(out, n), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and run.poll() is None:
+        if (out / "shards").is_dir() and len(list((out / "shards").glob("*.npz"))) >= 2:
+            break
+        time.sleep(0.05)
+    assert run.poll() is None, f"the run ended before it could be killed: {run.stderr.read().decode()[-500:]}"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    interrupted = len(FrameFolder(out).keys)
+    assert 2 <= interrupted < n
+    refused = subprocess.run(_generate_cli(out, n), env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    subprocess.run(_generate_cli(out, n) + ["--resume"], env=env, check=True, capture_output=True)
+    generate_broad_set(broad_set_settings({"molecules": n, **TINY}), tmp_path / "whole", engine="local",
+                       progress=False, echo=lambda s: None)
+    resumed, whole = FrameFolder(out), FrameFolder(tmp_path / "whole")
+    lines = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    done = [line["key"] for line in lines if line["status"] == "done"]
+    assert len(done) == len(set(done)) == n, "a molecule is missing or was written twice"
+    assert sorted(resumed.keys) == sorted(whole.keys)
+    for key in whole.keys:
+        np.testing.assert_array_equal(resumed.shard(key)["forces"], whole.shard(key)["forces"])
+    assert "already holds" in refused.stderr
+
+
+def test_a_resume_with_other_settings_is_refused(qm9_env, tmp_path):
+    generate_broad_set(broad_set_settings({"molecules": 1, **TINY}), tmp_path, engine="local", progress=False,
+                       echo=lambda s: None)
+    with pytest.raises(ValueError, match="other settings .*interval"):
+        generate_broad_set(broad_set_settings({"molecules": 2, **TINY, "interval": 5}), tmp_path, engine="local",
+                           resume=True, progress=False, echo=lambda s: None)
+    with pytest.raises(ValueError, match="give one"):
+        generate_broad_set(broad_set_settings({"molecules": 1, **TINY}), tmp_path, resume=True, overwrite=True)
+
+
+def test_normal_mode_sampling_keeps_bonds_and_spreads_with_temperature(qm9_env, tmp_path):
+    settings = broad_set_settings({"molecules": 2, "sampling": "normal-modes", "frames_per_temperature": 6,
+                                   "temperatures": [100, 800]})
+    generate_broad_set(settings, tmp_path, engine="local", progress=False, echo=lambda s: None)
+    folder = FrameFolder(tmp_path)
+    assert len(folder.keys) + len(folder.failures) == 2 and folder.keys
+    for _, shard in folder.molecules():
+        mean = shard["positions"].mean(axis=0)
+        spread = {t: np.sqrt(((shard["positions"][shard["temperature"] == t] - mean) ** 2).sum(-1).mean())
+                  for t in (100, 800)}
+        assert spread[800] > 1.5 * spread[100]
+        assert np.isfinite(shard["forces"]).all()
+
+
+# -- a tiny general model: two compositions in training, a third one priced by its atom references ---------
+
+@pytest.fixture(scope="module")
+def two_composition_set(tmp_path_factory, qm9_cache):
+    """Frames of QM9 molecules of two C/H/O compositions (C2H4O and C3H6O), and of a third one (C2H4O2)."""
+    from mlcalc.data.frame_folder import write_shard
+    from mlcalc.data.qm9 import load_qm9
+    from mlcalc.potentials.training.broad_set.sampling import label_molecule
+
+    os.environ.setdefault("MLCALC_CACHE", str(qm9_cache))
+    qm9 = load_qm9(cache=qm9_cache)
+    formula = {row: qm9.atoms(row).get_chemical_formula() for row in range(200)}
+    settings = broad_set_settings({"molecules": 1, **TINY, "frames_per_temperature": 6})
+    folders = {}
+    for name, wanted in (("train", ("C2H4O", "C3H6O")), ("third", ("C2H4O2",))):
+        rows = [row for row, f in formula.items() if f in wanted]
+        folder = tmp_path_factory.mktemp(name)
+        (folder / "settings.json").write_text(json.dumps({"reference": "gfn2-xtb"}))
+        for job in select_molecules(rows, n=len(rows), seed=0):
+            result = label_molecule(job, settings)
+            if result.failure is None:
+                write_shard(folder, result.key, result.arrays, result.record)
+        folders[name] = folder
+    return folders
+
+
+def test_a_general_model_prices_an_unseen_composition(two_composition_set, tmp_path):
+    import torch
+
+    from mlcalc import MLCalc
+    from mlcalc.config import TrainConfig
+    from mlcalc.md import MDSettings, run_md
+    from mlcalc.potentials.training import train
+    from mlcalc.testing import finite_difference_forces, symmetry_errors
+
+    train_frames = read_frame_folder(two_composition_set["train"])
+    assert {a.get_chemical_formula() for a in train_frames} == {"C2H4O", "C3H6O"}
+    n = len(train_frames)
+    config = TrainConfig.model_validate({
+        "name": "tiny-general", "seed": 0,
+        "data": {"path": two_composition_set["train"], "train": n - 8, "val": 4, "test": 4},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                  "hyperparameters": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8, "num_heads": 2}},
+        "optim": {"epochs": 30, "batch_size": 8, "lr": 5e-3}, "out_dir": tmp_path / "run", "progress": False})
+    model_path = train(config).model_path
+    calc = MLCalc.load(model_path, dtype=torch.float64)
+    third = read_frame_folder(two_composition_set["third"])
+    errors = np.array([calc.get_potential_energy(a) - a.get_potential_energy() for a in third])
+    per_atom = np.abs(errors) / len(third[0])
+    # C2H4O2 is about -393 eV: without atom references a model is hundreds of eV off; the isolated atoms
+    # alone (the references' starting point) miss its atomisation energy, about 4.8 eV/atom
+    from mlcalc.data.isolated_atoms import isolated_atom_energies
+
+    atoms_sum = sum(isolated_atom_energies("gfn2-xtb", [int(z)])[int(z)] for z in third[0].numbers)
+    baseline = abs(third[0].get_potential_energy() - atoms_sum) / len(third[0])
+    assert baseline > 2
+    assert per_atom.max() < min(0.5, baseline / 5), f"unseen composition off by {per_atom.max():.3f} eV/atom"
+
+    atoms = third[0].copy()
+    atoms.calc = calc
+    for name, err in symmetry_errors(atoms, seed=1).items():
+        assert err < 1e-8, f"{name} changed by {err}"
+    np.testing.assert_allclose(atoms.get_forces(), finite_difference_forces(atoms, h=1e-4), atol=1e-5)
+
+    start = train_frames[0].copy()
+    start.calc = calc
+    result = run_md(start, MDSettings(steps=400, timestep=0.25, temperature=300, interval=5), tmp_path / "nve",
+                    progress=False)
+    assert result.status == "completed"
+    assert result.energy_conservation()["conserved"], result.energy_conservation()
