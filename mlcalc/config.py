@@ -54,10 +54,13 @@ class DataConfig(_Strict):
     path: Path
     name: Optional[str] = None
     generate: Optional[GenerateConfig] = None
-    train: int = Field(gt=0, description="training frames")
-    val: int = Field(gt=0, description="validation frames")
-    test: Optional[int] = Field(None, ge=0, description="test frames (default: all the rest)")
+    train: int = Field(gt=0, description="training frames (molecules with split: molecules)")
+    val: int = Field(gt=0, description="validation frames (molecules with split: molecules)")
+    test: Optional[int] = Field(None, ge=0, description="test frames or molecules (default: all the rest)")
     split_seed: int = 0
+    split: Literal["frames", "molecules"] = Field(
+        "frames", description="frames: train/val/test count frames drawn at random; molecules (a frame folder, "
+        "`mlcalc data broad`): they count molecules, and all frames of a molecule are in one split")
     reference: Optional[Literal["gfn2-xtb", "gfn1-xtb"]] = Field(
         None, description="the method that labelled the data (default: the frames' 'reference' info, which "
         "`mlcalc data reference` writes, or gfn2-xtb with a generate section; else unknown)")

@@ -162,7 +162,7 @@ def two_composition_set(tmp_path_factory, qm9_cache):
     for name, wanted in (("train", ("C2H4O", "C3H6O")), ("third", ("C2H4O2",))):
         rows = [row for row, f in formula.items() if f in wanted]
         folder = tmp_path_factory.mktemp(name)
-        (folder / "settings.json").write_text(json.dumps({"reference": "gfn2-xtb"}))
+        (folder / "settings.json").write_text(json.dumps({"reference": "gfn2-xtb", "held_out": held_out_smiles()}))
         for job in select_molecules(rows, n=len(rows), seed=0):
             result = label_molecule(job, settings)
             if result.failure is None:
@@ -191,6 +191,9 @@ def test_a_general_model_prices_an_unseen_composition(two_composition_set, tmp_p
         "optim": {"epochs": 30, "batch_size": 8, "lr": 5e-3}, "out_dir": tmp_path / "run", "progress": False})
     model_path = train(config).model_path
     calc = MLCalc.load(model_path, dtype=torch.float64)
+    recorded = calc.manifest["data"]["frame_folder"]
+    assert recorded["held_out"]["ethanol"] == "CCO" and recorded["reference"] == "gfn2-xtb"
+    assert recorded["split_molecules"]["train"] >= 2
     third = read_frame_folder(two_composition_set["third"])
     errors = np.array([calc.get_potential_energy(a) - a.get_potential_energy() for a in third])
     per_atom = np.abs(errors) / len(third[0])
@@ -215,3 +218,25 @@ def test_a_general_model_prices_an_unseen_composition(two_composition_set, tmp_p
                     progress=False)
     assert result.status == "completed"
     assert result.energy_conservation()["conserved"], result.energy_conservation()
+
+
+def test_a_molecule_split_keeps_each_molecule_in_one_split(two_composition_set, tmp_path):
+    from mlcalc.config import TrainConfig
+    from mlcalc.potentials.training.train import _training_data
+
+    folder = two_composition_set["train"]
+    n = len(FrameFolder(folder).keys)
+    config = TrainConfig.model_validate({
+        "name": "split", "data": {"path": folder, "train": n - 2, "val": 1, "test": 1, "split": "molecules"},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0}, "optim": {"epochs": 1}, "out_dir": tmp_path})
+    frames, split, lazy = _training_data(config, folder)
+    owners = {stage: set(frames.molecule[idx].tolist()) for stage, idx in split.items()}
+    assert lazy and [len(owners[s]) for s in ("train", "val", "test")] == [n - 2, 1, 1]
+    assert not (owners["train"] & owners["val"]) and not (owners["train"] & owners["test"])
+    assert sum(len(idx) for idx in split.values()) == len(frames)
+    xyz = tmp_path / "frames.extxyz"
+    import ase.io
+
+    ase.io.write(xyz, read_frame_folder(folder, ":4"))
+    with pytest.raises(ValueError, match="split: molecules needs a frame folder"):
+        _training_data(config.model_copy(update={"data": config.data.model_copy(update={"path": xyz})}), xyz)

@@ -57,9 +57,20 @@ class FlatFrames:
     offsets: np.ndarray
     molecule: np.ndarray
     keys: list[str]
+    reference: str | None = None
 
     def __len__(self) -> int:
         return len(self.energy)
+
+    def __getitem__(self, k: int) -> Atoms:
+        """Frame ``k`` as Atoms (made on demand: a list of frames without an Atoms object per frame)."""
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"frame {k} of {len(self)}")
+        return self.atoms(int(k) % len(self))
+
+    def frames_of(self, molecules: np.ndarray) -> np.ndarray:
+        """Indices of every frame of the molecule rows ``molecules`` (rows of ``keys``), sorted."""
+        return np.flatnonzero(np.isin(self.molecule, molecules))
 
     def atoms(self, k: int) -> Atoms:
         """Frame ``k`` as Atoms with its energy and forces (a SinglePointCalculator)."""
@@ -69,6 +80,8 @@ class FlatFrames:
         atoms = Atoms(self.numbers[lo:hi], self.positions[lo:hi])
         atoms.calc = SinglePointCalculator(atoms, energy=float(self.energy[k]), forces=self.forces[lo:hi].copy())
         atoms.info["molecule"] = self.keys[self.molecule[k]]
+        if self.reference:
+            atoms.info["reference"] = self.reference
         return atoms
 
 
@@ -76,7 +89,8 @@ def read_frame_folder(path: str | os.PathLike, index: str | int | slice = ":") -
     """The frames ``index`` (ASE's index syntax) of the frame folder ``path`` as Atoms with energy and forces.
 
     Each frame's ``info`` names its molecule and the method in the folder's ``settings.json``
-    (``reference``), which training reads for isolated-atom energies.
+    (``reference``), which training reads for isolated-atom energies. Training reads large
+    folders through :meth:`FrameFolder.arrays` instead (frames made on demand).
     """
     from ase.io.formats import string2index
 
@@ -84,13 +98,7 @@ def read_frame_folder(path: str | os.PathLike, index: str | int | slice = ":") -
         raise ValueError(f"{path} is a folder but not a frame folder (no {INDEX_FILE}); give a structure file")
     frames = FrameFolder(path).structures()
     picked = frames[string2index(index) if isinstance(index, str) else index]
-    picked = picked if isinstance(picked, list) else [picked]
-    settings = Path(path) / "settings.json"
-    reference = json.loads(settings.read_text()).get("reference") if settings.is_file() else None
-    if reference:
-        for atoms in picked:
-            atoms.info["reference"] = reference
-    return picked
+    return picked if isinstance(picked, list) else [picked]
 
 
 def write_shard(folder: str | os.PathLike, key: str, arrays: dict[str, np.ndarray], record: dict[str, Any]) -> None:
@@ -193,7 +201,8 @@ class FrameFolder:
                           positions=np.concatenate(parts["positions"]), forces=np.concatenate(parts["forces"]),
                           energy=np.concatenate(energy), temperature=np.concatenate(temperature),
                           offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                          molecule=np.concatenate(molecule).astype(np.int64), keys=keys)
+                          molecule=np.concatenate(molecule).astype(np.int64), keys=keys,
+                          reference=self.provenance()["reference"])
 
     def structures(self, keys: list[str] | None = None) -> list[Atoms]:
         """Every frame of ``keys`` (default: all) as Atoms with energy and forces."""

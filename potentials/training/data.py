@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from mlcalc.atomref import fit_atomref
 from mlcalc.data.splits import split_indices
 from mlcalc.graph import atoms_to_graph
 
-__all__ = ["GraphDataset", "split_indices", "fit_atomref", "force_rms"]
+__all__ = ["GraphDataset", "LazyGraphDataset", "FrameView", "split_indices", "fit_atomref", "force_rms"]
 
 
 class GraphDataset(Dataset):
@@ -36,6 +36,40 @@ class GraphDataset(Dataset):
 
     def __getitem__(self, index: int):
         return self.graphs[index]
+
+
+class FrameView(Sequence):
+    """The frames ``indices`` of ``frames`` as a sequence, without copying them (nor making their Atoms)."""
+
+    def __init__(self, frames: Sequence[Atoms], indices: Sequence[int]):
+        self.frames, self.indices = frames, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self.frames[int(i)] for i in self.indices[k]]
+        return self.frames[int(self.indices[k])]
+
+
+class LazyGraphDataset(Dataset):
+    """Frames ``indices`` of ``frames`` (any sequence of labelled Atoms, e.g. a frame folder's
+    :class:`~mlcalc.data.frame_folder.FlatFrames`), each made into a graph when it is drawn.
+
+    For data sets too large to hold a graph per frame: the same graphs as :class:`GraphDataset`,
+    built again each epoch (a neighbour search per frame, small beside the model's step).
+    """
+
+    def __init__(self, frames: Sequence[Atoms], indices: Sequence[int], cutoff: float,
+                 dtype: torch.dtype = torch.float32):
+        self.frames, self.indices, self.cutoff, self.dtype = frames, np.asarray(indices, dtype=np.int64), cutoff, dtype
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        return atoms_to_graph(self.frames[int(self.indices[index])], cutoff=self.cutoff, dtype=self.dtype)
 
 
 def force_rms(structures: Sequence[Atoms]) -> float:

@@ -25,7 +25,7 @@ from mlcalc.derivatives import energy_forces_stress, model_inputs
 from mlcalc.modelfile import save_model
 
 from mlcalc.model import create_model
-from .data import GraphDataset, force_rms, split_indices
+from .data import FrameView, GraphDataset, LazyGraphDataset, force_rms, split_indices
 from .fit import TrainResult, fit
 from .out_dir import training_folder
 from .task import PotentialTask
@@ -47,11 +47,38 @@ def _ensure_data(config: TrainConfig) -> Path:
     return path
 
 
-def _folder_provenance(path: Path) -> dict:
-    """A frame folder's molecules, frames and held-out molecules for the manifest (nothing for a file)."""
+def _training_data(config: TrainConfig, path: Path):
+    """``(frames, split, lazy)``: the labelled frames (a sequence of Atoms), the seeded split of their indices,
+    and whether graphs are built as frames are drawn (a frame folder: no Atoms or graph held per frame).
+
+    ``data.split: molecules`` (frame folders) puts all frames of a molecule in one split; ``train``,
+    ``val`` and ``test`` then count molecules.
+    """
     from mlcalc.data.frame_folder import FrameFolder, is_frame_folder
 
-    return {"frame_folder": FrameFolder(path).provenance()} if is_frame_folder(path) else {}
+    d = config.data
+    if is_frame_folder(path):
+        frames = FrameFolder(path).arrays()
+        if d.split == "molecules":
+            by_molecule = split_indices(len(frames.keys), d.train, d.val, d.test, d.split_seed)
+            return frames, {k: frames.frames_of(v) for k, v in by_molecule.items()}, True
+        return frames, split_indices(len(frames), d.train, d.val, d.test, d.split_seed), True
+    if d.split == "molecules":
+        raise ValueError(f"data.split: molecules needs a frame folder (mlcalc data broad); {path} is a file: "
+                         "use data.split: frames")
+    structures = read_structures(path)
+    require_labels(structures, forces=True, source=str(path))
+    return structures, split_indices(len(structures), d.train, d.val, d.test, d.split_seed), False
+
+
+def _folder_provenance(path: Path, frames, split: dict[str, np.ndarray]) -> dict:
+    """A frame folder's molecules (per split), frames and held-out molecules for the manifest (nothing for a file)."""
+    from mlcalc.data.frame_folder import FrameFolder, is_frame_folder
+
+    if not is_frame_folder(path):
+        return {}
+    molecules = {stage: int(len(np.unique(frames.molecule[idx]))) for stage, idx in split.items()}
+    return {"frame_folder": {**FrameFolder(path).provenance(), "split_molecules": molecules}}
 
 
 def _reference_method(config: TrainConfig, structures) -> str | None:
@@ -112,11 +139,9 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
                         strategy: str = "auto") -> TrainResult:
     out = Path(config.out_dir)
     data_path = _ensure_data(config)
-    structures = read_structures(data_path)
-    require_labels(structures, forces=True, source=str(data_path))
+    structures, split, lazy = _training_data(config, data_path)
     d = config.data
-    split = split_indices(len(structures), d.train, d.val, d.test, d.split_seed)
-    train_set = [structures[i] for i in split["train"]]
+    train_set = FrameView(structures, split["train"])
 
     torch.manual_seed(config.seed)
     elements = sorted({int(z) for a in train_set for z in a.numbers})
@@ -128,7 +153,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
 
     loaders = {}
     for stage, idx in split.items():
-        dataset = GraphDataset([structures[i] for i in idx], cutoff=model.cutoff)
+        dataset = (LazyGraphDataset(structures, idx, cutoff=model.cutoff) if lazy
+                   else GraphDataset([structures[i] for i in idx], cutoff=model.cutoff))
         loaders[stage] = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=stage == "train" and config.optim.shuffle,
                                     generator=torch.Generator().manual_seed(config.seed))
     logger = None
@@ -154,7 +180,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         out / f"{config.name}.mlc", model, metrics=metrics,
         data={"name": d.name or data_path.name, "path": str(data_path), "size": len(structures),
               "sha256": file_sha256(data_path), "split_seed": d.split_seed,
-              "splits": {k: len(v) for k, v in split.items()}, **_folder_provenance(data_path)},
+              "splits": {k: len(v) for k, v in split.items()}, "split_by": d.split,
+              **_folder_provenance(data_path, structures, split)},
         normalisation={"atomref_eV": {str(z): e for z, e in atomref.items()}, "energy_scale_eV": model.energy_scale,
                        "atomref": atomref_record},
         training=json.loads(config.model_dump_json()),
