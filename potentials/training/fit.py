@@ -8,7 +8,9 @@ the loader says (its ``DistributedSampler``, seeded by epoch); a loader that doe
 process ``r`` of N takes frames r, r+N, ... in order and each step sees the same frames as
 one process with N × ``batch_size`` (docs/RESULTS.md: the weights agree to float round-off).
 The extra processes end after fitting; only rank 0 tests and exports. Checkpoints (best and last) go to ``out_dir/checkpoints``; ``resume=True`` continues from
-``last.ckpt`` with optimiser, scheduler, early-stopping and timer state. Metrics are CSV
+``last.ckpt`` with optimiser, scheduler, early-stopping, timer and random states, and one process draws
+each epoch's training order from the seed and the epoch (:mod:`.exact_resume`), so a resumed run
+ends with the uninterrupted run's weights. Metrics are CSV
 files, one ``out_dir/logs/version_N/metrics.csv`` per start, so a resumed run keeps the
 log of the interrupted one.
 """
@@ -32,6 +34,8 @@ from lightning.pytorch.loggers import CSVLogger
 
 from mlcalc.config import OptimConfig
 from mlcalc.potentials.training.cpu_budget import CPUBudget
+from mlcalc.potentials.training.epoch_log import EpochLines
+from mlcalc.potentials.training.exact_resume import RandomStates, exactly_resumable
 
 __all__ = ["TrainResult", "fit"]
 
@@ -64,7 +68,9 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
                              enable_version_counter=False)
     timer = Timer(duration={"minutes": o.max_minutes} if o.max_minutes else None, interval="epoch")
     cpu = CPUBudget(o.max_cpu_minutes)
-    callbacks = [checkpoint, latest, timer, cpu]
+    callbacks = [checkpoint, latest, timer, cpu, RandomStates()]
+    if not progress or not sys.stdout.isatty():  # a log file gets one line per epoch instead of a progress bar
+        callbacks.append(EpochLines())
     if o.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=o.early_stopping_patience))
     with _without_lightning_chatter():
@@ -75,7 +81,7 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
             enable_progress_bar=progress, enable_model_summary=False, default_root_dir=out,
             log_every_n_steps=max(1, min(50, len(train_loader))),
         )
-        train_loader = _in_order_per_process(train_loader, devices)
+        train_loader = _in_order_per_process(train_loader, devices) if devices != 1 else exactly_resumable(train_loader)
         last = out / "checkpoints" / "last.ckpt"
         ckpt_path = str(last) if resume and last.exists() else None
         if resume and ckpt_path is None:
