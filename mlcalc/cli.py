@@ -289,8 +289,8 @@ def transfer(config: str, overrides: tuple[str, ...], replicas: int | None, fine
     Rerunning the same config reuses finished MD runs and resumes interrupted ones (a study
     there made with another model or dtype is refused; --overwrite starts afresh).
     """
-    from mlcalc.analysis.transfer import run_transfer
-    from mlcalc.analysis.transfer_config import load_transfer_config
+    from mlcalc.analysis.transfer.study import run_transfer
+    from mlcalc.analysis.transfer.config import load_transfer_config
 
     try:
         changes = _parse_overrides(overrides)

@@ -1,6 +1,6 @@
 """``mlcalc explain``: maps of learned representations (QM9, transfer-study frames), atom attributions and ROGI.
 
-The machinery lives in :mod:`mlcalc.analysis.explain`; it is imported when a command runs.
+The machinery lives in :mod:`mlcalc.analysis.explain.studies`; it is imported when a command runs.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def explain() -> None:
 def umap(model: str, dataset: str, subset: int, method: str, dims: int, seed: int, target: str | None, out: Path,
          progress: bool) -> None:
     """Map MODEL's last hidden layer over QM9 molecules (UMAP or PCA), coloured by the property: PNG + CSV."""
-    from mlcalc.analysis.explain import representation_map
+    from mlcalc.analysis.explain.studies import representation_map
 
     try:
         result = representation_map(model, out, subset, seed, method, dims, target, echo=click.echo, progress=progress)
@@ -60,7 +60,7 @@ def umap(model: str, dataset: str, subset: int, method: str, dims: int, seed: in
               show_default=True)
 def atoms(model: str, structures: tuple[str, ...], method: str, target: str | None, out: Path) -> None:
     """Draw each of STRUCTURES (files, shipped molecule names or qm9:ID) with atoms coloured by attribution."""
-    from mlcalc.analysis.explain import attribution_pictures
+    from mlcalc.analysis.explain.studies import attribution_pictures
 
     try:
         attribution_pictures(model, structures, out, method, target, echo=click.echo)
@@ -83,7 +83,7 @@ def atoms(model: str, structures: tuple[str, ...], method: str, target: str | No
 def rogi(models: tuple[str, ...], dataset: str, subset: int, metric: str, seed: int, target: str | None, out: Path,
          progress: bool) -> None:
     """ROGI of the property over each of MODELS' last hidden layer, against its test MAE: CSV + figure."""
-    from mlcalc.analysis.explain import rogi_table
+    from mlcalc.analysis.explain.studies import rogi_table
 
     try:
         rogi_table(models, out, subset, seed, metric, target, echo=click.echo, progress=progress)
@@ -112,7 +112,7 @@ def transfer(study: Path, model: str | None, runs: str, per_atom: bool, method: 
              window: int, every: int, out: Path, progress: bool) -> None:
     """Map the MD frames of the transfer study in STUDY (a folder) by the energy model's representation,
     coloured by molecule, and measure how many of each target's frames lie outside the source's region."""
-    from mlcalc.analysis.transfer_map import transfer_map
+    from mlcalc.analysis.explain.transfer_map import transfer_map
 
     try:
         result = transfer_map(study, out, model, ("reference", "model") if runs == "both" else (runs,), per_atom,

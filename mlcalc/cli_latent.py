@@ -1,6 +1,6 @@
 """``mlcalc latent``: autoencoders on QM9 descriptors feeding the kernel models, and a SMILES VAE.
 
-The machinery lives in :mod:`mlcalc.analysis.latent` and :mod:`mlcalc.analysis.smiles_latent`;
+The machinery lives in :mod:`mlcalc.analysis.latent.descriptor_study` and :mod:`mlcalc.analysis.latent.smiles_study`;
 it is imported when a command runs. Errors reach the ``mlcalc`` group's handler (one line).
 """
 
@@ -37,7 +37,7 @@ def latent() -> None:
 def descriptors(out: Path, descriptor: str, latent_size: int, hidden: int, epochs: int, beta: float, n_train: int,
                 target: str, gammas: str, alphas: str, seed: int) -> None:
     """Train an autoencoder and a VAE on QM9 descriptors (the GNNs' split), then KRR on raw vs latent features."""
-    from mlcalc.analysis.latent import descriptor_latent_study, parse_floats
+    from mlcalc.analysis.latent.descriptor_study import descriptor_latent_study, parse_floats
 
     descriptor_latent_study(out, descriptor, latent_size, hidden, epochs, beta, n_train, target,
                             parse_floats(gammas, "--gammas"), parse_floats(alphas, "--alphas"), seed, echo=click.echo)
@@ -60,6 +60,6 @@ def descriptors(out: Path, descriptor: str, latent_size: int, hidden: int, epoch
 def smiles(out: Path, steps: int, minutes: float | None, latent_size: int, hidden: int, beta: float, n_eval: int,
            samples: int, target: str, seed: int) -> None:
     """Train (or resume) a GRU SMILES VAE on QM9, then reconstruction, RDKit validity of prior samples, latent map."""
-    from mlcalc.analysis.smiles_latent import smiles_vae_study
+    from mlcalc.analysis.latent.smiles_study import smiles_vae_study
 
     smiles_vae_study(out, steps, minutes, n_eval, samples, seed, latent_size, hidden, beta, target, echo=click.echo)

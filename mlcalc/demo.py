@@ -16,7 +16,7 @@ __all__ = ["demo_config", "run_demo"]
 
 def demo_config(out: Path, steps: int = 2000):
     """The embedded default: configs/transfer_ethanol.yaml shortened to ``steps`` × 0.5 fs."""
-    from mlcalc.analysis.transfer_config import TransferConfig
+    from mlcalc.analysis.transfer.config import TransferConfig
 
     return TransferConfig.model_validate({
         "name": "demo: ethanol -> propanols (reduced)",
@@ -38,7 +38,7 @@ def run_demo(out: Path, steps: int = 2000, echo: Callable[[str], None] = print, 
 
     A rerun reuses (and resumes) the MD runs in ``out``; ``overwrite`` deletes them first.
     """
-    from mlcalc.analysis.transfer import run_transfer
+    from mlcalc.analysis.transfer.study import run_transfer
 
     config = demo_config(Path(out), steps)
     echo(f"mlcalc demo: the shipped ethanol-et model on ethanol, n-propanol and iso-propanol, "

@@ -69,8 +69,8 @@ def test_checkpoint_resume_equals_one_run_and_loads_without_pickle(tmp_path, mon
 
 
 def test_a_second_writer_of_a_study_folder_is_refused(tmp_path):
-    from mlcalc.analysis.latent import descriptor_latent_study
-    from mlcalc.analysis.smiles_latent import smiles_vae_study
+    from mlcalc.analysis.latent.descriptor_study import descriptor_latent_study
+    from mlcalc.analysis.latent.smiles_study import smiles_vae_study
     from mlcalc.errors import FolderInUseError
     from mlcalc.locks import FolderLock
 
@@ -91,7 +91,7 @@ def test_a_wrong_file_is_one_line(tmp_path):
 
 def test_latents_feed_a_kernel_model_through_mlcalc_and_its_file(tmp_path, monkeypatch):
     from mlcalc import MLCalc
-    from mlcalc.analysis.latent import kernel_predict
+    from mlcalc.analysis.latent.descriptor_study import kernel_predict
     from mlcalc.descriptors import featurise
     from mlcalc.modelfile import load_model, save_model
     from mlcalc.potentials.kernel import fit_kernel_model
@@ -159,7 +159,7 @@ def test_smiles_vae_learns_its_training_strings(tmp_path):
 
 def test_sample_metrics_with_rdkit():
     pytest.importorskip("rdkit")
-    from mlcalc.analysis.smiles_latent import reconstruction_accuracy, sample_quality
+    from mlcalc.analysis.latent.smiles_study import reconstruction_accuracy, sample_quality
 
     assert reconstruction_accuracy(["CCO", "C#N"], ["CCO", "C#C"]) == {"exact": 0.5, "per_character": 5 / 6}
     q = sample_quality(["CCO", "OCC", "C1CC", "C(C"], training={"CC"})
@@ -167,7 +167,7 @@ def test_sample_metrics_with_rdkit():
 
 
 def test_property_probe_finds_a_property_the_latents_hold():
-    from mlcalc.analysis.smiles_latent import property_probe
+    from mlcalc.analysis.latent.smiles_study import property_probe
 
     mu = np.random.default_rng(0).normal(size=(200, 4))
     held = property_probe(mu, np.sin(mu[:, 0]) + mu[:, 1])

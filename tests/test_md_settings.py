@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlcalc.analysis.transfer_config import TransferMD, load_transfer_config
+from mlcalc.analysis.transfer.config import TransferMD, load_transfer_config
 from mlcalc.cli import main
 from mlcalc.config import load_config
 from mlcalc.md import MDSettings, ReferenceSettings

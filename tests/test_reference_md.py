@@ -32,8 +32,8 @@ def test_reference_md_conserves_energy_where_tblites_default_drifts(ethanol):
 
 
 def test_a_study_with_reference_runs_of_another_accuracy_is_not_extended(tmp_path):
-    from mlcalc.analysis.transfer import _check_same_study
-    from mlcalc.analysis.transfer_config import TransferConfig
+    from mlcalc.analysis.transfer.study import _check_same_study
+    from mlcalc.analysis.transfer.config import TransferConfig
     from mlcalc.errors import OutputExistsError
     from mlcalc.named_models import resolve_model_path
 

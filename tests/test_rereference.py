@@ -77,8 +77,8 @@ def test_shipped_ethanol_models_are_rereferenced(name, tmp_path):
 def test_a_study_keeps_the_md_of_the_model_a_rereferenced_one_was_made_from(tmp_path):
     """study.json made with the minimum-norm file: the re-referenced file (same forces) is accepted, another is not."""
     from mlcalc.errors import OutputExistsError
-    from mlcalc.analysis.transfer import _check_same_study
-    from mlcalc.analysis.transfer_config import TransferConfig
+    from mlcalc.analysis.transfer.study import _check_same_study
+    from mlcalc.analysis.transfer.config import TransferConfig
 
     before = _minimum_norm_copy("ethanol-bpnn", tmp_path / "minimum-norm.mlc")
     after = rereference_model(before, ["ethanol"], out=tmp_path / "rereferenced.mlc")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mlcalc.analysis.transfer import run_transfer
-from mlcalc.analysis.transfer_config import TransferConfig
+from mlcalc.analysis.transfer.study import run_transfer
+from mlcalc.analysis.transfer.config import TransferConfig
 from mlcalc.cli import main
 from transfer_configs import mini_transfer_config
 

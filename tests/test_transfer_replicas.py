@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
-from mlcalc.analysis.conformers import conformer, rotors
+from mlcalc.analysis.transfer.conformers import conformer, rotors
 from mlcalc.analysis.report_check import browser_check, check_images, find_browser
-from mlcalc.analysis.transfer import run_transfer
-from mlcalc.analysis.transfer_starts import preoptimise
+from mlcalc.analysis.transfer.study import run_transfer
+from mlcalc.analysis.transfer.starts import preoptimise
 from mlcalc.data.molecules import load_molecule
 from transfer_configs import mini_transfer_config
 

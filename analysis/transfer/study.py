@@ -1,9 +1,9 @@
 """Transfer studies: a model trained on one molecule runs MD on similar ones, measured against a reference.
 
 For every molecule (the source and each target) and each of ``replicas`` replicas (own
-seed and start conformer; :mod:`.transfer_starts`): MD with the model and the same MD with
+seed and start conformer; :mod:`.starts`): MD with the model and the same MD with
 the reference calculator (GFN2-xTB; same start, settings and seed), and for pre-optimised
-model starts also the model from the reference's start (:mod:`.transfer_runs`). Then the
+model starts also the model from the reference's start (:mod:`.runs`). Then the
 model's energy and force errors on reference frames, and bond/angle distributions (replicas
 pooled) compared model vs reference and source vs target. Everything lands in ``out_dir``:
 ``md/`` (resumable runs and start geometries per molecule), ``figures/``, ``report.md``,
@@ -11,7 +11,7 @@ pooled) compared model vs reference and source vs target. Everything lands in ``
 interrupted ones; ``study.json`` records the model (sha256) and dtype, so that a rerun with
 another model is refused instead of mixing runs (``overwrite`` starts afresh). The
 study's folder and each run folder are locked while written, and MD worker processes
-die with the study's process (:func:`mlcalc.workers.die_with_parent`).
+die with the study's process (:func:`mlcalc.analysis.workers.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -27,24 +27,24 @@ from typing import Any, Callable
 import numpy as np
 from ase.io.trajectory import Trajectory
 
+from mlcalc.analysis.distributions import GeometryDistributions, pool_distributions
+from mlcalc.analysis.metrics import compare
+from mlcalc.analysis.model_errors import model_errors, predict_bare
+from mlcalc.analysis.stability.bonds import bond_pairs
+from mlcalc.analysis.stability.replicas import exceeds_noise
+from mlcalc.analysis.uncertainty import uncertainty_study
+from mlcalc.analysis.universe import universe_from_positions
 from mlcalc.data.molecules import load_molecule
 from mlcalc.errors import OutputExistsError
 from mlcalc.locks import FolderLock
 from mlcalc.md import energy_conservation
 from mlcalc.md.files import LOG, TRAJECTORY
 
-from .distributions import GeometryDistributions, pool_distributions
-from .metrics import compare
-from .model_errors import model_errors, predict_bare
-from .replicas import exceeds_noise
-from .stability import bond_pairs
-from .transfer_config import TransferConfig
-from .transfer_metrics import (METRICS, RunFeatures, beyond_noise, leave_one_out, reference_statistics, run_features,
+from .config import TransferConfig
+from .run_metrics import (METRICS, RunFeatures, beyond_noise, leave_one_out, reference_statistics, run_features,
                                run_metrics, summarise_runs)
-from .transfer_runs import RUNS, MDJob, run_folder_name, run_jobs
-from .transfer_starts import prepare_starts
-from .uncertainty import uncertainty_study
-from .universe import universe_from_positions
+from .runs import RUNS, MDJob, run_folder_name, run_jobs
+from .starts import prepare_starts
 
 __all__ = ["run_transfer", "study_jobs", "molecule_folder", "molecule_label"]
 
@@ -142,7 +142,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
         results["uncertainty"] = uncertainty_study(ensemble, error_frames)
         results["uncertainty_model"] = config.uncertainty_model
     if config.finetune:
-        from .transfer_finetune import finetune_curve
+        from .finetune_curve import finetune_curve
 
         results["finetune"] = {}
         for target in config.targets:
@@ -194,7 +194,7 @@ def _run_metrics(molecule: str, jobs: list[MDJob], features: dict[MDJob, RunFeat
                  ) -> tuple[dict[str, Any], dict[str, Any] | None, dict]:
     """Stability, h(r), spectrum and energy conservation of each run (``features``: job -> its features) against
     the reference runs ({} without reference runs), the reference runs' pooled statistics
-    (:func:`.transfer_metrics.reference_statistics`), and each run kind's pooled statistics (run -> statistics,
+    (:func:`.run_metrics.reference_statistics`), and each run kind's pooled statistics (run -> statistics,
     for the figure)."""
     references = [job for job in jobs if job.run == "reference"]
     if not references:

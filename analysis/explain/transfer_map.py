@@ -1,7 +1,7 @@
 """Where the frames of a transfer study lie in the energy model's representation: a UMAP (or PCA) map
 of every molecule's MD frames and the fraction of each target's frames outside the source's region.
 
-Frames: the trajectories of a study folder (:func:`mlcalc.analysis.transfer.run_transfer`),
+Frames: the trajectories of a study folder (:func:`mlcalc.analysis.transfer.study.run_transfer`),
 reference runs by default, model runs too on request. Features: the node features of the
 model's last message-passing layer (:func:`~mlcalc.analysis.representations.representations`),
 averaged over each frame's atoms, or one point per atom (``per_atom``; neighbours then only
@@ -20,12 +20,12 @@ from typing import Callable, Sequence
 import numpy as np
 from ase.io.trajectory import Trajectory
 
+from mlcalc.analysis.projection import category_plot, project, write_coordinates
+from mlcalc.analysis.transfer.study import molecule_folder
 from mlcalc.md.files import TRAJECTORY
 
 from .novelty import out_of_distribution
-from .projection import category_plot, project, write_coordinates
 from .representations import representations
-from .transfer import molecule_folder
 
 __all__ = ["RUN_KINDS", "study_frames", "transfer_map"]
 

@@ -19,14 +19,13 @@ from typing import Any, Sequence
 import numpy as np
 from ase import Atoms
 
+from mlcalc.analysis.stability.bonds import bond_lengths, bond_pairs, stability_time
+from mlcalc.analysis.stability.replicas import exceeds_noise, replica_stats
+from mlcalc.analysis.stability.run_arrays import RunArrays, read_run
+from mlcalc.analysis.stability.spectra import spectrum_distance, velocity_autocorrelation, vibrational_spectrum
+from mlcalc.analysis.stability.structure import distance_histogram, h_mae
 from mlcalc.md import energy_conservation, read_energy_log
 from mlcalc.md.files import LOG
-
-from .replicas import exceeds_noise, replica_stats
-from .run_arrays import RunArrays, read_run
-from .spectra import spectrum_distance, velocity_autocorrelation, vibrational_spectrum
-from .stability import bond_lengths, bond_pairs, stability_time
-from .structure import distance_histogram, h_mae
 
 __all__ = ["RunFeatures", "run_features", "reference_statistics", "run_metrics", "summarise_runs", "METRICS",
            "H_BINS", "H_RMAX", "SPECTRUM_LAG", "SPECTRUM_PAD"]

@@ -20,14 +20,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .distributions import GeometryDistributions, pool_distributions
-from .metrics import wasserstein
-from .model_errors import model_errors
-from .transfer_config import TransferConfig
-from .transfer_metrics import run_features, run_metrics, summarise_runs
-from .transfer_runs import MDJob, run_folder_name, run_jobs
-from .transfer_starts import prepare_starts
-from .universe import universe_from_positions
+from mlcalc.analysis.distributions import GeometryDistributions, pool_distributions
+from mlcalc.analysis.metrics import wasserstein
+from mlcalc.analysis.model_errors import model_errors
+from mlcalc.analysis.universe import universe_from_positions
+
+from .config import TransferConfig
+from .run_metrics import run_features, run_metrics, summarise_runs
+from .runs import MDJob, run_folder_name, run_jobs
+from .starts import prepare_starts
 
 __all__ = ["finetune_curve", "KINDS"]
 
@@ -43,7 +44,7 @@ def finetune_curve(config: TransferConfig, out: Path, model_path: Path, target: 
 
     ``study_jobs``: the study's runs of ``target`` (k = 0 is scored on their model runs);
     ``error_frames``: the target's scored reference frames; ``reference``: the reference runs'
-    structure statistics (:func:`.transfer_metrics.reference_statistics`);
+    structure statistics (:func:`.run_metrics.reference_statistics`);
     ``reference_distributions``: selection -> pooled reference Distribution.
     """
     from mlcalc.calculator import MLCalc

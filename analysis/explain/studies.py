@@ -15,10 +15,10 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-from mlcalc.analysis.atom_pictures import draw_attributions
+from mlcalc.analysis.explain.atom_pictures import draw_attributions
+from mlcalc.analysis.explain.representations import representations
+from mlcalc.analysis.explain.roughness import rogi
 from mlcalc.analysis.projection import project, scatter_plot, write_coordinates
-from mlcalc.analysis.representations import representations
-from mlcalc.analysis.roughness import rogi
 
 __all__ = ["qm9_sample", "load_structure", "representation_map", "rogi_table", "attribution_pictures"]
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 
 
+from mlcalc.analysis.distributions import Distribution
+from mlcalc.analysis.metrics import bin_count, common_bins
 from mlcalc.md import read_energy_log
 from mlcalc.md.files import LOG, SUMMARY
-
-from .distributions import Distribution
-from .metrics import bin_count, common_bins
 
 __all__ = ["plot_selection", "plot_energies", "plot_finetune", "plot_structure"]
 
@@ -121,7 +120,7 @@ def plot_structure(per_molecule: dict[str, dict[str, dict]], path: str | os.Path
     """Per molecule, h(r) (top) and the vibrational spectrum (bottom) of each run kind's pooled replicas.
 
     ``per_molecule``: molecule -> run ("reference", "model", ...) -> statistics with ``h`` [bins] and
-    ``spectrum`` (wavenumber cm⁻¹, intensity) (:func:`.transfer_metrics.reference_statistics`).
+    ``spectrum`` (wavenumber cm⁻¹, intensity) (:func:`.run_metrics.reference_statistics`).
     """
     plt = _pyplot()
     present = {m: runs for m, runs in per_molecule.items() if runs}
