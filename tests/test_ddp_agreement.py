@@ -7,7 +7,7 @@ import sys
 import torch
 
 from conftest import write_tiny_config
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.potentials.training import train
 
 #: float32 round-off (two half-batch gradients averaged by gloo against one full-batch gradient),

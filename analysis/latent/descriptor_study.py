@@ -107,8 +107,9 @@ def _descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: 
     from mlcalc.analysis.projection import project
     from mlcalc.data.qm9 import QM9_EXTENSIVE, QM9_UNITS, check_targets, load_qm9, qm9_split
     from mlcalc.descriptors import featurise, standardised
-    from mlcalc.potentials.autoencoder import fit_autoencoder, pca_encoder
-    from mlcalc.potentials.kernel import fit_kernel_model
+    from mlcalc.potentials.autoencoder import pca_encoder
+    from mlcalc.potentials.training.autoencoder_fit import AutoencoderFit, fit_autoencoder
+    from mlcalc.potentials.training.kernel_fit import PropertyKernelFit, fit_kernel_model
 
     check_targets([target])
     out = Path(out)
@@ -136,8 +137,10 @@ def _descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: 
     for name, variational in (("ae", False), ("vae", True)):
         t0 = time.perf_counter()
         echo(f"training the {name.upper()} ({epochs} epochs)")
-        model, history = fit_autoencoder(raw["train"], latent, variational, [hidden], epochs, beta=beta, seed=seed,
-                                         val=raw["val"], checkpoint=out / f"{name}.safetensors", echo=echo)
+        fit = AutoencoderFit(latent=latent, variational=variational, hidden=[hidden], epochs=epochs, beta=beta,
+                             seed=seed)
+        model, history = fit_autoencoder(raw["train"], fit, val=raw["val"], checkpoint=out / f"{name}.safetensors",
+                                         echo=echo)
         results["seconds"][f"train_{name}"] = time.perf_counter() - t0
         results["reconstruction_test_mse"][name] = model.reconstruction_error(raw["test"])
         results[f"history_{name}"] = {k: v[-1] for k, v in history.items() if v}
@@ -149,10 +152,10 @@ def _descriptor_latent_study(out: str | Path, descriptor: str = "soap", latent: 
         best = None
         for g in gammas:
             for a in alphas:
-                model = fit_kernel_model(mols["train"][:n_train], y["train"][:n_train], [target], settings,
-                                         kernel="rbf", alpha=a, gamma=g / width_f, units=[unit],
-                                         extensive=[target in QM9_EXTENSIVE], elements=ELEMENTS, progress=False,
-                                         encoder=encoder)
+                fit = PropertyKernelFit(targets=[target], descriptor=settings, kernel="rbf", alpha=a, gamma=g / width_f,
+                                        units=[unit], extensive=[target in QM9_EXTENSIVE], elements=ELEMENTS,
+                                        progress=False)
+                model = fit_kernel_model(mols["train"][:n_train], y["train"][:n_train], fit, encoder=encoder)
                 val = float(np.abs(kernel_predict(model, raw["val"], n_atoms["val"]) - y["val"]).mean())
                 echo(f"KRR on {name}: gamma {g}/{width_f}, alpha {a}: val MAE {val:.4f} {unit}")
                 if best is None or val < best[0]:

@@ -85,7 +85,7 @@ def _smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[floa
     from mlcalc.analysis.projection import project, scatter_plot
     from mlcalc.data.qm9 import QM9_UNITS, check_targets, load_qm9, qm9_split
     from mlcalc.data.qm9_smiles import load_qm9_smiles
-    from mlcalc.potentials.training.smiles_vae import train_smiles_vae
+    from mlcalc.potentials.training.smiles_vae_fit import SmilesVAEFit, train_smiles_vae
 
     check_targets([target])
     out = Path(out)
@@ -96,8 +96,8 @@ def _smiles_vae_study(out: str | Path, steps: int = 4000, minutes: Optional[floa
     test_rows = split["test"][:n_eval]
     test = [str(s) for s in smiles[test_rows]]
     start = time.perf_counter()
-    model, info = train_smiles_vae(train, out / "smiles_vae.safetensors", steps=steps, minutes=minutes,
-                                   latent=latent, hidden=hidden, beta=beta, seed=seed, echo=echo)
+    fit = SmilesVAEFit(steps=steps, minutes=minutes, latent=latent, hidden=hidden, beta=beta, seed=seed)
+    model, info = train_smiles_vae(train, out / "smiles_vae.safetensors", fit, echo=echo)
     train_s = time.perf_counter() - start
     torch.manual_seed(seed)
     start = time.perf_counter()

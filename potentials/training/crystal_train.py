@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
-from mlcalc.config import TrainConfig
 from mlcalc.data.crystals import CrystalSet
 from mlcalc.model import create_model, model_class
 from mlcalc.modelfile import save_model
 
+from .config import TrainConfig
 from .crystal_data import (CrystalGraphDataset, classification_scores, composition_baselines, crystal_split,
                            regression_scores, write_predictions)
 from .fit import TrainResult, fit

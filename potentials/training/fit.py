@@ -30,8 +30,9 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 
-from mlcalc.config import OptimConfig
 from mlcalc.potentials.training.cpu_budget import CPUBudget
+
+from .config import OptimConfig
 
 __all__ = ["TrainResult", "fit"]
 

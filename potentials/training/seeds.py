@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
-from mlcalc.config import TrainConfig
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, read_manifest, save_model
 
+from .config import TrainConfig
 from .data import GraphDataset
 from .fit import TrainResult
 

@@ -18,13 +18,13 @@ from torch_geometric.loader import DataLoader
 
 from mlcalc import keys as K
 from mlcalc.atomref import choose_atomref
-from mlcalc.config import TrainConfig
 from mlcalc.data.files import file_sha256, read_structures, require_labels
 from mlcalc.data.molecules import load_molecule
 from mlcalc.derivatives import energy_forces_stress, model_inputs
+from mlcalc.model import create_model
 from mlcalc.modelfile import save_model
 
-from mlcalc.model import create_model
+from .config import TrainConfig
 from .data import GraphDataset, force_rms, split_indices
 from .fit import TrainResult, fit
 from .out_dir import training_folder

@@ -24,7 +24,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlcalc.config import load_yaml_config
+from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TuneConfig", "ParamRange", "ParamChoices", "PAPER_SPACE", "load_tune_config", "METHODS", "EVALUATORS"]
 

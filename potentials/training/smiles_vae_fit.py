@@ -15,11 +15,33 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlcalc.potentials.network_file import read_network, restore_optimizer, save_network
 from mlcalc.potentials.smiles_vae import KIND, SmilesTokenizer, SmilesVAE
 
-__all__ = ["train_smiles_vae", "load_smiles_vae"]
+__all__ = ["SmilesVAEFit", "train_smiles_vae", "load_smiles_vae"]
+
+
+class SmilesVAEFit(BaseModel):
+    """The network (``latent``, ``hidden`` GRU width, ``embed`` token embedding, ``max_len`` tokens) and its
+    training: ``steps`` in all (or ``minutes`` of this call), ``batch_size``, Adam's ``lr``, the KL weight ``beta``
+    reached after ``warmup`` steps, ``seed``; a checkpoint and a progress line every ``every`` steps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(4000, ge=1)
+    minutes: Optional[float] = Field(None, gt=0)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    beta: float = Field(0.5, ge=0)
+    warmup: int = Field(1000, ge=0)
+    latent: int = Field(32, ge=1)
+    hidden: int = Field(256, ge=1)
+    embed: int = Field(48, ge=1)
+    max_len: int = Field(32, ge=2)
+    seed: int = 0
+    every: int = Field(200, ge=1)
 
 
 def _fixed(settings: dict) -> dict:
@@ -35,36 +57,36 @@ def load_smiles_vae(path: str | Path) -> tuple[SmilesVAE, dict]:
     return model.eval(), header["info"]
 
 
-def train_smiles_vae(smiles: Sequence[str], path: str | Path, steps: int = 4000, minutes: Optional[float] = None,
-                     batch_size: int = 256, lr: float = 1e-3, beta: float = 0.5, warmup: int = 1000,
-                     latent: int = 32, hidden: int = 256, embed: int = 48, max_len: int = 32, seed: int = 0,
-                     every: int = 200, echo: Callable[[str], None] = lambda s: None) -> tuple[SmilesVAE, dict]:
+def train_smiles_vae(smiles: Sequence[str], path: str | Path, settings: SmilesVAEFit,
+                     echo: Callable[[str], None] = lambda s: None) -> tuple[SmilesVAE, dict]:
     """Train on ``smiles`` until ``steps`` steps in all (or ``minutes`` of this call); returns (model, info).
 
     The vocabulary is fitted on ``smiles``. One-line ValueError for an empty list or a
     checkpoint written with other settings.
     """
+    steps, minutes, batch_size, lr, beta = settings.steps, settings.minutes, settings.batch_size, settings.lr, settings.beta
+    warmup, seed, every, max_len = settings.warmup, settings.seed, settings.every, settings.max_len
     smiles = [str(s) for s in smiles]
     if len(smiles) < 2:
         raise ValueError(f"need at least 2 training SMILES, got {len(smiles)}")
     path = Path(path)
-    settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "beta": beta, "warmup": warmup, "seed": seed,
+    record = {"steps": steps, "batch_size": batch_size, "lr": lr, "beta": beta, "warmup": warmup, "seed": seed,
                 "n": len(smiles)}
     torch.manual_seed(seed)
     tokens = SmilesTokenizer.fit(smiles).tokens[4:]
-    model = SmilesVAE(tokens, latent=latent, embed=embed, hidden=hidden, max_len=max_len)
+    model = SmilesVAE(tokens, latent=settings.latent, embed=settings.embed, hidden=settings.hidden, max_len=max_len)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    info = {"settings": settings, "step": 0, "seconds": 0.0,
+    info = {"settings": record, "step": 0, "seconds": 0.0,
             "history": {"step": [], "ce": [], "kl": [], "accuracy": [], "beta": []}}
     if path.is_file():
         header, weights, other = read_network(path, KIND)
-        same = _fixed(header["info"].get("settings", {})) == _fixed(settings)
+        same = _fixed(header["info"].get("settings", {})) == _fixed(record)
         if not same or header["hyperparameters"] != model.hyperparameters():
             raise ValueError(f"{path} was trained with other settings or data ({header['info'].get('settings')}); "
                              "use another file or the same settings")
         model.load_state_dict(weights, strict=True)
         restore_optimizer(optimizer, header, other)
-        info = {**header["info"], "settings": settings}
+        info = {**header["info"], "settings": record}
         echo(f"resumed {path} at step {info['step']}")
     ids = model.tokenizer.batch(smiles, max_len)
     per_epoch = max(len(ids) // batch_size, 1)

@@ -13,15 +13,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from mlcalc.data.molecules import MOLECULES
-from mlcalc.errors import describe
 from mlcalc.md_settings import ReferenceSettings
+from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "CifFolderDataConfig", "CoreMofDataConfig", "ModelConfig", "OptimConfig", "load_config",
-           "load_yaml_config", "DATA_SOURCES"]
+           "DATA_SOURCES"]
 
 #: values of ``data.source``
 DATA_SOURCES = ("file", "qm9", "cif_folder", "coremof")
@@ -211,42 +210,6 @@ class TrainConfig(_Strict):
         return self
 
 
-def _location(loc: tuple) -> str:
-    """A dotted field name, without pydantic's union tag (``data.file.train`` -> ``data.train``)."""
-    parts = [str(x) for x in loc]
-    if len(parts) > 1 and parts[0] == "data" and parts[1] in DATA_SOURCES:
-        del parts[1]
-    return ".".join(parts) or "(top)"
-
-
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read and validate a YAML training config; ``overrides`` (dotted keys) replace values."""
-    return load_yaml_config(path, TrainConfig, overrides)
-
-
-def load_yaml_config(path: str | os.PathLike, schema: type[BaseModel], overrides: dict[str, Any] | None = None):
-    """Read YAML at ``path`` into the pydantic ``schema``; ``overrides`` (dotted keys) replace values.
-
-    Errors (missing file, YAML syntax with its line, not a mapping, bad or unknown fields) are ``ValueError``/``FileNotFoundError``
-    messages that name the file and the field.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: {describe(err)[0]}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a config must be a YAML mapping")
-    for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    try:
-        return schema.model_validate(raw)
-    except ValidationError as err:
-        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in err.errors())
-        raise ValueError(f"invalid config {path}: {problems}") from None
+    return load_yaml_config(path, TrainConfig, overrides, union_tags={"data": DATA_SOURCES})

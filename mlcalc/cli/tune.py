@@ -1,7 +1,7 @@
 """``mlcalc tune``: hyperparameter search with DeepHyper, comparison of searches, retraining of the best trial.
 
-Registered on the ``mlcalc`` group at the bottom of :mod:`mlcalc.cli`; the search machinery
-is imported when the command runs.
+Registered on the ``mlcalc`` group in :mod:`mlcalc.cli`; the search machinery is imported when the
+command runs.
 """
 
 from __future__ import annotations
@@ -10,12 +10,7 @@ from pathlib import Path
 
 import click
 
-
-def wandb_options(enabled: bool, online: bool, project: str | None, group: str | None = None) -> dict | None:
-    """The W&B options of a run (None: no W&B); offline unless ``online``."""
-    if online and not enabled:
-        raise click.UsageError("--wandb-online needs --wandb")
-    return {"online": online, "project": project, "group": group} if enabled else None
+from mlcalc.cli.options import parse_overrides, set_option, wandb_flags, wandb_options
 
 
 @click.command()
@@ -30,15 +25,12 @@ def wandb_options(enabled: bool, online: bool, project: str | None, group: str |
                    "(pip install 'mlcalc[cluster]'; the config's ray_address, cpus_per_trial) or mpicomm "
                    "(mpirun -np WORKERS+1 mlcalc tune ...)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="override out_dir")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="override a search-config value, e.g. --set max_evals=10 (value parsed as YAML)")
+@set_option("max_evals=10")
 @click.option("--retrain-best", is_flag=True, help="after the search, train the best trial's configuration to a .mlc")
 @click.option("--compare", is_flag=True,
               help="PATHS are finished searches (their out_dir or results.csv): write the table of the best and the "
                    "spread of the validation MAE, and a box plot")
-@click.option("--wandb", "use_wandb", is_flag=True, help="log every trial to Weights & Biases (offline), grouped")
-@click.option("--wandb-online", is_flag=True, help="with --wandb: log online (needs a W&B login)")
-@click.option("--wandb-project", default=None, help="W&B project (default: mlcalc)")
+@wandb_flags
 def tune(paths: tuple[str, ...], resume: bool, method: str | None, max_evals: int | None, workers: int | None,
          evaluator: str | None, out_dir: str | None, overrides: tuple[str, ...], retrain_best: bool, compare: bool, use_wandb: bool,
          wandb_online: bool, wandb_project: str | None) -> None:
@@ -47,18 +39,13 @@ def tune(paths: tuple[str, ...], resume: bool, method: str | None, max_evals: in
     The objective is minus the validation MAE. Results go to DeepHyper's out_dir/results.csv after every
     trial; --resume continues an interrupted search. With --compare, PATHS are two or more searches.
     """
-    from mlcalc.cli import _fail, _parse_overrides
-
     if compare:
         from mlcalc.analysis.search_compare import compare_searches
 
         if len(paths) < 2:
             raise click.UsageError("--compare needs at least two searches")
         out = Path(out_dir or "search-comparison")
-        try:
-            table = compare_searches([Path(p) for p in paths], out)
-        except (OSError, ValueError) as err:
-            _fail(err)
+        table = compare_searches([Path(p) for p in paths], out)
         click.echo(table)
         click.echo(f"wrote {out / 'comparison.md'}, {out / 'comparison.csv'} and {out / 'comparison.png'}")
         return
@@ -67,20 +54,17 @@ def tune(paths: tuple[str, ...], resume: bool, method: str | None, max_evals: in
     from mlcalc.potentials.training.tune import best_trial, read_results, retrain_best as retrain, run_search
     from mlcalc.potentials.training.tune_config import load_tune_config
 
-    try:
-        parsed = _parse_overrides(overrides)
-        for key, value in (("method", method), ("max_evals", max_evals), ("workers", workers),
-                           ("evaluator", evaluator), ("out_dir", out_dir)):
-            if value is not None:
-                parsed[key] = value
-        cfg = load_tune_config(paths[0], parsed)
-        options = wandb_options(use_wandb, wandb_online, wandb_project, group=Path(cfg.out_dir).name)
-        results = run_search(cfg, resume=resume, wandb=options, echo=click.echo)
-        rows = read_results(results)
-        failed = sum(1 for r in rows if str(r.get("objective", "")).startswith("F"))
-        values, loss = best_trial(rows)
-    except (OSError, ValueError, ImportError) as err:
-        _fail(err)
+    parsed = parse_overrides(overrides)
+    for key, value in (("method", method), ("max_evals", max_evals), ("workers", workers),
+                       ("evaluator", evaluator), ("out_dir", out_dir)):
+        if value is not None:
+            parsed[key] = value
+    cfg = load_tune_config(paths[0], parsed)
+    options = wandb_options(use_wandb, wandb_online, wandb_project, group=Path(cfg.out_dir).name)
+    results = run_search(cfg, resume=resume, wandb=options, echo=click.echo)
+    rows = read_results(results)
+    failed = sum(1 for r in rows if str(r.get("objective", "")).startswith("F"))
+    values, loss = best_trial(rows)
     click.echo(f"{len(rows)} trials ({failed} failed) in {results}")
     click.echo(f"best validation MAE {loss:.5g}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
     if retrain_best:

@@ -1,6 +1,7 @@
 """``mlcalc explain``: maps of learned representations (QM9, transfer-study frames), atom attributions and ROGI.
 
-The machinery lives in :mod:`mlcalc.analysis.explain.studies`; it is imported when a command runs.
+The machinery lives in :mod:`mlcalc.analysis.explain`, imported when a command runs; errors reach the
+``mlcalc`` group's handler (one line).
 """
 
 from __future__ import annotations
@@ -9,18 +10,14 @@ from pathlib import Path
 
 import click
 
+from mlcalc.cli.options import progress_option
+
 _METHODS = ("gradcam", "cam", "saliency", "integrated_gradients")  # mlcalc.attributions.ATTRIBUTION_METHODS
-
-
-def _fail(err: Exception) -> None:
-    raise click.ClickException(str(err))
-
 
 _dataset = click.option("--dataset", type=click.Choice(["qm9"]), default="qm9", show_default=True,
                         help="molecules to represent (a seeded random sample)")
 _seed = click.option("--seed", type=int, default=0, show_default=True, help="seed of the sample and the projection")
 _target = click.option("--target", default=None, help="property to explain (default: the model's first target)")
-_progress = click.option("--progress/--no-progress", default=True, show_default=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,16 +35,13 @@ def explain() -> None:
 @_target
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("explain-umap"),
               show_default=True)
-@_progress
+@progress_option
 def umap(model: str, dataset: str, subset: int, method: str, dims: int, seed: int, target: str | None, out: Path,
          progress: bool) -> None:
     """Map MODEL's last hidden layer over QM9 molecules (UMAP or PCA), coloured by the property: PNG + CSV."""
     from mlcalc.analysis.explain.studies import representation_map
 
-    try:
-        result = representation_map(model, out, subset, seed, method, dims, target, echo=click.echo, progress=progress)
-    except (OSError, ValueError, ImportError, NotImplementedError) as err:
-        _fail(err)
+    result = representation_map(model, out, subset, seed, method, dims, target, echo=click.echo, progress=progress)
     click.echo(f"wrote {result['png']} and {result['csv']}")
 
 
@@ -62,10 +56,7 @@ def atoms(model: str, structures: tuple[str, ...], method: str, target: str | No
     """Draw each of STRUCTURES (files, shipped molecule names or qm9:ID) with atoms coloured by attribution."""
     from mlcalc.analysis.explain.studies import attribution_pictures
 
-    try:
-        attribution_pictures(model, structures, out, method, target, echo=click.echo)
-    except (OSError, ValueError, ImportError, NotImplementedError) as err:
-        _fail(err)
+    attribution_pictures(model, structures, out, method, target, echo=click.echo)
 
 
 @explain.command()
@@ -79,16 +70,13 @@ def atoms(model: str, structures: tuple[str, ...], method: str, target: str | No
 @_target
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("explain-rogi"),
               show_default=True)
-@_progress
+@progress_option
 def rogi(models: tuple[str, ...], dataset: str, subset: int, metric: str, seed: int, target: str | None, out: Path,
          progress: bool) -> None:
     """ROGI of the property over each of MODELS' last hidden layer, against its test MAE: CSV + figure."""
     from mlcalc.analysis.explain.studies import rogi_table
 
-    try:
-        rogi_table(models, out, subset, seed, metric, target, echo=click.echo, progress=progress)
-    except (OSError, ValueError, ImportError, NotImplementedError) as err:
-        _fail(err)
+    rogi_table(models, out, subset, seed, metric, target, echo=click.echo, progress=progress)
     click.echo(f"wrote {out / 'rogi.csv'} and {out / 'rogi.png'}")
 
 
@@ -107,16 +95,13 @@ def rogi(models: tuple[str, ...], dataset: str, subset: int, metric: str, seed: 
 @click.option("--every", type=click.IntRange(min=1), default=1, show_default=True, help="use every N-th frame")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("explain-transfer"),
               show_default=True)
-@_progress
+@progress_option
 def transfer(study: Path, model: str | None, runs: str, per_atom: bool, method: str, dims: int, seed: int,
              window: int, every: int, out: Path, progress: bool) -> None:
     """Map the MD frames of the transfer study in STUDY (a folder) by the energy model's representation,
     coloured by molecule, and measure how many of each target's frames lie outside the source's region."""
     from mlcalc.analysis.explain.transfer_map import transfer_map
 
-    try:
-        result = transfer_map(study, out, model, ("reference", "model") if runs == "both" else (runs,), per_atom,
-                              method, dims, seed, window, every, echo=click.echo, progress=progress)
-    except (OSError, ValueError, ImportError, NotImplementedError) as err:
-        _fail(err)
+    result = transfer_map(study, out, model, ("reference", "model") if runs == "both" else (runs,), per_atom,
+                          method, dims, seed, window, every, echo=click.echo, progress=progress)
     click.echo(f"wrote {result['png']}, {result['csv']} and {result['ood']}")

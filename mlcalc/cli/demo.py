@@ -11,7 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["demo_config", "run_demo"]
+import click
+
+from mlcalc.cli.options import progress_option
+
+__all__ = ["demo", "demo_config", "run_demo"]
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="NVE steps (0.5 fs) per molecule and calculator")
+@click.option("--overwrite", is_flag=True, help="delete an earlier demo in --out first (default: reuse and resume it)")
+@progress_option
+def demo(out: str, steps: int, overwrite: bool, progress: bool) -> None:
+    """A reduced ethanol -> n-/iso-propanol transfer study with the shipped model, report included.
+
+    Rerunning reuses the MD runs already in --out (and resumes interrupted ones).
+    """
+    run_demo(Path(out), steps=steps, echo=click.echo, progress=progress, overwrite=overwrite)
 
 
 def demo_config(out: Path, steps: int = 2000):
@@ -33,7 +51,7 @@ def demo_config(out: Path, steps: int = 2000):
 
 
 def run_demo(out: Path, steps: int = 2000, echo: Callable[[str], None] = print, progress: bool = True,
-             overwrite: bool = False) -> dict:
+             overwrite: bool = False):
     """Run the reduced study into ``out``; returns its results (also in ``out/results.json``).
 
     A rerun reuses (and resumes) the MD runs in ``out``; ``overwrite`` deletes them first.
@@ -46,11 +64,11 @@ def run_demo(out: Path, steps: int = 2000, echo: Callable[[str], None] = print, 
     results = run_transfer(config, echo=echo, progress=progress, overwrite=overwrite)
     echo("")
     echo(f"{'molecule':14s} {'force MAE':>12s} {'drift model':>14s} {'drift xTB':>12s}   (meV/Å, meV/atom/ps)")
-    for molecule, entry in results["molecules"].items():
-        err = entry.get("model_errors", {})
-        model, reference = entry["md"]["model"][0], entry["md"]["reference"][0]
+    for molecule, entry in results.molecules.items():
+        err = entry.model_errors or {}
+        model, reference = entry.md["model"][0], entry.md["reference"][0]
         echo(f"{molecule:14s} {err.get('forces_mae_meV_per_A', float('nan')):12.1f} "
              f"{model['drift_meV_per_atom_per_ps']:+14.3f} {reference['drift_meV_per_atom_per_ps']:+12.3f}")
-    echo(f"\ndone in {results['wall_time_s']:.0f} s. Report: {Path(out) / 'report.html'} "
+    echo(f"\ndone in {results.wall_time_s:.0f} s. Report: {Path(out) / 'report.html'} "
          f"(also report.md, results.json, figures/, md/)")
     return results
