@@ -15,9 +15,9 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlcalc.analysis.selections import parse_selection
-from mlcalc.config import load_yaml_config
 from mlcalc.data.molecules import MOLECULES
 from mlcalc.md_settings import MDSettings, Steps, Timestep
+from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TransferConfig", "SourceConfig", "TransferMD", "load_transfer_config"]
 

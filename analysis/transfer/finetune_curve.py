@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from ase import Atoms
 
 from mlcalc.analysis.distributions import GeometryDistributions, pool_distributions
 from mlcalc.analysis.metrics import wasserstein
@@ -36,12 +37,13 @@ __all__ = ["finetune_curve", "KINDS"]
 KINDS = ("finetuned", "scratch")
 
 
-def finetune_curve(config: TransferConfig, out: Path, model_path: Path, target: str, label: str,
-                   study_jobs: list[MDJob], error_frames: list, reference: dict[str, Any],
+def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], target: str, atoms: Atoms,
+                   label: str, study_jobs: list[MDJob], error_frames: list, reference: dict[str, Any],
                    reference_distributions: dict, echo: Callable[[str], None] = print,
                    progress: bool = False) -> list[dict[str, Any]]:
     """One row per (k, kind) for ``target``: its model file and scores (see the module docstring).
 
+    ``source``: the study's model file and its calculator (already loaded); ``atoms``: the target as given;
     ``study_jobs``: the study's runs of ``target`` (k = 0 is scored on their model runs);
     ``error_frames``: the target's scored reference frames; ``reference``: the reference runs'
     structure statistics (:func:`.run_metrics.reference_statistics`);
@@ -51,6 +53,7 @@ def finetune_curve(config: TransferConfig, out: Path, model_path: Path, target: 
     from mlcalc.md.target_frames import target_training_frames
     from mlcalc.potentials.training.finetune import finetune, train_from_scratch
 
+    model_path, source_calc = source
     folder = Path(out) / "finetune" / _slug(label)
     steps = config.finetune_steps or config.md.steps
     counts = [k for k in config.finetune if k > 0]
@@ -62,7 +65,7 @@ def finetune_curve(config: TransferConfig, out: Path, model_path: Path, target: 
     if 0 in config.finetune:
         source_runs = [j for j in study_jobs if j.run == "model"]
         rows.append(_score(config, 0, "source", model_path, source_runs, steps, error_frames, reference,
-                           reference_distributions))
+                           reference_distributions, calc=source_calc))
     for k in counts:
         for kind in KINDS:
             where = folder / f"k{k}" / kind
@@ -74,10 +77,10 @@ def finetune_curve(config: TransferConfig, out: Path, model_path: Path, target: 
                         source=f"{config.reference} Langevin MD of {label} at 500 K")
             trained_s = time.perf_counter() - start
             relaxer = MLCalc.load(path, dtype="float64") if config.preoptimised(target) else None
-            starts = prepare_starts(target, where, config.replicas, config.conformers, relaxer,
+            starts = prepare_starts(atoms, where, config.replicas, config.conformers, relaxer,
                                     config.preoptimise_fmax)
             jobs = [MDJob(target, "model", r, str(path), starts["model"][r], config.md.seed + r,
-                          where / "md" / run_folder_name("model", r)) for r in range(config.replicas)]
+                          where / "md" / run_folder_name("model", r), len(atoms)) for r in range(config.replicas)]
             run_jobs(jobs, {**config.md.to_dict(), "steps": steps}, config.dtype, config.workers, config.md_engine,
                      progress, echo)
             rows.append({**_score(config, k, kind, path, jobs, steps, error_frames, reference, reference_distributions),
@@ -86,8 +89,9 @@ def finetune_curve(config: TransferConfig, out: Path, model_path: Path, target: 
 
 
 def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MDJob], steps: int,
-           error_frames: list, reference: dict[str, Any], reference_distributions: dict) -> dict[str, Any]:
-    """Force errors, stability, h(r) and W1 per selection of one model's runs of the target (first ``steps``)."""
+           error_frames: list, reference: dict[str, Any], reference_distributions: dict, calc=None) -> dict[str, Any]:
+    """Force errors, stability, h(r) and W1 per selection of one model's runs of the target (first ``steps``);
+    ``calc``: the model's calculator if already loaded."""
     from mlcalc.calculator import MLCalc
 
     frames = steps // config.md.interval + 1
@@ -101,7 +105,7 @@ def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MD
     w1 = {name: wasserstein(reference_distributions[name].samples, d.samples)
           for name, d in pooled.items() if name in reference_distributions}
     kinds = {name: d.kind for name, d in pooled.items()}
-    errors = model_errors(MLCalc.load(model), error_frames) if error_frames else {}
+    errors = model_errors(calc or MLCalc.load(model), error_frames) if error_frames else {}
     return {"k": k, "kind": kind, "model": str(model), "steps": steps,
             "forces_mae_meV_per_A": errors.get("forces_mae_meV_per_A"),
             "energy_mae_offset_removed_meV_per_atom": errors.get("energy_mae_offset_removed_meV_per_atom"),

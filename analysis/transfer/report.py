@@ -1,10 +1,14 @@
-"""The transfer-study report: the same tables and figures as Markdown (report.md) and HTML (report.html)."""
+"""The transfer-study report: the same tables and figures as Markdown (report.md) and HTML (report.html).
+
+Read from the study's :class:`~.results.TransferResults` (``TransferResults.read(folder)`` for a finished one)."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
 from typing import Any
+
+from .results import TransferResults
 
 __all__ = ["write_report", "report_tables"]
 
@@ -13,15 +17,15 @@ def _f(value, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
+def report_tables(results: TransferResults) -> list[tuple[str, list[str], list[list[str]], str]]:
     """The report's tables as (title, header, rows, note)."""
     tables = []
-    has_ref = bool(results["config"].get("reference"))
+    has_ref = bool(results.config.get("reference"))
     rows = []
-    for molecule, entry in results["molecules"].items():
-        model, ref = entry["md"].get("model", []), entry["md"].get("reference", [])
-        errors = entry.get("model_errors", {})
-        rows.append([molecule, entry["role"], entry["formula"],
+    for molecule, entry in results.molecules.items():
+        model, ref = entry.md.get("model", []), entry.md.get("reference", [])
+        errors = entry.model_errors or {}
+        rows.append([molecule, entry.role, entry.formula,
                      _f(errors.get("forces_mae_meV_per_A"), ".1f"),
                      _f(errors.get("energy_mae_offset_removed_meV_per_atom"), ".2f"),
                      _f(errors.get("energy_offset_meV"), ".0f"),
@@ -36,32 +40,32 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
          "energy offset (meV)", "model MD", "NVE drift model (meV/atom/ps)", "NVE drift reference (meV/atom/ps)",
          "Ekin std model (meV/atom)", "ms/step model", "ms/step reference"],
         rows,
-        (f"Model errors on {results['config']['error_frames']} frames of each molecule's reference MD. "
+        (f"Model errors on {results.config['error_frames']} frames of each molecule's reference MD. "
          "The energy offset is the mean model − reference energy (a constant shift; it does not change forces "
          "or MD).") if has_ref else "No reference runs in this study."))
 
-    if any(entry.get("metrics") for entry in results["molecules"].values()):
+    if any(entry.metrics for entry in results.molecules.values()):
         tables.append(_stability_table(results))
-    if results.get("energy_conservation"):
-        tables.append(_conservation_table(results["energy_conservation"]))
+    if results.energy_conservation:
+        tables.append(_conservation_table(results.energy_conservation))
     starts = _starts_table(results)
     if starts:
         tables.append(starts)
-    if results.get("uncertainty"):
-        title, header, rows, note = _uncertainty_table(results["uncertainty"], results["config"]["error_frames"])
-        if results.get("uncertainty_model"):
-            note = (f"The ensemble {Path(results['uncertainty_model']).name} (not the study's model): its uncertainty "
+    if results.uncertainty:
+        title, header, rows, note = _uncertainty_table(results.uncertainty, results.config["error_frames"])
+        if results.uncertainty_model:
+            note = (f"The ensemble {Path(results.uncertainty_model).name} (not the study's model): its uncertainty "
                     "against its own force error. " + note)
         tables.append((title, header, rows, note))
-    for target, rows in results.get("finetune", {}).items():
+    for target, rows in (results.finetune or {}).items():
         tables.append(_finetune_table(target, rows))
-    comparisons = results["comparisons"]
+    comparisons = results.comparisons
     if comparisons.get("model_vs_reference"):
         rows = []
         for molecule, sels in comparisons["model_vs_reference"].items():
             for name, c in sels.items():
-                unit = results["molecules"][molecule]["distributions"]["model"][name]["unit"]
-                noise = results["molecules"][molecule].get("means_beyond_noise", {}).get("model", {}).get(name, {})
+                unit = results.molecules[molecule].distributions["model"][name].unit
+                noise = (results.molecules[molecule].means_beyond_noise or {}).get("model", {}).get(name, {})
                 rows.append([molecule, name, f"{c['mean_b']:.3f} ± {c['std_b']:.3f} {unit}",
                              f"{c['mean_a']:.3f} ± {c['std_a']:.3f} {unit}", f"{c['mean_diff']:+.4f}",
                              _f(noise.get("noise"), ".4f"), _yes_no(noise.get("exceeds")),
@@ -80,10 +84,10 @@ def report_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[li
                 rows.append([molecule, name, f"{c['mean_a']:.3f} ± {c['std_a']:.3f}",
                              f"{c['mean_b']:.3f} ± {c['std_b']:.3f}", f"{c['mean_diff']:+.4f}",
                              f"{c['wasserstein']:.4f}", f"{c['jensen_shannon']:.3f}"])
-        tables.append((f"Source ({results['source']}) vs target, {calc_name} MD",
+        tables.append((f"Source ({results.source}) vs target, {calc_name} MD",
                        ["target", "selection", "source mean ± std", "target mean ± std", "Δmean", "W1", "JS divergence"],
                        rows, "The paper's comparison: how a bond or angle shifts from the source molecule to a target."))
-    missing = {m: s for m, s in results.get("missing_selections", {}).items() if s}
+    missing = {m: s for m, s in results.missing_selections.items() if s}
     if missing:
         tables.append(("Selections absent from a molecule", ["molecule", "selections"],
                        [[m, ", ".join(s)] for m, s in missing.items()], ""))
@@ -101,10 +105,10 @@ def _stats(stats: dict | None, fmt: str) -> str:
     return format(stats["mean"], fmt) + ("" if stats.get("std") is None else " ± " + format(stats["std"], fmt))
 
 
-def _stability_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+def _stability_table(results: TransferResults) -> tuple[str, list[str], list[list[str]], str]:
     rows = []
-    for molecule, entry in results["molecules"].items():
-        metrics = entry.get("metrics", {})
+    for molecule, entry in results.molecules.items():
+        metrics = entry.metrics
         for run in ("model", "model-unoptimised", "reference"):
             if run not in metrics:
                 continue
@@ -138,10 +142,10 @@ def _conservation_table(rows_in: list[dict]) -> tuple[str, list[str], list[list[
             "trustworthy NVE trajectory either." + ("" if failing else " Every run passes."))
 
 
-def _starts_table(results: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str] | None:
+def _starts_table(results: TransferResults) -> tuple[str, list[str], list[list[str]], str] | None:
     rows = []
-    for molecule, entry in results["molecules"].items():
-        for k, info in enumerate((entry.get("starts") or {}).get("preoptimised") or []):
+    for molecule, entry in results.molecules.items():
+        for k, info in enumerate((entry.starts or {}).get("preoptimised") or []):
             rows.append([molecule, str(k), f"{info['energy_drop_eV']:.3f}", f"{info['rmsd_A']:.3f}",
                          str(info["steps"]), _yes_no(info["converged"])])
     if not rows:
@@ -203,31 +207,31 @@ def _uncertainty_table(study: dict[str, Any], n_frames: int) -> tuple[str, list[
             "uncertainty tells the molecules where the model fails to transfer apart.")
 
 
-def _settings_line(results: dict[str, Any]) -> str:
-    md = results["config"]["md"]
-    model = results["model"]
-    test = model.get("test", {})
+def _settings_line(results: TransferResults) -> str:
+    md = results.config["md"]
+    model = results.model
+    test = model.test
     mae = f", test force MAE {test['forces_mae_meV_per_A']:.2f} meV/Å" if "forces_mae_meV_per_A" in test else ""
-    return (f"Source: {results['source']}; model {Path(model['path']).name} ({model.get('kind')}{mae}). "
+    return (f"Source: {results.source}; model {Path(model.path).name} ({model.kind}{mae}). "
             f"MD: {md['ensemble'].upper()}, {md['steps']} steps × {md['timestep']} fs "
             f"= {md['steps'] * md['timestep'] / 1000:g} ps from {md['temperature']:g} K (seed {md['seed']}, "
-            f"{results['config']['dtype']}); frames every {md['interval']} steps. "
-            f"Reference: {results['config'].get('reference')}. "
-            f"Wall time {results['wall_time_s']:.0f} s.")
+            f"{results.config['dtype']}); frames every {md['interval']} steps. "
+            f"Reference: {results.config.get('reference')}. "
+            f"Wall time {results.wall_time_s:.0f} s.")
 
 
-def write_report(results: dict[str, Any], out: Path) -> tuple[Path, Path]:
+def write_report(results: TransferResults, out: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``out`` (figures referenced relatively)."""
     out = Path(out)
     tables = report_tables(results)
-    title = f"Transfer study: {results['name']}"
+    title = f"Transfer study: {results.name}"
     lines = [f"# {title}", "", _settings_line(results), ""]
     for name, header, rows, note in tables:
         lines += [f"## {name}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         lines += ["", note, ""] if note else [""]
     lines += ["## Figures", ""]
-    for name, rel in results["figures"].items():
+    for name, rel in results.figures.items():
         lines += [f"### {name}", "", f"![{name}]({rel})", ""]
     md_path = out / "report.md"
     md_path.write_text("\n".join(lines))
@@ -243,7 +247,7 @@ def write_report(results: dict[str, Any], out: Path) -> tuple[Path, Path]:
         parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
         parts.append("</table>" + (f"<p>{e(note)}</p>" if note else ""))
     parts.append("<h2>Figures</h2>")
-    for name, rel in results["figures"].items():
+    for name, rel in results.figures.items():
         parts.append(f"<h3>{e(name)}</h3><img src='{e(rel)}' alt='{e(name)}'>")
     parts.append("</body></html>")
     html_path = out / "report.html"

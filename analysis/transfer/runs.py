@@ -20,9 +20,9 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from mlcalc.analysis.workers import die_with_parent
 from mlcalc.data.molecules import load_molecule
 from mlcalc.md.files import CHECKPOINT
-from mlcalc.workers import die_with_parent
 
 __all__ = ["RUNS", "MDJob", "run_folder_name", "run_jobs"]
 
@@ -45,6 +45,7 @@ class MDJob:
     start: str  # file of the start geometry
     seed: int
     out: Path
+    n_atoms: int = 0  # of the molecule: the longest runs go to the workers first
 
     @property
     def label(self) -> str:
@@ -136,8 +137,7 @@ def run_jobs(jobs: Sequence[MDJob], settings: dict, dtype: str, workers: int, en
         with ProcessPoolExecutor(min(workers, len(units)), mp_context=get_context("spawn"),
                                  initializer=_init_worker, initargs=(os.getpid(),)) as pool:
             # longest first (model batches, larger molecules) so that the workers finish together
-            order = sorted(units, key=lambda u: (not u[2][0].is_model,
-                                                 -sum(len(load_molecule(j.start)) for j in u[2])))
+            order = sorted(units, key=lambda u: (not u[2][0].is_model, -sum(j.n_atoms for j in u[2])))
             pending = {pool.submit(function, *args): unit_jobs for function, args, unit_jobs in order}
             while pending:
                 done, _ = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)

@@ -17,8 +17,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from mlcalc.data.molecules import load_molecule
-
 from .conformers import conformer
 
 __all__ = ["prepare_starts", "preoptimise", "STARTS"]
@@ -47,9 +45,9 @@ def preoptimise(atoms: Atoms, calc, fmax: float = 0.01, steps: int = 1000) -> tu
                  "rmsd_A": rmsd, "steps": int(optimiser.nsteps), "converged": converged, "fmax_eV_per_A": fmax}
 
 
-def prepare_starts(molecule: str, folder: Path, replicas: int, conformers: bool, calc=None,
+def prepare_starts(given: Atoms, folder: Path, replicas: int, conformers: bool, calc=None,
                    fmax: float = 0.01) -> dict[str, Any]:
-    """Write (or reuse) the start files of ``molecule``'s replicas in ``folder/starts``.
+    """Write (or reuse) the start files of the replicas of the molecule ``given`` in ``folder/starts``.
 
     ``calc``: relax each start with it for the model runs (None: no pre-optimisation).
     Returns ``{"raw": [path per replica], "model": [path per replica], "turns": [...],
@@ -66,7 +64,6 @@ def prepare_starts(molecule: str, folder: Path, replicas: int, conformers: bool,
     from ase.io import write
 
     starts.mkdir(parents=True, exist_ok=True)
-    given = load_molecule(molecule)
     record: dict[str, Any] = {"settings": wanted, "raw": [], "model": [], "turns": [],
                               "preoptimised": [] if calc is not None else None}
     for k in range(replicas):

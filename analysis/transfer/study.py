@@ -7,7 +7,7 @@ model starts also the model from the reference's start (:mod:`.runs`). Then the
 model's energy and force errors on reference frames, and bond/angle distributions (replicas
 pooled) compared model vs reference and source vs target. Everything lands in ``out_dir``:
 ``md/`` (resumable runs and start geometries per molecule), ``figures/``, ``report.md``,
-``report.html`` and ``results.json``. Rerunning the same config reuses finished MD runs and resumes
+``report.html`` and ``results.json`` (:class:`~.results.TransferResults`). Rerunning the same config reuses finished MD runs and resumes
 interrupted ones; ``study.json`` records the model (sha256) and dtype, so that a rerun with
 another model is refused instead of mixing runs (``overwrite`` starts afresh). The
 study's folder and each run folder are locked while written, and MD worker processes
@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,24 +35,25 @@ from mlcalc.analysis.stability.replicas import exceeds_noise
 from mlcalc.analysis.uncertainty import uncertainty_study
 from mlcalc.analysis.universe import universe_from_positions
 from mlcalc.data.molecules import load_molecule
-from mlcalc.errors import OutputExistsError
 from mlcalc.locks import FolderLock
 from mlcalc.md import energy_conservation
 from mlcalc.md.files import LOG, TRAJECTORY
 
 from .config import TransferConfig
+from .results import ModelInfo, MoleculeResults, SelectionSummary, TransferResults
 from .run_metrics import (METRICS, RunFeatures, beyond_noise, leave_one_out, reference_statistics, run_features,
-                               run_metrics, summarise_runs)
+                          run_metrics, summarise_runs)
 from .runs import RUNS, MDJob, run_folder_name, run_jobs
 from .starts import prepare_starts
+from .study_folder import check_same_study, clear_study, source_model
 
-__all__ = ["run_transfer", "study_jobs", "molecule_folder", "molecule_label"]
+__all__ = ["run_transfer", "study_jobs", "molecule_folder", "molecule_label", "TransferResults"]
 
 log = logging.getLogger(__name__)
 
 
 def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, progress: bool = True,
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool = False) -> TransferResults:
     """Run the study in ``config`` (resuming what is already in ``config.out_dir``); returns its results.
 
     ``out_dir`` is locked while the study runs (a second study writing there is refused).
@@ -61,145 +62,178 @@ def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, pr
     """
     with FolderLock(config.out_dir, "transfer study"):
         if overwrite:
-            _clear_study(Path(config.out_dir))
+            clear_study(Path(config.out_dir))
         return _run_study(config, echo, progress)
 
 
-def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bool) -> dict[str, Any]:
+@dataclass
+class _Pooled:
+    """What the molecules' analyses hand to the comparisons, the fine-tuning curve and the figures, by label."""
+
+    distributions: dict[str, dict[str, dict]] = field(default_factory=dict)  # run -> selection -> Distribution
+    references: dict[str, dict | None] = field(default_factory=dict)  # the reference runs' structure statistics
+    structure: dict[str, dict] = field(default_factory=dict)  # run -> pooled h(r) and spectrum
+    error_frames: dict[str, list] = field(default_factory=dict)
+    predicted: dict[str, dict] = field(default_factory=dict)  # the model on each molecule's error frames
+
+
+def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bool) -> TransferResults:
     from mlcalc.calculator import MLCalc
 
     from .report import write_report
 
     t0 = time.perf_counter()
     out = Path(config.out_dir)
-    model_path = _source_model(config, echo)
+    model_path = source_model(config, echo)
     calc = MLCalc.load(model_path)
-    _check_elements(config, calc)
+    molecules = {m: load_molecule(m) for m in config.molecules}  # each molecule read once, passed down
+    _check_elements(molecules, calc)
     ensemble = (_ensemble(config.uncertainty_model) if config.uncertainty_model
                 and "uncertainty" not in calc.implemented_properties else None)
-    _check_same_study(config, out, model_path)
-
+    check_same_study(config, out, model_path)
     relaxer = MLCalc.load(model_path, dtype="float64") if any(map(config.preoptimised, config.molecules)) else None
-    starts = {m: prepare_starts(m, molecule_folder(out, m), config.replicas, config.conformers,
+    starts = {m: prepare_starts(molecules[m], molecule_folder(out, m), config.replicas, config.conformers,
                                 relaxer if config.preoptimised(m) else None, config.preoptimise_fmax)
               for m in config.molecules}
-    jobs = study_jobs(config, out, str(model_path), starts)
+    jobs = study_jobs(config, out, str(model_path), starts, molecules)
+    md = _run_md(config, jobs, echo, progress)
+
+    results = TransferResults(
+        name=config.name, config=json.loads(config.model_dump_json()),
+        model=ModelInfo(str(model_path), calc.manifest.get("kind"), calc.manifest.get("metrics", {}).get("test", {})),
+        source=molecule_label(config.source.molecule))
+    pooled = _Pooled()
+    for molecule in config.molecules:
+        label = molecule_label(molecule)
+        results.molecules[label] = _molecule_results(config, molecule, molecules[molecule], jobs, md, starts[molecule],
+                                                     calc, pooled, results.missing_selections)
+    results.comparisons = _comparisons(results.source, pooled.distributions, config.n_bins)
+    results.energy_conservation = _conservation(jobs, md)
+    _uncertainty(results, config, calc, ensemble, pooled)
+    if config.finetune:
+        from .finetune_curve import finetune_curve
+
+        results.finetune = {}
+        for target in config.targets:
+            label = molecule_label(target)
+            results.finetune[label] = finetune_curve(
+                config, out, (model_path, calc), target, molecules[target], label,
+                [j for j in jobs if j.molecule == target], pooled.error_frames.get(label, []),
+                pooled.references[label], pooled.distributions[label]["reference"], echo, progress)
+    results.figures = _figures(config, out, jobs, pooled, results)
+    results.wall_time_s = round(time.perf_counter() - t0, 1)
+    results.write(out / "results.json")
+    write_report(results, out)
+    return results
+
+
+def _run_md(config: TransferConfig, jobs: list[MDJob], echo: Callable[[str], None], progress: bool
+            ) -> dict[MDJob, dict]:
+    """Run (or resume) every MD run of the study; each run's summary."""
     settings = config.md
     echo(f"MD: {len(jobs)} runs of {settings.steps} steps × {settings.timestep:g} fs ({settings.ensemble.upper()}, "
          f"{settings.temperature:g} K), {config.replicas} replica(s) per molecule, "
          f"{min(config.workers, len(jobs))} at a time"
          + (" (the model runs as one TorchSim batch)" if config.md_engine == "torchsim" else "") + " ...")
-    md = run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md_engine, progress, echo)
+    return run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md_engine, progress, echo)
 
-    results: dict[str, Any] = {
-        "name": config.name, "config": json.loads(config.model_dump_json()),
-        "model": {"path": str(model_path), "kind": calc.manifest.get("kind"),
-                  "test": calc.manifest.get("metrics", {}).get("test", {})},
-        "source": molecule_label(config.source.molecule), "molecules": {}, "missing_selections": {},
-    }
-    distributions: dict[str, dict[str, Any]] = {}  # label -> run -> selection -> pooled Distribution
-    references: dict[str, dict | None] = {}  # label -> the reference runs' pooled structure statistics
-    structure: dict[str, dict] = {}  # label -> run -> pooled h(r) and spectrum, for the figure
-    error_frames: dict[str, list] = {}
-    predicted: dict[str, dict] = {}  # the model on each molecule's error frames
-    for molecule in config.molecules:
-        label = molecule_label(molecule)
-        mine = [job for job in jobs if job.molecule == molecule]
-        atoms = load_molecule(molecule)
-        entry: dict[str, Any] = {
-            "role": "source" if molecule == config.source.molecule else "target", "file": molecule,
-            "formula": atoms.get_chemical_formula(), "n_atoms": len(atoms),
-            "md": {run: [md[j] for j in mine if j.run == run] for run in RUNS if any(j.run == run for j in mine)},
-            "starts": {"turns_deg": starts[molecule]["turns"], "preoptimised": starts[molecule]["preoptimised"]}}
-        features = {job: run_features(job.out, bond_pairs(atoms)) for job in mine}  # each trajectory read once
-        entry["metrics"], references[label], structure[label] = _run_metrics(molecule, mine, features)
-        per_run, missing = _distributions(config, mine, features)
-        results["missing_selections"][label] = missing
-        distributions[label] = {run: pool_distributions(d) for run, d in per_run.items()}
-        entry["distributions"] = {
-            run: {name: {"mean": d.mean, "std": d.std, "unit": d.unit, "terms": d.terms.tolist()}
-                  for name, d in dists.items()}
-            for run, dists in distributions[label].items()}
-        entry["replica_means"] = {run: {name: [d[name].mean for d in replicas if name in d]
-                                        for name in distributions[label][run]}
-                                  for run, replicas in per_run.items()}
-        if "reference" in entry["replica_means"]:
-            ref_means = entry["replica_means"]["reference"]
-            entry["means_beyond_noise"] = {
-                run: {name: exceeds_noise(values, ref_means[name]) for name, values in means.items() if name in ref_means}
-                for run, means in entry["replica_means"].items() if run != "reference"}
-        if config.reference and config.error_frames:
-            runs = [j.out for j in mine if j.run == "reference"]
-            error_frames[label] = _error_frames(runs, config.error_frames)
-            predicted[label] = predict_bare(calc, error_frames[label])  # for the errors and the uncertainty
-            entry["model_errors"] = model_errors(calc, error_frames[label], predicted=predicted[label])
-        results["molecules"][label] = entry
-    results["comparisons"] = _comparisons(results["source"], distributions, config.n_bins)
-    results["energy_conservation"] = _conservation(jobs, md)
-    if error_frames and "uncertainty" in calc.implemented_properties:
-        results["uncertainty"] = uncertainty_study(calc, error_frames, predicted)
-    elif error_frames and ensemble is not None:
-        results["uncertainty"] = uncertainty_study(ensemble, error_frames)
-        results["uncertainty_model"] = config.uncertainty_model
-    if config.finetune:
-        from .finetune_curve import finetune_curve
 
-        results["finetune"] = {}
-        for target in config.targets:
-            label = molecule_label(target)
-            results["finetune"][label] = finetune_curve(
-                config, out, model_path, target, label, [j for j in jobs if j.molecule == target],
-                error_frames.get(label, []), references[label], distributions[label]["reference"], echo, progress)
+def _molecule_results(config: TransferConfig, molecule: str, atoms, jobs: list[MDJob], md: dict[MDJob, dict],
+                      starts: dict, calc, pooled: _Pooled, missing_selections: dict[str, list[str]]
+                      ) -> MoleculeResults:
+    """One molecule's runs analysed (``atoms``: the molecule as given, whose bonds every run keeps); its pooled
+    distributions, reference statistics and error frames go into ``pooled``."""
+    label = molecule_label(molecule)
+    mine = [job for job in jobs if job.molecule == molecule]
+    entry = MoleculeResults(
+        role="source" if molecule == config.source.molecule else "target", file=molecule,
+        formula=atoms.get_chemical_formula(), n_atoms=len(atoms),
+        md={run: [md[j] for j in mine if j.run == run] for run in RUNS if any(j.run == run for j in mine)},
+        starts={"turns_deg": starts["turns"], "preoptimised": starts["preoptimised"]})
+    features = {job: run_features(job.out, bond_pairs(atoms)) for job in mine}  # each trajectory read once
+    entry.metrics, pooled.references[label], pooled.structure[label] = _run_metrics(atoms, mine, features)
+    per_run, missing_selections[label] = _distributions(config, atoms, mine, features)
+    pooled.distributions[label] = {run: pool_distributions(d) for run, d in per_run.items()}
+    entry.distributions = {run: {name: SelectionSummary(d.mean, d.std, d.unit, d.terms.tolist())
+                                 for name, d in dists.items()}
+                           for run, dists in pooled.distributions[label].items()}
+    entry.replica_means = {run: {name: [d[name].mean for d in replicas if name in d]
+                                 for name in pooled.distributions[label][run]}
+                           for run, replicas in per_run.items()}
+    if "reference" in entry.replica_means:
+        ref_means = entry.replica_means["reference"]
+        entry.means_beyond_noise = {
+            run: {name: exceeds_noise(values, ref_means[name]) for name, values in means.items() if name in ref_means}
+            for run, means in entry.replica_means.items() if run != "reference"}
+    if config.reference and config.error_frames:
+        runs = [j.out for j in mine if j.run == "reference"]
+        frames = pooled.error_frames[label] = _error_frames(runs, config.error_frames)
+        pooled.predicted[label] = predict_bare(calc, frames)  # for the errors and the uncertainty
+        entry.model_errors = model_errors(calc, frames, predicted=pooled.predicted[label])
+    return entry
 
+
+def _uncertainty(results: TransferResults, config: TransferConfig, calc, ensemble, pooled: _Pooled) -> None:
+    """The uncertainty against the force error on the error frames: of the model if it is an ensemble, else of
+    ``uncertainty_model``."""
+    if pooled.error_frames and "uncertainty" in calc.implemented_properties:
+        results.uncertainty = uncertainty_study(calc, pooled.error_frames, pooled.predicted)
+    elif pooled.error_frames and ensemble is not None:
+        results.uncertainty = uncertainty_study(ensemble, pooled.error_frames)
+        results.uncertainty_model = config.uncertainty_model
+
+
+def _figures(config: TransferConfig, out: Path, jobs: list[MDJob], pooled: _Pooled,
+             results: TransferResults) -> dict[str, str]:
+    """Draw the study's figures; title -> file relative to ``out``."""
     from .plots import plot_energies, plot_finetune, plot_selection, plot_structure
 
     first = {job.label: job.out for job in jobs if job.replica == 0 and job.run != "model-unoptimised"}
     figures = {"energies": plot_energies(first, out / "figures" / "energies.png")}
-    if structure and any(structure.values()):
-        figures["h(r) and spectra"] = plot_structure(structure, out / "figures" / "structure.png")
-    for label, rows in results.get("finetune", {}).items():
+    if pooled.structure and any(pooled.structure.values()):
+        figures["h(r) and spectra"] = plot_structure(pooled.structure, out / "figures" / "structure.png")
+    for label, rows in (results.finetune or {}).items():
         figures[f"fine-tuning {label}"] = plot_finetune(label, rows, out / "figures" / f"finetune-{_slug(label)}.png")
-    for sel_name in _selection_names(distributions):
+    for sel_name in _selection_names(pooled.distributions):
         per_molecule = {m: {c: d[sel_name] for c, d in runs.items() if sel_name in d and c != "model-unoptimised"}
-                        for m, runs in distributions.items()}
-        figures[sel_name] = plot_selection(sel_name, per_molecule, results["source"],
+                        for m, runs in pooled.distributions.items()}
+        figures[sel_name] = plot_selection(sel_name, per_molecule, results.source,
                                            out / "figures" / f"{_slug(sel_name)}.png", n_bins=config.n_bins)
-    results["figures"] = {k: str(Path(v).relative_to(out)) for k, v in figures.items()}
-    results["wall_time_s"] = round(time.perf_counter() - t0, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    write_report(results, out)
-    return results
+    return {k: str(Path(v).relative_to(out)) for k, v in figures.items()}
 
 
-def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, dict]) -> list[MDJob]:
+def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, dict], molecules: dict[str, Any]
+               ) -> list[MDJob]:
     """Every MD run of the study: per molecule and replica, the reference, the model and (pre-optimised
-    starts) the model from the reference's start."""
+    starts) the model from the reference's start. ``molecules``: each molecule's Atoms, as given."""
     jobs = []
     for molecule in config.molecules:
         folder = molecule_folder(out, molecule)
+        n_atoms = len(molecules[molecule])
         for k in range(config.replicas):
             seed = config.md.seed + k
             raw, model_start = starts[molecule]["raw"][k], starts[molecule]["model"][k]
             if config.reference:
                 jobs.append(MDJob(molecule, "reference", k, config.reference, raw, seed,
-                                  folder / run_folder_name("reference", k)))
-            jobs.append(MDJob(molecule, "model", k, model, model_start, seed, folder / run_folder_name("model", k)))
+                                  folder / run_folder_name("reference", k), n_atoms))
+            jobs.append(MDJob(molecule, "model", k, model, model_start, seed, folder / run_folder_name("model", k),
+                              n_atoms))
             if model_start != raw:
                 jobs.append(MDJob(molecule, "model-unoptimised", k, model, raw, seed,
-                                  folder / run_folder_name("model-unoptimised", k)))
+                                  folder / run_folder_name("model-unoptimised", k), n_atoms))
     return jobs
 
 
-def _run_metrics(molecule: str, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
+def _run_metrics(topology, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
                  ) -> tuple[dict[str, Any], dict[str, Any] | None, dict]:
-    """Stability, h(r), spectrum and energy conservation of each run (``features``: job -> its features) against
+    """Stability, h(r), spectrum and energy conservation of each run of ``topology`` (the molecule as given;
+    ``features``: job -> its features) against
     the reference runs ({} without reference runs), the reference runs' pooled statistics
     (:func:`.run_metrics.reference_statistics`), and each run kind's pooled statistics (run -> statistics,
     for the figure)."""
     references = [job for job in jobs if job.run == "reference"]
     if not references:
         return {}, None, {}
-    topology = load_molecule(molecule)
     pairs = bond_pairs(topology)
     reference = reference_statistics(topology, [features[j] for j in references])
     out: dict[str, Any] = {"bonds": len(pairs), "reference_runs": len(references)}
@@ -232,12 +266,12 @@ def _conservation(jobs: list[MDJob], md: dict[MDJob, dict]) -> list[dict[str, An
     return rows
 
 
-def _distributions(config: TransferConfig, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
+def _distributions(config: TransferConfig, topology, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
                    ) -> tuple[dict[str, list[dict]], list[str]]:
-    """Each run's distributions per replica (run -> [selection -> Distribution]) and the selections missing."""
+    """Each run's distributions per replica (run -> [selection -> Distribution]) and the selections missing;
+    every run's bonds are those of ``topology``, the molecule as given."""
     per_run: dict[str, list[dict]] = {}
     missing: list[str] = []
-    topology = load_molecule(jobs[0].molecule)  # every run's bonds: those of the molecule as given
     for job in jobs:
         arrays = features[job].arrays
         analysis = GeometryDistributions(universe_from_positions(arrays.first, arrays.positions, topology),
@@ -245,68 +279,6 @@ def _distributions(config: TransferConfig, jobs: list[MDJob], features: dict[MDJ
         per_run.setdefault(job.run, []).append(analysis.results.distributions)
         missing = analysis.missing
     return per_run, missing
-
-
-_STUDY_FILES = ("md", "figures", "report.md", "report.html", "results.json", "study.json")
-
-
-def _clear_study(out: Path) -> None:
-    """Delete what a study writes into ``out`` (nothing else there)."""
-    for name in _STUDY_FILES:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
-
-def _check_same_study(config: TransferConfig, out: Path, model_path: Path) -> None:
-    """Record the model (sha256), dtype, reference (and its SCF accuracy) and how runs start in study.json; refuse MD
-    runs made with others (more replicas are fine: the runs there are kept; so are runs of the model a re-referenced
-    one was made from, whose forces are the same)."""
-    from mlcalc.data.files import file_sha256
-    from mlcalc.data.reference import MD_ACCURACY
-
-    made_with = {"model_sha256": file_sha256(model_path), "dtype": config.dtype, "reference": config.reference,
-                 "reference_accuracy": MD_ACCURACY if config.reference else None,
-                 "starts": {"conformers": config.conformers, "preoptimise": config.preoptimise,
-                            "preoptimise_fmax": config.preoptimise_fmax}}
-    path = out / "study.json"
-    if path.exists() and (out / "md").exists():
-        before = json.loads(path.read_text())
-        changed = [k for k in made_with if before.get(k) != made_with[k]
-                   and not (k in ("reference", "reference_accuracy")
-                            and None in (before.get("reference"), config.reference))
-                   and not (k == "model_sha256" and _rereferenced_from(model_path) == before.get(k))]
-        if changed:
-            raise OutputExistsError(f"{out} holds a study made with another {', '.join(changed)}; use another out_dir "
-                                    "or replace it with --overwrite (overwrite=True)")
-    path.write_text(json.dumps(made_with, indent=1))
-
-
-def _rereferenced_from(model_path: Path) -> str | None:
-    """The sha256 of the file ``model_path`` was re-referenced from (same forces, new atomrefs), if any."""
-    from mlcalc.modelfile import read_manifest
-
-    record = (read_manifest(model_path).get("normalisation") or {}).get("atomref")
-    return record.get("rereferenced_from_sha256") if isinstance(record, dict) else None
-
-
-def _source_model(config: TransferConfig, echo) -> Path:
-    from mlcalc.named_models import resolve_model_path
-
-    if config.source.model:
-        return resolve_model_path(config.source.model)
-    from mlcalc.config import load_config
-    from mlcalc.potentials.training import train
-
-    train_config = load_config(config.source.train_config)
-    path = Path(train_config.out_dir) / f"{train_config.name}.mlc"
-    if path.exists():
-        echo(f"source model: {path} (already trained)")
-        return path
-    echo(f"training the source model from {config.source.train_config} ...")
-    return train(train_config, resume=(Path(train_config.out_dir) / "checkpoints" / "last.ckpt").exists()).model_path
 
 
 def _ensemble(spec: str):
@@ -320,12 +292,13 @@ def _ensemble(spec: str):
     return ensemble
 
 
-def _check_elements(config: TransferConfig, calc) -> None:
+def _check_elements(molecules: dict[str, Any], calc) -> None:
+    """Refuse a molecule (name -> Atoms) with an element the model does not know, in one line."""
     from ase.data import chemical_symbols
 
     known = set(calc.model.elements)
-    for molecule in config.molecules:
-        missing = sorted(set(load_molecule(molecule).numbers) - known)
+    for molecule, atoms in molecules.items():
+        missing = sorted(set(atoms.numbers) - known)
         if missing:
             raise ValueError(f"the model knows only {', '.join(chemical_symbols[z] for z in sorted(known))}; "
                              f"{molecule} also has {', '.join(chemical_symbols[z] for z in missing)}")
