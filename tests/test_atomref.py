@@ -44,7 +44,7 @@ def test_isolated_atoms_are_in_their_ground_spin_state():
 def test_closed_shell_molecules_are_unchanged_by_spin_polarisation():
     """The atoms' method is the molecules' method: spin polarisation only acts on open shells."""
     pytest.importorskip("tblite")
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
 
     atoms = load_molecule("ethanol")
     atoms.calc = xtb_calculator()
@@ -92,7 +92,7 @@ def test_one_molecule_training_transfers_with_isolated_atoms(tmp_path, xtb_frame
     least-squares atomrefs, and by about 1 eV with the GFN2-xTB isolated atoms (frames say gfn2-xtb)."""
     from mlcalc import MLCalc
     from mlcalc.potentials.training.config import TrainConfig
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
     from mlcalc.potentials.training import train
 
     targets = [load_molecule("n-propanol"), molecule("CH3OH")]

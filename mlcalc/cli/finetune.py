@@ -30,7 +30,7 @@ def finetune(model: str, frames: Path, out: Path, k: int | None, steps: int | No
              batch_size: int, seed: int, minutes: float | None, scratch: bool, name: str | None,
              progress: bool) -> None:
     """Fine-tune MODEL (file or shipped name) on FRAMES (extxyz with energies and forces)."""
-    from mlcalc.data.files import read_structures
+    from mlcalc.data.structure_files import read_structures
     from mlcalc.md import nested_subsets
     from mlcalc.potentials.training import finetune as ft
 

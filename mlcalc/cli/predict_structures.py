@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mlcalc.calculator import MLCalc
-from mlcalc.data.files import read_structures
+from mlcalc.data.structure_files import read_structures
 from mlcalc.validation import validate_atoms
 
 __all__ = ["predict_files"]

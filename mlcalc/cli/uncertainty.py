@@ -25,7 +25,7 @@ def uncertainty(model: str, groups: tuple[str, ...], out: str | None) -> None:
     forces, given as NAME=FILE) and on all of them pooled: a Markdown table."""
     from mlcalc import MLCalc
     from mlcalc.analysis.uncertainty import uncertainty_study
-    from mlcalc.data.files import read_structures
+    from mlcalc.data.structure_files import read_structures
 
     frames = {}
     for item in groups:

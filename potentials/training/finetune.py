@@ -54,7 +54,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
-from mlcalc.data.files import file_sha256, require_labels
+from mlcalc.data.structure_files import file_sha256, require_labels
 from mlcalc.errors import MLCalcError, OutputExistsError
 from mlcalc.locks import FolderLock
 from mlcalc.model import create_model

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 from ase import Atoms
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from mlcalc.descriptors import descriptor_settings
 from mlcalc.potentials.kernel import KERNELS, GaussianProcessModel, KernelRidgeModel
@@ -43,18 +43,12 @@ class KernelFit(BaseModel):
     elements: Optional[list[int]] = None
     progress: bool = False
 
-    @field_validator("method")
+    @field_validator("method", "kernel")
     @classmethod
-    def _known_method(cls, value: str) -> str:
-        if value not in METHODS:
-            raise ValueError(f"unknown kernel method {value!r}; choose from {', '.join(METHODS)}")
-        return value
-
-    @field_validator("kernel")
-    @classmethod
-    def _known_kernel(cls, value: str) -> str:
-        if value not in KERNELS:
-            raise ValueError(f"unknown kernel {value!r}; choose from {', '.join(KERNELS)}")
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        what, choices = {"method": ("kernel method", METHODS), "kernel": ("kernel", KERNELS)}[info.field_name]
+        if value not in choices:
+            raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
         return value
 
     @field_validator("descriptor")

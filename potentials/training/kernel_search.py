@@ -96,7 +96,7 @@ def energy_kernel_search(config_path: str, fit: EnergyKernelFit, n_train: Option
     import torch
 
     from mlcalc import MLCalc
-    from mlcalc.data.files import read_structures
+    from mlcalc.data.structure_files import read_structures
 
     from .config import load_config
     from .data import split_indices

@@ -27,9 +27,9 @@ from mlcalc.modelfile import save_model
 from .config import TrainConfig
 from .data import GraphDataset
 from .fit import TrainResult, fit
-from .plots import loss_curves, parity_plot
 from .property_data import element_counts, element_references, predict_loader, property_metrics, target_statistics
 from .property_task import PropertyTask
+from .training_plots import loss_curves, parity_plot
 
 __all__ = ["train_properties"]
 
