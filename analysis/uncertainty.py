@@ -7,17 +7,11 @@ prediction (mean over atoms of |F_model - F_ref|, eV/Å), and per atom the norm 
 force standard deviation against the norm of the force error. Pearson and Spearman
 correlations per group and pooled over all frames.
 
-Run as a script::
-
-    python -m mlcalc.analysis.uncertainty ENSEMBLE.mlc ethanol=eth.extxyz n-propanol=nprop.extxyz [--out uq.json]
+From the command line: ``mlcalc uncertainty ENSEMBLE.mlc ethanol=eth.extxyz n-propanol=nprop.extxyz [--out uq.json]``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -74,39 +68,3 @@ def uncertainty_study(calc, groups: dict[str, Sequence[Atoms]],
     pooled = {key: np.concatenate([v[key] for v in per.values()]) for key in next(iter(per.values()))}
     out["all"] = _summary(pooled)
     return out
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
-
-
-def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - thin wrapper, tested through the functions
-    parser = argparse.ArgumentParser(prog="python -m mlcalc.analysis.uncertainty", description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="an ensemble .mlc")
-    parser.add_argument("groups", nargs="+", metavar="NAME=FILE", help="labelled frames (extxyz with forces)")
-    parser.add_argument("--out", default=None, help="write the results as JSON")
-    args = parser.parse_args(argv)
-    from mlcalc import MLCalc
-    from mlcalc.data.files import read_structures
-
-    calc = MLCalc.load(args.model)
-    groups = {}
-    for item in args.groups:
-        name, sep, path = item.partition("=")
-        if not sep:
-            parser.error(f"give frames as NAME=FILE, got {item!r}")
-        groups[name] = read_structures(path)
-    result = uncertainty_study(calc, groups)
-    print("| frames of | n | mean uncertainty (meV/Å) | mean force error (meV/Å) | Pearson r (frame) | "
-          "Spearman ρ (frame) | Pearson r (atom) |")
-    print("|---|---|---|---|---|---|---|")
-    for name, r in result.items():
-        print(f"| {name} | {r['frames']} | {1000 * r['mean_uncertainty_eV_per_A']:.1f} | "
-              f"{1000 * r['mean_force_error_eV_per_A']:.1f} | {_fmt(r['frame']['pearson'])} | "
-              f"{_fmt(r['frame']['spearman'])} | {_fmt(r['atom']['pearson'])} |")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -21,7 +21,7 @@ from ase.build import molecule
 
 from mlcalc import MLCalc
 from mlcalc.analysis.model_errors import model_errors
-from mlcalc.data.files import read_structures
+from mlcalc.data.structure_files import read_structures
 from mlcalc.data.molecules import load_molecule
 from mlcalc.md import ReferenceSettings, generate_reference
 

@@ -28,7 +28,7 @@ def main() -> None:
 
     from mlcalc import MLCalc
     from mlcalc.data.molecules import load_molecule
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
 
     atoms = load_molecule("ethanol")
     rng = np.random.default_rng(0)

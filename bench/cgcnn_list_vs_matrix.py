@@ -41,7 +41,7 @@ def worker(args) -> dict:
     from torch_geometric.loader import DataLoader
 
     from mlcalc import keys as K
-    from mlcalc.config import load_config
+    from mlcalc.potentials.training.config import load_config
     from mlcalc.derivatives import model_inputs
     from mlcalc.model import create_model
     from mlcalc.potentials.training.crystal_data import CrystalGraphDataset, crystal_split

@@ -60,9 +60,9 @@ def main() -> None:
     from ase.calculators.emt import EMT
 
     from mlcalc import MLCalc
-    from mlcalc.config import load_config
+    from mlcalc.potentials.training.config import load_config
     from mlcalc.data.emt_copper import emt_lattice_constant
-    from mlcalc.data.files import read_structures
+    from mlcalc.data.structure_files import read_structures
     from mlcalc.data.splits import split_indices
 
     cfg = load_config(args.config)

@@ -21,7 +21,7 @@ from ase.io import read
 from ase.optimize import BFGS
 
 from mlcalc import MLCalc
-from mlcalc.data.reference import xtb_calculator
+from mlcalc.data.xtb import xtb_calculator
 from mlcalc.md import bonded_pairs
 
 SCAN_DEG = (180, 165, 150, 135, 120, 105, 90, 75, 60)

@@ -63,7 +63,7 @@ def main() -> None:
 
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from mlcalc.config import load_config
+    from mlcalc.potentials.training.config import load_config
     from mlcalc.data.elements import element_features
     from mlcalc.potentials.training.crystal_train import load_crystal_data
 

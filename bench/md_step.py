@@ -53,7 +53,7 @@ def main() -> None:
 
     from mlcalc import MLCalc
     from mlcalc.data.molecules import load_molecule
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
     from mlcalc.derivatives import energy_forces_stress
     from mlcalc.graph import atoms_to_batch
     from mlcalc.derivatives import model_inputs

@@ -67,7 +67,7 @@ def main() -> None:
     import torch
 
     from mlcalc import MLCalc
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
 
     if args.random_et:
         from mlcalc.model import create_model

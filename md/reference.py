@@ -17,7 +17,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixCom
 from tqdm.auto import tqdm
 
-from mlcalc.data.reference import xtb_calculator
+from mlcalc.data.xtb import xtb_calculator
 from mlcalc.md_settings import ReferenceSettings
 
 from .monitors import BlowUpError, BlowUpMonitor

@@ -28,7 +28,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
-from mlcalc.data.files import read_structures
+from mlcalc.data.structure_files import read_structures
 from mlcalc.data.molecules import load_molecule
 from mlcalc.md_settings import ReferenceSettings
 

@@ -19,9 +19,9 @@ def is_reference(name: str | os.PathLike) -> bool:
 
 def get_calculator(name: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Calculator:
     """``"gfn2-xtb"`` (or ``"xtb"``): the tblite reference, converged tightly enough for NVE MD
-    (:data:`~mlcalc.data.reference.MD_ACCURACY`); anything else: ``MLCalc.load(name, dtype=dtype)``."""
+    (:data:`~mlcalc.data.xtb.MD_ACCURACY`); anything else: ``MLCalc.load(name, dtype=dtype)``."""
     if is_reference(name):
-        from mlcalc.data.reference import MD_ACCURACY, xtb_calculator
+        from mlcalc.data.xtb import MD_ACCURACY, xtb_calculator
 
         return xtb_calculator(accuracy=MD_ACCURACY)
     from mlcalc.calculator import MLCalc

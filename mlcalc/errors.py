@@ -8,7 +8,7 @@ comes from the input (bad values, files, disk) or looks like a bug.
 
 from __future__ import annotations
 
-__all__ = ["MLCalcError", "FolderInUseError", "OutputExistsError", "describe"]
+__all__ = ["MLCalcError", "FolderInUseError", "OutputExistsError", "UnsupportedByModelError", "describe"]
 
 
 class MLCalcError(Exception):
@@ -17,6 +17,10 @@ class MLCalcError(Exception):
 
 class FolderInUseError(MLCalcError):
     """A run folder is being written by another live process (its lock is held)."""
+
+
+class UnsupportedByModelError(MLCalcError, NotImplementedError):
+    """The model given cannot do what was asked (e.g. expose its representations); the message names the kind."""
 
 
 class OutputExistsError(MLCalcError, FileExistsError):

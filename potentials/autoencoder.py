@@ -5,24 +5,24 @@ standardised per feature with the training set's mean and width (stored as buffe
 encoder maps it to a latent vector of size ``latent``; the VAE's encoder gives a mean μ and a
 log-variance, samples z = μ + σ·ε while training, and adds β·KL(q(z|x) ‖ N(0, I)) to the loss.
 :meth:`DescriptorAutoencoder.latents` (μ for the VAE) are the features that the kernel models
-take (``encoder`` of :func:`mlcalc.potentials.kernel.fit_kernel_model`).
+take (``encoder`` of :func:`mlcalc.potentials.training.kernel_fit.fit_kernel_model`); trained by
+:func:`mlcalc.potentials.training.autoencoder_fit.fit_autoencoder`.
 Saved with :mod:`mlcalc.potentials.network_file` (safetensors + JSON, no pickle).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from mlcalc.descriptors import standardised
-from mlcalc.potentials.network_file import read_network, restore_optimizer, save_network
+from mlcalc.potentials.network_file import read_network, save_network
 
-__all__ = ["DescriptorAutoencoder", "fit_autoencoder", "pca_encoder", "save_autoencoder", "load_autoencoder", "KIND"]
+__all__ = ["DescriptorAutoencoder", "pca_encoder", "save_autoencoder", "load_autoencoder", "KIND"]
 
 KIND = "descriptor-autoencoder"
 
@@ -132,69 +132,3 @@ def load_autoencoder(path: str | Path) -> tuple[DescriptorAutoencoder, dict]:
     model = DescriptorAutoencoder(**header["hyperparameters"])
     model.load_state_dict(weights, strict=True)
     return model.eval(), header["info"]
-
-
-def fit_autoencoder(raw: np.ndarray, latent: int = 16, variational: bool = False, hidden: Sequence[int] = (256,),
-                    epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0,
-                    warmup: int = 10, seed: int = 0, val: Optional[np.ndarray] = None,
-                    checkpoint: Optional[str | Path] = None, echo: Callable[[str], None] = lambda s: None,
-                    every: int = 10) -> tuple[DescriptorAutoencoder, dict]:
-    """Train an autoencoder (or VAE) on raw descriptors [n, F]; returns the model (eval mode) and its history.
-
-    Adam, seeded shuffles; the VAE's KL weight grows linearly from 0 to ``beta`` over ``warmup``
-    epochs. ``checkpoint``: a file written after every epoch and resumed from when it exists
-    (same settings). History: per epoch the training reconstruction MSE and KL, and the
-    validation reconstruction MSE when ``val`` is given.
-    """
-    raw = np.asarray(raw, dtype=np.float64)
-    if raw.ndim != 2 or len(raw) < 2 or not np.isfinite(raw).all():
-        raise ValueError(f"descriptors must be a finite [n >= 2, F] array, got shape {raw.shape}")
-    torch.manual_seed(seed)
-    model = DescriptorAutoencoder(raw.shape[1], latent, hidden, variational)
-    _, mean, width = standardised(raw)
-    model.feature_mean.copy_(torch.as_tensor(mean)), model.feature_scale.copy_(torch.as_tensor(width))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history: dict[str, list[float]] = {"recon": [], "kl": [], "val_recon": []}
-    first = 0
-    settings = {"latent": latent, "variational": variational, "hidden": list(hidden), "lr": lr, "beta": beta,
-                "seed": seed, "batch_size": batch_size, "warmup": warmup, "n": len(raw)}
-    if checkpoint is not None and Path(checkpoint).is_file():
-        header, weights, other = read_network(checkpoint, KIND)
-        if header["info"].get("settings") != settings:
-            raise ValueError(f"checkpoint {checkpoint} was written with other settings "
-                             f"{header['info'].get('settings')}; "
-                             "delete it or use the same settings")
-        model.load_state_dict(weights, strict=True)
-        restore_optimizer(optimizer, header, other)
-        history, first = header["info"]["history"], header["info"]["epoch"]
-        echo(f"resumed {checkpoint} at epoch {first}")
-    x = model.standardise(torch.as_tensor(raw))
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(first):  # the shuffles of the epochs already done
-        torch.randperm(len(x), generator=order)
-    start = time.perf_counter()
-    for epoch in range(first, epochs):
-        model.train()
-        weight = beta * min(1.0, (epoch + 1) / max(warmup, 1))
-        totals = np.zeros(2)
-        for rows in torch.randperm(len(x), generator=order).split(batch_size):
-            recon, kl = model.losses(x[rows])
-            loss = recon * model.n_features + weight * kl if variational else recon
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            totals += np.array([float(recon.detach()), float(kl.detach())]) * len(rows)
-        model.eval()
-        history["recon"].append(totals[0] / len(x))
-        history["kl"].append(totals[1] / len(x))
-        if val is not None:
-            history["val_recon"].append(model.reconstruction_error(val))
-        if checkpoint is not None:
-            save_autoencoder(checkpoint, model, {"settings": settings, "history": history, "epoch": epoch + 1},
-                             optimizer)
-        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
-            echo(f"epoch {epoch + 1}: recon {history['recon'][-1]:.4f}"
-                 + (f", KL {history['kl'][-1]:.2f}" if variational else "")
-                 + (f", val recon {history['val_recon'][-1]:.4f}" if val is not None else "")
-                 + f" ({time.perf_counter() - start:.0f} s)")
-    return model.eval(), history

@@ -1,6 +1,7 @@
 """Kernel ridge regression (``krr``) and Gaussian process (``gp``) property models on DScribe descriptors.
 
-Fitted with scikit-learn (:func:`fit_kernel_model`), then held as arrays: the training
+Fitted with scikit-learn (:meth:`_KernelModel.fit`; from settings:
+:func:`mlcalc.potentials.training.kernel_fit.fit_kernel_model`), then held as arrays: the training
 descriptors (standardised per feature), the dual coefficients and, for the GP, the Cholesky
 factor of the training kernel matrix. At prediction time the model rebuilds ASE ``Atoms``
 from the batch, computes their descriptors (:func:`mlcalc.descriptors.featurise`, no cache)
@@ -30,8 +31,8 @@ from mlcalc.descriptors import descriptor_settings, drop_duplicates, featurise, 
 from mlcalc.model import Encoding, PropertyModel, register_kind
 from mlcalc.potentials.autoencoder import DescriptorAutoencoder
 
-__all__ = ["KernelRidgeModel", "GaussianProcessModel", "fit_kernel_model", "krr_kernel", "gp_kernel", "fit_gp",
-           "gp_prior_variance", "KERNELS"]
+__all__ = ["KernelRidgeModel", "GaussianProcessModel", "KernelRidgeFit", "GaussianProcessFit", "krr_kernel", "gp_kernel",
+           "fit_gp", "gp_prior_variance", "KERNELS"]
 
 KERNELS = ("rbf", "laplacian", "linear")
 
@@ -172,11 +173,12 @@ class _KernelModel(PropertyModel):
         return Encoding(x, x, out.to(self.target_mean.dtype), None)
 
 
-@register_kind("krr")
-class KernelRidgeModel(_KernelModel):
-    """Kernel ridge regression; ``kernel_params``: ``gamma`` (rbf, laplacian) and ``alpha`` (ridge, for the record)."""
+class KernelRidgeFit:
+    """The KRR part shared by the property and energy KRR models: the kernel matrix and the dual fit
+    (scikit-learn's ``KernelRidge``; ``self.kernel``, ``self.kernel_params`` dict)."""
 
     def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """K(x, y) [n_x, n_y], differentiable in x."""
         return krr_kernel(self.kernel, x, y, self.kernel_params.get("gamma", 1.0))
 
     def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
@@ -184,8 +186,13 @@ class KernelRidgeModel(_KernelModel):
 
         self.kernel_params["gamma"] = float(gamma if gamma is not None else 1.0 / x.shape[1])
         reg = KernelRidge(alpha=alpha, kernel=self.kernel,
-                          gamma=None if self.kernel == "linear" else self.kernel_params["gamma"]).fit(x, z)
-        return reg.dual_coef_
+                          gamma=None if self.kernel == "linear" else self.kernel_params["gamma"])
+        return reg.fit(x, z).dual_coef_
+
+
+@register_kind("krr")
+class KernelRidgeModel(KernelRidgeFit, _KernelModel):
+    """Kernel ridge regression; ``kernel_params``: ``gamma`` (rbf, laplacian) and ``alpha`` (ridge, for the record)."""
 
 
 class GaussianProcessFit:
@@ -262,32 +269,3 @@ def gp_prior_variance(kernel: str, x: torch.Tensor, params: dict) -> torch.Tenso
     if kernel == "linear":
         return a * (params.get("sigma_0", 1.0) ** 2 + x.square().sum(dim=1))
     return torch.full((len(x),), a, dtype=x.dtype, device=x.device)
-
-
-def fit_kernel_model(structures: Sequence[Atoms], values: np.ndarray, targets: Sequence[str],
-                     descriptor: dict, method: str = "krr", kernel: str = "rbf", alpha: float = 1e-8,
-                     gamma: Optional[float] = None, units: Optional[Sequence[str]] = None,
-                     extensive: Optional[Sequence[bool]] = None, elements: Optional[Sequence[int]] = None,
-                     cache: bool = True, progress: bool = True, standardise_features: bool = True,
-                     encoder: Optional[DescriptorAutoencoder] = None) -> "_KernelModel":
-    """A new ``krr`` or ``gp`` model (``method``) fitted to ``values`` [n, n_targets] of ``structures``.
-
-    Defaults: eV, intensive targets; elements: those in ``structures``. ``encoder``: a trained
-    :class:`~mlcalc.potentials.autoencoder.DescriptorAutoencoder` on this descriptor; the model then
-    works on its latents and carries its weights. See :meth:`_KernelModel.fit`.
-    """
-    if method not in ("krr", "gp"):
-        raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
-    targets = list(targets)
-    elements = sorted(elements or {int(z) for a in structures for z in a.numbers})
-    cls = KernelRidgeModel if method == "krr" else GaussianProcessModel
-    model = cls(elements=elements, targets=targets, units=list(units) if units is not None else ["eV"] * len(targets),
-                extensive=list(extensive) if extensive is not None else [False] * len(targets),
-                descriptor=descriptor, kernel=kernel,
-                encoder=encoder.hyperparameters() if encoder is not None else None)
-    if encoder is not None:
-        model.encoder.load_state_dict(encoder.state_dict())
-        model.encoder.eval()
-    model.fit(structures, values, alpha=alpha, gamma=gamma, cache=cache, progress=progress,
-              standardise_features=standardise_features)
-    return model

@@ -6,7 +6,8 @@ training descriptors, α the dual coefficients of scikit-learn's ``KernelRidge``
 (``energy_scale``) the standard deviation of the training energies after the atomrefs.
 Forces -dE/dR = -s Σ_k α_k ∂K(x, x_k)/∂x · ∂x/∂R: ∂d/∂R comes from DScribe's
 ``derivatives()`` inside a torch autograd function, ∂K/∂x from torch, so MLCalc's autograd
-path gives the forces. Fitted on energies (:func:`fit_kernel_energy_model`) or, for KRR with
+path gives the forces. Fitted on energies (:meth:`KernelRidgeEnergyModel.fit`; from settings:
+:func:`mlcalc.potentials.training.kernel_fit.fit_kernel_energy_model`) or, for KRR with
 ``force_weight`` > 0, on energies and forces (the same α-expansion, its coefficients by least
 squares on both). The GP fits energies only and adds ``energy_std`` (eV), its predictive
 standard deviation.
@@ -26,9 +27,9 @@ from mlcalc.descriptors import (descriptor_and_derivatives, descriptor_settings,
                                 featurise, standardised)
 from mlcalc.model import EnergyModel, register_kind
 
-from .kernel import KERNELS, GaussianProcessFit, gp_prior_variance, krr_kernel
+from .kernel import KERNELS, GaussianProcessFit, KernelRidgeFit, gp_prior_variance
 
-__all__ = ["KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "fit_kernel_energy_model"]
+__all__ = ["KernelRidgeEnergyModel", "GaussianProcessEnergyModel"]
 
 
 class _DescriptorOf(torch.autograd.Function):
@@ -51,7 +52,7 @@ class _DescriptorOf(torch.autograd.Function):
 
 
 @register_kind("krr-energy")
-class KernelRidgeEnergyModel(EnergyModel):
+class KernelRidgeEnergyModel(KernelRidgeFit, EnergyModel):
     """KRR on a whole-structure DScribe descriptor; ``cutoff`` is only the (unused) neighbour graph's radius.
 
     ``kernel``: rbf exp(-γ‖x-y‖²), laplacian exp(-γ‖x-y‖₁) or linear x·y; ``kernel_params``:
@@ -100,18 +101,6 @@ class KernelRidgeEnergyModel(EnergyModel):
                                             self._descriptor_object()))
         raw = torch.stack(rows).to(self.train_x.dtype)
         return (raw - self.feature_mean) / self.feature_scale
-
-    def kernel_matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """K(x, y) [n_x, n_y], differentiable in x."""
-        return krr_kernel(self.kernel, x, y, self.kernel_params.get("gamma", 1.0))
-
-    def _fit_dual(self, x: np.ndarray, z: np.ndarray, alpha: float, gamma: Optional[float]) -> np.ndarray:
-        from sklearn.kernel_ridge import KernelRidge
-
-        self.kernel_params["gamma"] = float(gamma if gamma is not None else 1.0 / x.shape[1])
-        reg = KernelRidge(alpha=alpha, kernel=self.kernel,
-                          gamma=None if self.kernel == "linear" else self.kernel_params["gamma"])
-        return reg.fit(x, z).dual_coef_
 
     def _energy(self, inputs: dict[str, torch.Tensor], k_star: torch.Tensor) -> torch.Tensor:
         fitted = k_star @ self.dual
@@ -232,29 +221,3 @@ class GaussianProcessEnergyModel(GaussianProcessFit, KernelRidgeEnergyModel):
             variance = gp_prior_variance(self.kernel, x.detach(), self.kernel_params) - v.square().sum(dim=0)
             std = self.energy_scale * variance.clamp(min=0).sqrt()
         return {K.ENERGY: self._energy(inputs, k_star), "energy_std": std.to(inputs[K.POSITIONS].dtype)}
-
-
-def fit_kernel_energy_model(structures: Sequence[Atoms], energies: Optional[np.ndarray] = None,
-                            descriptor: Optional[dict] = None, kernel: str = "rbf", alpha: Optional[float] = 1e-8,
-                            gamma: Optional[float] = None, standardise_features: bool = True,
-                            elements: Optional[Sequence[int]] = None, progress: bool = False,
-                            method: str = "krr", forces: Optional[Sequence[np.ndarray]] = None,
-                            force_weight: float = 0.0,
-                            atomref_start: Optional[dict[int, float]] = None) -> KernelRidgeEnergyModel:
-    """A new ``krr-energy`` or ``gp-energy`` (``method`` krr, gp) model fitted to ``energies`` (eV; default: the labels).
-
-    ``force_weight`` > 0 (KRR only): fit ``forces`` too (default: the structures' own).
-    ``atomref_start``: see :meth:`KernelRidgeEnergyModel.fit`.
-    """
-    if method not in ("krr", "gp"):
-        raise ValueError(f"unknown kernel method {method!r}; choose from krr, gp")
-    if energies is None:
-        energies = np.array([a.get_potential_energy() for a in structures])
-    elements = sorted(elements or {int(z) for a in structures for z in a.numbers})
-    cls = KernelRidgeEnergyModel if method == "krr" else GaussianProcessEnergyModel
-    model = cls(elements=elements, descriptor=descriptor, kernel=kernel)
-    if force_weight > 0 and forces is None:
-        forces = [a.get_forces() for a in structures]
-    model.fit(structures, energies, alpha=alpha, gamma=gamma, standardise_features=standardise_features,
-              progress=progress, forces=forces, force_weight=force_weight, atomref_start=atomref_start)
-    return model

@@ -77,7 +77,7 @@ def write_tiny_config(folder, data_path, name: str, train: int, val: int, test: 
 @pytest.fixture(scope="session")
 def trained_tiny_model(tmp_path_factory, xtb_frames):
     """A tiny ET trained for a few epochs on ``xtb_frames``: the path of its .mlc file."""
-    from mlcalc.config import TrainConfig
+    from mlcalc.potentials.training.config import TrainConfig
     from mlcalc.potentials.training import train
 
     out = tmp_path_factory.mktemp("tiny-model")

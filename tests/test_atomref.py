@@ -44,7 +44,7 @@ def test_isolated_atoms_are_in_their_ground_spin_state():
 def test_closed_shell_molecules_are_unchanged_by_spin_polarisation():
     """The atoms' method is the molecules' method: spin polarisation only acts on open shells."""
     pytest.importorskip("tblite")
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
 
     atoms = load_molecule("ethanol")
     atoms.calc = xtb_calculator()
@@ -91,8 +91,8 @@ def test_one_molecule_training_transfers_with_isolated_atoms(tmp_path, xtb_frame
     """A tiny ET trained on ethanol only: its n-propanol and methanol energies are off by ~20 eV with
     least-squares atomrefs, and by about 1 eV with the GFN2-xTB isolated atoms (frames say gfn2-xtb)."""
     from mlcalc import MLCalc
-    from mlcalc.config import TrainConfig
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.potentials.training.config import TrainConfig
+    from mlcalc.data.xtb import xtb_calculator
     from mlcalc.potentials.training import train
 
     targets = [load_molecule("n-propanol"), molecule("CH3OH")]
@@ -134,7 +134,7 @@ def test_model_errors_report_the_offset():
 def test_config_options_are_checked(tmp_path):
     import yaml
 
-    from mlcalc.config import load_config
+    from mlcalc.potentials.training.config import load_config
 
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "data": {"path": str(tmp_path / "d.extxyz"), "train": 2, "val": 1},
@@ -151,7 +151,7 @@ def test_kernel_model_takes_the_nearest_solution_and_fits_the_same():
     from ase.calculators.emt import EMT
 
     from mlcalc import MLCalc
-    from mlcalc.potentials.kernel_energy import fit_kernel_energy_model
+    from mlcalc.potentials.training.kernel_fit import EnergyKernelFit, fit_kernel_energy_model
 
     frames = []
     for k in range(12):
@@ -161,8 +161,8 @@ def test_kernel_model_takes_the_nearest_solution_and_fits_the_same():
         frames.append(_labelled(atoms, atoms.get_potential_energy()))
     start = {1: -11.7, 6: -50.0, 8: -104.0}
     soap = {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 1}
-    plain = fit_kernel_energy_model(frames, descriptor=soap, alpha=1e-8)
-    near = fit_kernel_energy_model(frames, descriptor=soap, alpha=1e-8, atomref_start=start)
+    plain = fit_kernel_energy_model(frames, EnergyKernelFit(descriptor=soap, alpha=1e-8))
+    near = fit_kernel_energy_model(frames, EnergyKernelFit(descriptor=soap, alpha=1e-8, atomref_start=start))
     expected = fit_atomref(frames, start=start)
     assert [float(near.atomref[z]) for z in (1, 6, 8)] == pytest.approx([expected[z] for z in (1, 6, 8)], abs=1e-4)
     assert float(near.atomref[1]) != pytest.approx(float(plain.atomref[1]), abs=1.0)

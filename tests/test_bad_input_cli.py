@@ -160,12 +160,12 @@ def test_debug_shows_the_traceback(files):
 
 
 def test_an_unexpected_error_is_one_line_with_a_hint(files, monkeypatch):
-    import mlcalc.predict
+    import mlcalc.cli.predict_structures
 
     def broken(*args, **kwargs):
         raise RuntimeError("something inside went wrong\nover two lines")
 
-    monkeypatch.setattr(mlcalc.predict, "predict_files", broken)
+    monkeypatch.setattr(mlcalc.cli.predict_structures, "predict_files", broken)
     result = _run(["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/p.csv"], files)
     assert result.exit_code == 1
     line = _error_line(result)

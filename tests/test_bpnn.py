@@ -10,7 +10,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from mlcalc import MLCalc
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.modelfile import load_model, read_model_file, save_model
 from mlcalc.testing import (finite_difference_forces, finite_difference_stress, forbid_unpickling, symmetry_errors,
                             tiny_potential, with_random_biases)

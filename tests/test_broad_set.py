@@ -175,7 +175,7 @@ def test_a_general_model_prices_an_unseen_composition(two_composition_set, tmp_p
     import torch
 
     from mlcalc import MLCalc
-    from mlcalc.config import TrainConfig
+    from mlcalc.potentials.training.config import TrainConfig
     from mlcalc.md import MDSettings, run_md
     from mlcalc.potentials.training import train
     from mlcalc.testing import finite_difference_forces, symmetry_errors
@@ -221,7 +221,7 @@ def test_a_general_model_prices_an_unseen_composition(two_composition_set, tmp_p
 
 
 def test_a_molecule_split_keeps_each_molecule_in_one_split(two_composition_set, tmp_path):
-    from mlcalc.config import TrainConfig
+    from mlcalc.potentials.training.config import TrainConfig
     from mlcalc.potentials.training.train import _training_data
 
     folder = two_composition_set["train"]

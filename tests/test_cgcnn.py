@@ -151,7 +151,7 @@ def test_cgcnn_folder_trains_end_to_end_with_mlcalc_train_and_predicts_the_folde
 
 def test_matrix_form_and_shared_convolution_train_through_the_same_pipeline(tmp_path, monkeypatch):
     monkeypatch.setenv("MLCALC_CACHE", str(tmp_path / "cache"))
-    from mlcalc.config import load_config
+    from mlcalc.potentials.training.config import load_config
     from mlcalc.potentials.training import train
 
     structures = random_crystals(30, seed=4)

@@ -64,3 +64,21 @@ def test_train_rejects_bad_override(runner, tmp_path):
     cfg.write_text("name: x\ndata: {path: d.xyz, train: 1, val: 1}\nout_dir: o\n")
     result = runner.invoke(main, ["train", str(cfg), "--set", "optim.optimizer=rmsprop"])
     assert result.exit_code == 2 and "optim.optimizer" in result.output
+
+
+def test_data_emt_copper_writes_labelled_periodic_frames(tmp_path):
+    from ase.io import read
+
+    out = tmp_path / "cu.extxyz"
+    result = CliRunner().invoke(main, ["data", "emt-copper", str(out), "--bulk", "2", "--slab", "1"])
+    assert result.exit_code == 0, result.output
+    frames = read(out, index=":")
+    assert len(frames) == 3 and all(a.pbc.any() for a in frames)
+    assert all(abs(a.get_forces()).max() > 0 for a in frames)
+
+
+def test_config_shortcuts_are_the_same_as_their_set_option():
+    for command, flag, key in (("train", "--subset", "data.subset"), ("transfer", "--replicas", "replicas"),
+                               ("transfer", "--finetune", "finetune")):
+        text = CliRunner().invoke(main, [command, "--help"]).output
+        assert flag in text and f"--set {key}=VALUE" in " ".join(text.split())

@@ -7,7 +7,7 @@ import yaml
 from ase.build import bulk
 
 from mlcalc import MLCalc
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.data.emt_copper import emt_lattice_constant, write_copper_reference
 from mlcalc.potentials.training import train
 from mlcalc.testing import finite_difference_stress

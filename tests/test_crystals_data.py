@@ -8,7 +8,7 @@ import torch
 from ase.build import bulk
 
 from mlcalc import keys as K
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.crystal_graph import crystal_graph, nearest_edges
 from mlcalc.data.cif_folder import folder_atom_features, load_cif_folder, read_id_prop
 from mlcalc.data.elements import element_features, read_atom_init

@@ -110,7 +110,7 @@ def test_xtb_reference_md_is_seeded_and_labelled(tmp_path):
 def test_xtb_reference_labels_equal_a_fresh_single_point():
     """Stored forces are the potential's own (no thermostat or constraint terms mixed in)."""
     pytest.importorskip("tblite")
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
     from mlcalc.md import ReferenceSettings, generate_reference
 
     frames = generate_reference(load_molecule("ethanol"), ReferenceSettings(frames=3, thermalise=10, interval=5, seed=0),

@@ -7,7 +7,7 @@ import sys
 import torch
 
 from conftest import write_tiny_config
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.potentials.training import train
 
 #: float32 round-off (two half-batch gradients averaged by gloo against one full-batch gradient),
@@ -48,7 +48,7 @@ def test_ddp_weights_equal_one_process_with_the_same_samples_per_step(tmp_path, 
 
 def _weights_at_start(config):
     """The tiny model's initial weights (the same seed as training)."""
-    from mlcalc.data.files import read_structures
+    from mlcalc.data.structure_files import read_structures
     from mlcalc.model import create_model
     from mlcalc.potentials.training.data import fit_atomref, force_rms, split_indices
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mlcalc.analysis.atom_pictures import draw_attributions
+from mlcalc.analysis.explain.atom_pictures import draw_attributions
 from mlcalc.analysis.projection import project, scatter_plot, write_coordinates
-from mlcalc.analysis.representations import representations
-from mlcalc.analysis.roughness import rogi
+from mlcalc.analysis.explain.representations import representations
+from mlcalc.analysis.explain.roughness import rogi
 from mlcalc.data.molecules import load_molecule
 from mlcalc.testing import tiny_potential, tiny_property_model
 

@@ -66,6 +66,6 @@ def test_explain_reports_bad_input_in_one_line(tmp_path, homo_models, qm9_env):
 
 def test_cli_offers_every_attribution_method():
     from mlcalc.attributions import ATTRIBUTION_METHODS
-    from mlcalc.cli_explain import _METHODS  # kept literal so that `mlcalc --help` does not import torch
+    from mlcalc.cli.explain import _METHODS  # kept literal so that `mlcalc --help` does not import torch
 
     assert _METHODS == ATTRIBUTION_METHODS

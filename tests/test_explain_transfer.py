@@ -10,8 +10,8 @@ from ase.build import molecule
 from ase.io.trajectory import Trajectory
 from click.testing import CliRunner
 
-from mlcalc.analysis.novelty import nearest_distances, out_of_distribution
-from mlcalc.analysis.transfer_map import transfer_map
+from mlcalc.analysis.explain.novelty import nearest_distances, out_of_distribution
+from mlcalc.analysis.explain.transfer_map import transfer_map
 from mlcalc.cli import main
 from mlcalc.data.molecules import load_molecule
 from mlcalc.modelfile import save_model

@@ -12,7 +12,7 @@ from mlcalc.data.molecules import load_molecule
 from mlcalc.descriptors import descriptor_and_derivatives, featurise
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, read_model_file, save_model
-from mlcalc.potentials.kernel_energy import fit_kernel_energy_model
+from mlcalc.potentials.training.kernel_fit import EnergyKernelFit, fit_kernel_energy_model
 from mlcalc.testing import finite_difference_forces, forbid_unpickling
 
 pytest.importorskip("dscribe")
@@ -70,19 +70,22 @@ def _assert_forces_are_minus_the_energy_gradient(model) -> None:
 @pytest.mark.parametrize("name", DESCRIPTORS)
 def test_forces_are_minus_the_energy_gradient(labelled, name):
     _assert_forces_are_minus_the_energy_gradient(
-        fit_kernel_energy_model(labelled, _energies(labelled), DESCRIPTORS[name], alpha=1e-6))
+        fit_kernel_energy_model(labelled, EnergyKernelFit(descriptor=DESCRIPTORS[name], alpha=1e-6),
+                                energies=_energies(labelled)))
 
 
 def test_reproduces_training_energies_with_tiny_regularisation(labelled):
     energies = _energies(labelled)
-    model = fit_kernel_energy_model(labelled, energies, DESCRIPTORS["soap"], alpha=1e-10)
+    model = fit_kernel_energy_model(labelled, EnergyKernelFit(descriptor=DESCRIPTORS["soap"], alpha=1e-10),
+                                    energies=energies)
     predicted = MLCalc(model, dtype=torch.float64).predict(labelled)["energy"]
     assert energies.std() > 0.05
     np.testing.assert_allclose(predicted, energies, atol=1e-5)
 
 
 def test_model_file_round_trip_without_pickle(labelled, tmp_path, monkeypatch):
-    model = fit_kernel_energy_model(labelled, _energies(labelled), DESCRIPTORS["soap"], alpha=1e-6)
+    model = fit_kernel_energy_model(labelled, EnergyKernelFit(descriptor=DESCRIPTORS["soap"], alpha=1e-6),
+                                    energies=_energies(labelled))
     path = save_model(tmp_path / "krr.mlc", model)
     manifest, weights = read_model_file(path)
     assert manifest["kind"] == "krr-energy" and "forces" in manifest["properties"]
@@ -107,7 +110,8 @@ def test_periodic_models_and_bad_settings_are_refused_in_one_line():
 
 @pytest.fixture(scope="module")
 def gp(labelled):
-    return fit_kernel_energy_model(labelled, _energies(labelled), DESCRIPTORS["soap"], alpha=1e-8, method="gp")
+    return fit_kernel_energy_model(labelled, EnergyKernelFit(descriptor=DESCRIPTORS["soap"], alpha=1e-8, method="gp"),
+                                   energies=_energies(labelled))
 
 
 def test_gp_forces_are_minus_the_energy_gradient(gp):
@@ -131,7 +135,7 @@ def test_mlcalc_train_solves_a_kernel_energy_model_in_closed_form(labelled, tmp_
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    from mlcalc.config import load_config
+    from mlcalc.potentials.training.config import load_config
     from mlcalc.potentials.training import train
 
     frames = []
@@ -164,17 +168,19 @@ def test_fitting_forces_too_recovers_a_kernel_model_from_noisy_energies():
         frames.append(atoms)
     train, held_out = frames[:30], frames[30:]
     descriptor, rng = DESCRIPTORS["coulomb_matrix"], np.random.default_rng(0)
-    teacher = fit_kernel_energy_model(train, rng.normal(size=30), descriptor, alpha=1e-6, gamma=1e-2)
+    teacher = fit_kernel_energy_model(train, EnergyKernelFit(descriptor=descriptor, alpha=1e-6, gamma=1e-2),
+                                      energies=rng.normal(size=30))
     labels = MLCalc(teacher, dtype=torch.float64).predict(frames)
     noisy = labels["energy"][:30] + rng.normal(scale=0.01, size=30)
     reference = np.concatenate(labels["forces"][30:])
     errors = {}
     for weight in (0.0, 1e3):
-        model = fit_kernel_energy_model(train, noisy, descriptor, alpha=1e-10, gamma=1e-2,
-                                        forces=labels["forces"][:30], force_weight=weight)
+        fit = EnergyKernelFit(descriptor=descriptor, alpha=1e-10, gamma=1e-2, force_weight=weight)
+        model = fit_kernel_energy_model(train, fit, energies=noisy, forces=labels["forces"][:30])
         assert model.kernel_params.get("force_weight", 0.0) == weight
         predicted = MLCalc(model, dtype=torch.float64).predict(held_out)["forces"]
         errors[weight] = np.abs(np.concatenate(predicted) - reference).mean()
     assert errors[1e3] < 0.1 * errors[0.0], errors
     with pytest.raises(ValueError, match="gp-energy models fit energies only"):
-        fit_kernel_energy_model(train, noisy, descriptor, method="gp", forces=labels["forces"][:30], force_weight=1.0)
+        fit_kernel_energy_model(train, EnergyKernelFit(descriptor=descriptor, method="gp", force_weight=1.0),
+                                energies=noisy, forces=labels["forces"][:30])

@@ -5,8 +5,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mlcalc.potentials.autoencoder import fit_autoencoder, load_autoencoder, save_autoencoder
+from mlcalc.potentials.autoencoder import load_autoencoder, save_autoencoder
 from mlcalc.potentials.smiles_vae import SmilesTokenizer, SmilesVAE
+from mlcalc.potentials.training.autoencoder_fit import AutoencoderFit, fit_autoencoder
 from mlcalc.testing import forbid_unpickling
 
 
@@ -17,8 +18,8 @@ def _low_rank(n=240, features=24, rank=3, seed=0):
 
 def test_autoencoder_reconstruction_falls_with_training():
     x = _low_rank()
-    model, history = fit_autoencoder(x[:200], latent=3, hidden=[32], epochs=30, batch_size=32, lr=3e-3,
-                                     val=x[200:], seed=0)
+    model, history = fit_autoencoder(x[:200], AutoencoderFit(latent=3, hidden=[32], epochs=30, batch_size=32, lr=3e-3,
+                                                             seed=0), val=x[200:])
     assert history["recon"][-1] < 0.3 * history["recon"][0]
     assert model.reconstruction_error(x[200:]) < 0.2  # standardised units: 1.0 is predicting the mean
     assert model.latents(x).shape == (240, 3)
@@ -39,7 +40,8 @@ def test_pca_is_the_linear_autoencoder():
 
 def test_vae_kl_and_sampling_shapes():
     x = _low_rank()
-    model, history = fit_autoencoder(x, latent=4, variational=True, hidden=[32], epochs=8, batch_size=32, seed=1)
+    model, history = fit_autoencoder(x, AutoencoderFit(latent=4, variational=True, hidden=[32], epochs=8,
+                                                       batch_size=32, seed=1))
     assert all(k > 0 for k in history["kl"]) and len(history["kl"]) == 8
     samples = model.sample(7, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (7, 24) and np.isfinite(samples).all()
@@ -54,9 +56,9 @@ def test_vae_kl_and_sampling_shapes():
 def test_checkpoint_resume_equals_one_run_and_loads_without_pickle(tmp_path, monkeypatch, variational):
     x = _low_rank(n=64)
     settings = dict(latent=2, variational=variational, hidden=[8], batch_size=16, seed=3)
-    straight, h1 = fit_autoencoder(x, epochs=6, **settings)
-    fit_autoencoder(x, epochs=3, checkpoint=tmp_path / "ae.safetensors", **settings)
-    resumed, h2 = fit_autoencoder(x, epochs=6, checkpoint=tmp_path / "ae.safetensors", **settings)
+    straight, h1 = fit_autoencoder(x, AutoencoderFit(epochs=6, **settings))
+    fit_autoencoder(x, AutoencoderFit(epochs=3, **settings), checkpoint=tmp_path / "ae.safetensors")
+    resumed, h2 = fit_autoencoder(x, AutoencoderFit(epochs=6, **settings), checkpoint=tmp_path / "ae.safetensors")
     np.testing.assert_allclose(h1["recon"], h2["recon"], rtol=1e-6)
     np.testing.assert_allclose(straight.latents(x), resumed.latents(x), rtol=1e-5, atol=1e-6)
     forbid_unpickling(monkeypatch)
@@ -65,12 +67,12 @@ def test_checkpoint_resume_equals_one_run_and_loads_without_pickle(tmp_path, mon
     assert info == {"note": "x"} and loaded.variational == variational
     np.testing.assert_array_equal(loaded.latents(x), resumed.latents(x))
     with pytest.raises(ValueError, match="other settings"):
-        fit_autoencoder(x, epochs=6, checkpoint=tmp_path / "ae.safetensors", **{**settings, "seed": 4})
+        fit_autoencoder(x, AutoencoderFit(epochs=6, **{**settings, "seed": 4}), checkpoint=tmp_path / "ae.safetensors")
 
 
 def test_a_second_writer_of_a_study_folder_is_refused(tmp_path):
-    from mlcalc.analysis.latent import descriptor_latent_study
-    from mlcalc.analysis.smiles_latent import smiles_vae_study
+    from mlcalc.analysis.latent.descriptor_study import descriptor_latent_study
+    from mlcalc.analysis.latent.smiles_study import smiles_vae_study
     from mlcalc.errors import FolderInUseError
     from mlcalc.locks import FolderLock
 
@@ -86,24 +88,25 @@ def test_a_wrong_file_is_one_line(tmp_path):
     with pytest.raises(ValueError, match="not a safetensors network file"):
         load_autoencoder(tmp_path / "junk.safetensors")
     with pytest.raises(ValueError, match=r"must be \[n, 24\]"):
-        fit_autoencoder(_low_rank(), latent=2, hidden=[4], epochs=1)[0].latents(np.zeros((3, 5)))
+        fit_autoencoder(_low_rank(), AutoencoderFit(latent=2, hidden=[4], epochs=1))[0].latents(np.zeros((3, 5)))
 
 
 def test_latents_feed_a_kernel_model_through_mlcalc_and_its_file(tmp_path, monkeypatch):
     from mlcalc import MLCalc
-    from mlcalc.analysis.latent import kernel_predict
+    from mlcalc.analysis.latent.descriptor_study import kernel_predict
     from mlcalc.descriptors import featurise
     from mlcalc.modelfile import load_model, save_model
-    from mlcalc.potentials.kernel import fit_kernel_model
+    from mlcalc.potentials.training.kernel_fit import PropertyKernelFit, fit_kernel_model
     from mlcalc.testing.property_models import small_molecules, smooth_targets
 
     soap = {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 1}
     mols = small_molecules((1, 6, 7, 8), max_atoms=12)
     y = smooth_targets(mols, 1, seed=2)
     raw = featurise(mols, soap, [1, 6, 7, 8], cache=False, progress=False)
-    encoder, _ = fit_autoencoder(raw, latent=4, hidden=[16], epochs=20, batch_size=16, seed=0)
-    model = fit_kernel_model(mols[:-4], y[:-4], ["homo"], soap, alpha=1e-6, gamma=0.2, encoder=encoder,
-                             cache=False, progress=False)
+    encoder, _ = fit_autoencoder(raw, AutoencoderFit(latent=4, hidden=[16], epochs=20, batch_size=16, seed=0))
+    model = fit_kernel_model(mols[:-4], y[:-4], PropertyKernelFit(targets=["homo"], descriptor=soap, alpha=1e-6,
+                                                                  gamma=0.2, cache=False,
+                                                                  progress=False), encoder=encoder)
     assert model.train_x.shape[1] == 4
     calc = MLCalc(model, dtype=torch.float64)
     got = calc.predict(mols)["homo"]
@@ -135,7 +138,7 @@ def test_tokeniser_round_trip_and_unknown_tokens():
 
 
 def test_smiles_vae_learns_its_training_strings(tmp_path):
-    from mlcalc.potentials.training.smiles_vae import load_smiles_vae, train_smiles_vae
+    from mlcalc.potentials.training.smiles_vae_fit import SmilesVAEFit, load_smiles_vae, train_smiles_vae
 
     torch.manual_seed(0)
     init = SmilesVAE(SmilesTokenizer.fit(SMILES).tokens[4:], latent=8, embed=16, hidden=64, max_len=16).eval()
@@ -143,7 +146,7 @@ def test_smiles_vae_learns_its_training_strings(tmp_path):
     with torch.no_grad():
         ce0 = float(init.losses(ids)[0])
     kwargs = dict(batch_size=8, lr=1e-2, beta=0.1, warmup=50, latent=8, embed=16, hidden=64, max_len=16, every=40)
-    model, info = train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=120, **kwargs)
+    model, info = train_smiles_vae(SMILES, tmp_path / "vae.safetensors", SmilesVAEFit(steps=120, **kwargs))
     with torch.no_grad():
         ce = float(model.losses(ids)[0])
     assert ce < 0.3 * ce0 and info["step"] == 120
@@ -151,15 +154,15 @@ def test_smiles_vae_learns_its_training_strings(tmp_path):
     assert len(model.sample(5, generator=torch.Generator().manual_seed(0))) == 5
     loaded, _ = load_smiles_vae(tmp_path / "vae.safetensors")
     np.testing.assert_array_equal(loaded.latents(SMILES).numpy(), model.latents(SMILES).numpy())
-    more, info = train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=130, **kwargs)  # trains on
+    more, info = train_smiles_vae(SMILES, tmp_path / "vae.safetensors", SmilesVAEFit(steps=130, **kwargs))  # trains on
     assert info["step"] == 130 and info["history"]["step"][-1] == 130
     with pytest.raises(ValueError, match="other settings"):
-        train_smiles_vae(SMILES, tmp_path / "vae.safetensors", steps=140, **{**kwargs, "lr": 1e-3})
+        train_smiles_vae(SMILES, tmp_path / "vae.safetensors", SmilesVAEFit(steps=140, **{**kwargs, "lr": 1e-3}))
 
 
 def test_sample_metrics_with_rdkit():
     pytest.importorskip("rdkit")
-    from mlcalc.analysis.smiles_latent import reconstruction_accuracy, sample_quality
+    from mlcalc.analysis.latent.smiles_study import reconstruction_accuracy, sample_quality
 
     assert reconstruction_accuracy(["CCO", "C#N"], ["CCO", "C#C"]) == {"exact": 0.5, "per_character": 5 / 6}
     q = sample_quality(["CCO", "OCC", "C1CC", "C(C"], training={"CC"})
@@ -167,7 +170,7 @@ def test_sample_metrics_with_rdkit():
 
 
 def test_property_probe_finds_a_property_the_latents_hold():
-    from mlcalc.analysis.smiles_latent import property_probe
+    from mlcalc.analysis.latent.smiles_study import property_probe
 
     mu = np.random.default_rng(0).normal(size=(200, 4))
     held = property_probe(mu, np.sin(mu[:, 0]) + mu[:, 1])

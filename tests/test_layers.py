@@ -1,4 +1,4 @@
-"""The layers import only downwards: core < potentials (model kinds) < md < training < analysis < CLI/demo.
+"""The layers import only downwards: core < potentials (model kinds) < md < training < analysis < CLI (mlcalc.cli, demo included).
 
 Parsed from the source (no imports run): an import executed at import time may only reach
 the same or a lower layer, and core modules reach higher layers not even inside functions
@@ -13,14 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"mlcalc": "mlcalc", "potentials": "mlcalc.potentials", "md": "mlcalc.md", "analysis": "mlcalc.analysis"}
 #: module prefix -> layer, most specific first
-LAYERS = [("mlcalc.cli", 5), ("mlcalc.cli_explain", 5), ("mlcalc.demo", 5), ("mlcalc.analysis", 4),
-          ("mlcalc.potentials.training", 3),
+LAYERS = [("mlcalc.cli", 5), ("mlcalc.analysis", 4), ("mlcalc.potentials.training", 3),
           ("mlcalc.md", 2), ("mlcalc.potentials", 1), ("mlcalc", 0)]
 
 
 def layer(module: str) -> int:
-    if module.startswith("mlcalc.cli_"):  # command modules registered on mlcalc.cli (mlcalc/cli_<topic>.py)
-        return 5
     return next(rank for prefix, rank in LAYERS if module == prefix or module.startswith(prefix + "."))
 
 
@@ -71,7 +68,8 @@ def test_the_parser_sees_upward_imports():
     assert imports("from .base import A", "mlcalc.model", is_package=True) == [("mlcalc.model.base", True)]
     assert imports("if TYPE_CHECKING:\n    import mlcalc.analysis", "mlcalc.graph") == []
     assert layer("mlcalc.potentials.training.fit") == 3 and layer("mlcalc.keys") == 0
-    assert layer("mlcalc.cli_tune") == 5
+    assert layer("mlcalc.cli.tune") == 5 and layer("mlcalc.analysis.transfer.study") == 4
+    assert layer("mlcalc.potentials.training.config") == 3
 
 
 @pytest.mark.parametrize("path,module", list(_sources()), ids=lambda x: str(x) if isinstance(x, str) else "")

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlcalc.analysis.transfer_config import TransferMD, load_transfer_config
+from mlcalc.analysis.transfer.config import TransferMD, load_transfer_config
 from mlcalc.cli import main
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.md import MDSettings, ReferenceSettings
 
 BAD = [
@@ -112,7 +112,7 @@ def test_the_transfer_config_takes_dtype_at_the_top(tmp_path):
 
 
 def test_md_none_disables_a_check_from_the_cli(tmp_path):
-    from mlcalc.cli_options import settings_from
+    from mlcalc.cli.options import settings_from
 
     assert settings_from(MDSettings, {"steps": 5, "max_force": None}).max_force is None
     res = CliRunner().invoke(main, ["md", "no-such-model", "ethanol", "--steps", "5", "--max-force", "none",
@@ -124,7 +124,7 @@ def test_the_schema_and_the_cli_options_import_no_torch():
     """Building `mlcalc md`'s options needs pydantic and click only (mlcalc/__init__ is bypassed here)."""
     package = importlib.util.find_spec("mlcalc").submodule_search_locations[0]
     code = ("import sys, types; pkg = types.ModuleType('mlcalc'); pkg.__path__ = [sys.argv[1]];"
-            "sys.modules['mlcalc'] = pkg; import mlcalc.md_settings, mlcalc.cli_options;"
+            "sys.modules['mlcalc'] = pkg; import mlcalc.md_settings, mlcalc.cli.options;"
             "print(sorted(m for m in ('torch', 'torch_geometric', 'ase', 'mlcalc.md') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, package], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]

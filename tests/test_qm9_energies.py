@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from mlcalc import MLCalc
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.model.checks import check_against_weights
 from mlcalc.modelfile import save_model
 from mlcalc.potentials.training import train

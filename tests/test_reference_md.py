@@ -8,7 +8,7 @@ from ase import units
 from ase.md.verlet import VelocityVerlet
 
 from mlcalc.calculators import get_calculator
-from mlcalc.data.reference import xtb_calculator
+from mlcalc.data.xtb import xtb_calculator
 from mlcalc.md import energy_drift, initialise_velocities
 
 
@@ -32,8 +32,8 @@ def test_reference_md_conserves_energy_where_tblites_default_drifts(ethanol):
 
 
 def test_a_study_with_reference_runs_of_another_accuracy_is_not_extended(tmp_path):
-    from mlcalc.analysis.transfer import _check_same_study
-    from mlcalc.analysis.transfer_config import TransferConfig
+    from mlcalc.analysis.transfer.study_folder import check_same_study
+    from mlcalc.analysis.transfer.config import TransferConfig
     from mlcalc.errors import OutputExistsError
     from mlcalc.named_models import resolve_model_path
 
@@ -43,13 +43,13 @@ def test_a_study_with_reference_runs_of_another_accuracy_is_not_extended(tmp_pat
     config = TransferConfig.model_validate({"name": "s", "source": {"molecule": "ethanol", "model": "ethanol-bpnn"},
                                             "targets": ["n-propanol"], "compare": ["C-C"], "out_dir": str(out),
                                             "reference": "gfn2-xtb"})
-    _check_same_study(config, out, model)
+    check_same_study(config, out, model)
     recorded = json.loads((out / "study.json").read_text())
     assert recorded["reference_accuracy"] == 0.1
-    _check_same_study(config, out, model)  # the same settings: kept
+    check_same_study(config, out, model)  # the same settings: kept
     del recorded["reference_accuracy"]  # a study.json from before the tight SCF
     (out / "study.json").write_text(json.dumps(recorded))
     with pytest.raises(OutputExistsError, match="another reference_accuracy"):
-        _check_same_study(config, out, model)
+        check_same_study(config, out, model)
     (out / "study.json").write_text(json.dumps({**recorded, "reference": None}))  # no reference runs yet: adding them is fine
-    _check_same_study(config, out, model)
+    check_same_study(config, out, model)

@@ -8,7 +8,7 @@ from mlcalc.atomref import rereferenced
 from mlcalc.data.molecules import load_molecule
 from mlcalc.modelfile import read_manifest
 from mlcalc.named_models import resolve_model_path
-from mlcalc.data.files import file_sha256
+from mlcalc.data.structure_files import file_sha256
 from mlcalc.potentials.training.rereference import rereference_model
 
 
@@ -77,8 +77,8 @@ def test_shipped_ethanol_models_are_rereferenced(name, tmp_path):
 def test_a_study_keeps_the_md_of_the_model_a_rereferenced_one_was_made_from(tmp_path):
     """study.json made with the minimum-norm file: the re-referenced file (same forces) is accepted, another is not."""
     from mlcalc.errors import OutputExistsError
-    from mlcalc.analysis.transfer import _check_same_study
-    from mlcalc.analysis.transfer_config import TransferConfig
+    from mlcalc.analysis.transfer.study_folder import check_same_study
+    from mlcalc.analysis.transfer.config import TransferConfig
 
     before = _minimum_norm_copy("ethanol-bpnn", tmp_path / "minimum-norm.mlc")
     after = rereference_model(before, ["ethanol"], out=tmp_path / "rereferenced.mlc")
@@ -86,7 +86,7 @@ def test_a_study_keeps_the_md_of_the_model_a_rereferenced_one_was_made_from(tmp_
     (out / "md").mkdir(parents=True)
     config = TransferConfig.model_validate({"name": "s", "source": {"molecule": "ethanol", "model": str(before)},
                                             "targets": ["n-propanol"], "compare": ["C-C"], "out_dir": str(out)})
-    _check_same_study(config, out, before)
-    _check_same_study(config, out, after)
+    check_same_study(config, out, before)
+    check_same_study(config, out, after)
     with pytest.raises(OutputExistsError, match="another model_sha256"):
-        _check_same_study(config, out, resolve_model_path("ethanol-et"))
+        check_same_study(config, out, resolve_model_path("ethanol-et"))

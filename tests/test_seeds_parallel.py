@@ -5,7 +5,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import write_tiny_config
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.modelfile import load_model
 from mlcalc.potentials.training.member_pool import MemberError, run_members
 from mlcalc.potentials.training.seeds import train_seeds

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcalc.analysis.transfer_config import load_transfer_config
-from mlcalc.config import load_config
+from mlcalc.analysis.transfer.config import load_transfer_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.potentials.training.tune_config import load_tune_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

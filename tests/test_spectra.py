@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlcalc.analysis.spectra import CM1_FS, spectrum_distance, velocity_autocorrelation, vibrational_spectrum
+from mlcalc.analysis.stability.spectra import CM1_FS, spectrum_distance, velocity_autocorrelation, vibrational_spectrum
 
 
 def diatomic_velocities(wavenumbers, n_frames=4000, dt_fs=1.0, seed=0):

@@ -5,9 +5,9 @@ import pytest
 from ase.build import bulk, molecule
 from ase.neighborlist import natural_cutoffs, neighbor_list
 
-from mlcalc.analysis.replicas import exceeds_noise, pool_samples, replica_stats
-from mlcalc.analysis.stability import bond_lengths, bond_pairs, stability_time
-from mlcalc.analysis.structure import distance_histogram, h_mae
+from mlcalc.analysis.stability.replicas import exceeds_noise, pool_samples, replica_stats
+from mlcalc.analysis.stability.bonds import bond_lengths, bond_pairs, stability_time
+from mlcalc.analysis.stability.structure import distance_histogram, h_mae
 
 
 def jittered(atoms, n_frames, seed, sigma=0.005):

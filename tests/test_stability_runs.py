@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from mlcalc import MLCalc
-from mlcalc.analysis.spectra import run_spectrum
-from mlcalc.analysis.stability import run_stability
-from mlcalc.analysis.structure import h_mae, run_distance_histogram
+from mlcalc.analysis.stability.spectra import run_spectrum
+from mlcalc.analysis.stability.bonds import run_stability
+from mlcalc.analysis.stability.structure import h_mae, run_distance_histogram
 from mlcalc.data.molecules import load_molecule
 from mlcalc.md import MDSettings, energy_conservation, run_md
 

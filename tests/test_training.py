@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from mlcalc import MLCalc
-from mlcalc.config import load_config
+from mlcalc.potentials.training.config import load_config
 from mlcalc.potentials.training import train
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mlcalc.analysis.transfer import run_transfer
-from mlcalc.analysis.transfer_config import TransferConfig
+from mlcalc.analysis.transfer.study import run_transfer
+from mlcalc.analysis.transfer.config import TransferConfig
+from mlcalc.analysis.transfer.report import write_report
+from mlcalc.analysis.transfer.results import TransferResults
 from mlcalc.cli import main
 from transfer_configs import mini_transfer_config
 
@@ -38,15 +40,21 @@ def test_miniature_transfer_study_end_to_end(trained_tiny_model, tmp_path):
     report = (out / "report.md").read_text()
     assert "n-propanol" in report and "figures/C-C-O.png" in report and "W1" in report
     assert "<table>" in (out / "report.html").read_text()
-    assert results["molecules"]["ethanol"]["role"] == "source"
+    assert results.molecules["ethanol"].role == "source"
+    # results.json is the typed results, read back whole; the report reads the same object
+    again_read = TransferResults.read(out)
+    assert again_read.to_dict() == saved == results.to_dict()
+    assert again_read.molecules["n-propanol"].distributions["model"]["C-O"].unit == "Å"
+    write_report(again_read, tmp_path)
+    assert (tmp_path / "report.md").read_text() == report
 
     # a rerun reuses the finished MD (no new frames) and reproduces the numbers
     traj = out / "md/ethanol/model/trajectory.traj"
     before = traj.stat().st_mtime_ns
     again = run_transfer(_config(trained_tiny_model, out), echo=lambda s: None, progress=False)
     assert traj.stat().st_mtime_ns == before
-    np.testing.assert_allclose(again["molecules"]["n-propanol"]["model_errors"]["forces_mae_meV_per_A"],
-                               results["molecules"]["n-propanol"]["model_errors"]["forces_mae_meV_per_A"])
+    np.testing.assert_allclose(again.molecules["n-propanol"].model_errors["forces_mae_meV_per_A"],
+                               results.molecules["n-propanol"].model_errors["forces_mae_meV_per_A"])
 
 
 def test_model_without_a_target_element_is_refused(trained_tiny_model, tmp_path):
@@ -83,11 +91,12 @@ def test_source_model_from_a_training_config_without_reference(xtb_frames, tmp_p
     config = _config("unused", tmp_path / "study", source={"molecule": "ethanol", "train_config": str(train_yaml)},
                      reference=None, md={"steps": 20, "timestep": 0.5, "interval": 5})
     results = run_transfer(config, echo=messages.append, progress=False)
-    assert (tmp_path / "model" / "src.mlc").exists() and results["model"]["path"].endswith("src.mlc")
+    assert (tmp_path / "model" / "src.mlc").exists() and results.model.path.endswith("src.mlc")
     assert any("training the source model" in m for m in messages)
     assert not (tmp_path / "study" / "md" / "ethanol" / "reference").exists()
-    assert "model_errors" not in results["molecules"]["ethanol"]
-    assert results["comparisons"]["model_vs_reference"] == {}
+    assert results.molecules["ethanol"].model_errors is None
+    assert "model_errors" not in json.loads((tmp_path / "study" / "results.json").read_text())["molecules"]["ethanol"]
+    assert results.comparisons["model_vs_reference"] == {}
     assert "No reference runs" in (tmp_path / "study" / "report.md").read_text()
     run_transfer(config, echo=messages.append, progress=False)
     assert any("already trained" in m for m in messages)
@@ -104,7 +113,7 @@ def test_torchsim_engine_runs_the_model_molecules_as_one_batch_with_the_same_fra
                          md={"steps": 60, "timestep": 0.5, "interval": 10})
         studies[engine] = run_transfer(config, echo=lambda s: None, progress=False)
     for molecule in ("ethanol", "n-propanol"):
-        summaries = [studies[e]["molecules"][molecule]["md"]["model"][0] for e in ("ase", "torchsim")]
+        summaries = [studies[e].molecules[molecule].md["model"][0] for e in ("ase", "torchsim")]
         assert [s["status"] for s in summaries] == ["completed", "completed"]
         frames = [read(tmp_path / e / "md" / molecule / "model" / "trajectory.traj", ":") for e in ("ase", "torchsim")]
         assert len(frames[0]) == len(frames[1]) == 7
@@ -131,7 +140,7 @@ def test_an_ensemble_source_model_adds_uncertainty_against_error_to_the_report(t
     out = tmp_path / "study"
     results = run_transfer(_config(path, out, md={"steps": 40, "timestep": 0.5, "interval": 5}, error_frames=6),
                            echo=lambda s: None, progress=False)
-    study = results["uncertainty"]
+    study = results.uncertainty
     assert set(study) == {"ethanol", "n-propanol", "all"} and study["all"]["frames"] == 12
     for group in ("ethanol", "n-propanol"):
         assert study[group]["frames"] == 6 and 0 < study[group]["mean_uncertainty_eV_per_A"] < 10
@@ -143,7 +152,7 @@ def test_an_ensemble_source_model_adds_uncertainty_against_error_to_the_report(t
     beside = run_transfer(_config(trained_tiny_model, tmp_path / "beside", md={"steps": 40, "timestep": 0.5,
                                                                               "interval": 5},
                                   error_frames=6, uncertainty_model=str(path)), echo=lambda s: None, progress=False)
-    assert beside["uncertainty_model"] == str(path) and beside["uncertainty"]["all"]["frames"] == 12
+    assert beside.uncertainty_model == str(path) and beside.uncertainty["all"]["frames"] == 12
     assert "committee.mlc (not the study's model)" in (tmp_path / "beside" / "report.md").read_text()
     with pytest.raises(ValueError, match="gives no uncertainty"):
         run_transfer(_config(trained_tiny_model, tmp_path / "bad", md={"steps": 10, "timestep": 0.5, "interval": 5},

@@ -92,7 +92,7 @@ def test_killed_transfer_leaves_no_worker_and_a_rerun_gives_the_uninterrupted_fr
     assert "transfer study" in caplog.text and "taking over the stale lock" in caplog.text
 
     # the uninterrupted runs, as a worker makes them (one thread), into fresh folders
-    from mlcalc.analysis.transfer import _md_job
+    from mlcalc.analysis.transfer.runs import _md_job
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
-from mlcalc.analysis.conformers import conformer, rotors
+from mlcalc.analysis.transfer.conformers import conformer, rotors
 from mlcalc.analysis.report_check import browser_check, check_images, find_browser
-from mlcalc.analysis.transfer import run_transfer
-from mlcalc.analysis.transfer_starts import preoptimise
+from mlcalc.analysis.transfer.study import run_transfer
+from mlcalc.analysis.transfer.starts import preoptimise
 from mlcalc.data.molecules import load_molecule
 from transfer_configs import mini_transfer_config
 
@@ -57,19 +57,19 @@ def test_replicas_run_with_their_own_seeds_and_starts_and_pool(trained_tiny_mode
                  "n-propanol/starts/r1-model-optimised.xyz"):
         assert (out / "md" / name).exists(), name
     assert not (out / "md/ethanol/model-unoptimised").exists()  # the source starts as given
-    propanol = results["molecules"]["n-propanol"]
-    assert [len(propanol["md"][run]) for run in ("reference", "model", "model-unoptimised")] == [2, 2, 2]
-    assert all(info["converged"] and info["energy_drop_eV"] >= 0 for info in propanol["starts"]["preoptimised"])
+    propanol = results.molecules["n-propanol"]
+    assert [len(propanol.md[run]) for run in ("reference", "model", "model-unoptimised")] == [2, 2, 2]
+    assert all(info["converged"] and info["energy_drop_eV"] >= 0 for info in propanol.starts["preoptimised"])
     # replica 1: another seed and the OH turned by 120°: another trajectory from another start
     from ase.io import read
 
     runs = [read(out / "md/ethanol" / name / "trajectory.traj", ":") for name in ("reference", "reference-r1")]
     assert not np.allclose(runs[0][0].positions, runs[1][0].positions, atol=0.1)
     # pooled: both replicas' frames (9 per run) in each distribution, per-replica means kept apart
-    ethanol = results["molecules"]["ethanol"]
-    assert len(ethanol["replica_means"]["model"]["C-O"]) == 2
-    assert np.mean(ethanol["replica_means"]["model"]["C-O"]) == pytest.approx(ethanol["distributions"]["model"]["C-O"]["mean"])
-    assert ethanol["model_errors"]["frames"] == 9  # shared out over the two reference runs
+    ethanol = results.molecules["ethanol"]
+    assert len(ethanol.replica_means["model"]["C-O"]) == 2
+    assert np.mean(ethanol.replica_means["model"]["C-O"]) == pytest.approx(ethanol.distributions["model"]["C-O"].mean)
+    assert ethanol.model_errors["frames"] == 9  # shared out over the two reference runs
     saved = json.loads((out / "results.json").read_text())
     assert saved["config"]["replicas"] == 2
 
@@ -118,16 +118,16 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     config = _config(trained_tiny_model, out, md={"steps": 60, "timestep": 0.5, "interval": 2}, finetune=[0, 8],
                      finetune_steps=30, finetune_train_steps=60, error_frames=12)
     results = run_transfer(config, echo=lambda s: None, progress=False)
-    metrics = results["molecules"]["n-propanol"]["metrics"]
+    metrics = results.molecules["n-propanol"].metrics
     assert set(metrics) >= {"reference", "model", "model-unoptimised"}
     for run in ("reference", "model"):
         summary = metrics[run]["summary"]
         assert summary["runs"] == 2 and summary["h_mae"]["n"] == 2 and 0 <= summary["h_mae"]["mean"] <= 2
         assert 0 < summary["stable_ps"]["mean"] <= 0.03 + 1e-9
     assert set(metrics["model"]["beyond_noise"]) == {"stable_ps", "h_mae", "spectrum_w1_cm1"}
-    assert len(results["energy_conservation"]) == 10  # 2 molecules × 2 replicas × (model, reference) + 2 unoptimised
-    assert all(isinstance(r["conserved"], bool) for r in results["energy_conservation"])
-    curve = results["finetune"]["n-propanol"]
+    assert len(results.energy_conservation) == 10  # 2 molecules × 2 replicas × (model, reference) + 2 unoptimised
+    assert all(isinstance(r["conserved"], bool) for r in results.energy_conservation)
+    curve = results.finetune["n-propanol"]
     assert [(r["k"], r["kind"]) for r in curve] == [(0, "source"), (8, "finetuned"), (8, "scratch")]
     source, tuned = curve[0], curve[1]
     assert tuned["forces_mae_meV_per_A"] < source["forces_mae_meV_per_A"]
@@ -135,7 +135,7 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     assert (out / "finetune/n-propanol/k8/finetuned/md/model-r1/trajectory.traj").exists()
     report = (out / "report.md").read_text()
     assert "How much n-propanol data fixes transfer" in report and "Stability and structure" in report
-    assert (out / results["figures"]["fine-tuning n-propanol"]).stat().st_size > 5000
+    assert (out / results.figures["fine-tuning n-propanol"]).stat().st_size > 5000
     assert check_images(out / "report.html")["broken"] == []
 
 
@@ -149,7 +149,7 @@ def test_molecules_given_as_files_are_labelled_by_their_file_name(trained_tiny_m
     config = _config(trained_tiny_model, out, targets=[str(folder / "my-propanol.xyz")], reference=None,
                      error_frames=0, replicas=1, md={"steps": 10, "timestep": 0.5, "interval": 5})
     results = run_transfer(config, echo=lambda s: None, progress=False)
-    assert list(results["molecules"]) == ["ethanol", "my-propanol.xyz"]
-    assert results["molecules"]["my-propanol.xyz"]["file"] == str(folder / "my-propanol.xyz")
+    assert list(results.molecules) == ["ethanol", "my-propanol.xyz"]
+    assert results.molecules["my-propanol.xyz"].file == str(folder / "my-propanol.xyz")
     report = (out / "report.md").read_text()
     assert "my-propanol.xyz" in report and str(folder) not in report

@@ -1,6 +1,6 @@
 """The miniature ethanol -> n-propanol transfer study config that the transfer tests change as they need."""
 
-from mlcalc.analysis.transfer_config import TransferConfig
+from mlcalc.analysis.transfer.config import TransferConfig
 
 
 def mini_transfer_config(model, out, **changes) -> TransferConfig:

@@ -7,8 +7,8 @@ import importlib
 
 __all__ = ["MOLECULES", "load_molecule", "read_md17", "read_structures", "file_sha256"]
 
-_HOMES = {"MOLECULES": "molecules", "load_molecule": "molecules", "read_md17": "md17", "read_structures": "files",
-          "file_sha256": "files"}
+_HOMES = {"MOLECULES": "molecules", "load_molecule": "molecules", "read_md17": "md17", "read_structures": "structure_files",
+          "file_sha256": "structure_files"}
 
 
 def __getattr__(name: str):

@@ -4,14 +4,13 @@ EMT (effective medium theory, ASE's built-in periodic calculator) gives energies
 forces and stress. Bulk: fcc Cu 2x2x2 cubic cells (32 atoms) with random symmetric
 strains (up to ``max_strain``) and rattles (``rattle`` Å); slab: fcc(111) 2x2x4 with 10 Å
 of vacuum, rattled. EMT's own lattice constant is :func:`emt_lattice_constant` (3.590 Å).
-Run ``python -m mlcalc.data.emt_copper OUT.extxyz [N_BULK N_SLAB]`` to write a file
-that ``data.source: file`` configs read (``configs/cu_emt_et.yaml``).
+``mlcalc data emt-copper OUT.extxyz [--bulk N] [--slab N]`` writes a file that ``data.source: file``
+configs read (``configs/cu_emt_et.yaml``).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +74,3 @@ def write_copper_reference(path: str | os.PathLike, n_bulk: int = 300, n_slab: i
     path.parent.mkdir(parents=True, exist_ok=True)
     write(path, copper_reference(n_bulk, n_slab, seed=seed), format="extxyz")
     return path
-
-
-if __name__ == "__main__":  # python -m mlcalc.data.emt_copper OUT.extxyz [N_BULK N_SLAB]
-    counts = [int(x) for x in sys.argv[2:4]]
-    print(write_copper_reference(sys.argv[1], *counts))

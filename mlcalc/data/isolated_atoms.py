@@ -47,7 +47,7 @@ def isolated_atom(method: str, z: int, multiplicity: int | None = None) -> float
     """
     from ase import Atoms
 
-    from mlcalc.data.reference import xtb_calculator
+    from mlcalc.data.xtb import xtb_calculator
 
     multiplicity = multiplicity or ground_state_multiplicity(z)
     atom = Atoms(numbers=[z])

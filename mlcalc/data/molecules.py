@@ -27,7 +27,7 @@ def load_molecule(name_or_path: str | os.PathLike) -> Atoms:
 
     path = Path(name_or_path)
     if path.is_file():
-        from mlcalc.data.files import read_structures
+        from mlcalc.data.structure_files import read_structures
 
         return read_structures(path, index=0)[0]
     if str(name_or_path) in MOLECULES:

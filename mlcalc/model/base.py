@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mlcalc import keys as K
+from mlcalc.errors import UnsupportedByModelError
 
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "Encoding"]
 
@@ -78,7 +79,7 @@ class AtomisticModel(nn.Module):
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         """The forward pass with its learned representations (per atom and per structure)."""
-        raise NotImplementedError(f"{self.kind or type(self).__name__} models do not expose their representations")
+        raise UnsupportedByModelError(f"{self.kind or type(self).__name__} models do not expose their representations")
 
 
 class EnergyModel(AtomisticModel):
@@ -117,7 +118,7 @@ class EnergyModel(AtomisticModel):
 
     def atomic_features(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-atom features of the last layer [n_atoms, F] and ε_i [n_atoms] (for :meth:`encode`)."""
-        raise NotImplementedError(f"{self.kind or type(self).__name__} models do not expose their representations")
+        raise UnsupportedByModelError(f"{self.kind or type(self).__name__} models do not expose their representations")
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         """Nodes: last-layer atom features; hidden: their mean per structure; output: E - Σ atomref (eV)."""

@@ -22,17 +22,17 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
-from mlcalc.config import TrainConfig
 from mlcalc.data.crystals import CrystalSet
 from mlcalc.model import create_model, model_class
 from mlcalc.modelfile import save_model
 
+from .config import TrainConfig
 from .crystal_data import (CrystalGraphDataset, classification_scores, composition_baselines, crystal_split,
                            regression_scores, write_predictions)
 from .fit import TrainResult, fit
-from .plots import loss_curves, parity_plot
 from .property_data import predict_loader, property_metrics, target_statistics
 from .property_task import PropertyTask
+from .training_plots import loss_curves, parity_plot
 
 __all__ = ["train_crystals", "load_crystal_data"]
 

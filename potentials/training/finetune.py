@@ -54,14 +54,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
-from mlcalc.config import OptimConfig
-from mlcalc.data.files import file_sha256, require_labels
+from mlcalc.data.structure_files import file_sha256, require_labels
 from mlcalc.errors import MLCalcError, OutputExistsError
 from mlcalc.locks import FolderLock
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, read_manifest, save_model
 from mlcalc.named_models import resolve_model_path
 
+from .config import OptimConfig
 from .data import GraphDataset, fit_atomref, force_rms
 from .fit import fit
 from .task import PotentialTask

@@ -32,10 +32,11 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 
-from mlcalc.config import OptimConfig
 from mlcalc.potentials.training.cpu_budget import CPUBudget
 from mlcalc.potentials.training.epoch_log import EpochLines
 from mlcalc.potentials.training.exact_resume import RandomStates, exactly_resumable
+
+from .config import OptimConfig
 
 __all__ = ["TrainResult", "fit"]
 

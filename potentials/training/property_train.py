@@ -20,16 +20,16 @@ import torch
 from ase.data import chemical_symbols
 from torch_geometric.loader import DataLoader
 
-from mlcalc.config import TrainConfig
 from mlcalc.data.qm9 import QM9, QM9_ENERGIES, QM9_EXTENSIVE, QM9_UNITS, load_qm9, qm9_split
+from mlcalc.model import create_model
 from mlcalc.modelfile import save_model
 
-from mlcalc.model import create_model
+from .config import TrainConfig
 from .data import GraphDataset
 from .fit import TrainResult, fit
-from .plots import loss_curves, parity_plot
 from .property_data import element_counts, element_references, predict_loader, property_metrics, target_statistics
 from .property_task import PropertyTask
+from .training_plots import loss_curves, parity_plot
 
 __all__ = ["train_properties"]
 

@@ -30,7 +30,7 @@ def rereference_model(path: str | os.PathLike, trained_on: Sequence[Atoms | str]
     a transfer study run with that file keeps its MD, whose forces are the same).
     """
     from mlcalc.atomref import composition_rank, rereferenced
-    from mlcalc.data.files import file_sha256
+    from mlcalc.data.structure_files import file_sha256
     from mlcalc.data.isolated_atoms import isolated_atom_energies
     from mlcalc.data.molecules import load_molecule
     from mlcalc.modelfile import load_model, save_model

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
-from mlcalc.config import TrainConfig
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, read_manifest, save_model
 
+from .config import TrainConfig
 from .data import GraphDataset
 from .fit import TrainResult
 
@@ -69,7 +69,7 @@ def _ensemble_test(config: TrainConfig, model: torch.nn.Module, split: dict[str,
         dataset = GraphDataset(qm9.structures(rows), cutoff=model.cutoff, targets=qm9.targets(rows, model.targets))
         loader = DataLoader(dataset, batch_size=config.optim.batch_size)
         return property_metrics(*predict_loader(model, loader), model.targets, [QM9_UNITS[t][0] for t in model.targets])
-    from mlcalc.data.files import read_structures
+    from mlcalc.data.structure_files import read_structures
 
     from .train import test_metrics
 
@@ -109,7 +109,7 @@ def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: 
     split = next((r.split for r in results if r.split), None)
     if split is None:  # every member reused: rebuild the split the members were trained on
         from mlcalc.data.splits import split_indices
-        from mlcalc.data.files import read_structures
+        from mlcalc.data.structure_files import read_structures
 
         d = config.data
         split = {} if d.source == "qm9" else split_indices(len(read_structures(d.path)), d.train, d.val, d.test,

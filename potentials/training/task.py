@@ -31,7 +31,7 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
 
 class OptimTask(L.LightningModule):
     """A task around ``model`` with the optimiser, learning-rate schedule and warm-up of ``optim``
-    (the plain settings of :class:`~mlcalc.config.OptimConfig`); subclasses define the steps."""
+    (the plain settings of :class:`~mlcalc.potentials.training.config.OptimConfig`); subclasses define the steps."""
 
     def __init__(self, model: torch.nn.Module, optim: dict[str, Any]):
         super().__init__()

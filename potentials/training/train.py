@@ -1,4 +1,4 @@
-"""Train a model from a :class:`~mlcalc.config.TrainConfig` and export a ``.mlc`` file.
+"""Train a model from a :class:`~mlcalc.potentials.training.config.TrainConfig` and export a ``.mlc`` file.
 
 Energy models train here on labelled structure files (``data.source: file``; kernel energy
 models, ``closed_form``, are solved on the training energies instead of fitted by gradients); property
@@ -18,13 +18,13 @@ from torch_geometric.loader import DataLoader
 
 from mlcalc import keys as K
 from mlcalc.atomref import choose_atomref
-from mlcalc.config import TrainConfig
-from mlcalc.data.files import file_sha256, read_structures, require_labels
 from mlcalc.data.molecules import load_molecule
+from mlcalc.data.structure_files import file_sha256, read_structures, require_labels
 from mlcalc.derivatives import energy_forces_stress, model_inputs
+from mlcalc.model import create_model
 from mlcalc.modelfile import save_model
 
-from mlcalc.model import create_model
+from .config import TrainConfig
 from .data import FrameView, GraphDataset, LazyGraphDataset, force_rms, split_indices
 from .fit import TrainResult, fit
 from .out_dir import training_folder
@@ -188,7 +188,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if logger is not None:
-        from .plots import loss_curves
+        from .training_plots import loss_curves
         from .wandb_log import finish_wandb
 
         finish_wandb(logger, metrics, [force_parity(model, loaders["test"], out / "parity.png", config.name),
@@ -198,7 +198,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
 
 def force_parity(model: torch.nn.Module, loader, path: Path, title: str = "") -> Path:
     """Parity plot of predicted against reference force components (eV/Å) over ``loader``."""
-    from .plots import parity_plot
+    from .training_plots import parity_plot
 
     model.eval()
     predicted, reference = [], []

@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from mlcalc.config import TrainConfig, load_config
-
+from .config import TrainConfig, load_config
 from .tune_config import ParamRange, TuneConfig
 
 __all__ = ["run_search", "evaluator_kwargs", "run_trial", "read_results", "best_trial", "retrain_best", "trial_config", "hp_problem"]

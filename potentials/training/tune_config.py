@@ -1,6 +1,6 @@
 """The hyperparameter-search config (``mlcalc tune CONFIG``), validated once at the edge.
 
-A search tunes one training config (``train``: any :class:`~mlcalc.config.TrainConfig` YAML:
+A search tunes one training config (``train``: any :class:`~mlcalc.potentials.training.config.TrainConfig` YAML:
 a force field, a QM9 property model) over a ``space`` of dotted config keys, each a range
 (``{low, high}``, ``log: true`` for a log scale; integers when both ends are integers) or a
 list of ``choices``. Without ``space`` the paper's table 1 is searched (:data:`PAPER_SPACE`).
@@ -24,7 +24,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlcalc.config import load_yaml_config
+from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TuneConfig", "ParamRange", "ParamChoices", "PAPER_SPACE", "load_tune_config", "METHODS", "EVALUATORS"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 
-from mlcalc.data.reference import xtb_calculator
+from mlcalc.data.xtb import xtb_calculator
 
 from .molecules import MoleculeJob
 from .settings import BroadSetSettings

@@ -1,0 +1,1 @@
+"""Latent spaces (``mlcalc latent``): descriptor autoencoder/VAE latents as KRR features, and a SMILES VAE."""

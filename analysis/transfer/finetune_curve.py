@@ -1,0 +1,122 @@
+"""How much target data fixes transfer: the fine-tuning curve of a transfer study.
+
+For each target and frame count k (``finetune`` in the config): the source model
+fine-tuned on k reference frames of the target (Langevin MD at 500 K with the reference,
+never the frames scored, which come from the study's 300 K NVE reference runs), and a
+model of the same kind trained from scratch on the same k frames. Each reruns the target's
+model MD (every replica, ``finetune_steps`` steps, pre-optimised start when the study
+pre-optimises) and is scored as the study scores its model: force MAE on the study's
+error frames, stability time and h(r) against the reference runs, and the W1 distance of
+each bond/angle distribution from the reference's. k = 0 is the source model itself,
+scored on the first ``finetune_steps`` of its runs. Everything is kept under
+``out_dir/finetune/<target>/`` and reused by a rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from ase import Atoms
+
+from mlcalc.analysis.distributions import GeometryDistributions, pool_distributions
+from mlcalc.analysis.metrics import wasserstein
+from mlcalc.analysis.model_errors import model_errors
+from mlcalc.analysis.universe import universe_from_positions
+
+from .config import TransferConfig
+from .run_metrics import run_features, run_metrics, summarise_runs
+from .runs import MDJob, run_folder_name, run_jobs
+from .starts import prepare_starts
+
+__all__ = ["finetune_curve", "KINDS"]
+
+#: how each model of the curve is made from the k frames
+KINDS = ("finetuned", "scratch")
+
+
+def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], target: str, atoms: Atoms,
+                   label: str, study_jobs: list[MDJob], error_frames: list, reference: dict[str, Any],
+                   reference_distributions: dict, echo: Callable[[str], None] = print,
+                   progress: bool = False) -> list[dict[str, Any]]:
+    """One row per (k, kind) for ``target``: its model file and scores (see the module docstring).
+
+    ``source``: the study's model file and its calculator (already loaded); ``atoms``: the target as given;
+    ``study_jobs``: the study's runs of ``target`` (k = 0 is scored on their model runs);
+    ``error_frames``: the target's scored reference frames; ``reference``: the reference runs'
+    structure statistics (:func:`.run_metrics.reference_statistics`);
+    ``reference_distributions``: selection -> pooled reference Distribution.
+    """
+    from mlcalc.calculator import MLCalc
+    from mlcalc.md.target_frames import target_training_frames
+    from mlcalc.potentials.training.finetune import finetune, train_from_scratch
+
+    model_path, source_calc = source
+    folder = Path(out) / "finetune" / _slug(label)
+    steps = config.finetune_steps or config.md.steps
+    counts = [k for k in config.finetune if k > 0]
+    if counts:
+        echo(f"fine-tuning curve, {label}: {max(counts)} frames of {config.reference} MD at 500 K ...")
+    frames = (target_training_frames(target, max(counts), reference=config.reference, out=folder / "frames",
+                                     seed=config.md.seed) if counts else [])
+    rows = []
+    if 0 in config.finetune:
+        source_runs = [j for j in study_jobs if j.run == "model"]
+        rows.append(_score(config, 0, "source", model_path, source_runs, steps, error_frames, reference,
+                           reference_distributions, calc=source_calc))
+    for k in counts:
+        for kind in KINDS:
+            where = folder / f"k{k}" / kind
+            make = finetune if kind == "finetuned" else train_from_scratch
+            echo(f"fine-tuning curve, {label}: {kind} on {k} frames ...")
+            start = time.perf_counter()
+            path = make(model_path, frames[:k], where / "model", steps=config.finetune_train_steps,
+                        seed=config.md.seed, progress=progress,
+                        source=f"{config.reference} Langevin MD of {label} at 500 K")
+            trained_s = time.perf_counter() - start
+            relaxer = MLCalc.load(path, dtype="float64") if config.preoptimised(target) else None
+            starts = prepare_starts(atoms, where, config.replicas, config.conformers, relaxer,
+                                    config.preoptimise_fmax)
+            jobs = [MDJob(target, "model", r, str(path), starts["model"][r], config.md.seed + r,
+                          where / "md" / run_folder_name("model", r), len(atoms)) for r in range(config.replicas)]
+            run_jobs(jobs, {**config.md.to_dict(), "steps": steps}, config.dtype, config.workers, config.md_engine,
+                     progress, echo)
+            rows.append({**_score(config, k, kind, path, jobs, steps, error_frames, reference, reference_distributions),
+                         "train_wall_time_s": round(trained_s, 1)})
+    return rows
+
+
+def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MDJob], steps: int,
+           error_frames: list, reference: dict[str, Any], reference_distributions: dict, calc=None) -> dict[str, Any]:
+    """Force errors, stability, h(r) and W1 per selection of one model's runs of the target (first ``steps``);
+    ``calc``: the model's calculator if already loaded."""
+    from mlcalc.calculator import MLCalc
+
+    frames = steps // config.md.interval + 1
+    features = [run_features(job.out, reference["pairs"], max_frames=frames) for job in jobs]
+    per_run = [run_metrics(f, reference) for f in features]
+    replicas = []
+    for f in features:
+        universe = universe_from_positions(f.arrays.first, f.arrays.positions, topology=reference["topology"])
+        replicas.append(GeometryDistributions(universe, config.compare, skip_missing=True).run().results.distributions)
+    pooled = pool_distributions(replicas)
+    w1 = {name: wasserstein(reference_distributions[name].samples, d.samples)
+          for name, d in pooled.items() if name in reference_distributions}
+    kinds = {name: d.kind for name, d in pooled.items()}
+    errors = model_errors(calc or MLCalc.load(model), error_frames) if error_frames else {}
+    return {"k": k, "kind": kind, "model": str(model), "steps": steps,
+            "forces_mae_meV_per_A": errors.get("forces_mae_meV_per_A"),
+            "energy_mae_offset_removed_meV_per_atom": errors.get("energy_mae_offset_removed_meV_per_atom"),
+            **summarise_runs(per_run), "w1": w1,
+            "mean_w1_bonds_A": _mean([w for n, w in w1.items() if kinds[n] == "bond"]),
+            "mean_w1_angles_deg": _mean([w for n, w in w1.items() if kinds[n] == "angle"])}
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text).strip("_") or "x"

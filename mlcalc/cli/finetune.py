@@ -1,0 +1,46 @@
+"""``mlcalc finetune``: continue training a saved energy model on labelled frames (or train its kind from scratch).
+
+The machinery is :mod:`mlcalc.potentials.training.finetune`, imported when the command runs;
+errors reach the ``mlcalc`` group's handler (one line).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("model")
+@click.argument("frames", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="output folder: <name>.mlc and its run folder (a rerun resumes or reuses it)")
+@click.option("--k", type=click.IntRange(min=1), default=None, help="train on the first K frames (default: all)")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="optimiser steps (default 1000)")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="learning rate (default: 5e-4 fine-tuning, the parent's training lr from scratch)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="wall-time budget")
+@click.option("--scratch", is_flag=True, help="train MODEL's kind and hyperparameters from fresh weights instead")
+@click.option("--name", default=None, help="model name (default <parent>-ft<k> or <parent>-scratch<k>)")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def finetune(model: str, frames: Path, out: Path, k: int | None, steps: int | None, lr: float | None,
+             batch_size: int, seed: int, minutes: float | None, scratch: bool, name: str | None,
+             progress: bool) -> None:
+    """Fine-tune MODEL (file or shipped name) on FRAMES (extxyz with energies and forces)."""
+    from mlcalc.data.structure_files import read_structures
+    from mlcalc.md import nested_subsets
+    from mlcalc.potentials.training import finetune as ft
+
+    structures = read_structures(frames)
+    if k is not None:
+        structures = nested_subsets(structures, [k])[k]
+    options = {"steps": steps or ft.DEFAULT_STEPS, "batch_size": batch_size, "seed": seed, "max_minutes": minutes,
+               "name": name, "source": str(frames), "progress": progress}
+    if scratch:
+        path = ft.train_from_scratch(model, structures, out, lr=lr, **options)
+    else:
+        path = ft.finetune(model, structures, out, lr=lr or ft.DEFAULT_LR, **options)
+    click.echo(str(path))

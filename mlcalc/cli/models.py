@@ -1,0 +1,68 @@
+"""``mlcalc info``, ``mlcalc models`` and ``mlcalc predict``: model files, the shipped models, predictions as CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="print the raw manifest as JSON")
+def info(model: str, as_json: bool) -> None:
+    """Print the manifest of MODEL (a .mlc file or a shipped model name)."""
+    from mlcalc.manifest_text import format_manifest
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.named_models import resolve_model_path
+
+    path = resolve_model_path(model)
+    manifest = read_manifest(path)
+    click.echo(json.dumps(manifest, indent=2, sort_keys=True) if as_json else format_manifest(manifest, path))
+
+
+@click.command()
+def models() -> None:
+    """List the pretrained models shipped with mlcalc."""
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.named_models import available_models, resolve_model_path
+
+    for name in available_models():
+        m = read_manifest(resolve_model_path(name))
+        test = m.get("metrics", {}).get("test", {})
+        mae = f"force MAE {test['forces_mae_meV_per_A']:.1f} meV/Å" if "forces_mae_meV_per_A" in test else ""
+        click.echo(f"{name:20s} {m['kind']:24s} {m.get('data', {}).get('name', '')}  {mae}")
+
+
+@click.command()
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", type=click.Path(dir_okay=False), default="predictions.csv", show_default=True,
+              help="CSV table: file, index, formula, then one column per property with its unit "
+                   "(a CGCNN folder: id, target, prediction)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> None:
+    """Predict MODEL's properties for every frame of FILES (any ASE-readable structure files), or for one
+    CGCNN data folder (id_prop.csv beside <id>.cif files)."""
+    from mlcalc import MLCalc
+    from mlcalc.cli.predict_structures import predict_files
+
+    _refuse_input_as_output(out, files)
+    if any(Path(f).is_dir() for f in files):
+        from mlcalc.cli.predict_crystals import predict_cif_folder
+
+        if len(files) != 1:
+            raise ValueError("give one CGCNN data folder, or structure files (not both)")
+        n = predict_cif_folder(MLCalc.load(model), files[0], out, batch_size=batch_size)
+    else:
+        n = predict_files(MLCalc.load(model), files, out, batch_size=batch_size)
+    click.echo(f"wrote {n} rows to {out}")
+
+
+def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
+    """Raise ValueError if ``out`` is one of the ``inputs`` (it would be overwritten)."""
+    target = Path(out).resolve()
+    for name in inputs:
+        if Path(name).resolve() == target:
+            raise ValueError(f"--out {out} is also an input file: it would be overwritten; choose another --out")
