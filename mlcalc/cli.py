@@ -373,6 +373,9 @@ main.add_command(finetune)
 from mlcalc.cli_broad import broad  # noqa: E402  (mlcalc data broad: the broad GFN2-xTB data set)
 
 data.add_command(broad)
+from mlcalc.cli_import import import_model  # noqa: E402  (mlcalc import: a foundation checkpoint to a .mlc file)
+
+main.add_command(import_model)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

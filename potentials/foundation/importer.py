@@ -84,6 +84,7 @@ def _import_sevennet(name: str, out: Path) -> Path:
     checkpoint = _unpickle_sevennet_checkpoint(path)
     source_network = checkpoint.build_model()  # sevenn's own build, its state dict patched for old checkpoints
     config = json_config(checkpoint.config)
+    config["shift"] = [0.0] * len(config["shift"])  # the per-element shift moves to atomref (_move_shift_to_atomref)
     type_map = {int(z): int(i) for z, i in config["_type_map"].items()}
     model = SevenNetPotential(elements=sorted(type_map), cutoff=float(config["cutoff"]), config=config)
     state = source_network.state_dict()

@@ -94,7 +94,7 @@ def tiny_config(elements: Sequence[int], cutoff: float, channels: int = 4, lmax:
 class SevenNetPotential(EnergyModel):
     """A SevenNet network (``config``: sevenn's model configuration as JSON) on mlcalc's graph.
 
-    ``elements``: the atomic numbers of its type map; ``cutoff``: the network's radius (Å);
+    ``elements``: the atomic numbers it answers for (its type map's, or fewer); ``cutoff``: the network's radius (Å);
     ``periodic``: False (it describes crystals and molecules alike; True would refuse Atoms without a cell). Per-element energies are
     ``atomref`` (eV); ``energy_scale`` multiplies the network's per-atom energies (1 as imported).
     """
@@ -121,8 +121,9 @@ class SevenNetPotential(EnergyModel):
         network.key_grad = None  # mlcalc differentiates its own edge vectors
         self.network = network
         type_map = network.type_map or {}
-        if sorted(type_map) != self.elements:
-            raise ValueError(f"elements {self.elements} differ from the network's type map {sorted(type_map)}")
+        if set(self.elements) - set(type_map):  # fewer is fine: a network trained from scratch on a few elements
+            raise ValueError(f"elements {sorted(set(self.elements) - set(type_map))} are not in the network's type map "
+                             f"{sorted(type_map)}")
         from sevenn.nn.node_embedding import OnehotEmbedding
 
         self._onehot = tuple(m for m in network.modules() if isinstance(m, OnehotEmbedding))
