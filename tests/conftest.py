@@ -12,6 +12,21 @@ from mlcalc.testing import tiny_potential
 MODEL_KINDS = ["torchmdnet-et", "torchmdnet-tensornet", "sum"]
 
 
+def installed_kinds(family=None):
+    """Registered kinds as pytest parameters; a kind whose optional packages (``extra_packages``, e.g. the
+    foundation extra's sevenn) are missing is skipped with the reason."""
+    from importlib.util import find_spec
+
+    from mlcalc.model import known_kinds, model_class
+
+    params = []
+    for name in known_kinds(family):
+        missing = [p for p in getattr(model_class(name), "extra_packages", ()) if find_spec(p) is None]
+        params.append(pytest.param(name, marks=pytest.mark.skipif(
+            bool(missing), reason=f"{name} needs {', '.join(missing)} (pip install 'mlcalc[foundation]')")))
+    return params
+
+
 @pytest.fixture
 def ethanol():
     return load_molecule("ethanol")

@@ -14,6 +14,7 @@ from mlcalc import MLCalc
 from mlcalc.data.molecules import load_molecule
 from mlcalc.model import known_kinds, model_class
 from mlcalc.testing import finite_difference_stress, tiny_potential, with_random_biases
+from conftest import installed_kinds
 
 
 def _pair_at(distance: float) -> Atoms:
@@ -37,7 +38,7 @@ def _cutoffs(model):
     return sorted({model.cutoff, *(m.cutoff for m in getattr(model, "members", []))})
 
 
-@pytest.mark.parametrize("kind", known_kinds("energy"))
+@pytest.mark.parametrize("kind", installed_kinds("energy"))
 def test_energy_is_continuous_as_a_pair_crosses_each_cutoff(kind):
     model = with_random_biases(tiny_potential(kind))
     calc = MLCalc(model, dtype=torch.float64)
@@ -46,7 +47,7 @@ def test_energy_is_continuous_as_a_pair_crosses_each_cutoff(kind):
         assert abs(inside - outside) < 1e-6, f"{kind}: energy jumps by {outside - inside:.3g} eV at {cutoff} Å"
 
 
-@pytest.mark.parametrize("kind", known_kinds("energy"))
+@pytest.mark.parametrize("kind", installed_kinds("energy"))
 def test_stress_is_exact_in_a_box_as_wide_as_the_cutoff(kind):
     if not getattr(model_class(kind), "supports_periodic", True):
         pytest.skip(f"{kind} models describe molecules only")

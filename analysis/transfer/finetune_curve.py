@@ -72,9 +72,10 @@ def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], 
             make = finetune if kind == "finetuned" else train_from_scratch
             echo(f"fine-tuning curve, {label}: {kind} on {k} frames ...")
             start = time.perf_counter()
+            level = {"reference": config.reference} if kind == "finetuned" else {}  # a foundation source's energies
             path = make(model_path, frames[:k], where / "model", steps=config.finetune_train_steps,
                         seed=config.md.seed, progress=progress,
-                        source=f"{config.reference} Langevin MD of {label} at 500 K")
+                        source=f"{config.reference} Langevin MD of {label} at 500 K", **level)
             trained_s = time.perf_counter() - start
             relaxer = MLCalc.load(path, dtype="float64") if config.preoptimised(target) else None
             starts = prepare_starts(atoms, where, config.replicas, config.conformers, relaxer,

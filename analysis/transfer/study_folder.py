@@ -68,7 +68,7 @@ def source_model(config: TransferConfig, echo: Callable[[str], None]) -> Path:
     from mlcalc.named_models import resolve_model_path
 
     if config.source.model:
-        return resolve_model_path(config.source.model)
+        return _on_reference_level(config, resolve_model_path(config.source.model), echo)
     from mlcalc.potentials.training.config import load_config
     from mlcalc.potentials.training import train
 
@@ -79,3 +79,19 @@ def source_model(config: TransferConfig, echo: Callable[[str], None]) -> Path:
         return path
     echo(f"training the source model from {config.source.train_config} ...")
     return train(train_config, resume=(Path(train_config.out_dir) / "checkpoints" / "last.ckpt").exists()).model_path
+
+
+def _on_reference_level(config: TransferConfig, path: Path, echo: Callable[[str], None]) -> Path:
+    """A foundation model (another level of theory) with its free atoms at the reference method's energies,
+    for the study's elements (``<out_dir>/source-<reference>.mlc``, made once); any other model as it is."""
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.potentials.training.rereference import level_of_theory, rereferenced_foundation_file
+
+    theory = level_of_theory(read_manifest(path, verify=False))
+    if theory is None or not config.reference:
+        return path
+    elements = sorted({int(z) for m in config.molecules for z in load_molecule(m).numbers})
+    out = Path(config.out_dir) / f"source-{config.reference}.mlc"
+    echo(f"source model {path.name} ({theory}): per-element energies re-referenced to {config.reference} in {out}")
+    return rereferenced_foundation_file(path, config.reference, elements, out)

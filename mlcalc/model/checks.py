@@ -121,11 +121,13 @@ _SLACK = 32 * 2**20
 def build_within(spec: dict[str, Any], stored_bytes: int) -> torch.nn.Module:
     """The model of ``spec`` (kind + hyperparameters), stopped before it allocates more than its weights explain.
 
-    ``stored_bytes``: the size of the weights in the file; the build may allocate twice
-    that plus 32 MiB. Raises ValueError (one line) when the hyperparameters describe a larger model.
+    ``stored_bytes``: the size of the weights in the file; the build may allocate twice that plus
+    32 MiB, or for a kind whose builder computes tables (e3nn's Clebsch-Gordan coefficients and
+    generated code) its ``build_allocation`` = (factor, bytes): factor times that plus 32 MiB plus bytes.
+    Raises ValueError (one line) when the hyperparameters describe a larger model.
     """
-    limit = 2 * stored_bytes + _SLACK
-    model_class(spec["kind"])  # load the plugins outside the budget
+    factor, extra = getattr(model_class(spec["kind"]), "build_allocation", (2.0, 0))  # plugins load outside the budget
+    limit = int(factor * stored_bytes) + _SLACK + int(extra)
     try:
         with _AllocationBudget(limit):
             return model_from_spec(spec)

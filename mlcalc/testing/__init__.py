@@ -5,6 +5,8 @@ Shipped with the package so that users can check their own models the same way.
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import torch
 from ase import Atoms
@@ -42,10 +44,16 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
         members = [tiny_potential("torchmdnet-tensornet", elements, cutoff, seed, periodic),
                    tiny_potential("torchmdnet-et", elements, 0.75 * cutoff, seed + 1, periodic)]
         return create_model("sum", members=members)
-    if kind not in _TINY:
-        raise ValueError(f"no tiny settings for energy-model kind {kind!r}; choose from sum, ensemble, {', '.join(_TINY)}")
+    if kind == "sevennet":  # the foundation extra's kind: a tiny SevenNet configuration from sevenn's defaults
+        from mlcalc.model import model_class
+
+        hyperparameters = {"config": import_module(model_class(kind).__module__).tiny_config(elements, cutoff),
+                           **hyperparameters}
+    elif kind not in _TINY:
+        raise ValueError(f"no tiny settings for energy-model kind {kind!r}; "
+                         f"choose from sum, ensemble, sevennet, {', '.join(_TINY)}")
     torch.manual_seed(seed)
-    settings = {**_TINY[kind], **hyperparameters}
+    settings = {**_TINY.get(kind, {}), **hyperparameters}
     if kind in ("krr-energy", "gp-energy"):  # 4 random training descriptors of the right length and random coefficients
         from mlcalc.descriptors import featurise
 

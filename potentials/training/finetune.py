@@ -27,7 +27,8 @@ resume, time budget). Choices for k as small as 10:
   so training starts at the right energy zero; ``"parent"`` keeps them unchanged. The parent's
   atomrefs come from one composition (a minimum-norm spread of its mean energy) and miss a
   new molecule's energy by eV (ethanol-bpnn on n-propanol: 19 eV), an error that would
-  dominate the loss; the shift moves energies only, never forces. From scratch, atomrefs are
+  dominate the loss; the shift moves energies only, never forces. A pretrained foundation parent
+  (PBE energies, say) is first moved to the frames' method's isolated-atom energies (``reference``). From scratch, atomrefs are
   fitted on the frames as :mod:`.train` does.
 
 Outputs: ``<out_dir>/<name>.mlc`` (manifest record ``finetune``: mode, the parent's name and
@@ -64,6 +65,7 @@ from mlcalc.named_models import resolve_model_path
 from .config import OptimConfig
 from .data import GraphDataset, fit_atomref, force_rms
 from .fit import fit
+from .rereference import level_of_theory, rereference_to_method
 from .task import PotentialTask
 
 __all__ = ["finetune", "train_from_scratch", "DEFAULT_STEPS", "DEFAULT_LR", "frames_sha256"]
@@ -81,23 +83,31 @@ _KEPT_OPTIM = ("energy_weight", "force_weight", "gradient_clip", "weight_decay")
 def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: str | os.PathLike, *,
              steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, batch_size: int = 16, seed: int = 0,
              max_minutes: float | None = None, atomref: Literal["shift", "parent"] = "shift",
-             name: str | None = None, source: str | None = None, progress: bool = False) -> Path:
+             name: str | None = None, source: str | None = None, progress: bool = False,
+             reference: str | None = "gfn2-xtb") -> Path:
     """Continue training the energy model ``model_path`` (file or shipped name) on ``frames``; the new file.
 
     ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
     ``batch_size`` frames (at most all of them), rounded up to whole epochs; ``max_minutes``
     stops earlier (the model is then exported as finished; ``metrics.steps`` says how far it got); ``source`` describes where the frames came from (manifest). ``name``
     defaults to ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
+    ``reference``: the method that labelled the frames; a foundation parent (another level of
+    theory, manifest record ``foundation``) first gets that method's isolated-atom energies for the
+    frames' elements (:func:`.rereference.rereference_to_method`) before the ``shift``; None skips it.
     """
     if atomref not in ("shift", "parent"):
         raise ValueError(f"atomref must be 'shift' or 'parent', got {atomref!r}")
     parent_path, parent, manifest = _parent(model_path)
     frames = _checked_frames(frames, parent.elements)
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed, "atomref": atomref}
+    if atomref == "shift" and reference is not None and level_of_theory(manifest) is not None:
+        settings["reference"] = reference  # only for foundation parents: other requests stay as they were
     request = _request("finetune", parent_path, manifest, frames, source, settings)
     name = name or f"{_parent_name(parent_path, manifest)}-ft{len(frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
+        if "reference" in settings:  # the frames' level of theory first, for the elements they hold
+            rereference_to_method(parent, reference, sorted({int(z) for a in frames for z in a.numbers}))
         refs = {int(z): float(parent.atomref[z]) for z in parent.elements}
         if atomref == "shift":
             correction = fit_atomref(_residual_frames(parent, frames))

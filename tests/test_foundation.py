@@ -1,0 +1,198 @@
+"""Foundation potentials (SevenNet-0 from the sevenn wheel): converted once to a safe .mlc, equal to the package's
+own calculator, loaded without unpickling, run by ASE and TorchSim alike, fine-tuned by mlcalc's loop.
+
+Needs the ``foundation`` extra (CI installs it through ``dev``); without it these tests skip, except the one
+that checks the message a missing extra gives."""
+
+import functools
+import sys
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+from ase.calculators.singlepoint import SinglePointCalculator
+from click.testing import CliRunner
+
+from mlcalc import MLCalc
+from mlcalc.data.molecules import load_molecule
+from mlcalc.modelfile import load_model, read_manifest, write_model_file
+from mlcalc.testing import forbid_unpickling
+
+NEEDS_SEVENN = "sevenn is not installed: the foundation tests need the extra (pip install 'mlcalc[foundation]')"
+
+
+@pytest.fixture(scope="session")
+def sevennet0(tmp_path_factory):
+    """SevenNet-0 (11Jul2024, the smallest shipped checkpoint) converted once per session."""
+    pytest.importorskip("sevenn", reason=NEEDS_SEVENN)
+    from mlcalc.potentials.foundation.importer import import_model
+
+    return import_model("sevenn:SevenNet-0", tmp_path_factory.mktemp("foundation") / "sevennet-0.mlc")
+
+
+def _molecule():
+    atoms = load_molecule("ethanol")
+    atoms.rattle(0.05, seed=1)
+    return atoms
+
+
+def _crystal():
+    """Silicon, 8 atoms in a sheared cubic cell of 5.43 Å (smaller than twice the 5 Å cutoff: several images)."""
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.set_cell(atoms.cell.array + [[0, 0, 0], [0.2, 0, 0], [0, 0.1, 0]], scale_atoms=True)
+    atoms.rattle(0.05, seed=2)
+    return atoms
+
+
+def _package_calculator_float64(monkeypatch):
+    """sevenn's own ASE calculator on its own SevenNet-0 network and neighbour list, in float64.
+
+    sevenn hard-codes float32 graph tensors and a float32 one-hot; both are widened (exactly) here.
+    """
+    import sevenn.util
+    from sevenn.calculator import SevenNetCalculator
+    from sevenn.nn.node_embedding import OnehotEmbedding
+
+    monkeypatch.setattr(sevenn.util, "dtype_correct", functools.partial(sevenn.util.dtype_correct,
+                                                                        float_dtype=torch.float64))
+    calc = SevenNetCalculator("7net-0", device="cpu")  # sevenn's loader (it unpickles its shipped checkpoint)
+    calc.model.double()
+
+    def widen(module, inputs, data):
+        for key in {module.key_output, module.key_additional_output} - {None}:
+            data[key] = data[key].double()
+
+    for module in calc.model.modules():
+        if isinstance(module, OnehotEmbedding):
+            module.register_forward_hook(widen)
+    return calc
+
+
+@pytest.mark.parametrize("structure", [_molecule, _crystal], ids=["ethanol", "silicon"])
+def test_converted_model_equals_the_package_calculator_in_float64(sevennet0, monkeypatch, structure):
+    atoms = structure()
+    ours = atoms.copy()
+    ours.calc = MLCalc(sevennet0, dtype=torch.float64)
+    theirs = atoms.copy()
+    theirs.calc = _package_calculator_float64(monkeypatch)
+    assert abs(ours.get_potential_energy() - theirs.get_potential_energy()) < 1e-6
+    forces = ours.get_forces()
+    assert np.abs(forces).max() > 0.1  # not a trivial comparison
+    np.testing.assert_allclose(forces, theirs.get_forces(), rtol=0, atol=1e-5)
+    if atoms.pbc.all():
+        np.testing.assert_allclose(ours.get_stress(), theirs.get_stress(), rtol=0, atol=1e-6)
+
+
+def test_the_manifest_records_the_source(sevennet0):
+    import sevenn
+
+    manifest = read_manifest(sevennet0)
+    record = manifest["foundation"]
+    assert record["package"] == "sevenn" and record["version"] == sevenn.__version__
+    assert record["checkpoint_file"] == "checkpoint_sevennet_0.pth" and len(record["checkpoint_sha256"]) == 64
+    assert record["licence"] == "MIT License" and "PBE" in record["level_of_theory"]
+    assert manifest["kind"] == "sevennet" and manifest["cutoff"] == record["cutoff"] == 5.0
+    assert {1, 6, 7, 8, 14} <= set(manifest["elements"]) and len(manifest["elements"]) == 89
+
+
+def test_the_converted_file_loads_without_unpickling(sevennet0, monkeypatch):
+    forbid_unpickling(monkeypatch)  # torch.load and pickle raise from here on
+    atoms = _molecule()
+    atoms.calc = MLCalc(sevennet0, dtype=torch.float32)
+    assert np.isfinite(atoms.get_potential_energy()) and np.isfinite(atoms.get_forces()).all()
+
+
+def _block_sevenn(monkeypatch):
+    for name in [m for m in sys.modules if m == "sevenn" or m.startswith("sevenn.")] + ["sevenn", "sevenn.model_build"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import sevenn... raises ImportError
+
+
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch):
+    """Without sevenn a sevennet file and `mlcalc import` say which extra to install (runs with or without it)."""
+    from mlcalc.cli import main
+    from mlcalc.potentials.foundation.extra import MissingExtraError
+
+    path = write_model_file(tmp_path / "sevennet.mlc", {
+        "format_version": 1, "kind": "sevennet", "hyperparameters": {"elements": [1, 8], "cutoff": 5.0, "config": {}},
+        "cutoff": 5.0, "elements": [1, 8], "properties": {"energy": {"unit": "eV"}}}, {"atomref": torch.zeros(101)})
+    _block_sevenn(monkeypatch)
+    with pytest.raises(MissingExtraError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert "\n" not in message and "mlcalc[foundation]" in message and "sevenn" in message
+    result = CliRunner().invoke(main, ["import", "sevenn:SevenNet-0", "--out", str(tmp_path / "s.mlc")])
+    assert result.exit_code != 0
+    assert "mlcalc[foundation]" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_ase_and_torchsim_trajectories_agree_over_50_nve_steps(sevennet0, tmp_path):
+    pytest.importorskip("torch_sim")
+    from ase.io.trajectory import Trajectory
+
+    from mlcalc.md import MDSettings, run_batched_md, run_md
+
+    settings = MDSettings(steps=50, timestep=0.5, temperature=300, interval=10, seed=3)
+    atoms = molecule("CH3OH")  # small, so that 2 x 50 float64 steps stay quick
+    atoms.calc = MLCalc(sevennet0, dtype=torch.float64)
+    single = run_md(atoms, settings, tmp_path / "ase")
+    [batched] = run_batched_md([molecule("CH3OH")], sevennet0, [settings], [tmp_path / "torchsim"])
+    assert single.status == batched.status == "completed"
+    with Trajectory(single.trajectory) as a, Trajectory(batched.trajectory) as b:
+        a, b = list(a), list(b)
+    assert len(a) == len(b) == 6
+    assert np.abs(a[-1].positions - a[0].positions).max() > 0.01  # the atoms moved
+    assert max(np.abs(x.positions - y.positions).max() for x, y in zip(a, b)) < 1e-6
+    np.testing.assert_allclose(single.log["total_eV"], batched.log["total_eV"], atol=1e-6)
+
+
+def _xtb_frames(n):
+    pytest.importorskip("tblite")
+    from mlcalc.data.xtb import xtb_calculator
+
+    frames = []
+    for k in range(n):
+        atoms = molecule("CH3OH")  # small: 20 fine-tuning steps stay quick
+        atoms.rattle(0.08, seed=10 + k)
+        atoms.calc = xtb_calculator()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        frames.append(atoms)
+    return frames
+
+
+def _errors(path, frames):
+    """Mean absolute energy (eV) and force (eV/Å) errors of ``path`` on ``frames``."""
+    calc = MLCalc(path, dtype=torch.float64)
+    e = np.mean([abs(calc.get_potential_energy(a.copy()) - a.get_potential_energy()) for a in frames])
+    f = np.mean([np.abs(calc.get_forces(a.copy()) - a.get_forces()).mean() for a in frames])
+    return e, f
+
+
+def test_rereferencing_puts_free_atoms_at_the_reference_method_keeping_forces(sevennet0, tmp_path):
+    pytest.importorskip("tblite")
+    from ase import Atoms
+
+    from mlcalc.data.isolated_atoms import isolated_atom_energies
+    from mlcalc.potentials.training.rereference import rereferenced_foundation_file
+
+    path = rereferenced_foundation_file(sevennet0, "gfn2-xtb", [1, 6, 8], tmp_path / "gfn2.mlc")
+    calc, parent = MLCalc(path, dtype=torch.float64), MLCalc(sevennet0, dtype=torch.float64)
+    isolated = isolated_atom_energies("gfn2-xtb", [1, 6, 8])
+    for z in (1, 6, 8):
+        assert abs(calc.get_potential_energy(Atoms(numbers=[z], positions=[[0, 0, 0]])) - isolated[z]) < 1e-5  # float32 atomref
+    np.testing.assert_allclose(calc.get_forces(_molecule()), parent.get_forces(_molecule()), atol=1e-10)
+    assert rereferenced_foundation_file(sevennet0, "gfn2-xtb", [1, 6, 8], tmp_path / "gfn2.mlc") == path  # reused
+
+
+def test_finetuning_20_steps_on_5_frames_lowers_the_loss_on_them(sevennet0, tmp_path):
+    from mlcalc.potentials.training.finetune import finetune
+
+    frames = _xtb_frames(5)
+    before = _errors(sevennet0, frames)
+    path = finetune(sevennet0, frames, tmp_path / "ft", steps=20, batch_size=5, lr=1e-3)
+    after = _errors(path, frames)
+    assert after[1] < 0.9 * before[1], f"force MAE {before[1]:.3f} -> {after[1]:.3f} eV/Å"
+    assert after[0] < before[0], f"energy MAE {before[0]:.3f} -> {after[0]:.3f} eV"
+    manifest = read_manifest(path)
+    assert manifest["kind"] == "sevennet" and manifest["finetune"]["settings"]["reference"] == "gfn2-xtb"
