@@ -43,8 +43,8 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_model(self):
-        if (self.model is None) == (self.train_config is None):
-            raise ValueError("give the source either a 'model' or a 'train_config'")
+        if self.model is not None and self.train_config is not None:
+            raise ValueError("give the source either a 'model' or a 'train_config', not both")
         return self
 
 
@@ -91,6 +91,12 @@ class TransferConfig(_Strict):
                                                                   "(default: md.steps)")
     finetune_train_steps: int = Field(1000, ge=1, description="optimiser steps of each fine-tuning and each "
                                                               "from-scratch training (the same budget for both)")
+    source_models: list[str] = Field([], description="several source models (files or shipped names) compared side "
+                                                     "by side: the study runs once per model, each in "
+                                                     "out_dir/sources/<model>/, all sharing the reference runs in "
+                                                     "out_dir/reference/; out_dir/sources.html compares them")
+    reference_dir: Optional[Path] = Field(None, description="where the reference runs and the fine-tuning frames "
+                                                            "live (default: out_dir/md and out_dir/finetune)")
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])
 
@@ -119,6 +125,17 @@ class TransferConfig(_Strict):
     def preoptimised(self, molecule: str) -> bool:
         """Whether the model's runs of ``molecule`` start from its pre-optimised geometry."""
         return self.preoptimise == "all" or (self.preoptimise == "targets" and molecule != self.source.molecule)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        given = self.source.model is not None or self.source.train_config is not None
+        if given and self.source_models:
+            raise ValueError("give source.model (or source.train_config) or source_models, not both")
+        if not given and not self.source_models:
+            raise ValueError("give the source a 'model' or a 'train_config', or list source_models")
+        if len(set(self.source_models)) != len(self.source_models):
+            raise ValueError(f"source_models repeat a model: {self.source_models}")
+        return self
 
     @model_validator(mode="after")
     def _finetune_needs_reference(self):

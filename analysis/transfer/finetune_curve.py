@@ -59,7 +59,8 @@ def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], 
     counts = [k for k in config.finetune if k > 0]
     if counts:
         echo(f"fine-tuning curve, {label}: {max(counts)} frames of {config.reference} MD at 500 K ...")
-    frames = (target_training_frames(target, max(counts), reference=config.reference, out=folder / "frames",
+    cache = Path(config.reference_dir) / "finetune" / _slug(label) / "frames" if config.reference_dir else folder / "frames"
+    frames = (target_training_frames(target, max(counts), reference=config.reference, out=cache,
                                      seed=config.md.seed) if counts else [])
     rows = []
     if 0 in config.finetune:

@@ -56,10 +56,16 @@ def run_transfer(config: TransferConfig, echo: Callable[[str], None] = print, pr
                  overwrite: bool = False) -> TransferResults:
     """Run the study in ``config`` (resuming what is already in ``config.out_dir``); returns its results.
 
-    ``out_dir`` is locked while the study runs (a second study writing there is refused).
+    ``out_dir`` is locked while the study runs (a second study writing there is refused). With
+    ``source_models`` the study runs once per model and the models are compared
+    (:func:`.sources.run_source_comparison`; returns a :class:`.sources.SourceComparison`).
     A study already there made with another model, dtype or reference is refused unless
     ``overwrite``, which deletes the study's files first (``md/``, ``figures/``, reports).
     """
+    if config.source_models:
+        from .sources import run_source_comparison
+
+        return run_source_comparison(config, echo, progress, overwrite)
     with FolderLock(config.out_dir, "transfer study"):
         if overwrite:
             clear_study(Path(config.out_dir))
@@ -209,13 +215,14 @@ def study_jobs(config: TransferConfig, out: Path, model: str, starts: dict[str, 
     jobs = []
     for molecule in config.molecules:
         folder = molecule_folder(out, molecule)
+        reference_folder = molecule_folder(config.reference_dir, molecule) if config.reference_dir else folder
         n_atoms = len(molecules[molecule])
         for k in range(config.replicas):
             seed = config.md.seed + k
             raw, model_start = starts[molecule]["raw"][k], starts[molecule]["model"][k]
             if config.reference:
                 jobs.append(MDJob(molecule, "reference", k, config.reference, raw, seed,
-                                  folder / run_folder_name("reference", k), n_atoms))
+                                  reference_folder / run_folder_name("reference", k), n_atoms))
             jobs.append(MDJob(molecule, "model", k, model, model_start, seed, folder / run_folder_name("model", k),
                               n_atoms))
             if model_start != raw:

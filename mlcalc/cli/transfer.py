@@ -28,7 +28,11 @@ def transfer(config: str, overrides: tuple[str, ...], overwrite: bool, progress:
 
     cfg = load_transfer_config(config, config_overrides(overrides))
     run_transfer(cfg, echo=click.echo, progress=progress, overwrite=overwrite)
-    click.echo(f"report: {cfg.out_dir / 'report.html'} (also report.md, results.json, figures/)")
+    if cfg.source_models:
+        click.echo(f"comparison: {cfg.out_dir / 'sources.html'} (also sources.md, sources.json; each model's study in "
+                   f"{cfg.out_dir / 'sources'}/)")
+    else:
+        click.echo(f"report: {cfg.out_dir / 'report.html'} (also report.md, results.json, figures/)")
 
 
 @click.command("check-report")

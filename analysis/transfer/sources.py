@@ -1,0 +1,152 @@
+"""Several source models in one transfer study, side by side (``source_models``).
+
+The study runs once per model, each in ``out_dir/sources/<model>/`` (a complete study with
+its own report), and every one of them shares the reference runs and fine-tuning frames in
+``out_dir/reference/``: the reference MD, the expensive part, is made once. Then
+``out_dir/sources.json``, ``sources.md`` and ``sources.html`` put, per molecule and per model,
+the force error, the energy error (with and without its constant offset), stability, h(r),
+the NVE verdicts and the fine-tuning curve next to each other.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import SourceConfig, TransferConfig
+from .results import TransferResults
+
+__all__ = ["SourceComparison", "run_source_comparison", "source_rows", "source_folder"]
+
+
+@dataclass
+class SourceComparison:
+    """Per molecule (label) the row of each source model (:func:`source_rows`), and each model's study folder."""
+
+    name: str
+    models: list[str]
+    folders: dict[str, str]
+    molecules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    finetune: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, default=float))
+
+    @classmethod
+    def read(cls, path: Path) -> "SourceComparison":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def source_folder(out_dir: Path, model: str) -> Path:
+    """``out_dir/sources/<model>``: a model file's stem or a shipped name."""
+    stem = Path(model).stem if Path(model).suffix == ".mlc" else model
+    return Path(out_dir) / "sources" / "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+
+
+def run_source_comparison(config: TransferConfig, echo: Callable[[str], None] = print, progress: bool = True,
+                          overwrite: bool = False) -> SourceComparison:
+    """Run the study of ``config`` once per model of ``config.source_models`` and compare them."""
+    from .study import run_transfer
+
+    start = time.perf_counter()
+    out = Path(config.out_dir)
+    folders = {m: source_folder(out, m) for m in config.source_models}
+    if len(set(folders.values())) != len(folders):
+        raise ValueError(f"source_models {config.source_models} share a folder name: give files with distinct names")
+    results: dict[str, TransferResults] = {}
+    for k, model in enumerate(config.source_models, 1):
+        echo(f"source model {k} of {len(folders)}: {model} -> {folders[model]}")
+        single = config.model_copy(update={
+            "source": SourceConfig(molecule=config.source.molecule, model=model), "source_models": [],
+            "out_dir": folders[model], "reference_dir": config.reference_dir or out / "reference"})
+        results[model] = run_transfer(single, echo=echo, progress=progress, overwrite=overwrite)
+    comparison = SourceComparison(name=config.name, models=list(config.source_models),
+                                  folders={m: str(f.relative_to(out)) for m, f in folders.items()})
+    for label in results[config.source_models[0]].molecules:
+        comparison.molecules[label] = [source_rows(model, results[model], label) for model in config.source_models]
+        if config.finetune:
+            comparison.finetune[label] = [{"model": model, **row} for model in config.source_models
+                                          for row in (results[model].finetune or {}).get(label, [])]
+    comparison.wall_time_s = round(time.perf_counter() - start, 1)
+    comparison.write(out / "sources.json")
+    write_source_report(comparison, out)
+    return comparison
+
+
+def source_rows(model: str, results: TransferResults, label: str) -> dict[str, Any]:
+    """One model's numbers on one molecule: errors on the reference frames, stability, h(r), NVE."""
+    molecule = results.molecules[label]
+    errors = molecule.model_errors or {}
+    summary = (molecule.metrics.get("model") or {}).get("summary", {})
+    verdicts = [row for row in results.energy_conservation
+                if row["molecule"] == label and row["run"].split("-r")[0] == "model"]
+    return {"model": model, "kind": results.model.kind, "role": molecule.role,
+            "forces_mae_meV_per_A": errors.get("forces_mae_meV_per_A"),
+            "energy_mae_meV": errors.get("energy_mae_meV"),
+            "energy_mae_offset_removed_meV_per_atom": errors.get("energy_mae_offset_removed_meV_per_atom"),
+            "stable_ps": (summary.get("stable_ps") or {}).get("mean"),
+            "h_mae": (summary.get("h_mae") or {}).get("mean"),
+            "broke": summary.get("broke"), "runs": summary.get("runs"),
+            "nve_conserved": sum(bool(r["conserved"]) and r["status"] == "completed" for r in verdicts),
+            "nve_runs": len(verdicts)}
+
+
+_COLUMNS = (("model", "model", "{}"), ("forces_mae_meV_per_A", "force MAE (meV/Å)", "{:.1f}"),
+            ("energy_mae_meV", "energy MAE (meV)", "{:.0f}"),
+            ("energy_mae_offset_removed_meV_per_atom", "energy MAE, offset removed (meV/atom)", "{:.2f}"),
+            ("stable_ps", "stable (ps, mean)", "{:.2f}"), ("broke", "runs that broke a bond", "{}"),
+            ("h_mae", "h(r) MAE", "{:.4f}"), ("nve_conserved", "NVE criterion met", "{}"))
+
+
+def _cell(row: dict, key: str, form: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return "–"
+    if key == "broke":
+        return f"{value} of {row.get('runs')}"
+    if key == "nve_conserved":
+        return f"{value} of {row.get('nve_runs')}"
+    return form.format(value)
+
+
+def write_source_report(comparison: SourceComparison, out: Path) -> None:
+    """``sources.md`` and ``sources.html``: one table per molecule, one row per model, links to each study."""
+    lines = [f"# {comparison.name}: source models side by side", "",
+             "Each model's own study (figures, distributions, runs): "
+             + ", ".join(f"[{m}]({f}/report.md)" for m, f in comparison.folders.items()), ""]
+    parts = [f"<h1>{html.escape(comparison.name)}: source models side by side</h1><p>Each model's own study: "
+             + ", ".join(f'<a href="{html.escape(f)}/report.html">{html.escape(m)}</a>'
+                         for m, f in comparison.folders.items()) + "</p>"]
+    for label, rows in comparison.molecules.items():
+        role = rows[0]["role"] if rows else ""
+        lines += [f"## {label} ({role})", "", "| " + " | ".join(h for _, h, _ in _COLUMNS) + " |",
+                  "|" + "---|" * len(_COLUMNS)]
+        lines += ["| " + " | ".join(_cell(r, k, f) for k, _, f in _COLUMNS) + " |" for r in rows]
+        parts.append(f"<h2>{html.escape(label)} ({html.escape(role)})</h2><table><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in _COLUMNS) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>" for k, _, f in _COLUMNS)
+                               + "</tr>" for r in rows) + "</table>")
+        curve = comparison.finetune.get(label)
+        if curve:
+            lines += ["", "Fine-tuning curve (force MAE, meV/Å):", "", "| model | k | kind | force MAE |",
+                      "|---|---|---|---|"]
+            lines += [f"| {r['model']} | {r['k']} | {r['kind']} | " + _cell(r, "forces_mae_meV_per_A", "{:.1f}")
+                      + " |" for r in curve]
+            parts.append("<h3>Fine-tuning curve</h3><table><tr><th>model</th><th>k</th><th>kind</th>"
+                         "<th>force MAE (meV/Å)</th></tr>"
+                         + "".join(f"<tr><td>{html.escape(r['model'])}</td><td>{r['k']}</td><td>{r['kind']}</td>"
+                                   f"<td>{_cell(r, 'forces_mae_meV_per_A', '{:.1f}')}</td></tr>" for r in curve)
+                         + "</table>")
+        lines.append("")
+    lines.append(f"Wall time {comparison.wall_time_s:.0f} s.")
+    (out / "sources.md").write_text("\n".join(lines) + "\n")
+    style = "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #aaa;" \
+            "padding:3px 8px;text-align:right}td:first-child{text-align:left}</style>"
+    (out / "sources.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>"
+                                      f"{html.escape(comparison.name)}</title>{style}</head><body>"
+                                      + "".join(parts) + f"<p>Wall time {comparison.wall_time_s:.0f} s.</p></body></html>")

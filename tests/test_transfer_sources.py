@@ -1,0 +1,47 @@
+"""Source models side by side: one study per model, the reference runs made once and shared, one comparison."""
+
+import json
+
+import pytest
+import torch
+
+from mlcalc.analysis.transfer.sources import SourceComparison
+from mlcalc.analysis.transfer.study import run_transfer
+from mlcalc.modelfile import save_model
+from mlcalc.testing import tiny_potential
+from transfer_configs import mini_transfer_config
+
+
+def test_two_source_models_share_the_reference_runs_and_are_compared(trained_tiny_model, tmp_path):
+    pytest.importorskip("tblite")
+    untrained = save_model(tmp_path / "untrained.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    out = tmp_path / "study"
+    config = mini_transfer_config(None, out, source={"molecule": "ethanol"},
+                                  source_models=[str(trained_tiny_model), str(untrained)], md={"steps": 60,
+                                                                                             "timestep": 0.5,
+                                                                                             "interval": 5})
+    comparison = run_transfer(config, echo=lambda s: None, progress=False)
+    assert isinstance(comparison, SourceComparison)
+    reference = out / "reference" / "md" / "n-propanol" / "reference" / "trajectory.traj"
+    assert reference.exists()
+    for model in (trained_tiny_model, untrained):
+        study = out / "sources" / model.stem
+        assert (study / "report.html").exists() and (study / "md" / "n-propanol" / "model" / "trajectory.traj").exists()
+        assert not (study / "md" / "n-propanol" / "reference").exists(), "each study made its own reference runs"
+    saved = json.loads((out / "sources.json").read_text())
+    rows = saved["molecules"]["n-propanol"]
+    assert [r["model"] for r in rows] == [str(trained_tiny_model), str(untrained)]
+    trained, random = (r["forces_mae_meV_per_A"] for r in rows)
+    assert 0 < trained < random, "the trained model should beat an untrained one on its own chemistry"
+    assert all(r["nve_runs"] == 1 and r["role"] == "target" for r in rows)
+    table = (out / "sources.md").read_text()
+    assert "## n-propanol (target)" in table and untrained.stem in table
+    assert "<table>" in (out / "sources.html").read_text()
+    assert SourceComparison.read(out / "sources.json") == comparison
+
+
+def test_source_models_are_refused_beside_a_source_model(trained_tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="source_models, not both"):
+        mini_transfer_config(trained_tiny_model, tmp_path, source_models=[str(trained_tiny_model)])
+    with pytest.raises(ValueError, match="or list source_models"):
+        mini_transfer_config(None, tmp_path, source={"molecule": "ethanol"})
