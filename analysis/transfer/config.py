@@ -132,7 +132,7 @@ class TransferConfig(_Strict):
         if given and self.source_models:
             raise ValueError("give source.model (or source.train_config) or source_models, not both")
         if not given and not self.source_models:
-            raise ValueError("give the source a 'model' or a 'train_config', or list source_models")
+            raise ValueError("give the source either a 'model' or a 'train_config', or list source_models")
         if len(set(self.source_models)) != len(self.source_models):
             raise ValueError(f"source_models repeat a model: {self.source_models}")
         return self
