@@ -100,7 +100,7 @@ def _run_group(model, members: list, start: int) -> list[MDResult]:
         stepper = TorchSimStepper([atoms for _, _, atoms in members], model, folders[0].settings,
                                   seeds=[folder.settings.seed for folder in folders])
         for b, folder in enumerate(folders):
-            stepper.set_random_state(folder.random_state, b)
+            stepper.set_integrator_state(folder.integrator_state, b)
         run_steps(stepper, folders, start)
     finally:
         results = [folder.close() for folder in folders]

@@ -44,7 +44,7 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
         if start == 0:
             initialise_velocities(atoms, settings.temperature, settings.seed)
         stepper = ASEStepper(atoms, settings)
-        stepper.set_random_state(folder.random_state, 0)
+        stepper.set_integrator_state(folder.integrator_state, 0)
         run_steps(stepper, [folder], start)
     finally:
         result = folder.close()
@@ -75,7 +75,7 @@ def _hand_over(stepper: Stepper, folders: Sequence[RunFolder], step: int, steppi
     """Give each running folder its system's state after ``step``; release the systems whose run ended."""
     for k, folder in enumerate(folders):
         if folder.running:
-            folder.record(step, stepper.snapshot(k), stepper.random_state(k))
+            folder.record(step, stepper.snapshot(k), stepper.integrator_state(k))
         if not folder.running and k in stepping:
             stepping.discard(k)
             stepper.release(k)

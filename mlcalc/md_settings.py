@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["ENSEMBLES", "MDSettings", "ReferenceSettings", "describe_errors"]
+__all__ = ["ENSEMBLES", "CELL_ENSEMBLES", "ENGINES", "MDSettings", "ReferenceSettings", "describe_errors"]
 
 
 def _field(description: str, unit: str = "", **checks: Any) -> Any:
@@ -24,8 +24,11 @@ def _field(description: str, unit: str = "", **checks: Any) -> Any:
 
 
 Ensemble = Literal["nve", "langevin", "nose-hoover", "npt"]
-#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin, NVT Nose-Hoover chain, NPT (MTK, isotropic)
+#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin, NVT Nose-Hoover chain, NPT (MTK, isotropic);
+#: each has an entry in each engine's integrator table (mlcalc.md.stepper, mlcalc.md.torchsim_stepper)
 ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
+#: ensembles that change the cell: periodic systems with a model that gives stress only
+CELL_ENSEMBLES: tuple[str, ...] = ("npt",)
 
 Steps = Annotated[int, Field(ge=1, strict=True, description="number of MD steps")]
 Timestep = Annotated[float, _field("time step", "fs", gt=0, le=5)]
