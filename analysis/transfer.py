@@ -88,8 +88,8 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     echo(f"MD: {len(jobs)} runs of {settings.steps} steps × {settings.timestep:g} fs ({settings.ensemble.upper()}, "
          f"{settings.temperature:g} K), {config.replicas} replica(s) per molecule, "
          f"{min(config.workers, len(jobs))} at a time"
-         + (" (the model runs as one TorchSim batch)" if config.md_engine == "torchsim" else "") + " ...")
-    md = run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md_engine, progress, echo)
+         + (" (the model runs as one TorchSim batch)" if config.md.engine == "torchsim" else "") + " ...")
+    md = run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md.engine, progress, echo)
 
     results: dict[str, Any] = {
         "name": config.name, "config": json.loads(config.model_dump_json()),

@@ -4,7 +4,7 @@ Each molecule has, per replica k (seed ``md.seed + k``, start conformer k), a ``
 run, a ``model`` run and, when the model's start was pre-optimised, a
 ``model-unoptimised`` run from the reference's start. Folders: ``md/<molecule>/<run>``
 for replica 0 and ``md/<molecule>/<run>-r<k>`` for the others. Runs go to worker
-processes (one thread each, dying with the study's process), or with ``md_engine:
+processes (one thread each, dying with the study's process), or with ``md.engine:
 torchsim`` every model run shares one TorchSim batch.
 """
 
@@ -101,8 +101,8 @@ def run_jobs(jobs: Sequence[MDJob], settings: dict, dtype: str, workers: int, en
     """
     jobs = list(jobs)
 
-    def job_settings(job: MDJob) -> dict:
-        return {**settings, "seed": job.seed}
+    def job_settings(job: MDJob) -> dict:  # the engine of the unit that runs the job: reference runs stay on ASE
+        return {**settings, "seed": job.seed, "engine": "torchsim" if job in batched else "ase"}
 
     units: list[tuple[Callable, tuple, list[MDJob]]] = []
     batched: list[MDJob] = []

@@ -10,6 +10,7 @@ import os
 from typing import Sequence
 
 from ase import Atoms
+from ase.io.trajectory import Trajectory
 
 from mlcalc.md_settings import MDSettings
 
@@ -31,11 +32,15 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
     ``status == "blew_up"`` and a message; frames written until then stay readable.
     ``atoms`` is moved along: it ends in the run's last state. A run already in ``out_dir``
     is refused without ``resume`` unless ``overwrite`` (which deletes it); a folder written
-    by another live process is refused (see :class:`RunFolder`).
+    by another live process is refused (see :class:`RunFolder`). With ``settings.engine == "torchsim"``
+    the run goes to :func:`~mlcalc.md.run_batched_md` as a batch of one, with the calculator's model,
+    device, dtype and ``min_distance`` (an MLCalc of an energy model).
     """
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
     check_ensemble(atoms, settings)
+    if settings.engine == "torchsim":
+        return _run_on_torchsim(atoms, settings, out_dir, resume, progress, label, overwrite)
     folder = RunFolder(out_dir, settings, label or atoms.get_chemical_formula(), progress)
     start = folder.open(atoms, resume, overwrite)
     if start is None:
@@ -48,6 +53,28 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
         run_steps(stepper, [folder], start)
     finally:
         result = folder.close()
+    return result
+
+
+def _run_on_torchsim(atoms: Atoms, settings: MDSettings, out_dir, resume: bool, progress: bool, label: str | None,
+                     overwrite: bool) -> MDResult:
+    """:func:`run_md` on TorchSim: a batch of one; ``atoms`` ends in the run's last saved state."""
+    from mlcalc.calculator import MLCalc
+
+    from .batched import run_batched_md
+    from .torchsim_model import TorchSimModel
+
+    calc = atoms.calc
+    if not isinstance(calc, MLCalc) or calc.evaluator.family != "energy":
+        raise ValueError(f"engine torchsim runs mlcalc energy models; {type(calc).__name__} runs on engine ase")
+    model = TorchSimModel(calc.model, device=calc.device, dtype=calc.dtype, min_distance=calc.min_distance)
+    [result] = run_batched_md([atoms], model, [settings], [out_dir], resume=resume, overwrite=overwrite,
+                              progress=progress, labels=[label or atoms.get_chemical_formula()])
+    with Trajectory(result.trajectory) as frames:
+        last = frames[-1]
+    atoms.set_positions(last.positions)
+    atoms.set_momenta(last.get_momenta(), apply_constraint=False)
+    atoms.set_cell(last.cell)
     return result
 
 

@@ -239,7 +239,8 @@ class RunFolder:
         if not path.exists():
             return None
         state = json.loads(path.read_text())
-        changed = self.settings.differences(MDSettings(**state["settings"]))
+        # folders written before settings had an engine were run by the engine that resumes them
+        changed = self.settings.differences(MDSettings(**{"engine": self.settings.engine, **state["settings"]}))
         if changed:
             raise ValueError(f"cannot resume the run in {self.out}: settings changed ({', '.join(changed)}); "
                              "use the original settings or a new output folder")

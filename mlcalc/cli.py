@@ -174,9 +174,8 @@ def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
 
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
-_MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "thermostat_time", "pressure",
-               "barostat_time", "interval", "seed", "extxyz", "max_force",
-               "bond_stretch", "max_uncertainty", "uncertainty_action")
+#: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
+_MD_OPTIONS = tuple(MDSettings.model_fields)
 
 
 @main.group()
@@ -216,11 +215,16 @@ def data_reference(molecule: str, out: str | None, **options) -> None:
 @click.option("--overwrite", is_flag=True, help="replace a run already in --out (default: refuse)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
-              help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...")
-def md(model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool, progress: bool,
-       replicas: int,
-       **options) -> None:
+              help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...; "
+                   "N > 1 is --engine torchsim with N seeds")
+@click.pass_context
+def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
+       progress: bool, replicas: int, **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    if replicas > 1:  # the shortcut for --engine torchsim with N seeds
+        if options["engine"] == "ase" and ctx.get_parameter_source("engine") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--replicas N runs the copies as one TorchSim batch: leave out --engine ase")
+        options["engine"] = "torchsim"
     settings = settings_from(MDSettings, options)
     import torch
 
