@@ -1,7 +1,7 @@
 """MD of one system into one folder: an :class:`ASEStepper` feeding a :class:`RunFolder` (:func:`run_md`).
 
-:func:`run_steps` is the loop between any :class:`Stepper` and one :class:`RunFolder`
-per system; a batched stepper uses it the same way.
+:func:`run_steps` is the one MD loop, between any :class:`Stepper` and one :class:`RunFolder`
+per system; a batched stepper and reference sampling (:mod:`mlcalc.md.reference`) use it the same way.
 """
 
 from __future__ import annotations
@@ -79,10 +79,12 @@ def _run_on_torchsim(atoms: Atoms, settings: MDSettings, out_dir, resume: bool, 
 
 
 def run_steps(stepper: Stepper, folders: Sequence[RunFolder], start: int) -> None:
-    """Step until every folder's run has ended; folder ``k`` records system ``k`` after each step.
+    """The one MD loop: step until every folder's run has ended; folder ``k`` records system ``k`` after each step.
 
     ``start``: the step the systems are at (0: a new run, whose starting state is recorded
     first). All folders share the settings' ``steps``. The folders are not closed here.
+    A folder is a :class:`RunFolder` or anything with its ``settings``, ``running``,
+    ``record(step, atoms, integrator_state)`` and ``stop(err, atoms)`` (reference sampling's sampler).
     """
     stepping = set(range(len(folders)))
     if start == 0:
