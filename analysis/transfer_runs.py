@@ -59,7 +59,7 @@ def _md_job(structure: str, spec: str, dtype: str, settings: dict, out: Path) ->
     """One MD run of ``structure`` (a molecule name or file) in a worker process or inline; resumes ``out``."""
     import torch
 
-    from mlcalc.calculators import get_calculator
+    from mlcalc.named_calculators import get_calculator
     from mlcalc.md import MDSettings, run_md
 
     atoms = load_molecule(structure)

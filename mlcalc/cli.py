@@ -228,7 +228,7 @@ def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, r
     settings = settings_from(MDSettings, options)
     import torch
 
-    from mlcalc.calculators import get_calculator
+    from mlcalc.named_calculators import get_calculator
     from mlcalc.data.molecules import load_molecule
     from mlcalc.md import run_md
 
@@ -257,7 +257,7 @@ def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, r
 
 def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progress, dtype) -> None:
     """``mlcalc md --replicas N``: N seeds of one structure in one TorchSim batch, a run folder each."""
-    from mlcalc.calculators import REFERENCE_NAMES
+    from mlcalc.named_calculators import REFERENCE_NAMES
     from mlcalc.md import replica_folders, replica_settings, run_batched_md
 
     if model in REFERENCE_NAMES:
