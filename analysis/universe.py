@@ -1,4 +1,4 @@
-"""MDAnalysis Universes from ASE frames or trajectory files, with bonds guessed from the first frame."""
+"""MDAnalysis Universes from ASE frames or trajectory files, with the bonds of the first frame."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from ase import Atoms
 from ase.io import read
 from MDAnalysis.coordinates.memory import MemoryReader
 
+from mlcalc.bonds import bonded_pairs
+
 __all__ = ["universe_from_frames", "universe_from_positions", "universe_from_trajectory"]
 
 
 def universe_from_frames(frames: Sequence[Atoms], topology: Atoms | None = None) -> mda.Universe:
     """A Universe over ``frames`` (same atoms in each; positions in Å) with bonds and angles.
 
-    Bonds are guessed by MDAnalysis from the first frame (van der Waals radii), or from
+    Bonds are those of the first frame (:func:`mlcalc.bonds.bonded_pairs`, ASE's natural cutoffs), or of
     ``topology`` (the same atoms, e.g. the start of a reference run, so that runs of one
     molecule share their bonds), and kept fixed for the whole trajectory; angles follow from the bonds.
     """
@@ -51,12 +53,11 @@ def universe_from_positions(atoms: Atoms, positions: np.ndarray, topology: Atoms
     universe.load_new(positions.astype(np.float32), format=MemoryReader, dimensions=dimensions)
     universe.trajectory[0]
     if topology is None:
-        universe.guess_TopologyAttrs(to_guess=["bonds", "angles"])
-        return universe
+        topology = Atoms(numbers, positions=positions[0], cell=atoms.cell, pbc=atoms.pbc)
     if len(topology) != len(numbers) or (topology.numbers != numbers).any():
         raise ValueError(f"the topology structure ({topology.get_chemical_formula()}) has other atoms than the "
                          f"frames ({atoms.get_chemical_formula()})")
-    universe.add_TopologyAttr("bonds", universe_from_frames([topology]).bonds.indices)
+    universe.add_TopologyAttr("bonds", bonded_pairs(topology))
     universe.guess_TopologyAttrs(to_guess=["angles"])
     return universe
 

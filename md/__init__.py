@@ -1,6 +1,9 @@
-"""Molecular dynamics: steppers (ASE's NVE velocity Verlet and Langevin) feeding run folders (trajectory,
-energy log, blow-up monitors, progress, resume), :func:`run_md` for one system, and MD17-style
-reference data (:func:`generate_reference`) and a transfer target's training frames (:func:`target_training_frames`). Settings: :class:`MDSettings` (from :mod:`mlcalc.md_settings`).
+"""Molecular dynamics: steppers (ASE's and TorchSim's integrators for every ensemble in
+:data:`ENSEMBLES`: NVE, Langevin, Nose-Hoover chain NVT, MTK NPT; one table per engine) feeding run
+folders (trajectory, energy log, blow-up monitors, progress, resume) through one loop (:func:`run_steps`),
+:func:`run_md` for one system, MD17-style reference data (:func:`generate_reference`) and a transfer
+target's training frames (:func:`target_training_frames`). Settings: :class:`MDSettings` (``engine``:
+ase or torchsim).
 
 Batched MD on TorchSim (:func:`run_batched_md`, :class:`TorchSimStepper`, :class:`TorchSimModel`,
 :func:`replica_settings`, :func:`replica_folders`) loads torch and torch_sim when first named."""

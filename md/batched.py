@@ -52,7 +52,10 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
     per structure, alike except for ``seed`` (velocities and Langevin noise of that system).
     ``resume``: continue the runs saved in the folders (finished ones are returned as they are);
     ``overwrite``: replace runs already there (without either, an earlier run is refused).
-    The structures are not moved.
+    The structures are not moved; the folders record ``engine: torchsim`` whatever the settings say.
+    ``dtype``: float64 by default here, unlike MLCalc's and ``mlcalc md``'s float32
+    (:data:`mlcalc.evaluation.DEFAULT_DTYPE`): a call from Python compares with float64 ASE runs
+    (the integrator state is float64 either way); the CLI and transfer studies pass their ``dtype``.
     """
     from .torchsim_model import TorchSimModel
 
@@ -66,6 +69,7 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
             raise ValueError(f"batched systems must share their MD settings except the seed; {', '.join(changed)} differ")
     for atoms in structures:
         check_ensemble(atoms, settings[0], stress=True)
+    settings = [s.model_copy(update={"engine": "torchsim"}) for s in settings]
     labels = list(labels) if labels is not None else [a.get_chemical_formula() for a in structures]
     if not isinstance(model, TorchSimModel):
         model = TorchSimModel(model, device=device, dtype=dtype)
@@ -100,7 +104,7 @@ def _run_group(model, members: list, start: int) -> list[MDResult]:
         stepper = TorchSimStepper([atoms for _, _, atoms in members], model, folders[0].settings,
                                   seeds=[folder.settings.seed for folder in folders])
         for b, folder in enumerate(folders):
-            stepper.set_random_state(folder.random_state, b)
+            stepper.set_integrator_state(folder.integrator_state, b)
         run_steps(stepper, folders, start)
     finally:
         results = [folder.close() for folder in folders]

@@ -1,7 +1,7 @@
 """MD of one system into one folder: an :class:`ASEStepper` feeding a :class:`RunFolder` (:func:`run_md`).
 
-:func:`run_steps` is the loop between any :class:`Stepper` and one :class:`RunFolder`
-per system; a batched stepper uses it the same way.
+:func:`run_steps` is the one MD loop, between any :class:`Stepper` and one :class:`RunFolder`
+per system; a batched stepper and reference sampling (:mod:`mlcalc.md.reference`) use it the same way.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 from typing import Sequence
 
 from ase import Atoms
+from ase.io.trajectory import Trajectory
 
 from mlcalc.md_settings import MDSettings
 
@@ -31,11 +32,15 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
     ``status == "blew_up"`` and a message; frames written until then stay readable.
     ``atoms`` is moved along: it ends in the run's last state. A run already in ``out_dir``
     is refused without ``resume`` unless ``overwrite`` (which deletes it); a folder written
-    by another live process is refused (see :class:`RunFolder`).
+    by another live process is refused (see :class:`RunFolder`). With ``settings.engine == "torchsim"``
+    the run goes to :func:`~mlcalc.md.run_batched_md` as a batch of one, with the calculator's model,
+    device, dtype and ``min_distance`` (an MLCalc of an energy model).
     """
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
     check_ensemble(atoms, settings)
+    if settings.engine == "torchsim":
+        return _run_on_torchsim(atoms, settings, out_dir, resume, progress, label, overwrite)
     folder = RunFolder(out_dir, settings, label or atoms.get_chemical_formula(), progress)
     start = folder.open(atoms, resume, overwrite)
     if start is None:
@@ -44,18 +49,42 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
         if start == 0:
             initialise_velocities(atoms, settings.temperature, settings.seed)
         stepper = ASEStepper(atoms, settings)
-        stepper.set_random_state(folder.random_state, 0)
+        stepper.set_integrator_state(folder.integrator_state, 0)
         run_steps(stepper, [folder], start)
     finally:
         result = folder.close()
     return result
 
 
+def _run_on_torchsim(atoms: Atoms, settings: MDSettings, out_dir, resume: bool, progress: bool, label: str | None,
+                     overwrite: bool) -> MDResult:
+    """:func:`run_md` on TorchSim: a batch of one; ``atoms`` ends in the run's last saved state."""
+    from mlcalc.calculator import MLCalc
+
+    from .batched import run_batched_md
+    from .torchsim_model import TorchSimModel
+
+    calc = atoms.calc
+    if not isinstance(calc, MLCalc) or calc.evaluator.family != "energy":
+        raise ValueError(f"engine torchsim runs mlcalc energy models; {type(calc).__name__} runs on engine ase")
+    model = TorchSimModel(calc.model, device=calc.device, dtype=calc.dtype, min_distance=calc.min_distance)
+    [result] = run_batched_md([atoms], model, [settings], [out_dir], resume=resume, overwrite=overwrite,
+                              progress=progress, labels=[label or atoms.get_chemical_formula()])
+    with Trajectory(result.trajectory) as frames:
+        last = frames[-1]
+    atoms.set_positions(last.positions)
+    atoms.set_momenta(last.get_momenta(), apply_constraint=False)
+    atoms.set_cell(last.cell)
+    return result
+
+
 def run_steps(stepper: Stepper, folders: Sequence[RunFolder], start: int) -> None:
-    """Step until every folder's run has ended; folder ``k`` records system ``k`` after each step.
+    """The one MD loop: step until every folder's run has ended; folder ``k`` records system ``k`` after each step.
 
     ``start``: the step the systems are at (0: a new run, whose starting state is recorded
     first). All folders share the settings' ``steps``. The folders are not closed here.
+    A folder is a :class:`RunFolder` or anything with its ``settings``, ``running``,
+    ``record(step, atoms, integrator_state)`` and ``stop(err, atoms)`` (reference sampling's sampler).
     """
     stepping = set(range(len(folders)))
     if start == 0:
@@ -75,7 +104,7 @@ def _hand_over(stepper: Stepper, folders: Sequence[RunFolder], step: int, steppi
     """Give each running folder its system's state after ``step``; release the systems whose run ended."""
     for k, folder in enumerate(folders):
         if folder.running:
-            folder.record(step, stepper.snapshot(k), stepper.random_state(k))
+            folder.record(step, stepper.snapshot(k), stepper.integrator_state(k))
         if not folder.running and k in stepping:
             stepping.discard(k)
             stepper.release(k)

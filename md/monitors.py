@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 from ase.geometry import find_mic
-from ase.neighborlist import natural_cutoffs
 
-from mlcalc.graph_size import check_periodic_search
+from mlcalc.bonds import bonded_pairs
 
 __all__ = ["BlowUpError", "BlowUpMonitor", "bonded_pairs"]
 
@@ -21,28 +20,6 @@ class BlowUpError(RuntimeError):
         super().__init__(f"MD blew up at step {step}: {reason}")
         self.step = step
         self.reason = reason
-
-
-def bonded_pairs(atoms: Atoms, scale: float = 1.2) -> np.ndarray:
-    """Covalently bonded atom pairs [n_bonds, 2] (i < j): distance below ``scale`` × the sum of covalent radii.
-
-    Radii are ASE's natural cutoffs; the pairs come from vesin (mlcalc's neighbor list), periodic images included.
-    """
-    from vesin import NeighborList  # here: importing vesin loads torch, and `import mlcalc.md` stays light
-
-    if len(atoms) < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    radii = np.asarray(natural_cutoffs(atoms, mult=scale), dtype=np.float64)
-    pbc = np.asarray(atoms.pbc, dtype=bool)
-    box = atoms.cell.array if pbc.any() else np.zeros((3, 3))
-    if pbc.any():
-        check_periodic_search(len(atoms), box, pbc, 2 * radii.max())
-    i, j, d = NeighborList(cutoff=2 * float(radii.max()), full_list=True).compute(
-        points=np.ascontiguousarray(atoms.positions, dtype=np.float64), box=box,
-        periodic=pbc.tolist() if pbc.any() else False, quantities="ijd")
-    keep = (i < j) & (d < radii[i] + radii[j])
-    pairs = np.stack([i[keep], j[keep]], axis=1).astype(np.int64)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
 
 
 def _bond_lengths(atoms: Atoms, pairs: np.ndarray) -> np.ndarray:

@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 from mlcalc.data.xtb import xtb_calculator
 from mlcalc.md_settings import ReferenceSettings
 
+from .driver import run_steps
 from .monitors import BlowUpError, BlowUpMonitor
-from .stepper import ASEStepper, StepError
+from .stepper import ASEStepper
 from .velocities import initialise_velocities
 
 __all__ = ["generate_reference"]
@@ -55,28 +56,40 @@ def generate_reference(atoms: Atoms, settings: ReferenceSettings, out: str | os.
 
 
 def _sample(stepper: ASEStepper, settings: ReferenceSettings, progress: bool) -> list[Atoms]:
-    """Run ``settings.steps`` steps checked by the blow-up monitors; the frames kept, labelled."""
-    atoms = stepper.snapshot(0)
-    monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch)
-    monitor.start(atoms)
-    sampled = []
-    with tqdm(total=settings.steps, desc=f"GFN2-xTB MD {atoms.get_chemical_formula()}", unit="step",
-              disable=not progress) as bar:
-        for step in range(1, settings.steps + 1):
-            _step(stepper, monitor, step)
-            bar.update()
-            if step > settings.thermalise and step % settings.interval == 0:
-                sampled.append(_labelled(stepper.snapshot(0)))
-    return sampled
-
-
-def _step(stepper: ASEStepper, monitor: BlowUpMonitor, step: int) -> None:
-    """One step, checked by ``monitor``; raises :class:`BlowUpError`."""
+    """Run ``settings.steps`` steps through :func:`~mlcalc.md.run_steps`, checked by the blow-up monitors;
+    the frames kept, labelled."""
+    sampler = _FrameSampler(settings, stepper.snapshot(0).get_chemical_formula(), progress)
     try:
-        stepper.step()
-    except StepError as err:
-        raise BlowUpError(step, err.reason) from None
-    monitor.check(stepper.snapshot(0), step)
+        run_steps(stepper, [sampler], 0)
+    finally:
+        sampler.bar.close()
+    return sampler.frames
+
+
+class _FrameSampler:
+    """What :func:`~mlcalc.md.run_steps` feeds in place of a run folder: each state is checked by the blow-up
+    monitors (a blow-up raises :class:`BlowUpError`), and after ``thermalise`` steps every ``interval``-th is kept."""
+
+    running = True
+
+    def __init__(self, settings: ReferenceSettings, formula: str, progress: bool):
+        self.settings = settings
+        self.monitor = BlowUpMonitor(settings.max_force, settings.bond_stretch)
+        self.frames: list[Atoms] = []
+        self.bar = tqdm(total=settings.steps, desc=f"GFN2-xTB MD {formula}", unit="step", disable=not progress)
+
+    def record(self, step: int, atoms: Atoms, integrator_state=None) -> None:
+        if step == 0:
+            self.monitor.start(atoms)
+            return
+        self.monitor.check(atoms, step)
+        self.bar.update()
+        if step > self.settings.thermalise and step % self.settings.interval == 0:
+            self.frames.append(_labelled(atoms))
+
+    def stop(self, err: BlowUpError, atoms: Atoms) -> None:
+        """The calculator refused a structure: reference data does not go on past it."""
+        raise err
 
 
 def _labelled(atoms: Atoms) -> Atoms:

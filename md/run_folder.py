@@ -8,7 +8,8 @@
                         and the force uncertainty (eV/Å) when the calculator is an ensemble;
                         with ``uncertainty_action: flag``, the steps above ``max_uncertainty``
                         since the previous row (``flagged_steps``)
-    checkpoint.json     the last saved step, the stepper's random state, the settings,
+    checkpoint.json     the last saved step, the stepper's integrator state (Langevin generator,
+                        thermostat/barostat variables; key "rng" in folders written before), the settings,
                         the first step above ``max_uncertainty`` (flag mode)
     summary.json        status, drift, wall time (written at the end)
     blowup.extxyz       the offending structure, if the run blew up
@@ -71,7 +72,7 @@ class RunFolder:
         #: flag mode: steps above the uncertainty limit since the last log row, and the first such step
         self.flagging = settings.max_uncertainty is not None and settings.uncertainty_action == "flag"
         self.flagged_since_row, self.first_flagged = 0, None
-        self.random_state: Any = None  # of the checkpoint resumed from
+        self.integrator_state: Any = None  # of the checkpoint resumed from
         #: the checkpoint of the last saved frame, written at most every CHECKPOINT_SECONDS (replacing the
         #: file costs ~1-3 ms; a kill loses at most that much work: resume cuts the files back to the checkpoint)
         self._pending: dict | None = None
@@ -118,7 +119,7 @@ class RunFolder:
         self.n_atoms = len(atoms)
         return saved["step"] if saved else 0
 
-    def record(self, step: int, atoms: Atoms, random_state: Any = None) -> None:
+    def record(self, step: int, atoms: Atoms, integrator_state: Any = None) -> None:
         """Check ``atoms`` (the state after ``step``) and save it when a frame is due.
 
         A blow-up ends the run (:attr:`status` "blew_up", the structure in blowup.extxyz).
@@ -138,7 +139,7 @@ class RunFolder:
         if step:
             self.bar.update()
         if step % self.settings.interval == 0 or step == self.settings.steps:
-            self._save(step, atoms, random_state)
+            self._save(step, atoms, integrator_state)
 
     def stop(self, err: BlowUpError, atoms: Atoms) -> None:
         """End the run as blown up at ``err.step``; ``atoms`` (the bad structure) goes to blowup.extxyz."""
@@ -176,7 +177,7 @@ class RunFolder:
         start = saved["step"] if saved else 0
         self.elapsed = saved["wall_time_s"] if saved else 0.0
         self.extra = saved["extra_frames"] if saved else 0
-        self.random_state = saved["rng"] if saved else None
+        self.integrator_state = saved.get("integrator_state", saved.get("rng")) if saved else None
         self.first_flagged = saved.get("first_flagged_step") if saved else None
         self.monitor.start(first)
         self.traj = Trajectory(self.out / TRAJECTORY, "a" if saved else "w")
@@ -187,7 +188,7 @@ class RunFolder:
         self.t0 = time.perf_counter()
         self.stopped_at: float | None = None
 
-    def _save(self, step: int, atoms: Atoms, random_state: Any) -> None:
+    def _save(self, step: int, atoms: Atoms, integrator_state: Any) -> None:
         """Write a frame, a log row and the checkpoint for ``step``."""
         self.traj.write(atoms)
         epot, ekin, temperature = self.energies.record(step, step * self.settings.timestep, atoms,
@@ -198,7 +199,7 @@ class RunFolder:
         status = "completed" if step == self.settings.steps else "running"
         self._pending = {
             "step": step, "status": status, "extra_frames": self.extra, "settings": self.settings.to_dict(),
-            "rng": random_state, "wall_time_s": self._wall_time(), "first_flagged_step": self.first_flagged}
+            "integrator_state": integrator_state, "wall_time_s": self._wall_time(), "first_flagged_step": self.first_flagged}
         if status == "completed" or time.perf_counter() - self._checkpointed_at >= CHECKPOINT_SECONDS:
             self._write_checkpoint()
         self.bar.set_postfix_str(f"T={temperature:.0f} K, Etot={epot + ekin:.4f} eV", refresh=False)
@@ -220,7 +221,7 @@ class RunFolder:
     def _update_checkpoint(self, **changes: Any) -> None:
         path = self.out / CHECKPOINT
         checkpoint = json.loads(path.read_text()) if path.exists() else {
-            "step": 0, "extra_frames": 0, "settings": self.settings.to_dict(), "rng": None}
+            "step": 0, "extra_frames": 0, "settings": self.settings.to_dict(), "integrator_state": None}
         _write_json(path, {**checkpoint, **changes})
 
     def _clear(self, overwrite: bool) -> None:
@@ -238,7 +239,8 @@ class RunFolder:
         if not path.exists():
             return None
         state = json.loads(path.read_text())
-        changed = self.settings.differences(MDSettings(**state["settings"]))
+        # folders written before settings had an engine were run by the engine that resumes them
+        changed = self.settings.differences(MDSettings(**{"engine": self.settings.engine, **state["settings"]}))
         if changed:
             raise ValueError(f"cannot resume the run in {self.out}: settings changed ({', '.join(changed)}); "
                              "use the original settings or a new output folder")

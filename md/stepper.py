@@ -9,7 +9,8 @@ stepper (many systems in one model call per step) implements the same protocol.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from ase import Atoms, units
@@ -18,9 +19,10 @@ from ase.md.md import MolecularDynamics
 from ase.md.nose_hoover_chain import IsotropicMTKNPT, NoseHooverChainNVT
 from ase.md.verlet import VelocityVerlet
 
-from mlcalc.md_settings import MDSettings
+from mlcalc.md_settings import CELL_ENSEMBLES, ENSEMBLES, MDSettings
 
-__all__ = ["Stepper", "ASEStepper", "StepError", "ase_integrator", "check_ensemble"]
+__all__ = ["Stepper", "ASEStepper", "StepError", "ASEIntegrator", "ASE_INTEGRATORS", "ase_integrator",
+           "check_ensemble"]
 
 
 class StepError(RuntimeError):
@@ -41,7 +43,7 @@ class Stepper(Protocol):
 
     Energies and forces of the current state are ready before the first step and after
     each one. :meth:`step` raises :class:`StepError` for a system it cannot advance
-    (the others have been advanced). System ``k``'s random state (JSON-ready; None for NVE)
+    (the others have been advanced). System ``k``'s integrator state (JSON-ready; None for NVE)
     is what its checkpoint stores besides positions, momenta and cell: the Langevin noise
     generator, or the Nose-Hoover thermostat (and barostat) variables, so that a resumed
     run continues exactly.
@@ -55,46 +57,63 @@ class Stepper(Protocol):
 
     def snapshot(self, k: int) -> Atoms: ...
 
-    def random_state(self, k: int = 0) -> Any: ...
+    def integrator_state(self, k: int = 0) -> Any: ...
 
-    def set_random_state(self, state: Any, k: int = 0) -> None: ...
+    def set_integrator_state(self, state: Any, k: int = 0) -> None: ...
 
     def release(self, k: int) -> None: ...
 
 
 def check_ensemble(atoms: Atoms, settings: MDSettings, stress: bool | None = None) -> None:
-    """Refuse (one-line ValueError) an ensemble that ``atoms`` cannot run: npt needs a 3D-periodic
-    system and a model that gives stress (``stress``; default: ``atoms.calc`` lists it)."""
-    if settings.ensemble != "npt":
+    """Refuse (one-line ValueError) an ensemble that ``atoms`` cannot run: one that changes the cell
+    (:data:`~mlcalc.md.settings.CELL_ENSEMBLES`) needs a 3D-periodic system and a model that gives
+    stress (``stress``; default: ``atoms.calc`` lists it)."""
+    if settings.ensemble not in CELL_ENSEMBLES:
         return
+    others = [e for e in ENSEMBLES if e not in CELL_ENSEMBLES]
+    others = ", ".join(others[:-1]) + " or " + others[-1]
     if not atoms.pbc.all() or atoms.cell.rank < 3:
-        raise ValueError(f"ensemble npt needs a system periodic in 3D with a cell; {atoms.get_chemical_formula()} "
-                         f"has pbc={atoms.pbc.tolist()}: use nve, langevin or nose-hoover")
+        raise ValueError(f"ensemble {settings.ensemble} needs a system periodic in 3D with a cell; "
+                         f"{atoms.get_chemical_formula()} has pbc={atoms.pbc.tolist()}: use {others}")
     if stress is None:
         stress = "stress" in getattr(atoms.calc, "implemented_properties", ())
     if not stress:
-        raise ValueError(f"ensemble npt needs a model that gives stress; {type(atoms.calc).__name__} does not: "
-                         "use nve, langevin or nose-hoover")
+        raise ValueError(f"ensemble {settings.ensemble} needs a model that gives stress; {type(atoms.calc).__name__} "
+                         f"does not: use {others}")
 
 
-def ase_integrator(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
-    """The ASE integrator for ``settings.ensemble``: velocity Verlet (NVE), Langevin (drawing from ``rng``),
-    Nose-Hoover chain NVT (ASE's ``NoseHooverChainNVT``) or isotropic MTK NPT (``IsotropicMTKNPT``)."""
-    dt = settings.timestep * units.fs
-    if settings.ensemble == "nve":
-        return VelocityVerlet(atoms, dt)
-    if settings.ensemble == "langevin":
-        return Langevin(atoms, dt, temperature_K=settings.temperature, friction=settings.friction / units.fs,
-                        fixcm=False, rng=rng)
-    tdamp = settings.thermostat_time * units.fs
-    if settings.ensemble == "nose-hoover":
-        return NoseHooverChainNVT(atoms, dt, temperature_K=settings.temperature, tdamp=tdamp)
+@dataclass(frozen=True)
+class ASEIntegrator:
+    """One ensemble on ASE: ``build(atoms, settings, rng)`` makes its integrator; ``save(integrator, rng)``
+    gives the variables a checkpoint keeps (JSON-ready; None: none), ``load(integrator, rng, saved)`` sets them."""
+
+    build: Callable[[Atoms, MDSettings, np.random.Generator], MolecularDynamics]
+    save: Callable[[MolecularDynamics, np.random.Generator], Any] = lambda integrator, rng: None
+    load: Callable[[MolecularDynamics, np.random.Generator, Any], None] = lambda integrator, rng, saved: None
+
+
+def _langevin(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
+    return Langevin(atoms, settings.timestep * units.fs, temperature_K=settings.temperature,
+                    friction=settings.friction / units.fs, fixcm=False, rng=rng)
+
+
+def _nose_hoover(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
+    return NoseHooverChainNVT(atoms, settings.timestep * units.fs, temperature_K=settings.temperature,
+                              tdamp=settings.thermostat_time * units.fs)
+
+
+def _mtk_npt(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
     check_ensemble(atoms, settings)
-    return IsotropicMTKNPT(atoms, dt, temperature_K=settings.temperature, pressure_au=settings.pressure * units.GPa,
-                           tdamp=tdamp, pdamp=settings.barostat_time * units.fs)
+    return IsotropicMTKNPT(atoms, settings.timestep * units.fs, temperature_K=settings.temperature,
+                           pressure_au=settings.pressure * units.GPa, tdamp=settings.thermostat_time * units.fs,
+                           pdamp=settings.barostat_time * units.fs)
 
 
-def _thermostat_state(integrator: MolecularDynamics) -> dict:
+def _set_rng_state(integrator: MolecularDynamics, rng: np.random.Generator, saved: dict) -> None:
+    rng.bit_generator.state = saved
+
+
+def _thermostat_state(integrator: MolecularDynamics, rng: np.random.Generator) -> dict:
     """The Nose-Hoover chain (and MTK barostat) variables of an ASE integrator, JSON-ready."""
     thermostat = integrator._thermostat
     state = {"eta": thermostat._eta.tolist(), "p_eta": thermostat._p_eta.tolist()}
@@ -103,10 +122,11 @@ def _thermostat_state(integrator: MolecularDynamics) -> dict:
         state.update(xi=barostat._xi.tolist(), p_xi=barostat._p_xi.tolist(), eps=float(integrator._eps),
                      p_eps=float(integrator._p_eps), volume0=float(integrator._volume0),
                      cell0=integrator._cell0.tolist())
-    return state
+    return {"thermostat": state}
 
 
-def _set_thermostat_state(integrator: MolecularDynamics, state: dict) -> None:
+def _set_thermostat_state(integrator: MolecularDynamics, rng: np.random.Generator, saved: dict) -> None:
+    state = saved["thermostat"]
     thermostat = integrator._thermostat
     thermostat._eta, thermostat._p_eta = np.array(state["eta"]), np.array(state["p_eta"])
     if isinstance(integrator, IsotropicMTKNPT):
@@ -114,6 +134,22 @@ def _set_thermostat_state(integrator: MolecularDynamics, state: dict) -> None:
         barostat._xi, barostat._p_xi = np.array(state["xi"]), np.array(state["p_xi"])
         integrator._eps, integrator._p_eps = state["eps"], state["p_eps"]
         integrator._volume0, integrator._cell0 = state["volume0"], np.array(state["cell0"])
+
+
+#: the ASE integrator of each ensemble (a new ensemble: an entry here, one in the TorchSim table
+#: (:data:`mlcalc.md.torchsim_stepper.TORCHSIM_INTEGRATORS`) and its name in :data:`mlcalc.md.settings.Ensemble`)
+ASE_INTEGRATORS: dict[str, ASEIntegrator] = {
+    "nve": ASEIntegrator(lambda atoms, settings, rng: VelocityVerlet(atoms, settings.timestep * units.fs)),
+    "langevin": ASEIntegrator(_langevin, lambda integrator, rng: rng.bit_generator.state, _set_rng_state),
+    "nose-hoover": ASEIntegrator(_nose_hoover, _thermostat_state, _set_thermostat_state),
+    "npt": ASEIntegrator(_mtk_npt, _thermostat_state, _set_thermostat_state),
+}
+
+
+def ase_integrator(atoms: Atoms, settings: MDSettings, rng: np.random.Generator) -> MolecularDynamics:
+    """The ASE integrator for ``settings.ensemble`` (:data:`ASE_INTEGRATORS`): velocity Verlet (NVE), Langevin
+    (drawing from ``rng``), Nose-Hoover chain NVT (``NoseHooverChainNVT``) or isotropic MTK NPT (``IsotropicMTKNPT``)."""
+    return ASE_INTEGRATORS[settings.ensemble].build(atoms, settings, rng)
 
 
 class ASEStepper:
@@ -146,21 +182,13 @@ class ASEStepper:
             raise IndexError(f"an ASEStepper holds one system, asked for system {k}")
         return self.atoms
 
-    def random_state(self, k: int = 0) -> dict | None:
+    def integrator_state(self, k: int = 0) -> dict | None:
         """The Langevin generator's state, the Nose-Hoover variables (nose-hoover, npt), or None (NVE)."""
-        if self.settings.ensemble == "langevin":
-            return self.rng.bit_generator.state
-        if self.settings.ensemble in ("nose-hoover", "npt"):
-            return {"thermostat": _thermostat_state(self.integrator)}
-        return None
+        return ASE_INTEGRATORS[self.settings.ensemble].save(self.integrator, self.rng)
 
-    def set_random_state(self, state: dict | None, k: int = 0) -> None:
-        if state is None:
-            return
-        if "thermostat" in state:
-            _set_thermostat_state(self.integrator, state["thermostat"])
-        else:
-            self.rng.bit_generator.state = state
+    def set_integrator_state(self, state: dict | None, k: int = 0) -> None:
+        if state is not None:
+            ASE_INTEGRATORS[self.settings.ensemble].load(self.integrator, self.rng, state)
 
     def release(self, k: int = 0) -> None:
         """Nothing to free: the run of the one system has ended."""

@@ -50,7 +50,7 @@ def target_training_frames(molecule_or_atoms: str | os.PathLike | Atoms, k_max: 
     """
     if not isinstance(k_max, (int, np.integer)) or isinstance(k_max, bool) or k_max < 1:
         raise ValueError(f"k_max must be an integer ≥ 1, got {k_max!r}")
-    from mlcalc.calculators import get_calculator, is_reference  # loads torch: not at import time
+    from mlcalc.named_calculators import get_calculator, is_reference  # loads torch: not at import time
 
     atoms = molecule_or_atoms.copy() if isinstance(molecule_or_atoms, Atoms) else load_molecule(molecule_or_atoms)
     base = (settings or ReferenceSettings(frames=1)).model_dump(exclude={"frames", "steps", "seed"})

@@ -38,7 +38,7 @@ from mlcalc.md_settings import MDSettings
 from .stepper import StepError, check_ensemble
 from .torchsim_model import TorchSimModel
 
-__all__ = ["TorchSimStepper"]
+__all__ = ["TorchSimStepper", "TorchSimIntegrator", "TORCHSIM_INTEGRATORS"]
 
 
 class TorchSimStepper:
@@ -62,7 +62,8 @@ class TorchSimStepper:
             raise ValueError("batched MD needs all systems non-periodic or all periodic in 3D")
         for atoms in systems:
             check_ensemble(atoms, settings, stress=True)
-        if settings.ensemble == "npt":
+        integrator = TORCHSIM_INTEGRATORS[settings.ensemble]
+        if integrator.changes_cell:
             model.compute_stress = True
         self.n_systems = len(systems)
         self.model, self.settings = model, settings
@@ -71,12 +72,10 @@ class TorchSimStepper:
         self.dt = torch.tensor(settings.timestep * units.fs, dtype=torch.float64)
         self.kT = torch.tensor(settings.temperature * units.kB, dtype=torch.float64)
         self.gamma = torch.tensor(settings.friction / units.fs, dtype=torch.float64)
-        _, self._nve_update = nve(model, dt=self.dt, kT=self.kT)
         self.active = list(range(self.n_systems))  # stepper index of each system in the batch, in order
         self.left: dict[int, Atoms] = {}  # last snapshot of each system that left the batch
         self._cache: dict[Any, Any] = {}  # this step's snapshots, and the batch as numpy arrays
         self._live: dict[int, Atoms] = {}  # one Atoms per system, updated in place
-        self._one_chain: NoseHooverChain | None = None  # the chain of the one system stepped alone, if so
         state = atoms_to_state(list(systems), model.device, torch.float64)
         momenta = torch.as_tensor(np.concatenate([a.get_momenta() for a in systems]), dtype=torch.float64)
         out = model(state)
@@ -84,17 +83,10 @@ class TorchSimStepper:
         self.state = MDState(positions=state.positions, momenta=momenta.to(model.device), energy=out["energy"],
                              forces=out["forces"], masses=state.masses, cell=state.cell, pbc=state.pbc,
                              system_idx=state.system_idx, atomic_numbers=state.atomic_numbers)
+        self.tau = torch.tensor(settings.thermostat_time * units.fs, dtype=torch.float64)
         self.chain: NoseHooverChain | None = None  # nose-hoover: one chain per system, columns in batch order
         self.npt: list[NPTNoseHooverState] = []  # npt: one single-system state per system in the batch
-        tau = torch.tensor(settings.thermostat_time * units.fs, dtype=torch.float64)
-        if settings.ensemble == "nose-hoover":
-            self._chain_fns = construct_nose_hoover_chain(self.dt, chain_length=3, chain_steps=3, sy_steps=3, tau=tau)
-            self.chain = _new_chains(self.state, self.kT, tau)
-        elif settings.ensemble == "npt":
-            self._npt_init, self._npt_update = npt_nose_hoover(
-                model=model, kT=self.kT, dt=self.dt, external_pressure=torch.tensor(settings.pressure * units.GPa))
-            self.npt = [self._npt_init(self.state[b], t_tau=tau, b_tau=torch.tensor(settings.barostat_time * units.fs),
-                                       momenta=self.state[b].momenta) for b in range(self.n_systems)]
+        self.integrator = integrator(self)
 
     # -- the Stepper protocol ------------------------------------------------------------------
     def step(self) -> None:
@@ -102,17 +94,7 @@ class TorchSimStepper:
         self._cache = {}
         if not self.active:
             return
-        noise = self._noise() if self.settings.ensemble == "langevin" else None
-        if self.settings.ensemble == "npt":
-            self._advance_npt()
-        else:
-            before, chain = self.state, _copy_chain(self.chain)
-            try:
-                self.state = self._advance(_copy(before), noise)
-                self.uncertainty = self.model.last_uncertainty if self.committee else None
-            except (ValueError, FloatingPointError, RuntimeError):
-                self.chain = chain
-                self.state = self._advance_one_by_one(before, noise)
+        self.integrator.step(self._noise() if self.integrator.draws_noise else None)
         self._drop_failures()
 
     def snapshot(self, k: int) -> Atoms:
@@ -128,30 +110,13 @@ class TorchSimStepper:
             self._live[k] = self._cache[k]
         return self._cache[k]
 
-    def random_state(self, k: int = 0) -> dict | None:
+    def integrator_state(self, k: int = 0) -> dict | None:
         """System ``k``'s Langevin generator state, its Nose-Hoover (and barostat) variables, or None (NVE)."""
-        if self.settings.ensemble == "langevin":
-            return self.rngs[k].bit_generator.state
-        if self.settings.ensemble == "nose-hoover" and k in self.active:
-            b = self.active.index(k)
-            return {"thermostat": {"positions": self.chain.positions[:, b].tolist(),
-                                   "momenta": self.chain.momenta[:, b].tolist()}}
-        if self.settings.ensemble == "npt" and k in self.active:
-            return {"thermostat": _npt_variables(self.npt[self.active.index(k)])}
-        return None
+        return self.integrator.save(k)
 
-    def set_random_state(self, state: dict | None, k: int = 0) -> None:
-        if state is None:
-            return
-        if "thermostat" not in state:
-            self.rngs[k].bit_generator.state = state
-            return
-        b, saved = self.active.index(k), state["thermostat"]
-        if self.settings.ensemble == "nose-hoover":
-            for name in ("positions", "momenta"):
-                getattr(self.chain, name)[:, b] = torch.tensor(saved[name], dtype=torch.float64)
-        elif self.settings.ensemble == "npt":
-            _set_npt_variables(self.npt[b], saved)
+    def set_integrator_state(self, state: dict | None, k: int = 0) -> None:
+        if state is not None:
+            self.integrator.load(k, state)
 
     def release(self, k: int) -> None:
         """Take system ``k`` out of the batch (its folder has stopped); its last snapshot stays readable."""
@@ -161,62 +126,15 @@ class TorchSimStepper:
             self._remove([k])
 
     # -- internals ------------------------------------------------------------------------------
-    def _advance(self, state: MDState, noise: torch.Tensor | None, chain: NoseHooverChain | None = None) -> MDState:
-        """One step of ``state``: velocity Verlet (NVE), Nose-Hoover chains (:attr:`chain`, one column per
-        system of ``state``, updated) or BAOAB Langevin with the given ``noise``."""
-        if self.settings.ensemble == "nose-hoover":
-            return self._advance_nose_hoover(state, chain)
-        if noise is None:
-            return self._nve_update(state, dt=self.dt)
-        dt = self.dt
-        state = momentum_step(state, dt / 2)
-        state = position_step(state, dt / 2)
-        c1 = torch.exp(-self.gamma * dt)
-        c2 = torch.sqrt(self.kT * (1 - c1 ** 2))
-        state.momenta = c1 * state.momenta + c2 * torch.sqrt(state.masses).unsqueeze(-1) * noise
-        state = position_step(state, dt / 2)
-        out = self.model(state)
-        state.energy, state.forces = out["energy"], out["forces"]
-        return momentum_step(state, dt / 2)
-
-    def _advance_nose_hoover(self, state: MDState, chain: NoseHooverChain | None) -> MDState:
-        """Chain half step, velocity Verlet, chain half step; each system scaled by its own chain.
-
-        TorchSim's chain half step scales the momenta it is given by the chain's factor; given
-        ones [n_systems] and chains with one column per system, it returns each system's factor.
-        """
-        chain = self.chain if chain is None else chain
-        ones = torch.ones(state.n_systems, dtype=state.momenta.dtype, device=state.device)
-        chain.kinetic_energy = calc_kinetic_energy(masses=state.masses, momenta=state.momenta,
-                                                   system_idx=state.system_idx)  # from the momenta: exact resume
-        scale, chain = self._chain_fns.half_step(ones, chain, self.kT)
-        state.momenta = state.momenta * scale[state.system_idx].unsqueeze(-1)
-        state = velocity_verlet(state, self.dt, self.model)
-        chain.kinetic_energy = calc_kinetic_energy(masses=state.masses, momenta=state.momenta,
-                                                   system_idx=state.system_idx)
-        scale, chain = self._chain_fns.half_step(ones, chain, self.kT)
-        state.momenta = state.momenta * scale[state.system_idx].unsqueeze(-1)
-        _assign_chain(self.chain if self._one_chain is None else self._one_chain, chain)
-        return state
-
-    def _advance_npt(self) -> None:
-        """One NPT step of each system alone; the batch state is rebuilt from theirs."""
-        failed, uncertainty = [], []
-        for b, k in enumerate(self.active):
-            try:
-                self.npt[b] = self._npt_update(self.npt[b])
-                uncertainty.append(self.model.last_uncertainty if self.committee else None)
-            except (ValueError, FloatingPointError, RuntimeError) as err:
-                failed.append((k, f"the model refused the structure: {err}"))
-                uncertainty.append(torch.full((1,), float("nan"), dtype=torch.float64))
-        self.state = concatenate_states([_md_state(s) for s in self.npt]) if len(self.npt) > 1 else _md_state(self.npt[0])
-        self.uncertainty = (torch.cat([u.reshape(-1).cpu().double() for u in uncertainty])
-                            if self.committee else None)
-        if failed:
-            for k, _ in failed:
-                self.left[k] = self._atoms(self.active.index(k))
-            self._remove([k for k, _ in failed])
-            raise _step_error(failed)
+    def _step_batch(self, noise: torch.Tensor | None) -> None:
+        """One step of the whole batch by the integrator; if it fails, each system alone."""
+        before, chain = self.state, _copy_chain(self.chain)
+        try:
+            self.state = self.integrator.advance(_copy(before), noise)
+            self.uncertainty = self.model.last_uncertainty if self.committee else None
+        except (ValueError, FloatingPointError, RuntimeError):
+            self.chain = chain
+            self.state = self._advance_one_by_one(before, noise)
 
     def _advance_one_by_one(self, before: MDState, noise: torch.Tensor | None) -> MDState:
         """After the batch failed: step each system alone; those that still fail leave the batch."""
@@ -224,9 +142,8 @@ class TorchSimStepper:
         for b, k in enumerate(self.active):
             mask = before.system_idx == b
             chain = None if self.chain is None else _chain_columns(self.chain, [b])
-            self._one_chain = chain
             try:
-                parts.append(self._advance(before[b], None if noise is None else noise[mask], chain))
+                parts.append(self.integrator.advance(before[b], None if noise is None else noise[mask], chain))
                 uncertainty.append(self.model.last_uncertainty if self.committee else None)
                 if chain is not None:
                     _set_chain_column(self.chain, b, chain)
@@ -235,8 +152,6 @@ class TorchSimStepper:
                 self.left[k] = self._atoms_of(before[b])
                 parts.append(before[b])  # placeholder, removed below
                 uncertainty.append(torch.full((1,), float("nan"), dtype=torch.float64))
-            finally:
-                self._one_chain = None
         state = concatenate_states(parts) if len(parts) > 1 else parts[0]
         self.uncertainty = (torch.cat([u.reshape(-1).cpu().double() for u in uncertainty])
                             if self.committee else None)
@@ -306,6 +221,161 @@ class TorchSimStepper:
         return _make_atoms(state.atomic_numbers.cpu().numpy(), _numpy(state.positions), _numpy(state.momenta),
                            _numpy(state.row_vector_cell)[0], bool(state.pbc), _numpy(state.energy)[0],
                            _numpy(state.forces))
+
+
+class TorchSimIntegrator:
+    """One ensemble on TorchSim, bound to a :class:`TorchSimStepper` (``stepper``): sets up its variables,
+    advances a batch state (:meth:`advance`), and gives/takes a system's variables for its checkpoint."""
+
+    #: draws per-system noise each step (handed to :meth:`advance`)
+    draws_noise = False
+    #: changes the cell (the model computes stress)
+    changes_cell = False
+
+    def __init__(self, stepper: "TorchSimStepper"):
+        self.stepper = stepper
+
+    def step(self, noise: torch.Tensor | None) -> None:
+        """Advance the stepper's batch one time step (by default all systems in one :meth:`advance`)."""
+        self.stepper._step_batch(noise)
+
+    def advance(self, state: MDState, noise: torch.Tensor | None, chain: NoseHooverChain | None = None) -> MDState:
+        """One time step of ``state`` (a batch, or one system stepped alone with its ``chain``)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def save(self, k: int) -> dict | None:
+        """System ``k``'s variables for its checkpoint (JSON-ready; None: none)."""
+        return None
+
+    def load(self, k: int, saved: dict) -> None:
+        """Set system ``k``'s variables from its checkpoint."""
+
+
+class _VelocityVerlet(TorchSimIntegrator):
+    """NVE: TorchSim's velocity Verlet."""
+
+    def __init__(self, stepper: "TorchSimStepper"):
+        super().__init__(stepper)
+        _, self._update = nve(stepper.model, dt=stepper.dt, kT=stepper.kT)
+
+    def advance(self, state: MDState, noise: torch.Tensor | None, chain: NoseHooverChain | None = None) -> MDState:
+        return self._update(state, dt=self.stepper.dt)
+
+
+class _Langevin(TorchSimIntegrator):
+    """NVT: TorchSim's BAOAB splitting with each system's noise from its own generator."""
+
+    draws_noise = True
+
+    def advance(self, state: MDState, noise: torch.Tensor | None, chain: NoseHooverChain | None = None) -> MDState:
+        s = self.stepper
+        dt = s.dt
+        state = momentum_step(state, dt / 2)
+        state = position_step(state, dt / 2)
+        c1 = torch.exp(-s.gamma * dt)
+        c2 = torch.sqrt(s.kT * (1 - c1 ** 2))
+        state.momenta = c1 * state.momenta + c2 * torch.sqrt(state.masses).unsqueeze(-1) * noise
+        state = position_step(state, dt / 2)
+        out = s.model(state)
+        state.energy, state.forces = out["energy"], out["forces"]
+        return momentum_step(state, dt / 2)
+
+    def save(self, k: int) -> dict:
+        return self.stepper.rngs[k].bit_generator.state
+
+    def load(self, k: int, saved: dict) -> None:
+        self.stepper.rngs[k].bit_generator.state = saved
+
+
+class _NoseHoover(TorchSimIntegrator):
+    """NVT: velocity Verlet between half steps of TorchSim's Nose-Hoover chain, one chain per system."""
+
+    def __init__(self, stepper: "TorchSimStepper"):
+        super().__init__(stepper)
+        self._chain_fns = construct_nose_hoover_chain(stepper.dt, chain_length=3, chain_steps=3, sy_steps=3,
+                                                      tau=stepper.tau)
+        stepper.chain = _new_chains(stepper.state, stepper.kT, stepper.tau)
+
+    def advance(self, state: MDState, noise: torch.Tensor | None, chain: NoseHooverChain | None = None) -> MDState:
+        """Chain half step, velocity Verlet, chain half step; each system scaled by its own chain.
+
+        TorchSim's chain half step scales the momenta it is given by the chain's factor; given
+        ones [n_systems] and chains with one column per system, it returns each system's factor.
+        """
+        s = self.stepper
+        target = chain = s.chain if chain is None else chain
+        ones = torch.ones(state.n_systems, dtype=state.momenta.dtype, device=state.device)
+        chain.kinetic_energy = calc_kinetic_energy(masses=state.masses, momenta=state.momenta,
+                                                   system_idx=state.system_idx)  # from the momenta: exact resume
+        scale, chain = self._chain_fns.half_step(ones, chain, s.kT)
+        state.momenta = state.momenta * scale[state.system_idx].unsqueeze(-1)
+        state = velocity_verlet(state, s.dt, s.model)
+        chain.kinetic_energy = calc_kinetic_energy(masses=state.masses, momenta=state.momenta,
+                                                   system_idx=state.system_idx)
+        scale, chain = self._chain_fns.half_step(ones, chain, s.kT)
+        state.momenta = state.momenta * scale[state.system_idx].unsqueeze(-1)
+        _assign_chain(target, chain)
+        return state
+
+    def save(self, k: int) -> dict | None:
+        s = self.stepper
+        if k not in s.active:
+            return None
+        b = s.active.index(k)
+        return {"thermostat": {"positions": s.chain.positions[:, b].tolist(), "momenta": s.chain.momenta[:, b].tolist()}}
+
+    def load(self, k: int, saved: dict) -> None:
+        b = self.stepper.active.index(k)
+        for name in ("positions", "momenta"):
+            getattr(self.stepper.chain, name)[:, b] = torch.tensor(saved["thermostat"][name], dtype=torch.float64)
+
+
+class _MTKNPT(TorchSimIntegrator):
+    """NPT: TorchSim's ``npt_nose_hoover`` (isotropic MTK), each system stepped alone (its chains are shared
+    over a batch in TorchSim 0.3)."""
+
+    changes_cell = True
+
+    def __init__(self, stepper: "TorchSimStepper"):
+        super().__init__(stepper)
+        s, settings = stepper, stepper.settings
+        npt_init, self._update = npt_nose_hoover(model=s.model, kT=s.kT, dt=s.dt,
+                                                 external_pressure=torch.tensor(settings.pressure * units.GPa))
+        s.npt = [npt_init(s.state[b], t_tau=s.tau, b_tau=torch.tensor(settings.barostat_time * units.fs),
+                          momenta=s.state[b].momenta) for b in range(s.n_systems)]
+
+    def step(self, noise: torch.Tensor | None) -> None:
+        """One NPT step of each system alone; the batch state is rebuilt from theirs."""
+        s = self.stepper
+        failed, uncertainty = [], []
+        for b, k in enumerate(s.active):
+            try:
+                s.npt[b] = self._update(s.npt[b])
+                uncertainty.append(s.model.last_uncertainty if s.committee else None)
+            except (ValueError, FloatingPointError, RuntimeError) as err:
+                failed.append((k, f"the model refused the structure: {err}"))
+                uncertainty.append(torch.full((1,), float("nan"), dtype=torch.float64))
+        s.state = concatenate_states([_md_state(x) for x in s.npt]) if len(s.npt) > 1 else _md_state(s.npt[0])
+        s.uncertainty = torch.cat([u.reshape(-1).cpu().double() for u in uncertainty]) if s.committee else None
+        if failed:
+            for k, _ in failed:
+                s.left[k] = s._atoms(s.active.index(k))
+            s._remove([k for k, _ in failed])
+            raise _step_error(failed)
+
+    def save(self, k: int) -> dict | None:
+        s = self.stepper
+        return {"thermostat": _npt_variables(s.npt[s.active.index(k)])} if k in s.active else None
+
+    def load(self, k: int, saved: dict) -> None:
+        _set_npt_variables(self.stepper.npt[self.stepper.active.index(k)], saved["thermostat"])
+
+
+#: the TorchSim integrator of each ensemble, as TorchSim's own ``INTEGRATOR_REGISTRY`` (a new ensemble: a
+#: :class:`TorchSimIntegrator` here, an entry in :data:`mlcalc.md.stepper.ASE_INTEGRATORS` and its name in
+#: :data:`mlcalc.md.settings.Ensemble`)
+TORCHSIM_INTEGRATORS: dict[str, type[TorchSimIntegrator]] = {
+    "nve": _VelocityVerlet, "langevin": _Langevin, "nose-hoover": _NoseHoover, "npt": _MTKNPT}
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -14,29 +13,17 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from mlcalc.call_lock import SerialCalls
 from mlcalc.attributions import atom_attributions, check_attribution_method
 from mlcalc.derivatives import model_inputs
+from mlcalc.evaluation import DEFAULT_DTYPE, as_dtype, load_for_evaluation, structure_model_inputs
 from mlcalc.evaluators import check_finite, evaluator_for
-from mlcalc import keys as K
-from mlcalc.graph import atoms_to_batch, model_positions
-from mlcalc.modelfile import load_model
-from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
-from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache, structure_inputs
-from mlcalc.validation import (DEFAULT_MIN_DISTANCE, check_close_contacts, check_device, check_min_distance,
-                               validate_atoms)
+from mlcalc.graph import atoms_to_batch
+from mlcalc.named_models import available_models
+from mlcalc.neighbor_cache import DEFAULT_SKIN, NeighborCache
+from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_device, check_min_distance, validate_atoms
 
 __all__ = ["MLCalc", "as_dtype"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: parameters fixed when the calculator is built (a new MLCalc is needed to change them)
 _FIXED = ("model", "device", "dtype")
-
-
-def as_dtype(value: Any) -> torch.dtype:
-    """``torch.float32``/``torch.float64`` or their names as a torch.dtype; TypeError for anything else."""
-    if isinstance(value, str) and value in _DTYPES:
-        return _DTYPES[value]
-    if value in _DTYPES.values():
-        return value
-    raise TypeError(f"dtype must be torch.float32 or torch.float64 (or 'float32', 'float64'), got {value!r}")
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -63,26 +50,22 @@ class MLCalc(SerialCalls, Calculator):
                                           "min_distance": DEFAULT_MIN_DISTANCE}
 
     def __init__(self, model: str | os.PathLike | torch.nn.Module | None = None, manifest: dict[str, Any] | None = None,
-                 device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
+                 device: str | torch.device = "cpu", dtype: torch.dtype | str = DEFAULT_DTYPE,
                  min_distance: float = DEFAULT_MIN_DISTANCE, **kwargs: Any):
         dtype, device, min_distance = as_dtype(dtype), check_device(device), check_min_distance(min_distance)
         if "attribution" in kwargs:
             check_attribution_method(kwargs["attribution"])
-        source = None
-        if isinstance(model, (str, os.PathLike)):
-            path = resolve_model_path(model)
-            # a shipped model keeps its name; a file is recorded by absolute path (todict works from anywhere)
-            source = str(model) if path.parent == PRETRAINED_DIR and not Path(model).is_file() else str(path.resolve())
-            model, manifest = load_model(path)
-        elif not isinstance(model, torch.nn.Module):
+        if not isinstance(model, (str, os.PathLike, torch.nn.Module)):
             raise TypeError(f"MLCalc needs a model: a .mlc file, a shipped model name "
                             f"({', '.join(available_models())}) or a model object; got {model!r:.80}")
+        # a file is recorded by absolute path, so that todict() works from anywhere
+        model, manifest, source = load_for_evaluation(model, torch.device(device), dtype, manifest)
         super().__init__(model=source, device=str(torch.device(device)), dtype=_dtype_name(dtype),
                          min_distance=float(min_distance), **kwargs)
         self.device = torch.device(device)
         self.dtype = dtype
-        self.model = model.to(device=self.device, dtype=dtype).eval()
-        self.manifest = dict(manifest or {})
+        self.model = model
+        self.manifest = manifest
         self.evaluator = evaluator_for(self.model)
         self.implemented_properties = list(self.evaluator.properties)
         #: property name -> unit
@@ -94,7 +77,7 @@ class MLCalc(SerialCalls, Calculator):
 
     @classmethod
     def load(cls, path_or_name: str | os.PathLike, device: str | torch.device = "cpu",
-             dtype: torch.dtype | str = torch.float32, **kwargs: Any) -> "MLCalc":
+             dtype: torch.dtype | str = DEFAULT_DTYPE, **kwargs: Any) -> "MLCalc":
         """A calculator from a ``.mlc`` file or the name of a shipped model (e.g. ``"ethanol-et"``)."""
         if not isinstance(path_or_name, (str, os.PathLike)):
             raise TypeError(f"MLCalc.load takes a .mlc file or a shipped model name "
@@ -121,7 +104,8 @@ class MLCalc(SerialCalls, Calculator):
         return super().set(**kwargs)
 
     def todict(self, skip_default: bool = False) -> dict[str, Any]:
-        """The calculator's parameters (all of them unless ``skip_default``), JSON-ready."""
+        """The calculator's parameters, JSON-ready: all of them (ASE's default ``skip_default=True`` would
+        leave out those at their default, e.g. ``device="cpu"``), so the dict describes the calculator in full."""
         return super().todict(skip_default=skip_default)
 
     # -- ASE contract -------------------------------------------------------------------------
@@ -203,20 +187,16 @@ class MLCalc(SerialCalls, Calculator):
     def _inputs(self, structures: Sequence[Atoms]) -> dict[str, torch.Tensor]:
         """Validated model inputs for ``structures`` on this calculator's device and dtype.
 
-        One structure (an MD step) gets its pairs from :attr:`neighbors` (reused within a skin)
-        and its tensors directly, and the close-contact check reads those pairs (they hold every
-        pair within the cutoff, so no second search is needed); a batch goes through PyG batching.
+        One structure (an MD step) goes through :func:`mlcalc.evaluation.structure_model_inputs`, the
+        evaluation the TorchSim model shares: pairs from :attr:`neighbors` (reused within a skin), the
+        element and close-contact checks; a batch goes through PyG batching.
         """
         if len(structures) == 1:
             atoms = structures[0]
-            reuse = self.min_distance < self.model.cutoff  # then the cached pairs include every closer pair
-            validate_atoms(atoms, self.model.elements, self.model.periodic, 0.0 if reuse else self.min_distance)
-            inputs = structure_inputs(model_positions(atoms, self.dtype), atoms.numbers, atoms.cell.array[None], np.asarray(atoms.pbc)[None],
-                                      [len(atoms)], self.neighbors, self.dtype, self.device)
-            if reuse:
-                check_close_contacts(atoms, inputs[K.EDGE_INDEX].cpu().numpy(), None, self.min_distance,
-                                     squared_distances=self.neighbors.squared_distances)
-            return inputs
+            validate_atoms(atoms, None, self.model.periodic, 0.0)  # elements and contacts: checked with the inputs
+            return structure_model_inputs(self.model, atoms.positions, atoms.numbers, atoms.cell.array[None],
+                                          np.asarray(atoms.pbc)[None], [len(atoms)], self.neighbors, self.dtype,
+                                          self.device, self.min_distance)
         for atoms in structures:
             validate_atoms(atoms, self.model.elements, self.model.periodic, self.min_distance)
         batch = atoms_to_batch(structures, cutoff=self.model.cutoff, dtype=self.dtype, labels=False)

@@ -1,7 +1,8 @@
 """How MLCalc evaluates an ensemble (a committee of models): the mean, the members' spread and their predictions.
 
-Each member is evaluated by its family's evaluator on the same batch of graphs (built
-once); the results are the mean over members plus, with the key names MACE's committee
+The members are evaluated on the same batch of graphs (built once): an energy committee
+by :func:`mlcalc.evaluation.evaluate_inputs` (the evaluation the TorchSim model shares), a
+property committee by each member's family evaluator; the results are the mean over members plus, with the key names MACE's committee
 calculator uses (variances over members, ``ddof=0``):
 
 - energy models: ``energy``, ``free_energy``, ``forces``, ``stress`` (means);
@@ -22,19 +23,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from ase import Atoms
+from ase.stress import full_3x3_to_voigt_6_stress
 
+from mlcalc.evaluation import evaluate_inputs
 from mlcalc.evaluators import Evaluator, evaluator_for, register_evaluator
 
-__all__ = ["CommitteeEvaluator", "force_uncertainty", "ENERGY_SPREAD_KEYS"]
+__all__ = ["CommitteeEvaluator", "ENERGY_SPREAD_KEYS"]
 
 #: results an energy committee adds to those of its members, with their units
 ENERGY_SPREAD_KEYS = {"energy_var": "eV^2", "forces_var": "eV^2/Å^2", "stress_var": "eV^2/Å^6",
                       "energy_comm": "eV", "forces_comm": "eV/Å", "uncertainty": "eV/Å"}
-
-
-def force_uncertainty(forces_var: np.ndarray) -> float:
-    """Mean over atoms of the norm of the force standard deviation, eV/Å, from ``forces_var`` [n_atoms, 3]."""
-    return float(np.sqrt(np.asarray(forces_var).sum(axis=1)).mean()) if len(forces_var) else 0.0
 
 
 def _unit_squared(unit: str) -> str:
@@ -75,6 +73,15 @@ class CommitteeEvaluator(Evaluator):
         return [getattr(ev, method)(self.model.member_inputs(inputs, member), *args)
                 for ev, member in zip(self.members, self.model.members)]
 
+    def _energy(self, inputs: dict[str, torch.Tensor], properties: Sequence[str]) -> dict[str, np.ndarray]:
+        """The core evaluation's mean and spread as float64 arrays, stress (and its variance) in Voigt order."""
+        out = {key: value.to("cpu", torch.float64).numpy()
+               for key, value in evaluate_inputs(self.model, inputs, bool(self._base_properties(properties))).items()}
+        for key in ("stress", "stress_var"):
+            if key in out:
+                out[key] = np.array([full_3x3_to_voigt_6_stress(s) for s in out[key]]).reshape(-1, 6)
+        return out
+
     # -- one structure -------------------------------------------------------------------------
     def results(self, inputs: dict[str, torch.Tensor], properties: Sequence[str]) -> dict[str, Any]:
         if self.family != "energy":
@@ -84,17 +91,14 @@ class CommitteeEvaluator(Evaluator):
                 values = np.array([p[name] for p in per])
                 out[name], out[f"{name}_var"] = float(values.mean()), float(values.var())
             return out
-        per = self._each("results", inputs, self._base_properties(properties))
-        energies = np.array([p["energy"] for p in per])
-        forces = np.stack([p["forces"] for p in per])
-        forces_var = forces.var(axis=0)
-        out = {"energy": float(energies.mean()), "free_energy": float(energies.mean()), "forces": forces.mean(axis=0),
-               "energy_var": float(energies.var()), "forces_var": forces_var, "energy_comm": energies,
-               "forces_comm": forces, "uncertainty": force_uncertainty(forces_var)}
-        if "stress" in per[0]:
-            stress = np.stack([p["stress"] for p in per])
-            out["stress"], out["stress_var"] = stress.mean(axis=0), stress.var(axis=0)
-        return out
+        out = self._energy(inputs, properties)
+        results = {"energy": float(out["energy"][0]), "free_energy": float(out["energy"][0]), "forces": out["forces"],
+                   "energy_var": float(out["energy_var"][0]), "forces_var": out["forces_var"],
+                   "energy_comm": out["energy_comm"][:, 0], "forces_comm": out["forces_comm"],
+                   "uncertainty": float(out["uncertainty"][0])}
+        if "stress" in out:
+            results["stress"], results["stress_var"] = out["stress"][0], out["stress_var"][0]
+        return results
 
     # -- many structures -----------------------------------------------------------------------
     def batch(self, inputs: dict[str, torch.Tensor], sizes: Sequence[int], properties: Sequence[str]) -> dict:
@@ -105,17 +109,13 @@ class CommitteeEvaluator(Evaluator):
                 values = np.stack([p[name] for p in per])
                 out[name], out[f"{name}_var"] = values.mean(axis=0), values.var(axis=0)
             return out
-        per = self._each("batch", inputs, sizes, self._base_properties(properties))
-        energies = np.stack([p["energy"] for p in per])
-        forces = [np.stack(member_forces) for member_forces in zip(*(p["forces"] for p in per))]
-        forces_var = [f.var(axis=0) for f in forces]
-        out = {"energy": energies.mean(axis=0), "energy_var": energies.var(axis=0),
-               "forces": [f.mean(axis=0) for f in forces], "forces_var": forces_var,
-               "uncertainty": np.array([force_uncertainty(v) for v in forces_var])}
-        if "stress" in per[0]:
-            stress = np.stack([p["stress"] for p in per])
-            out["stress"], out["stress_var"] = stress.mean(axis=0), stress.var(axis=0)
-        return out
+        out = self._energy(inputs, properties)
+        split = np.cumsum(sizes)[:-1]
+        chunk = {"energy": out["energy"], "energy_var": out["energy_var"], "forces": np.split(out["forces"], split),
+                 "forces_var": np.split(out["forces_var"], split), "uncertainty": out["uncertainty"]}
+        if "stress" in out:
+            chunk["stress"], chunk["stress_var"] = out["stress"], out["stress_var"]
+        return chunk
 
     def merge(self, chunks: list[dict], properties: Sequence[str]) -> dict[str, Any]:
         if not chunks:

@@ -17,7 +17,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlcalc import keys as K
-from mlcalc.derivatives import energy_forces_stress
+from mlcalc.evaluation import evaluate_inputs
 
 __all__ = ["Evaluator", "EnergyEvaluator", "PropertyEvaluator", "register_evaluator", "evaluator_for",
            "NonFinitePredictionError", "check_finite"]
@@ -127,9 +127,7 @@ class EnergyEvaluator(Evaluator):
             raise ValueError(f"stress asked for, but structures {flat[:10]} are not periodic in 3D")
 
     def _evaluate(self, inputs: dict[str, torch.Tensor], stress: bool) -> dict[str, np.ndarray]:
-        out = energy_forces_stress(self.model, inputs, forces=True, stress=stress)
-        return {key: _numpy(value) for key, value in out.items()
-                if key in (K.ENERGY, K.FORCES, K.STRESS) or key in self.extras}
+        return {key: _numpy(value) for key, value in evaluate_inputs(self.model, inputs, stress).items()}
 
     def results(self, inputs: dict[str, torch.Tensor], properties: Sequence[str]) -> dict[str, Any]:
         out = self._evaluate(inputs, stress="stress" in properties)

@@ -25,8 +25,9 @@ __all__ = ["neighbor_pairs", "model_positions", "atoms_to_graph", "batch_graphs"
 
 
 def periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """The cell with the rows of non-periodic directions zeroed, [3, 3] Å."""
-    return np.asarray(cell, dtype=np.float64) * np.asarray(pbc, dtype=bool)[:, None]
+    """The cell with the rows of non-periodic directions zeroed: [3, 3] Å for ``pbc`` [3], or cells
+    [n, 3, 3] for ``pbc`` [n, 3]."""
+    return np.asarray(cell, dtype=np.float64) * np.asarray(pbc, dtype=bool)[..., None]
 
 
 def neighbor_pairs(

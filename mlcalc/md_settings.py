@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["ENSEMBLES", "MDSettings", "ReferenceSettings", "describe_errors"]
+__all__ = ["ENSEMBLES", "CELL_ENSEMBLES", "ENGINES", "MDSettings", "ReferenceSettings", "describe_errors"]
 
 
 def _field(description: str, unit: str = "", **checks: Any) -> Any:
@@ -24,8 +24,14 @@ def _field(description: str, unit: str = "", **checks: Any) -> Any:
 
 
 Ensemble = Literal["nve", "langevin", "nose-hoover", "npt"]
-#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin, NVT Nose-Hoover chain, NPT (MTK, isotropic)
+#: the ensembles MD runs in: NVE velocity Verlet, NVT Langevin, NVT Nose-Hoover chain, NPT (MTK, isotropic);
+#: each has an entry in each engine's integrator table (mlcalc.md.stepper, mlcalc.md.torchsim_stepper)
 ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
+#: ensembles that change the cell: periodic systems with a model that gives stress only
+CELL_ENSEMBLES: tuple[str, ...] = ("npt",)
+Engine = Literal["ase", "torchsim"]
+#: what steps the systems: ASE (one system per model call, any calculator) or TorchSim (batched)
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 Steps = Annotated[int, Field(ge=1, strict=True, description="number of MD steps")]
 Timestep = Annotated[float, _field("time step", "fs", gt=0, le=5)]
@@ -33,6 +39,9 @@ Temperature = Annotated[float, _field("initial Maxwell-Boltzmann velocities; Lan
 EnsembleField = Annotated[Ensemble, Field(description=(
     "nve: velocity Verlet; langevin: NVT Langevin; nose-hoover: NVT Nose-Hoover chain; "
     "npt: Nose-Hoover chain thermostat and isotropic MTK barostat (periodic systems, a model with stress)"))]
+EngineField = Annotated[Engine, Field(description=(
+    "ase: one system per model call, any calculator; torchsim: many systems in one model call per step "
+    "(mlcalc energy models)"))]
 Friction = Annotated[float, _field("Langevin friction", "1/fs", gt=0)]
 ThermostatTime = Annotated[float, _field("Nose-Hoover thermostat time constant (nose-hoover, npt)", "fs", gt=0)]
 Pressure = Annotated[float, _field("npt target pressure", "GPa")]
@@ -63,7 +72,9 @@ class MDSettings(BaseModel):
     ``"langevin"`` (NVT at ``temperature`` with ``friction`` in 1/fs), ``"nose-hoover"``
     (NVT, a Nose-Hoover chain of time constant ``thermostat_time`` fs) or ``"npt"`` (that
     thermostat and an isotropic MTK barostat at ``pressure`` GPa with time constant
-    ``barostat_time`` fs; periodic systems with a model that gives stress). A frame and a log
+    ``barostat_time`` fs; periodic systems with a model that gives stress). ``engine``: ``"ase"``
+    (:func:`mlcalc.md.run_md`, any calculator) or ``"torchsim"`` (batched, mlcalc energy models:
+    :func:`mlcalc.md.run_batched_md`; :func:`~mlcalc.md.run_md` hands such a run to it). A frame and a log
     row are written every ``interval`` steps (and after the last step); ``extxyz`` also
     writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
     of a bond's starting length) stop a run that blows up; None disables a check.
@@ -79,6 +90,7 @@ class MDSettings(BaseModel):
     timestep: Timestep = 0.5
     temperature: Temperature = 300.0
     ensemble: EnsembleField = "nve"
+    engine: EngineField = "ase"
     friction: Friction = 0.01
     thermostat_time: ThermostatTime = 50.0
     pressure: Pressure = 0.0
@@ -137,6 +149,7 @@ class ReferenceSettings(MDSettings):
 
     temperature: Temperature = 500.0
     ensemble: EnsembleField = "langevin"
+    engine: Annotated[Literal["ase"], Field(description="reference calculators run on ASE")] = "ase"
     interval: Interval = 40
     frames: Frames = 1000
     thermalise: Thermalise = 2000

@@ -6,7 +6,8 @@ skin since (and numbers, cell and pbc are unchanged); every call filters them by
 current distances, so it returns exactly the pairs closer than ``cutoff`` — the same
 edge set as a fresh neighbor search, only cheaper. It holds many structures at once
 (one batched MD state) and rebuilds only the structures that need it.
-:func:`structure_inputs` turns structures into the model-input dict of :mod:`mlcalc.keys`.
+:func:`structure_inputs` turns structures into the model-input dict of :mod:`mlcalc.keys` (checked by
+:func:`mlcalc.evaluation.structure_model_inputs`, the one builder MLCalc and the TorchSim model use).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 import torch
 
 from mlcalc import keys as K
-from mlcalc.graph import model_positions, neighbor_pairs
+from mlcalc.graph import neighbor_pairs, periodic_cell
 
-__all__ = ["NeighborCache", "DEFAULT_SKIN", "structure_inputs", "single_structure_inputs"]
+__all__ = ["NeighborCache", "DEFAULT_SKIN", "structure_inputs"]
 
 #: Å; pairs are searched within cutoff + skin and reused until an atom moves half of it
 DEFAULT_SKIN = 0.5
@@ -79,7 +80,7 @@ class NeighborCache:
             self._candidates = self._concatenate(starts)
         edges, shifts, graph = self._candidates
         j, i = edges
-        vectors = positions[j] - positions[i] + np.einsum("ek,ekl->el", shifts, _cells(cells, pbc)[graph])
+        vectors = positions[j] - positions[i] + np.einsum("ek,ekl->el", shifts, periodic_cell(cells, pbc)[graph])
         squared = np.einsum("ij,ij->i", vectors, vectors)
         keep = squared < self.cutoff ** 2
         self.squared_distances = squared[keep]  # Å², of the pairs returned (for a close-contact check)
@@ -107,11 +108,6 @@ class NeighborCache:
                 np.concatenate(graph))
 
 
-def _cells(cells: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """Cells [n, 3, 3] with the rows of non-periodic directions zeroed."""
-    return cells * pbc[:, :, None]
-
-
 def structure_inputs(positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray, pbc: np.ndarray,
                      sizes: Sequence[int], cache: NeighborCache, dtype: torch.dtype,
                      device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -126,17 +122,10 @@ def structure_inputs(positions: np.ndarray, numbers: np.ndarray, cells: np.ndarr
     return {
         K.Z: torch.as_tensor(np.asarray(numbers, dtype=np.int64), device=device),
         K.POSITIONS: torch.as_tensor(positions, dtype=dtype, device=device),
-        K.CELL: torch.as_tensor(_cells(cells, pbc), dtype=dtype, device=device),
+        K.CELL: torch.as_tensor(periodic_cell(cells, pbc), dtype=dtype, device=device),
         K.PBC: torch.as_tensor(pbc, device=device),
         K.BATCH: torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes_t),
         K.N_ATOMS: sizes_t,
         K.EDGE_INDEX: torch.as_tensor(edges, device=device),
         K.EDGE_SHIFTS: torch.as_tensor(shifts, dtype=dtype, device=device),
     }
-
-
-def single_structure_inputs(atoms, cache: NeighborCache, dtype: torch.dtype,
-                            device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """:func:`structure_inputs` of one ASE Atoms (positions as :func:`mlcalc.graph.model_positions` gives them)."""
-    return structure_inputs(model_positions(atoms, dtype), atoms.numbers, atoms.cell.array[None], np.asarray(atoms.pbc)[None],
-                            [len(atoms)], cache, dtype, device)

@@ -12,7 +12,8 @@ from ase.data import chemical_symbols
 
 from mlcalc.graph import neighbor_pairs
 
-__all__ = ["validate_atoms", "check_close_contacts", "check_device", "check_min_distance", "DEFAULT_MIN_DISTANCE"]
+__all__ = ["validate_atoms", "check_elements", "check_close_contacts", "check_pair_distances", "check_device",
+           "check_min_distance", "DEFAULT_MIN_DISTANCE"]
 
 #: Å; no chemically sane structure has two nuclei closer than this (H2 bond: 0.74 Å).
 DEFAULT_MIN_DISTANCE = 0.5
@@ -66,6 +67,14 @@ def check_min_distance(value: Any) -> float:
     return float(value)
 
 
+def check_elements(numbers: Iterable[int], elements: Iterable[int]) -> None:
+    """Raise ValueError naming the elements of ``numbers`` (atomic numbers) not among the model's ``elements``."""
+    known = set(int(z) for z in elements)
+    unknown = set(int(z) for z in np.unique(np.asarray(numbers))) - known
+    if unknown:
+        raise ValueError(f"element(s) {_symbols(unknown)} not known to this model; it was trained on: {_symbols(known)}")
+
+
 def validate_atoms(
     atoms: Atoms,
     elements: Iterable[int] | None = None,
@@ -95,13 +104,7 @@ def validate_atoms(
         idx = np.flatnonzero(bad)
         raise ValueError(f"positions of atoms {idx[:10].tolist()} are NaN or infinite")
     if elements is not None:
-        known = set(int(z) for z in elements)
-        unknown = set(int(z) for z in atoms.numbers) - known
-        if unknown:
-            raise ValueError(
-                f"element(s) {_symbols(unknown)} not known to this model; "
-                f"it was trained on: {_symbols(known)}"
-            )
+        check_elements(atoms.numbers, elements)
     if atoms.pbc.any():
         if not np.isfinite(atoms.cell.array).all():
             raise ValueError("the cell contains NaN or infinite entries")
@@ -137,12 +140,34 @@ def check_close_contacts(atoms: Atoms, edge_index: np.ndarray, shifts: np.ndarra
         positions = atoms.positions if positions is None else positions
         vec = positions[edge_index[0]] - positions[edge_index[1]] + shifts @ atoms.cell.array
         squared_distances = np.einsum("ij,ij->i", vec, vec)
+    check_pair_distances(atoms.numbers, edge_index, squared_distances, min_distance)
+
+
+def check_pair_distances(numbers: np.ndarray, edge_index: np.ndarray, squared_distances: np.ndarray,
+                         min_distance: float, starts: np.ndarray | None = None) -> None:
+    """Raise ValueError naming the closest of the pairs ``edge_index`` [2, n_pairs] (squared lengths
+    ``squared_distances`` Å²) if it is closer than ``min_distance`` Å.
+
+    ``numbers``: atomic numbers of the atoms the pairs index. ``starts``: for structures laid end
+    to end (a batch), the index of each structure's first atom; the pair is then named by its
+    structure and its atoms' indices within it.
+    """
+    if min_distance <= 0 or not edge_index.shape[1]:
+        return
     k = int(np.argmin(squared_distances))
     if squared_distances[k] >= min_distance ** 2:
         return
     distance = float(np.sqrt(squared_distances[k]))
     i, j = sorted(int(x) for x in edge_index[:, k])  # the lower index first, whichever way the pair is listed
+    where = ""
+    if starts is not None and len(starts) > 1:
+        structure = int(np.searchsorted(starts, i, side="right")) - 1
+        where = f" of structure {structure}"
+        offset = int(starts[structure])
+    else:
+        offset = 0
     raise ValueError(
-        f"atoms {i} ({atoms.get_chemical_symbols()[i]}) and {j} ({atoms.get_chemical_symbols()[j]}) are "
-        f"{distance:.3f} Å apart, closer than the sane minimum {min_distance} Å"
+        f"atoms {i - offset} ({chemical_symbols[int(numbers[i])]}) and {j - offset} "
+        f"({chemical_symbols[int(numbers[j])]}){where} are {distance:.3f} Å apart, closer than the sane minimum "
+        f"{min_distance} Å"
     )

@@ -18,7 +18,7 @@ from torch import nn
 
 from mlcalc import keys as K
 from mlcalc.graph import edge_vectors, neighbor_pairs
-from mlcalc.graph_size import check_pair_count
+from mlcalc.graph_size import check_pair_count, plane_spacings
 
 from mlcalc.model import EnergyModel, register_kind
 
@@ -178,9 +178,7 @@ class TorchMDNetPotential(EnergyModel):
 
 def _repeats(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[int, int, int]:
     """Repeats per periodic direction so that the supercell's lattice-plane spacings exceed ``cutoff``."""
-    from ase.cell import Cell
-
-    spacing = 1.0 / np.linalg.norm(Cell(cell).complete().reciprocal(), axis=1)  # Å between lattice planes
+    spacing = plane_spacings(cell)  # Å between lattice planes
     return tuple(int(cutoff // d) + 1 if periodic else 1 for d, periodic in zip(spacing, pbc))
 
 

@@ -193,3 +193,39 @@ def test_cli_replicas_write_one_run_folder_each_and_resume(trained_tiny_model, t
     refused = CliRunner().invoke(main, ["md", "gfn2-xtb", "ethanol", "--replicas", "2", "--steps", "5",
                                         "--out", str(tmp_path / "x"), "--no-progress"])
     assert refused.exit_code != 0 and "--replicas runs an mlcalc model" in refused.output
+
+
+def test_engine_torchsim_is_a_setting_of_run_md(trained_tiny_model, tmp_path):
+    """run_md with engine torchsim is run_batched_md of one system: the same frames, recorded as torchsim."""
+    settings = MDSettings(steps=20, interval=5, ensemble="langevin", seed=3, engine="torchsim")
+    atoms = load_molecule("ethanol")
+    atoms.calc = MLCalc.load(trained_tiny_model, dtype=torch.float64)
+    via_run_md = run_md(atoms, settings, tmp_path / "run_md")
+    [batched] = run_batched_md([load_molecule("ethanol")], trained_tiny_model,
+                               [settings.model_copy(update={"engine": "ase"})], [tmp_path / "batched"])
+    a, b = _frames(via_run_md.trajectory), _frames(batched.trajectory)
+    assert len(a) == len(b) == 5
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.positions, y.positions)
+    np.testing.assert_array_equal(atoms.positions, a[-1].positions)  # atoms moved along, as on ASE
+    assert via_run_md.settings.engine == batched.settings.engine == "torchsim"
+
+
+def test_a_folder_from_before_the_engine_setting_resumes(trained_tiny_model, tmp_path):
+    """Checkpoints written before: the integrator state under "rng", settings without an engine."""
+    import json
+
+    settings = MDSettings(steps=30, interval=10, ensemble="langevin", seed=5)
+    [full] = run_batched_md([load_molecule("ethanol")], trained_tiny_model, [settings], [tmp_path / "full"])
+    run_batched_md([load_molecule("ethanol")], trained_tiny_model, [settings.model_copy(update={"steps": 20})],
+                   [tmp_path / "old"])
+    path = tmp_path / "old" / "checkpoint.json"
+    saved = json.loads(path.read_text())
+    saved["rng"] = saved.pop("integrator_state")
+    del saved["settings"]["engine"]
+    path.write_text(json.dumps(saved))
+    [again] = run_batched_md([load_molecule("ethanol")], trained_tiny_model, [settings], [tmp_path / "old"],
+                             resume=True)
+    assert again.status == "completed" and again.steps_done == 30
+    for x, y in zip(_frames(full.trajectory), _frames(again.trajectory)):
+        np.testing.assert_array_equal(x.positions, y.positions)

@@ -115,7 +115,7 @@ def test_the_ase_stepper_runs_without_a_folder():
     twin = atoms.copy()
     twin.calc = EMT()
     replay = ASEStepper(twin, settings)
-    replay.set_random_state(stepper.random_state())
+    replay.set_integrator_state(stepper.integrator_state())
     for _ in range(30):
         stepper.step()
         replay.step()
@@ -143,10 +143,10 @@ class _HandMade:
         atoms.calc = SinglePointCalculator(atoms, energy=-10.0 * (k + 1) - 0.001 * self.t, forces=forces)
         return atoms
 
-    def random_state(self, k: int = 0):
+    def integrator_state(self, k: int = 0):
         return {"t": self.t}
 
-    def set_random_state(self, state, k: int = 0) -> None:
+    def set_integrator_state(self, state, k: int = 0) -> None:
         self.t = state["t"]
 
     def release(self, k: int) -> None:

@@ -7,7 +7,7 @@ import pytest
 from ase import units
 from ase.md.verlet import VelocityVerlet
 
-from mlcalc.calculators import get_calculator
+from mlcalc.named_calculators import get_calculator
 from mlcalc.data.xtb import xtb_calculator
 from mlcalc.md import energy_drift, initialise_velocities
 

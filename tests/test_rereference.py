@@ -37,7 +37,7 @@ def _minimum_norm_copy(name, path):
 
 def test_rereferencing_keeps_ethanol_and_forces_and_fixes_propanol(tmp_path):
     pytest.importorskip("tblite")
-    from mlcalc.calculators import get_calculator
+    from mlcalc.named_calculators import get_calculator
 
     before = _minimum_norm_copy("ethanol-bpnn", tmp_path / "minimum-norm.mlc")
     path = rereference_model(before, ["ethanol"], out=tmp_path / "bpnn.mlc")
@@ -63,7 +63,7 @@ def test_rereferencing_keeps_ethanol_and_forces_and_fixes_propanol(tmp_path):
 def test_shipped_ethanol_models_are_rereferenced(name, tmp_path):
     """The shipped models' energy of a new C/H/O molecule is far nearer GFN2-xTB's than with minimum-norm atomrefs."""
     pytest.importorskip("tblite")
-    from mlcalc.calculators import get_calculator
+    from mlcalc.named_calculators import get_calculator
 
     record = read_manifest(resolve_model_path(name))["normalisation"]["atomref"]
     assert record["method"] == "isolated_atoms" and record["trained_on"] == ["C2H6O"]

@@ -49,7 +49,8 @@ def test_ase_nose_hoover_holds_the_temperature_and_its_conserved_energy():
 
 
 def test_torchsim_nose_hoover_holds_each_replicas_temperature_and_its_conserved_energy():
-    model = TorchSimModel(tiny_potential(), dtype=torch.float64)
+    # the untrained model lets a hot replica's O-H bond reach 0.498 Å: the close-contact check (as MLCalc's) is off
+    model = TorchSimModel(tiny_potential(), dtype=torch.float64, min_distance=0.0)
     settings = MDSettings(steps=1, ensemble="nose-hoover", timestep=0.5, temperature=300, thermostat_time=20)
     systems = []
     for k in range(4):
@@ -64,7 +65,7 @@ def test_torchsim_nose_hoover_holds_each_replicas_temperature_and_its_conserved_
         temperatures.append([stepper.snapshot(k).get_temperature() for k in range(4)])
         row = []
         for k in range(4):
-            atoms, chain = stepper.snapshot(k), stepper.random_state(k)["thermostat"]
+            atoms, chain = stepper.snapshot(k), stepper.integrator_state(k)["thermostat"]
             q = kT * tau ** 2 * np.array([3 * n, 1, 1])
             xi, p = np.array(chain["positions"]), np.array(chain["momenta"])
             row.append(atoms.get_total_energy() + (p ** 2 / (2 * q)).sum() + kT * (3 * n * xi[0] + xi[1:].sum()))

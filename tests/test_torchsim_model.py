@@ -53,10 +53,32 @@ def test_refuses_unknown_elements_and_property_models():
 
     ts_model = TorchSimModel(tiny_potential("torchmdnet-et", elements=(1, 6)), dtype=torch.float64)
     state = ts.io.atoms_to_state([load_molecule("ethanol")], ts_model.device, torch.float64)
-    with pytest.raises(ValueError, match=r"atomic numbers \[8\] not known to this model"):
-        ts_model(state)
+    with pytest.raises(ValueError, match=r"element\(s\) O not known to this model; it was trained on: H, C"):
+        ts_model(state)  # MLCalc's message: both run mlcalc.evaluation's checks
     with pytest.raises(ValueError, match="TorchSim needs an energy model"):
         TorchSimModel(tiny_property_model())
+
+
+@pytest.mark.parametrize("cutoff", [4.0, 0.4])  # checked from the model's pairs, or by a search of its own
+def test_torchsim_md_refuses_the_close_contact_mlcalc_refuses(tmp_path, cutoff):
+    """Two atoms 0.3 Å apart: MLCalc refuses them, and so do the TorchSim model and batched MD."""
+    from mlcalc.md import MDSettings, run_batched_md
+
+    model, min_distance = tiny_potential("torchmdnet-et", elements=(1, 6, 8), cutoff=cutoff), 0.5
+    close = load_molecule("ethanol")
+    close.positions[1] = close.positions[0] + [0.3, 0.0, 0.0]
+    fine = load_molecule("ethanol")
+    message = r"atoms 0 \(C\) and 1 \(C\) are 0\.300 Å apart, closer than the sane minimum"
+    close.calc = MLCalc(model, min_distance=min_distance)
+    with pytest.raises(ValueError, match=message):
+        close.get_potential_energy()
+    ts_model = TorchSimModel(model, min_distance=min_distance)
+    with pytest.raises(ValueError, match=message.replace(" are", " of structure 1 are")):
+        ts_model(ts.io.atoms_to_state([fine, close], ts_model.device, torch.float64))
+    with pytest.raises(ValueError, match=message):
+        run_batched_md([close], model, [MDSettings(steps=5)], [tmp_path / "run"])
+    assert np.isfinite(TorchSimModel(model, min_distance=0.0)(
+        ts.io.atoms_to_state([close], ts_model.device, torch.float64))["energy"]).all()  # 0: no check
 
 
 def test_torchsim_nve_runs_an_mlcalc_model():

@@ -21,12 +21,10 @@ def _plane(positions: np.ndarray) -> np.ndarray:
 
 
 def _bonds(atoms: Atoms) -> list[tuple[int, int]]:
-    """Pairs closer than the sum of ASE's natural (covalent) cutoffs."""
-    from ase.neighborlist import NeighborList, natural_cutoffs
+    """The bonded pairs (:func:`mlcalc.bonds.bonded_pairs`)."""
+    from mlcalc.bonds import bonded_pairs
 
-    nl = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=False)
-    nl.update(atoms)
-    return [(i, int(j)) for i in range(len(atoms)) for j in nl.get_neighbors(i)[0]]
+    return [(int(i), int(j)) for i, j in bonded_pairs(atoms)]
 
 
 def _draw(ax, atoms: Atoms, values: np.ndarray, norm, cmap, title: str) -> None:

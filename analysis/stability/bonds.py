@@ -8,22 +8,21 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
-from mlcalc.md.monitors import bonded_pairs
+from mlcalc.bonds import BOND_SCALE, bonded_pairs
 
 from .replicas import pool_samples
 from .run_arrays import read_run
 
 __all__ = ["BOND_MULT", "bond_pairs", "bond_lengths", "stability_time", "run_stability"]
 
-#: ASE's natural cutoffs (covalent radii) are scaled by this to find bonds: at 1.0 a C-H bond
-#: (1.09 Å) is longer than the radii's sum (0.76 + 0.31 = 1.07 Å) and would be missed
-BOND_MULT = 1.2
+#: the scale of ASE's natural cutoffs that makes a bond (:data:`mlcalc.bonds.BOND_SCALE`)
+BOND_MULT = BOND_SCALE
 
 
 def bond_pairs(atoms: Atoms, mult: float = BOND_MULT) -> np.ndarray:
     """The bonded pairs [n_bonds, 2] (i < j) of ``atoms``: closer than ``mult`` × the sum of ASE's natural cutoffs.
 
-    The same bond search as the MD blow-up monitor (:func:`mlcalc.md.monitors.bonded_pairs`).
+    The same bond search as the MD blow-up monitor (:func:`mlcalc.bonds.bonded_pairs`).
     """
     return bonded_pairs(atoms, scale=mult)
 

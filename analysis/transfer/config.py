@@ -69,9 +69,6 @@ class TransferConfig(_Strict):
     compare: list[Any] = Field(min_length=1, description="bonds/angles: 'C-O', 'C-C-O' or mappings")
     out_dir: Path
     workers: int = Field(2, ge=1, description="MD runs in parallel (one CPU thread each)")
-    md_engine: Literal["ase", "torchsim"] = Field(
-        "ase", description="model MD: 'ase', one run per worker; 'torchsim', every molecule's model run in one "
-                           "TorchSim batch (one worker; reference runs stay on ASE beside it)")
     n_bins: int = Field(80, ge=5)
     replicas: int = Field(1, ge=1, le=64, description="runs per molecule, for the model and the reference: replica k "
                                                       "has seed md.seed + k and starts from conformer k")
@@ -106,6 +103,17 @@ class TransferConfig(_Strict):
         if any(k < 0 for k in value):
             raise ValueError(f"finetune frame counts must be 0 or more, got {value}")
         return sorted(set(value))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_moved(cls, data: Any) -> Any:
+        """``md_engine`` (before the engine was an MD setting) is ``md.engine``: model MD on 'ase', one run per
+        worker, or 'torchsim', every molecule's model run in one TorchSim batch (reference runs stay on ASE)."""
+        if isinstance(data, dict) and "md_engine" in data:
+            data = dict(data)
+            engine, md = data.pop("md_engine"), data.get("md")
+            data["md"] = {**(md.model_dump() if isinstance(md, BaseModel) else md or {}), "engine": engine}
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,7 @@ A bond is a rotor when it is in no ring, both its atoms have other neighbours, a
 smaller side it separates is not a symmetric top (a pivot with three identical terminal
 atoms, such as CH3, whose 120° turns give the same structure). Ethanol has one rotor (the
 OH torsion: trans and two gauche starts); ring molecules such as uracil have none.
-Bonds come from ASE's natural cutoffs on the given geometry (with ASE's 0.3 Å skin).
+Bonds come from :func:`mlcalc.bonds.bonded_pairs` (ASE's natural cutoffs, scaled) on the given geometry.
 """
 
 from __future__ import annotations
@@ -14,27 +14,12 @@ from collections import deque
 import numpy as np
 from ase import Atoms
 
+from mlcalc.bonds import bond_graph
+
 __all__ = ["rotors", "conformer"]
 
 _TURN = 120.0  # degrees per step
-_SKIN = 0.3  # Å beyond the sum of natural radii, as ase.neighborlist.build_neighbor_list
 _MIN_DISTANCE = 0.75  # Å: a turned structure with atoms closer than this is not used
-
-
-def _neighbours(atoms: Atoms) -> list[set[int]]:
-    from ase.neighborlist import natural_cutoffs
-
-    from mlcalc.graph import neighbor_pairs
-
-    radii = np.array(natural_cutoffs(atoms))
-    (j, i), _ = neighbor_pairs(atoms.positions, np.zeros((3, 3)), np.zeros(3, bool), 2 * radii.max() + _SKIN)
-    d = np.linalg.norm(atoms.positions[j] - atoms.positions[i], axis=1)
-    bonded = d < radii[i] + radii[j] + _SKIN
-    graph: list[set[int]] = [set() for _ in range(len(atoms))]
-    for a, b in zip(i[bonded], j[bonded]):
-        graph[int(a)].add(int(b))
-        graph[int(b)].add(int(a))
-    return graph
 
 
 def _side(graph: list[set[int]], start: int, cut: int) -> set[int] | None:
@@ -55,7 +40,7 @@ def _side(graph: list[set[int]], start: int, cut: int) -> set[int] | None:
 
 def rotors(atoms: Atoms) -> list[tuple[int, int, list[int]]]:
     """The rotatable bonds as (fixed atom, pivot atom, atoms that turn with the pivot's side)."""
-    graph = _neighbours(atoms)
+    graph = bond_graph(atoms)
     found = []
     for a in range(len(atoms)):
         for b in sorted(graph[a]):

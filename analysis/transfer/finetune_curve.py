@@ -83,7 +83,7 @@ def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], 
                                     config.preoptimise_fmax)
             jobs = [MDJob(target, "model", r, str(path), starts["model"][r], config.md.seed + r,
                           where / "md" / run_folder_name("model", r), len(atoms)) for r in range(config.replicas)]
-            run_jobs(jobs, {**config.md.to_dict(), "steps": steps}, config.dtype, config.workers, config.md_engine,
+            run_jobs(jobs, {**config.md.to_dict(), "steps": steps}, config.dtype, config.workers, config.md.engine,
                      progress, echo)
             rows.append({**_score(config, k, kind, path, jobs, steps, error_frames, reference, reference_distributions),
                          "train_wall_time_s": round(trained_s, 1)})

@@ -4,7 +4,7 @@ Each molecule has, per replica k (seed ``md.seed + k``, start conformer k), a ``
 run, a ``model`` run and, when the model's start was pre-optimised, a
 ``model-unoptimised`` run from the reference's start. Folders: ``md/<molecule>/<run>``
 for replica 0 and ``md/<molecule>/<run>-r<k>`` for the others. Runs go to worker
-processes (one thread each, dying with the study's process), or with ``md_engine:
+processes (one thread each, dying with the study's process), or with ``md.engine:
 torchsim`` every model run shares one TorchSim batch.
 """
 
@@ -60,7 +60,7 @@ def _md_job(structure: str, spec: str, dtype: str, settings: dict, out: Path) ->
     """One MD run of ``structure`` (a molecule name or file) in a worker process or inline; resumes ``out``."""
     import torch
 
-    from mlcalc.calculators import get_calculator
+    from mlcalc.named_calculators import get_calculator
     from mlcalc.md import MDSettings, run_md
 
     atoms = load_molecule(structure)
@@ -102,8 +102,8 @@ def run_jobs(jobs: Sequence[MDJob], settings: dict, dtype: str, workers: int, en
     """
     jobs = list(jobs)
 
-    def job_settings(job: MDJob) -> dict:
-        return {**settings, "seed": job.seed}
+    def job_settings(job: MDJob) -> dict:  # the engine of the unit that runs the job: reference runs stay on ASE
+        return {**settings, "seed": job.seed, "engine": "torchsim" if job in batched else "ase"}
 
     units: list[tuple[Callable, tuple, list[MDJob]]] = []
     batched: list[MDJob] = []

@@ -140,8 +140,8 @@ def _run_md(config: TransferConfig, jobs: list[MDJob], echo: Callable[[str], Non
     echo(f"MD: {len(jobs)} runs of {settings.steps} steps × {settings.timestep:g} fs ({settings.ensemble.upper()}, "
          f"{settings.temperature:g} K), {config.replicas} replica(s) per molecule, "
          f"{min(config.workers, len(jobs))} at a time"
-         + (" (the model runs as one TorchSim batch)" if config.md_engine == "torchsim" else "") + " ...")
-    return run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md_engine, progress, echo)
+         + (" (the model runs as one TorchSim batch)" if config.md.engine == "torchsim" else "") + " ...")
+    return run_jobs(jobs, settings.to_dict(), config.dtype, config.workers, config.md.engine, progress, echo)
 
 
 def _molecule_results(config: TransferConfig, molecule: str, atoms, jobs: list[MDJob], md: dict[MDJob, dict],

@@ -7,9 +7,8 @@ import click
 from mlcalc.cli.options import progress_option, schema_options, settings_from
 from mlcalc.md_settings import MDSettings
 
-_MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "thermostat_time", "pressure",
-               "barostat_time", "interval", "seed", "extxyz", "max_force",
-               "bond_stretch", "max_uncertainty", "uncertainty_action")
+#: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
+_MD_OPTIONS = tuple(MDSettings.model_fields)
 
 
 @click.command()
@@ -22,15 +21,20 @@ _MD_OPTIONS = ("steps", "timestep", "temperature", "ensemble", "friction", "ther
 @click.option("--overwrite", is_flag=True, help="replace a run already in --out (default: refuse)")
 @progress_option
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
-              help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...")
-def md(model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool, progress: bool,
-       replicas: int,
-       **options) -> None:
+              help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...; "
+                   "N > 1 is --engine torchsim with N seeds")
+@click.pass_context
+def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
+       progress: bool, replicas: int, **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    if replicas > 1:  # the shortcut for --engine torchsim with N seeds
+        if options["engine"] == "ase" and ctx.get_parameter_source("engine") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--replicas N runs the copies as one TorchSim batch: leave out --engine ase")
+        options["engine"] = "torchsim"
     settings = settings_from(MDSettings, options)
     import torch
 
-    from mlcalc.calculators import get_calculator
+    from mlcalc.named_calculators import get_calculator
     from mlcalc.data.molecules import load_molecule
     from mlcalc.md import run_md
 
@@ -56,7 +60,7 @@ def md(model: str, structure: str, out: str, double: bool, resume: bool, overwri
 
 def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progress, dtype) -> None:
     """``mlcalc md --replicas N``: N seeds of one structure in one TorchSim batch, a run folder each."""
-    from mlcalc.calculators import REFERENCE_NAMES
+    from mlcalc.named_calculators import REFERENCE_NAMES
     from mlcalc.md import replica_folders, replica_settings, run_batched_md
 
     if model in REFERENCE_NAMES:

@@ -21,7 +21,7 @@ from mlcalc.errors import MLCalcError
 __all__ = ["REFERENCE_METHODS", "reference_method", "isolated_atom_energies", "isolated_atom",
            "ground_state_multiplicity"]
 
-#: reference names (as in :func:`mlcalc.calculators.get_calculator` and training configs) -> tblite method
+#: reference names (as in :func:`mlcalc.named_calculators.get_calculator` and training configs) -> tblite method
 REFERENCE_METHODS = {"gfn2-xtb": "GFN2-xTB", "xtb": "GFN2-xTB", "gfn1-xtb": "GFN1-xTB"}
 
 def reference_method(reference: str) -> str:

@@ -1,0 +1,153 @@
+"""The one evaluation of an energy model: structures as arrays in; energy, forces, stress and spread out.
+
+:func:`evaluate_structures` is what both MLCalc (one structure per ASE call, through
+:mod:`mlcalc.evaluators`) and the TorchSim model (:mod:`mlcalc.md.torchsim_model`, a batch
+per MD step) call, so both apply the same checks and give the same numbers:
+
+- the model's elements (:func:`~mlcalc.validation.check_elements`);
+- no two atoms closer than ``min_distance`` Å (read from the neighbor pairs when they hold
+  every closer pair, else one extra search), a one-line ValueError naming the pair;
+- models narrower than float64 see each structure's positions centred (and wrapped along
+  periodic directions) in float64 before the cast (:func:`mlcalc.graph.centred_positions`);
+- an ensemble (``evaluator_key == "committee"``) gives its members' mean, spread and
+  per-structure force ``uncertainty`` (:func:`evaluate_inputs`).
+
+:func:`load_for_evaluation` turns a model object, ``.mlc`` file or shipped name into a
+model on its device and dtype (:data:`DEFAULT_DTYPE`: float32, MLCalc's and the TorchSim
+model's default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from mlcalc import keys as K
+from mlcalc.derivatives import energy_forces_stress
+from mlcalc.graph import centred_positions, neighbor_pairs, periodic_cell
+from mlcalc.neighbor_cache import NeighborCache, structure_inputs
+from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_elements, check_pair_distances
+
+__all__ = ["DEFAULT_DTYPE", "as_dtype", "load_for_evaluation", "structure_model_inputs", "evaluate_inputs",
+           "evaluate_structures"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: the dtype a model is evaluated in unless asked otherwise (MLCalc, the TorchSim model, ``mlcalc md``)
+DEFAULT_DTYPE = torch.float32
+
+
+def as_dtype(value: Any) -> torch.dtype:
+    """``torch.float32``/``torch.float64`` or their names as a torch.dtype; TypeError for anything else."""
+    if isinstance(value, str) and value in _DTYPES:
+        return _DTYPES[value]
+    if value in _DTYPES.values():
+        return value
+    raise TypeError(f"dtype must be torch.float32 or torch.float64 (or 'float32', 'float64'), got {value!r}")
+
+
+def load_for_evaluation(model: str | os.PathLike | torch.nn.Module, device: torch.device, dtype: torch.dtype,
+                        manifest: dict | None = None) -> tuple[torch.nn.Module, dict, str | None]:
+    """``(model on device in dtype and eval mode, manifest, source)`` from a model object, ``.mlc`` file or
+    shipped name. ``source``: a shipped model's name, a file's absolute path, None for an object (cast in
+    place)."""
+    from mlcalc.modelfile import load_model
+    from mlcalc.named_models import PRETRAINED_DIR, available_models, resolve_model_path
+
+    source = None
+    if isinstance(model, (str, os.PathLike)):
+        path = resolve_model_path(model)
+        # a shipped model keeps its name; a file is recorded by absolute path (usable from anywhere)
+        source = str(model) if path.parent == PRETRAINED_DIR and not Path(model).is_file() else str(path.resolve())
+        model, manifest = load_model(path)
+    elif not isinstance(model, torch.nn.Module):
+        raise TypeError(f"a model is a .mlc file, a shipped model name ({', '.join(available_models())}) "
+                        f"or a model object; got {model!r:.80}")
+    return model.to(device=device, dtype=dtype).eval(), dict(manifest or {}), source
+
+
+def structure_model_inputs(model: torch.nn.Module, positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray,
+                           pbc: np.ndarray, sizes: Sequence[int], neighbors: NeighborCache, dtype: torch.dtype,
+                           device: torch.device | str = "cpu",
+                           min_distance: float = DEFAULT_MIN_DISTANCE) -> dict[str, torch.Tensor]:
+    """Checked model inputs (fields of :mod:`mlcalc.keys`) for structures laid end to end.
+
+    ``positions`` [n_atoms, 3] Å, ``numbers`` [n_atoms], ``cells`` [n_structures, 3, 3] (rows are
+    lattice vectors), ``pbc`` bool [n_structures, 3], ``sizes`` atoms per structure; pairs from
+    ``neighbors``. Raises ValueError for an element the model does not know or two atoms closer
+    than ``min_distance`` Å (0: no check).
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    numbers, sizes = np.asarray(numbers), np.asarray(sizes, dtype=np.int64)
+    cells, pbc = np.asarray(cells, dtype=np.float64), np.asarray(pbc, dtype=bool)
+    check_elements(numbers, model.elements)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    reuse = min_distance < neighbors.cutoff  # then the pairs hold every closer pair: no second search
+    if min_distance > 0 and not reuse:
+        for b, (a, z) in enumerate(zip(starts[:-1], starts[1:])):
+            if z - a > 1 or pbc[b].any():
+                edges, shifts = neighbor_pairs(positions[a:z], cells[b], pbc[b], min_distance)
+                vectors = positions[a:z][edges[0]] - positions[a:z][edges[1]] + shifts @ periodic_cell(cells[b], pbc[b])
+                check_pair_distances(numbers, edges + a, np.einsum("ij,ij->i", vectors, vectors), min_distance,
+                                     starts[:-1])
+    if torch.finfo(dtype).bits < 64:  # each structure centred (and wrapped) in float64 before the cast
+        positions = np.concatenate([centred_positions(positions[a:z], cells[b], pbc[b]) if z > a else positions[a:z]
+                                    for b, (a, z) in enumerate(zip(starts[:-1], starts[1:]))])
+    inputs = structure_inputs(positions, numbers, cells, pbc, sizes, neighbors, dtype, device)
+    if min_distance > 0 and reuse:
+        check_pair_distances(numbers, inputs[K.EDGE_INDEX].cpu().numpy(), neighbors.squared_distances, min_distance,
+                             starts[:-1])
+    return inputs
+
+
+def evaluate_inputs(model: torch.nn.Module, inputs: dict[str, torch.Tensor], stress: bool = False
+                    ) -> dict[str, torch.Tensor]:
+    """Energy [n] eV, forces [n_atoms, 3] eV/Å and, with ``stress``, stress [n, 3, 3] eV/Å³ of an energy
+    model (detached, in the model's dtype), plus any ``extra_outputs`` it declares (a GP's ``energy_std``).
+
+    An ensemble gives its members' mean (float64) and their spread (variances over members, ``ddof=0``):
+    ``energy_var`` [n] eV², ``forces_var`` [n_atoms, 3] eV²/Å², ``stress_var`` [n, 3, 3] eV²/Å⁶, each
+    member's ``energy_comm`` [m, n] and ``forces_comm`` [m, n_atoms, 3], and ``uncertainty`` [n] eV/Å:
+    the mean over a structure's atoms of the norm of the per-atom force standard deviation.
+    """
+    if getattr(model, "evaluator_key", None) == "committee":
+        return _committee(model, inputs, stress)
+    out = energy_forces_stress(model, inputs, forces=True, stress=stress)
+    keep = (K.ENERGY, K.FORCES, K.STRESS, *getattr(model, "extra_outputs", ()))
+    return {key: value.detach() for key, value in out.items() if key in keep}
+
+
+def _committee(model: torch.nn.Module, inputs: dict[str, torch.Tensor], stress: bool) -> dict[str, torch.Tensor]:
+    outs = [energy_forces_stress(member, model.member_inputs(inputs, member), forces=True, stress=stress)
+            for member in model.members]
+
+    def stacked(key: str) -> torch.Tensor:
+        return torch.stack([o[key].detach() for o in outs]).to(torch.float64)
+
+    energies, forces = stacked(K.ENERGY), stacked(K.FORCES)  # [m, n], [m, n_atoms, 3]
+    forces_var = forces.var(0, unbiased=False)
+    n = energies.shape[1]
+    batch = inputs[K.BATCH]
+    atom_std = forces_var.sum(1).sqrt()
+    sizes = torch.bincount(batch, minlength=n).to(torch.float64)
+    uncertainty = torch.zeros(n, dtype=torch.float64, device=atom_std.device).index_add(0, batch, atom_std)
+    out = {"energy": energies.mean(0), "forces": forces.mean(0), "energy_var": energies.var(0, unbiased=False),
+           "forces_var": forces_var, "energy_comm": energies, "forces_comm": forces,
+           "uncertainty": uncertainty / sizes.clamp(min=1)}
+    if stress:
+        members_stress = stacked(K.STRESS)
+        out["stress"], out["stress_var"] = members_stress.mean(0), members_stress.var(0, unbiased=False)
+    return out
+
+
+def evaluate_structures(model: torch.nn.Module, positions: np.ndarray, numbers: np.ndarray, cells: np.ndarray,
+                        pbc: np.ndarray, sizes: Sequence[int], neighbors: NeighborCache, dtype: torch.dtype,
+                        device: torch.device | str = "cpu", stress: bool = False,
+                        min_distance: float = DEFAULT_MIN_DISTANCE) -> dict[str, torch.Tensor]:
+    """:func:`evaluate_inputs` of the checked :func:`structure_model_inputs` of structures laid end to end."""
+    inputs = structure_model_inputs(model, positions, numbers, cells, pbc, sizes, neighbors, dtype, device,
+                                    min_distance)
+    return evaluate_inputs(model, inputs, stress)
