@@ -1,8 +1,8 @@
 """The MD redesign changes no numbers, and its two halves work apart.
 
 ``tests/data/*_before_redesign.npz`` were written by the driver before the stepper/run-folder
-split (see tests/data/README.md); the current code must reproduce them exactly (MD with EMT), to
-1e-10 (MD with a torch model, whose last bits depend on the library builds installed) or to 1e-8
+split (see tests/data/README.md); the current code must reproduce them to
+1e-13 (MD with EMT) or 1e-10 (MD with a torch model): their last bits depend on the library builds installed; or to 1e-8
 (GFN2-xTB reference data, whose SCF is not bitwise reproducible).
 """
 
@@ -57,11 +57,12 @@ class _Interrupting(Calculator):
 
 
 def _assert_stored(run: Path, key: str) -> None:
-    """EMT's frames bit for bit; a torch model's to 1e-10 (its last bits follow the torch and numpy builds)."""
+    """EMT's frames to 1e-13, a torch model's to 1e-10: their last bits follow the numpy (and torch) builds the
+    registries serve (EMT's differ by up to 6e-16 between numpy 2.3 and 2.4), not the MD code."""
     stored = np.load(DATA / "md_before_redesign.npz")
     with Trajectory(run / "trajectory.traj") as traj:
         frames = list(traj)
-    same = assert_array_equal if key.startswith("emt") else partial(assert_allclose, rtol=0, atol=1e-10)
+    same = partial(assert_allclose, rtol=0, atol=1e-13 if key.startswith("emt") else 1e-10)
     same(np.array([f.positions for f in frames]), stored[f"{key}_positions"])
     same(np.array([f.get_momenta() for f in frames]), stored[f"{key}_momenta"])
     same(np.array([f.get_potential_energy() for f in frames]), stored[f"{key}_energy"])
@@ -121,8 +122,9 @@ def test_the_ase_stepper_runs_without_a_folder():
         replay.step()
     assert stepper.n_systems == 1 and stepper.snapshot(0) is atoms
     stored = np.load(DATA / "md_before_redesign.npz")
-    assert_array_equal(atoms.positions, stored["emt_langevin_positions"][-1])
-    assert_array_equal(twin.get_momenta(), stored["emt_langevin_momenta"][-1])
+    assert_allclose(atoms.positions, stored["emt_langevin_positions"][-1], rtol=0, atol=1e-13)
+    assert_array_equal(twin.get_momenta(), atoms.get_momenta())  # the replay is exact on any build
+    assert_allclose(twin.get_momenta(), stored["emt_langevin_momenta"][-1], rtol=0, atol=1e-13)
 
 
 class _HandMade:
