@@ -1,6 +1,6 @@
 """Cost of an MD step against system size: an mlcalc model against GFN2-xTB on clusters of ethanol molecules.
 
-Run: OMP_NUM_THREADS=1 python bench/size_scaling.py [--model organic-xtb | --random-et 128x4] [--molecules 1 4 16 24 64]
+Run: OMP_NUM_THREADS=1 python bench/size_scaling.py [--model organic-xtb | --random torchmdnet-et:128x4] [--molecules 1 4 16 24 64]
 One thread is what the goal is stated for (set OMP_NUM_THREADS=1). A cluster of n ethanol
 molecules (9n atoms) sits on a cubic grid 4.5 Å apart, each molecule turned at random
 (seed 0). Each size times an energy+forces call of the model through MLCalc (positions
@@ -56,8 +56,10 @@ def median_ms(call, atoms, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="ethanol-et", help="shipped model name or .mlc file")
-    parser.add_argument("--random-et", metavar="HIDDENxLAYERS", default=None,
-                        help="time an untrained ET of that size on H, C, N, O, F instead (speed does not depend on weights)")
+    parser.add_argument("--random", metavar="KIND:HIDDENxLAYERS", default=None,
+                        help="time an untrained model of that kind and size on H, C, N, O, F instead (speed does not "
+                             "depend on weights), e.g. torchmdnet-et:64x3 or torchmdnet-tensornet:64x2")
+    parser.add_argument("--cutoff", type=float, default=5.0, help="cutoff (Å) of the --random model")
     parser.add_argument("--molecules", type=int, nargs="+", default=[1, 4, 16, 24, 64])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--xtb-limit", type=int, default=600, help="skip GFN2-xTB above this many atoms")
@@ -69,14 +71,16 @@ def main() -> None:
     from mlcalc import MLCalc
     from mlcalc.data.xtb import xtb_calculator
 
-    if args.random_et:
+    if args.random:
         from mlcalc.model import create_model
 
-        hidden, layers = (int(v) for v in args.random_et.split("x"))
+        kind, _, size = args.random.partition(":")
+        hidden, layers = (int(v) for v in size.split("x"))
         torch.manual_seed(0)
-        model = create_model("torchmdnet-et", elements=[1, 6, 7, 8, 9], cutoff=5.0, hidden_channels=hidden,
-                             num_layers=layers, num_heads=8 if hidden % 8 == 0 else 2, vector_cutoff=True)
-        calc, name = MLCalc(model), f"untrained ET {hidden}x{layers}"
+        extra = {"num_heads": 8 if hidden % 8 == 0 else 2, "vector_cutoff": True} if kind == "torchmdnet-et" else {}
+        model = create_model(kind, elements=[1, 6, 7, 8, 9], cutoff=args.cutoff, hidden_channels=hidden,
+                             num_layers=layers, **extra)
+        calc, name = MLCalc(model), f"untrained {kind} {hidden}x{layers} (cutoff {args.cutoff:g} Å)"
     else:
         calc, name = MLCalc.load(args.model), args.model
     xtb = xtb_calculator()
