@@ -240,3 +240,19 @@ def test_a_molecule_split_keeps_each_molecule_in_one_split(two_composition_set, 
     ase.io.write(xyz, read_frame_folder(folder, ":4"))
     with pytest.raises(ValueError, match="split: molecules needs a frame folder"):
         _training_data(config.model_copy(update={"data": config.data.model_copy(update={"path": xyz})}), xyz)
+
+
+def test_a_missing_ray_and_bad_engine_options_are_one_line(monkeypatch):
+    import builtins
+
+    from mlcalc.potentials.training.broad_set.executors import make_executor
+
+    real_import = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "ray" else real_import(name, *a, **k))
+    with pytest.raises(ImportError, match=r"pip install 'mlcalc\[cluster\]' \(or use --engine local\)"):
+        make_executor("ray")
+    with pytest.raises(ValueError, match="--workers 2 needs --engine ray"):
+        make_executor("local", workers=2)
+    with pytest.raises(ValueError, match="engines: ray, local"):
+        make_executor("dask")
