@@ -196,3 +196,50 @@ def test_finetuning_20_steps_on_5_frames_lowers_the_loss_on_them(sevennet0, tmp_
     assert after[0] < before[0], f"energy MAE {before[0]:.3f} -> {after[0]:.3f} eV"
     manifest = read_manifest(path)
     assert manifest["kind"] == "sevennet" and manifest["finetune"]["settings"]["reference"] == "gfn2-xtb"
+
+
+def _composite_with_sevennet(kind, periodic=False):
+    """Two tiny SevenNets (seeds 0, 1) as an ensemble, or a tiny SevenNet plus a tiny ET Δ-model (shorter cutoff) as
+    a sum."""
+    pytest.importorskip("sevenn", reason=NEEDS_SEVENN)
+    from mlcalc.model import create_model
+    from mlcalc.testing import tiny_potential, with_random_biases
+
+    if kind == "ensemble":
+        members = [tiny_potential("sevennet", seed=k, periodic=periodic) for k in (0, 1)]
+    else:
+        members = [tiny_potential("sevennet", cutoff=4.0, periodic=periodic),
+                   with_random_biases(tiny_potential("torchmdnet-et", cutoff=3.0, seed=2, periodic=periodic))]
+    return create_model(kind, members=members)
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "sum"])
+def test_composites_with_sevennet_members_load_and_give_forces_as_minus_the_gradient(kind, tmp_path):
+    from mlcalc.modelfile import save_model
+    from mlcalc.testing import finite_difference_forces
+
+    path = save_model(tmp_path / f"{kind}.mlc", _composite_with_sevennet(kind))
+    atoms = molecule("CH3CH2OH")
+    atoms.rattle(0.05, seed=1)
+    atoms.calc = MLCalc(path, dtype=torch.float64)
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    assert np.abs(forces).max() > 0.01
+    np.testing.assert_allclose(forces, finite_difference_forces(atoms), rtol=0, atol=1e-6)
+    members = [MLCalc(m.eval(), dtype=torch.float64).get_potential_energy(atoms.copy())
+               for m in load_model(path)[0].members]
+    assert energy == pytest.approx(np.mean(members) if kind == "ensemble" else np.sum(members), abs=1e-9)
+    if kind == "ensemble":
+        assert atoms.calc.results["energy_var"] > 0 and atoms.calc.results["uncertainty"] > 0
+
+
+def test_a_sum_of_sevennet_and_a_delta_model_gives_the_stress_of_a_crystal(tmp_path):
+    from mlcalc.modelfile import save_model
+    from mlcalc.testing import finite_difference_stress
+
+    path = save_model(tmp_path / "sum.mlc", _composite_with_sevennet("sum", periodic=True))
+    atoms = bulk("C", "diamond", a=3.57)  # a cell smaller than both cutoffs: many images
+    atoms.rattle(0.05, seed=1)
+    atoms.calc = MLCalc(path, dtype=torch.float64)
+    stress = atoms.get_stress()
+    assert np.abs(stress).max() > 1e-3
+    np.testing.assert_allclose(stress, finite_difference_stress(atoms), rtol=0, atol=1e-7)
