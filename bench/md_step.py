@@ -1,6 +1,9 @@
 """Cost of an MD step on ethanol: MLCalc and batched TorchSim MD against the bare model and GFN2-xTB.
 
 Run: python bench/md_step.py [--model ethanol-et] [--replicas 1 8 64 256] [--repeats 30] [--compile]
+``--model`` takes any energy model file, a converted foundation model included (``mlcalc import
+sevenn:SevenNet-0 --out sevennet-0.mlc`` or ``chgnet:0.3.0``, then ``--model sevennet-0.mlc``): it is
+timed the same way, on mlcalc's graph and mlcalc's TorchSim model, beside the other kinds.
 One process, the threads torch has (use OMP_NUM_THREADS=1 for one thread); medians of
 interleaved calls. Prints, in ms: the bare model's forward+backward on a prebuilt graph (as its
 kind runs it for inference: TorchScript for ``bpnn``, whose eager time is printed too), an MLCalc energy+forces call, an ASE velocity Verlet step with MLCalc, GFN2-xTB (tblite);

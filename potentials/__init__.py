@@ -5,7 +5,7 @@ Energy models: TorchMD-NET equivariant transformer and TensorNet (``torchmdnet-e
 regression and Gaussian processes on DScribe descriptors with forces from their derivatives (``krr-energy``,
 ``gp-energy``), the sum of potentials (``sum``, a composite) and
 the committee of one family's models (``ensemble``, a composite; also for property models), and pretrained
-foundation potentials converted from their packages (``sevennet``: :mod:`.foundation`, the ``foundation`` extra). Property
+foundation potentials converted from their packages (``sevennet``, ``chgnet``: :mod:`.foundation`, the ``foundation`` extra). Property
 models: SchNet, PhysNet, MPNN, MPNN-transformer, CGCNN (crystals), the GNN and linear baselines, and kernel ridge
 regression and Gaussian processes on DScribe descriptors (``krr``, ``gp``).
 Build one with :func:`mlcalc.model.create_model` (re-exported here).
@@ -18,7 +18,7 @@ from mlcalc.model import AtomisticModel, CompositeModel, EnergyModel, PropertyMo
 from .bpnn import BehlerParrinelloPotential
 from .cgcnn import CGCNNModel
 from .ensemble import Ensemble
-from .foundation import SevenNetPotential
+from .foundation import CHGNetPotential, SevenNetPotential
 from .gnn import GNNModel
 from .kernel import GaussianProcessModel, KernelRidgeModel
 from .kernel_energy import GaussianProcessEnergyModel, KernelRidgeEnergyModel
@@ -33,4 +33,4 @@ from .torchmdnet import ETPotential, TensorNetPotential
 __all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "CompositeModel", "ETPotential", "TensorNetPotential",
            "SumPotential", "Ensemble", "SchNetModel", "PhysNetModel", "MPNNModel", "MPNNTransformerModel", "GNNModel",
            "LinearCountsModel", "CGCNNModel", "KernelRidgeModel", "GaussianProcessModel", "BehlerParrinelloPotential",
-           "KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "SevenNetPotential", "create_model"]
+           "KernelRidgeEnergyModel", "GaussianProcessEnergyModel", "SevenNetPotential", "CHGNetPotential", "create_model"]

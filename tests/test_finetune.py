@@ -139,3 +139,30 @@ def test_the_command_finetunes_the_first_k_frames_of_a_file(propanol, tmp_path):
     assert manifest["finetune"]["frames"]["count"] == 3 and manifest["finetune"]["frames"]["source"].endswith("extxyz")
     bad = CliRunner().invoke(main, [*args, "--k", "13"])
     assert bad.exit_code == 2 and "k must lie in 1..12" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("sevenn") is None,
+                    reason="the foundation kind needs sevenn (pip install 'mlcalc[foundation]')")
+def test_the_command_takes_the_frames_reference_method_for_a_foundation_parent(propanol, tmp_path):
+    """--reference: a foundation parent's free atoms go to that method's energies first (gfn2-xtb by default);
+    none keeps the parent's level of theory; the manifest's finetune record says which."""
+    import ase.io
+    from click.testing import CliRunner
+
+    from mlcalc.cli import main
+
+    parent = save_model(tmp_path / "found.mlc", tiny_potential("sevennet", cutoff=4.0),
+                        foundation={"package": "test", "level_of_theory": "PBE"})
+    train, _ = propanol
+    ase.io.write(tmp_path / "frames.extxyz", train[:2], format="extxyz")
+    records = {}
+    for reference in ("gfn1-xtb", "none"):
+        result = CliRunner().invoke(main, ["finetune", str(parent), str(tmp_path / "frames.extxyz"), "--out",
+                                           str(tmp_path / reference), "--steps", "1", "--no-progress",
+                                           "--reference", reference])
+        assert result.exit_code == 0, result.output
+        records[reference] = read_manifest(result.stdout.strip().splitlines()[-1])["finetune"]["settings"]
+    assert records["gfn1-xtb"]["reference"] == "gfn1-xtb" and "reference" not in records["none"]
+    bad = CliRunner().invoke(main, ["finetune", str(parent), str(tmp_path / "frames.extxyz"), "--out",
+                                    str(tmp_path / "x"), "--reference", "pbe"])
+    assert bad.exit_code == 2 and "gfn2-xtb" in bad.output

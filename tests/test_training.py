@@ -145,3 +145,75 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path, xtb_fram
     for name in resumed:
         np.testing.assert_array_equal(resumed[name], uninterrupted[name], err_msg=name)
     assert json.loads((tmp_path / "whole" / "metrics.json").read_text())["test"] == metrics["test"]
+
+
+def _init_from_config(tmp_path, data, parent, **optim):
+    """A config that starts from ``parent`` (no model section), on 8/4/4 frames of ``data``."""
+    raw = {"name": "child", "seed": 0, "init_from": str(parent),
+           "data": {"path": str(data), "train": 8, "val": 4, "test": 4},
+           "optim": {"epochs": 1, "batch_size": 4, "optimizer": "sgd", "lr": 1e-9, "lr_schedule": "constant", **optim},
+           "out_dir": str(tmp_path / "child"), "progress": False}
+    path = tmp_path / "child.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _network_state(model):
+    return {k: v for k, v in model.state_dict().items() if k != "atomref"}
+
+
+@pytest.mark.parametrize("kind", ["torchmdnet-et", pytest.param("sevennet", marks=pytest.mark.skipif(
+    __import__("importlib.util").util.find_spec("sevenn") is None, reason="sevennet needs sevenn (mlcalc[foundation])"))])
+def test_init_from_starts_at_the_parents_weights_records_it_and_resumes(tmp_path, xtb_frames, kind):
+    """init_from: the parent's kind, hyperparameters and weights (a learning rate of 1e-9 keeps them), its atomrefs at the
+    frames' energy zero (a foundation parent first at GFN2-xTB's free atoms), its sha256 in the manifest; resume
+    continues, a resume from another parent file is refused."""
+    import torch
+
+    from mlcalc.data.structure_files import file_sha256, read_structures
+    from mlcalc.errors import OutputExistsError
+    from mlcalc.modelfile import load_model, save_model
+    from mlcalc.testing import tiny_potential
+
+    foundation = {"foundation": {"package": "test", "level_of_theory": "PBE"}} if kind == "sevennet" else {}
+    parent_path = save_model(tmp_path / "parent.mlc", tiny_potential(kind, cutoff=4.0), **foundation)
+    parent, parent_manifest = load_model(parent_path)
+    config = load_config(_init_from_config(tmp_path, xtb_frames, parent_path))
+    assert config.model.kind == kind and config.model.cutoff == 4.0
+    result = train(config)
+    child, manifest = load_model(result.model_path)
+    assert manifest["kind"] == kind and manifest["hyperparameters"] == parent_manifest["hyperparameters"]
+    assert manifest["init_from"]["sha256"] == file_sha256(parent_path) and manifest["init_from"]["kind"] == kind
+    assert ("foundation" in manifest["init_from"]) == (kind == "sevennet") and "foundation" not in manifest
+    assert manifest["normalisation"]["atomref"]["rereferenced_to_reference"] == (kind == "sevennet")
+    for key, value in _network_state(parent).items():
+        torch.testing.assert_close(_network_state(child)[key], value, rtol=0, atol=1e-6)
+    frames = read_structures(xtb_frames)[:8]
+    before = np.mean([a.get_potential_energy() - MLCalc(parent_path).get_potential_energy(a.copy()) for a in frames])
+    after = np.mean([a.get_potential_energy() - MLCalc(result.model_path).get_potential_energy(a.copy()) for a in frames])
+    assert abs(before) > 10 and abs(after) < 1.0, (before, after)  # the atomrefs moved to the frames' energy zero
+
+    resumed = train(load_config(_init_from_config(tmp_path, xtb_frames, parent_path), {"optim.epochs": 2}),
+                    resume=True)
+    assert resumed.metrics["epochs"] == 2
+    other = save_model(tmp_path / "other.mlc", tiny_potential(kind, cutoff=4.0, seed=1), **foundation)
+    with pytest.raises(OutputExistsError, match="not started from this init_from file"):
+        train(load_config(_init_from_config(tmp_path, xtb_frames, other), {"optim.epochs": 3}), resume=True)
+
+
+def test_init_from_config_errors_name_the_problem(tmp_path, xtb_frames):
+    from mlcalc.modelfile import save_model
+    from mlcalc.testing import tiny_potential
+
+    parent = save_model(tmp_path / "parent.mlc", tiny_potential("torchmdnet-et"))
+    path = _init_from_config(tmp_path, xtb_frames, parent)
+    with pytest.raises(ValueError, match="leave out the model section"):
+        load_config(path, {"model.kind": "torchmdnet-et"})
+    with pytest.raises(ValueError, match="init_from: no model file 'nope.mlc'"):
+        load_config(path, {"init_from": "nope.mlc"})
+    ensemble = save_model(tmp_path / "ensemble.mlc", tiny_potential("ensemble"))
+    with pytest.raises(ValueError, match="made of member models; start from one"):
+        load_config(path, {"init_from": str(ensemble)})
+    narrow = save_model(tmp_path / "narrow.mlc", tiny_potential("torchmdnet-et", elements=(1, 6)))
+    with pytest.raises(ValueError, match="elements O that the model does not know"):
+        train(load_config(path, {"init_from": str(narrow)}))

@@ -23,11 +23,14 @@ import click
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, help="wall-time budget")
+@click.option("--reference", type=click.Choice(["gfn2-xtb", "gfn1-xtb", "none"]), default="gfn2-xtb", show_default=True,
+              help="the method that labelled FRAMES: a foundation parent (another level of theory, e.g. PBE) first "
+                   "gets its free atoms' energies; none keeps the parent's (other parents are not affected)")
 @click.option("--scratch", is_flag=True, help="train MODEL's kind and hyperparameters from fresh weights instead")
 @click.option("--name", default=None, help="model name (default <parent>-ft<k> or <parent>-scratch<k>)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def finetune(model: str, frames: Path, out: Path, k: int | None, steps: int | None, lr: float | None,
-             batch_size: int, seed: int, minutes: float | None, scratch: bool, name: str | None,
+             batch_size: int, seed: int, minutes: float | None, reference: str, scratch: bool, name: str | None,
              progress: bool) -> None:
     """Fine-tune MODEL (file or shipped name) on FRAMES (extxyz with energies and forces)."""
     from mlcalc.data.structure_files import read_structures
@@ -42,5 +45,6 @@ def finetune(model: str, frames: Path, out: Path, k: int | None, steps: int | No
     if scratch:
         path = ft.train_from_scratch(model, structures, out, lr=lr, **options)
     else:
-        path = ft.finetune(model, structures, out, lr=lr or ft.DEFAULT_LR, **options)
+        path = ft.finetune(model, structures, out, lr=lr or ft.DEFAULT_LR,
+                           reference=None if reference == "none" else reference, **options)
     click.echo(str(path))

@@ -17,7 +17,7 @@ import click
               help="the .mlc file to write (safetensors + manifest; loading it never unpickles)")
 @click.option("--overwrite", is_flag=True, help="replace an existing --out file")
 def import_model(source: str, out: Path, overwrite: bool) -> None:
-    """Convert SOURCE, PACKAGE:CHECKPOINT (e.g. sevenn:SevenNet-0, or sevenn:/path/checkpoint.pth), to a model file.
+    """Convert SOURCE, PACKAGE:CHECKPOINT (sevenn:SevenNet-0, chgnet:0.3.0, or a file: sevenn:/path/x.pth), to a model.
 
     This is the one command that unpickles: the package's own loader reads the checkpoint
     (from the installed package's files or the path given), only when asked here.

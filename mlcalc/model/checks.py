@@ -118,15 +118,25 @@ class _AllocationBudget(TorchFunctionMode):
 _SLACK = 32 * 2**20
 
 
+def _build_allocation(spec: Any) -> tuple[float, int]:
+    """(factor, bytes) of a build of ``spec``: the kind's ``build_allocation``, or a composite's members' together."""
+    members = spec.get("hyperparameters", {}).get("members") if isinstance(spec, dict) else None
+    if isinstance(members, list) and members and all(isinstance(m, dict) and "kind" in m for m in members):
+        parts = [_build_allocation(m) for m in members]
+        return max(f for f, _ in parts), sum(b for _, b in parts)
+    return getattr(model_class(spec["kind"]), "build_allocation", (2.0, 0))
+
+
 def build_within(spec: dict[str, Any], stored_bytes: int) -> torch.nn.Module:
     """The model of ``spec`` (kind + hyperparameters), stopped before it allocates more than its weights explain.
 
     ``stored_bytes``: the size of the weights in the file; the build may allocate twice that plus
     32 MiB, or for a kind whose builder computes tables (e3nn's Clebsch-Gordan coefficients and
     generated code) its ``build_allocation`` = (factor, bytes): factor times that plus 32 MiB plus bytes.
+    A composite's members share the weights: the largest member factor and the sum of the members' bytes.
     Raises ValueError (one line) when the hyperparameters describe a larger model.
     """
-    factor, extra = getattr(model_class(spec["kind"]), "build_allocation", (2.0, 0))  # plugins load outside the budget
+    factor, extra = _build_allocation(spec)  # plugins load outside the budget
     limit = int(factor * stored_bytes) + _SLACK + int(extra)
     try:
         with _AllocationBudget(limit):

@@ -27,6 +27,8 @@ _TINY = {
     "gp-energy": {"descriptor": {"name": "soap", "r_cut": 4.0, "n_max": 2, "l_max": 2}, "kernel": "rbf",
                   "kernel_params": {"amplitude": 1.0, "length_scale": 10.0}},
 }
+#: kinds of the foundation extra, whose modules give a ``tiny_config(elements, cutoff)``
+_FOUNDATION = ("sevennet", "chgnet")
 
 
 def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: float = 4.0, seed: int = 0,
@@ -44,14 +46,14 @@ def tiny_potential(kind: str = "torchmdnet-et", elements=(1, 6, 8), cutoff: floa
         members = [tiny_potential("torchmdnet-tensornet", elements, cutoff, seed, periodic),
                    tiny_potential("torchmdnet-et", elements, 0.75 * cutoff, seed + 1, periodic)]
         return create_model("sum", members=members)
-    if kind == "sevennet":  # the foundation extra's kind: a tiny SevenNet configuration from sevenn's defaults
+    if kind in _FOUNDATION:  # the foundation extra's kinds: a tiny configuration of the package's network
         from mlcalc.model import model_class
 
         hyperparameters = {"config": import_module(model_class(kind).__module__).tiny_config(elements, cutoff),
                            **hyperparameters}
     elif kind not in _TINY:
         raise ValueError(f"no tiny settings for energy-model kind {kind!r}; "
-                         f"choose from sum, ensemble, sevennet, {', '.join(_TINY)}")
+                         f"choose from sum, ensemble, {', '.join(_FOUNDATION)}, {', '.join(_TINY)}")
     torch.manual_seed(seed)
     settings = {**_TINY.get(kind, {}), **hyperparameters}
     if kind in ("krr-energy", "gp-energy"):  # 4 random training descriptors of the right length and random coefficients

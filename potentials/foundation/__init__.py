@@ -1,4 +1,4 @@
-"""Pretrained foundation potentials (SevenNet) as mlcalc energy kinds, and their one-time import.
+"""Pretrained foundation potentials (SevenNet, CHGNet) as mlcalc energy kinds, and their one-time import.
 
 The kinds register without their packages (the ``foundation`` extra); building a model of
 one needs the package (:class:`~.extra.MissingExtraError` otherwise). The networks are the
@@ -8,6 +8,7 @@ their checkpoints are unpickled only by :mod:`.importer`, once, when a user asks
 
 from __future__ import annotations
 
+from .chgnet import CHGNetPotential
 from .sevennet import SevenNetPotential
 
-__all__ = ["SevenNetPotential"]
+__all__ = ["CHGNetPotential", "SevenNetPotential"]

@@ -1,16 +1,19 @@
 """Convert a foundation package's pretrained checkpoint, once, into a normal ``.mlc`` model file.
 
-``import_model("sevenn:SevenNet-0", "sevennet-0.mlc")``: the checkpoint is read by the
-package's own loader (which unpickles it: :func:`_unpickle_sevennet_checkpoint`, the one place
-in mlcalc that lets pickle run, and only when a user asks for an import), the package's network
-is rebuilt by the package, and its weights are stored as safetensors with a manifest recording
-the source (package, version, checkpoint file and sha256, licence, level of theory). Loading the
-result never unpickles. Checkpoints are taken from the installed package's files or a path; no
-network access (a pretrained name whose file the wheel lacks is refused).
+``import_model("sevenn:SevenNet-0", "sevennet-0.mlc")`` or ``import_model("chgnet:0.3.0", "chgnet.mlc")``:
+the checkpoint is read by the package's own loader (which unpickles it:
+:func:`_unpickle_sevennet_checkpoint`, :func:`_unpickle_chgnet_checkpoint`, the only places in
+mlcalc that let pickle run, and only when a user asks for an import), the package's network is
+rebuilt by the package, its per-element energies move to the model's atomref, and its weights
+are stored as safetensors with a manifest recording the source (package, version, checkpoint
+file and sha256, licence, level of theory). Loading the result never unpickles. Checkpoints are
+taken from the installed package's files or a path; no network access (a pretrained name whose
+file the wheel lacks is refused).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,10 @@ import torch
 
 from .extra import require
 
-__all__ = ["SOURCES", "import_model", "sevennet_checkpoint_path"]
+__all__ = ["SOURCES", "import_model", "sevennet_checkpoint_path", "chgnet_checkpoint_path"]
 
 #: package prefixes of ``import_model``'s spec
-SOURCES = ("sevenn",)
+SOURCES = ("sevenn", "chgnet")
 #: SevenNet checkpoints shipped in the sevenn wheel: lower-case name -> sevenn._const attribute
 _SEVENNET_SHIPPED = {
     "sevennet-0": "SEVENNET_0_11Jul2024", "sevennet-0_11jul2024": "SEVENNET_0_11Jul2024",
@@ -30,6 +33,13 @@ _SEVENNET_SHIPPED = {
 }
 #: what the shipped SevenNet checkpoints were trained on (the level of theory of their energies)
 _SEVENNET_THEORY = "PBE/PBE+U (Materials Project MPtrj)"
+#: CHGNet checkpoints shipped in the chgnet wheel (as chgnet's CHGNet.load names them): file under chgnet/pretrained,
+#: level of theory
+_CHGNET_SHIPPED = {
+    "0.3.0": ("0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar", "PBE/PBE+U (Materials Project MPtrj)"),
+    "0.2.0": ("0.2.0/chgnet_0.2.0_e30f77s348m32.pth.tar", "PBE/PBE+U (Materials Project MPtrj)"),
+    "r2scan": ("r2scan/chgnet_r2scan_transfer_learning_e15f36s161m23.pth.tar", "r2SCAN (Materials Project MP-r2SCAN)"),
+}
 
 
 def import_model(spec: str, out: str | os.PathLike) -> Path:
@@ -38,8 +48,9 @@ def import_model(spec: str, out: str | os.PathLike) -> Path:
     package, sep, name = spec.partition(":")
     if not sep or not name or package not in SOURCES:
         raise ValueError(f"cannot import {spec!r}: give PACKAGE:CHECKPOINT with PACKAGE one of {', '.join(SOURCES)} "
-                         f"and CHECKPOINT a shipped name ({', '.join(sorted(_SEVENNET_SHIPPED))}) or a file")
-    return _import_sevennet(name, Path(out))
+                         f"and CHECKPOINT a shipped name (sevenn: {', '.join(sorted(_SEVENNET_SHIPPED))}; chgnet: "
+                         f"{', '.join(_CHGNET_SHIPPED)}) or a file")
+    return (_import_sevennet if package == "sevenn" else _import_chgnet)(name, Path(out))
 
 
 def sevennet_checkpoint_path(name: str) -> Path:
@@ -74,9 +85,6 @@ def _unpickle_sevennet_checkpoint(path: Path):
 
 
 def _import_sevennet(name: str, out: Path) -> Path:
-    from mlcalc.data.structure_files import file_sha256
-    from mlcalc.modelfile import save_model
-
     from .sevennet import SevenNetPotential, json_config
 
     require("sevenn", "sevenn", "sevennet")
@@ -91,14 +99,80 @@ def _import_sevennet(name: str, out: Path) -> Path:
     kept = {k: v for k, v in state.items() if k.split(".")[0] in model.network._modules}
     model.network.load_state_dict(kept, strict=True)
     _move_shift_to_atomref(model, type_map)
-    record = {"package": "sevenn", "version": _version("sevenn"), "checkpoint": name,
-              "checkpoint_file": path.name, "checkpoint_sha256": file_sha256(path), "licence": _licence("sevenn"),
-              "level_of_theory": _SEVENNET_THEORY if not Path(name).is_file() else "as trained (see the checkpoint)",
-              "elements": model.elements, "cutoff": model.cutoff,
-              "sevenn_version_of_checkpoint": str(checkpoint.config.get("version", ""))}
+    theory = _SEVENNET_THEORY if not Path(name).is_file() else "as trained (see the checkpoint)"
+    return _save_converted(model, out, "sevenn", name, path, theory,
+                           sevenn_version_of_checkpoint=str(checkpoint.config.get("version", "")))
+
+
+def _save_converted(model, out: Path, package: str, name: str, path: Path, theory: str, **more: Any) -> Path:
+    """``model`` (converted from ``package``'s checkpoint ``name`` in file ``path``) saved to ``out`` with its
+    manifest record ``foundation`` (package, version, checkpoint file and sha256, licence, level of theory, ...)."""
+    from mlcalc.data.structure_files import file_sha256
+    from mlcalc.modelfile import save_model
+
+    record = {"package": package, "version": _version(package), "checkpoint": name, "checkpoint_file": path.name,
+              "checkpoint_sha256": file_sha256(path), "licence": _licence(package), "level_of_theory": theory,
+              "elements": model.elements, "cutoff": model.cutoff, **more}
     return save_model(out, model, foundation=record,
                       normalisation={"atomref_eV": {str(z): float(model.atomref[z]) for z in model.elements},
-                                     "atomref": {"method": "source_model_shift", "reference": record["level_of_theory"]}})
+                                     "atomref": {"method": "source_model_shift", "reference": theory}})
+
+
+def chgnet_checkpoint_path(name: str) -> Path:
+    """The file of a CHGNet checkpoint: ``name`` itself if it is a file, else one shipped in the chgnet wheel."""
+    if Path(name).is_file():
+        return Path(name)
+    if name.lower() not in _CHGNET_SHIPPED:
+        raise ValueError(f"no CHGNet checkpoint {name!r}: give a checkpoint file or one of "
+                         f"{', '.join(_CHGNET_SHIPPED)} (shipped in the chgnet wheel)")
+    package = require("chgnet", "chgnet", "chgnet")
+    path = Path(package.__file__).parent / "pretrained" / _CHGNET_SHIPPED[name.lower()][0]
+    if not path.is_file():
+        raise FileNotFoundError(f"CHGNet checkpoint {name!r} is not in the installed chgnet package ({path}); "
+                                "mlcalc does not download checkpoints: give its file")
+    return path
+
+
+def _unpickle_chgnet_checkpoint(path: Path, name: str):
+    """chgnet's own ``CHGNet`` for the checkpoint file ``path`` (``name``: a shipped name or the path).
+
+    THE OTHER PLACE mlcalc lets pickle run: chgnet stores checkpoints with ``torch.save`` and reads
+    them back with ``torch.load(weights_only=False)`` (``CHGNet.from_file``, as its ``CHGNet.load``
+    does for the shipped ones, with the same arguments). Reached only from an explicit import
+    (``mlcalc import``), on the installed package's own files or a file the user names; the result
+    is stored without pickle.
+    """
+    import contextlib
+    import io
+
+    from chgnet.model.model import CHGNet
+
+    shipped = name.lower() in _CHGNET_SHIPPED and not Path(name).is_file()
+    options = {"mlp_out_bias": name.lower() == "0.2.0", "version": name.lower()} if shipped else {}
+    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its parameter count
+        return CHGNet.from_file(str(path), **options)
+
+
+def _import_chgnet(name: str, out: Path) -> Path:
+    from .chgnet import MAX_Z, CHGNetPotential
+
+    require("chgnet.model.model", "chgnet", "chgnet")
+    path = chgnet_checkpoint_path(name)
+    source = _unpickle_chgnet_checkpoint(path, name)
+    if source.composition_model is None or not hasattr(source.composition_model, "fc"):
+        raise ValueError(f"this CHGNet network has no linear per-element energy (composition model "
+                         f"{type(source.composition_model).__name__}); cannot import it")
+    config = {k: v for k, v in json.loads(json.dumps(source.model_args)).items()}
+    config["composition_model"] = None  # its per-element energies move to atomref
+    model = CHGNetPotential(elements=list(range(1, MAX_Z + 1)), cutoff=float(config["atom_graph_cutoff"]),
+                            config=config)
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith("composition_model.")}
+    model.network.load_state_dict(state, strict=True)
+    per_element = source.composition_model.fc.weight.detach().to(torch.float64).reshape(-1)
+    model.set_atomref({z: float(per_element[z - 1]) for z in model.elements})
+    theory = _CHGNET_SHIPPED[name.lower()][1] if name.lower() in _CHGNET_SHIPPED and not Path(name).is_file() \
+        else "as trained (see the checkpoint)"
+    return _save_converted(model, out, "chgnet", name, path, theory, chgnet_version_of_checkpoint=str(source.version))
 
 
 def _move_shift_to_atomref(model, type_map: dict[int, int]) -> None:

@@ -4,7 +4,9 @@
 raise a ``ValueError`` that names the field. Relative paths resolve against the
 current directory. ``data.source`` picks the data: ``file`` (the default: labelled
 structures for a force field), ``qm9`` (molecular properties for a property model),
-``cif_folder`` or ``coremof`` (crystal properties for a property model).
+``cif_folder`` or ``coremof`` (crystal properties for a property model). ``init_from``
+(energy models on ``data.source: file``) starts from a saved model's weights, and its
+``model`` section is the parent's (kind, cutoff, hyperparameters).
 """
 
 from __future__ import annotations
@@ -179,9 +181,18 @@ class OptimConfig(_Strict):
         return self
 
 
+#: what the model section takes from an ``init_from`` parent's hyperparameters (the rest comes from the weights' file)
+_NOT_FROM_PARENT = ("elements", "cutoff", "periodic", "energy_scale")
+
+
 class TrainConfig(_Strict):
     name: str
     seed: int = 0
+    init_from: Optional[str] = Field(
+        None, description="a saved energy model (.mlc file or shipped name) to start from: its kind, cutoff, "
+        "hyperparameters and weights (the model section is filled from it; leave it out), its atomrefs moved to the "
+        "training frames' energy zero (a foundation model first to data.reference's free atoms); the manifest "
+        "records the parent's sha256")
     data: Annotated[Union[Annotated[DataConfig, Tag("file")], Annotated[QM9DataConfig, Tag("qm9")],
                           Annotated[CifFolderDataConfig, Tag("cif_folder")], Annotated[CoreMofDataConfig, Tag("coremof")]],
                     Discriminator(_data_source, custom_error_type="data_source",
@@ -191,12 +202,34 @@ class TrainConfig(_Strict):
     out_dir: Path
     progress: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_of_parent(cls, data: Any) -> Any:
+        """With ``init_from``, the model section is the parent's (a section given as well is refused)."""
+        if not isinstance(data, dict) or data.get("init_from") is None:
+            return data
+        if "model" in data:
+            raise ValueError("init_from takes the model's kind, cutoff and hyperparameters from the parent model; "
+                             "leave out the model section (and --set model.*)")
+        from mlcalc.modelfile import read_manifest
+        from mlcalc.named_models import resolve_model_path
+
+        try:
+            manifest = read_manifest(resolve_model_path(str(data["init_from"])), verify=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"init_from: {err}") from None
+        hyper = {k: v for k, v in manifest["hyperparameters"].items() if k not in _NOT_FROM_PARENT}
+        return {**data, "model": {"kind": manifest["kind"], "cutoff": manifest["cutoff"], "hyperparameters": hyper}}
+
     @model_validator(mode="after")
     def _model_fits_data(self):
         from mlcalc.model import CompositeModel, family_of, known_kinds, model_class
 
         kind = self.model.kind
         family = family_of(kind)  # a ValueError names the known kinds
+        if issubclass(model_class(kind), CompositeModel) and self.init_from is not None:
+            raise ValueError(f"init_from {self.init_from} is a {kind!r} model made of member models; start from one "
+                             "of them (a single gradient-trained energy model)")
         if issubclass(model_class(kind), CompositeModel):
             raise ValueError(f"model.kind {kind!r} is made of member models: train each member, then combine them "
                              f"with mlcalc.model.create_model({kind!r}, members=[...]) and save_model")
@@ -207,6 +240,8 @@ class TrainConfig(_Strict):
         if self.data.source == "file" and family != "energy":
             raise ValueError(f"model.kind {kind!r} is a property model; it trains on data.source qm9, cif_folder "
                              "or coremof")
+        if self.init_from is not None and self.data.source != "file":
+            raise ValueError(f"init_from starts an energy model on data.source file, not {self.data.source}")
         if self.data.source == "file" and self.optim.loss != "mse":
             raise ValueError("optim.loss applies to property models (data.source: qm9); force fields use "
                              "energy_weight and force_weight")

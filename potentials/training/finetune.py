@@ -51,21 +51,20 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 from ase import Atoms
-from ase.calculators.singlepoint import SinglePointCalculator
 from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
-from mlcalc.data.structure_files import file_sha256, require_labels
+from mlcalc.data.structure_files import require_labels
 from mlcalc.errors import MLCalcError, OutputExistsError
 from mlcalc.locks import FolderLock
 from mlcalc.model import create_model
-from mlcalc.modelfile import load_model, read_manifest, save_model
-from mlcalc.named_models import resolve_model_path
+from mlcalc.modelfile import read_manifest, save_model
 
 from .config import OptimConfig
 from .data import GraphDataset, fit_atomref, force_rms
 from .fit import fit
-from .rereference import level_of_theory, rereference_to_method
+from .parent_model import atomrefs_at_frames_zero, load_parent, parent_name, parent_record
+from .rereference import level_of_theory
 from .task import PotentialTask
 
 __all__ = ["finetune", "train_from_scratch", "DEFAULT_STEPS", "DEFAULT_LR", "frames_sha256"]
@@ -97,22 +96,19 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
     """
     if atomref not in ("shift", "parent"):
         raise ValueError(f"atomref must be 'shift' or 'parent', got {atomref!r}")
-    parent_path, parent, manifest = _parent(model_path)
+    parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed, "atomref": atomref}
     if atomref == "shift" and reference is not None and level_of_theory(manifest) is not None:
         settings["reference"] = reference  # only for foundation parents: other requests stay as they were
     request = _request("finetune", parent_path, manifest, frames, source, settings)
-    name = name or f"{_parent_name(parent_path, manifest)}-ft{len(frames)}"
+    name = name or f"{parent_name(parent_path, manifest)}-ft{len(frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
-        if "reference" in settings:  # the frames' level of theory first, for the elements they hold
-            rereference_to_method(parent, reference, sorted({int(z) for a in frames for z in a.numbers}))
-        refs = {int(z): float(parent.atomref[z]) for z in parent.elements}
-        if atomref == "shift":
-            correction = fit_atomref(_residual_frames(parent, frames))
-            refs = {z: e + correction.get(z, 0.0) for z, e in refs.items()}
-            parent.set_atomref(refs)
+        if atomref == "shift":  # a foundation parent at the frames' level of theory first (settings["reference"])
+            refs = atomrefs_at_frames_zero(parent, manifest, frames, settings.get("reference"))
+        else:
+            refs = {int(z): float(parent.atomref[z]) for z in parent.elements}
         return parent.train(), refs
 
     return _run(build, frames, Path(out_dir), name, request, manifest, lr, max_minutes, progress)
@@ -128,12 +124,12 @@ def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], o
     training lr; the model's elements are the frames' and its energy scale and atomrefs are
     fitted on them as :mod:`.train` does. ``name`` defaults to ``<parent>-scratch<k>``.
     """
-    parent_path, parent, manifest = _parent(model_path)
+    parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
     lr = float(lr if lr is not None else (manifest.get("training") or {}).get("optim", {}).get("lr", 1e-3))
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed}
     request = _request("scratch", parent_path, manifest, frames, source, settings)
-    name = name or f"{_parent_name(parent_path, manifest)}-scratch{len(frames)}"
+    name = name or f"{parent_name(parent_path, manifest)}-scratch{len(frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
         hyper = {k: v for k, v in manifest["hyperparameters"].items() if k not in ("elements", "energy_scale")}
@@ -156,18 +152,6 @@ def frames_sha256(frames: Sequence[Atoms]) -> str:
     return digest.hexdigest()
 
 
-def _parent(model_path) -> tuple[Path, torch.nn.Module, dict[str, Any]]:
-    """The parent's path, model (float32) and manifest; a one-line error for a model that cannot be fine-tuned."""
-    path = resolve_model_path(model_path)
-    model, manifest = load_model(path, dtype=torch.float32)
-    if getattr(model, "family", "") != "energy":
-        raise MLCalcError(f"{path} is a {manifest['kind']!r} {getattr(model, 'family', 'property')} model; "
-                          "fine-tuning needs an energy model (bpnn, torchmdnet-et, torchmdnet-tensornet, ...)")
-    if getattr(model, "closed_form", False) or not any(p.requires_grad for p in model.parameters()):
-        raise MLCalcError(f"{path} is a {manifest['kind']!r} model solved in closed form or made of members; "
-                          "fine-tuning needs a single gradient-trained energy model (bpnn, torchmdnet-et, ...)")
-    return path, model, manifest
-
 
 def _checked_frames(frames: Sequence[Atoms], elements: Sequence[int]) -> list[Atoms]:
     frames = list(frames)
@@ -183,9 +167,6 @@ def _checked_frames(frames: Sequence[Atoms], elements: Sequence[int]) -> list[At
     return frames
 
 
-def _parent_name(path: Path, manifest: dict[str, Any]) -> str:
-    return str((manifest.get("training") or {}).get("name") or path.stem)
-
 
 def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: list[Atoms], source: str | None,
              settings: dict[str, Any]) -> dict[str, Any]:
@@ -197,8 +178,7 @@ def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: lis
         raise ValueError(f"lr must be > 0, got {settings['lr']!r}")
     parent_optim = (manifest.get("training") or {}).get("optim", {})
     optim = {k: parent_optim[k] for k in _KEPT_OPTIM if k in parent_optim}
-    return {"mode": mode, "parent": {"name": _parent_name(parent_path, manifest), "kind": manifest["kind"],
-                                     "sha256": file_sha256(parent_path), "path": str(parent_path)},
+    return {"mode": mode, "parent": parent_record(parent_path, manifest),
             "frames": {"count": len(frames), "sha256": frames_sha256(frames), "source": source},
             "settings": {**settings, "optimizer": "adamw", "lr_schedule": "cosine (per epoch)",
                          "min_steps_per_epoch": MIN_STEPS_PER_EPOCH, "validation": "training frames",
@@ -211,21 +191,6 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
         return {**r, "parent": {k: v for k, v in r.get("parent", {}).items() if k != "path"}}
 
     return strip(a) == strip(b)
-
-
-def _residual_frames(model: torch.nn.Module, frames: list[Atoms]) -> list[Atoms]:
-    """Copies of ``frames`` labelled with reference minus ``model`` energy (eV)."""
-    from mlcalc.calculator import MLCalc
-
-    calc = MLCalc(model.eval(), dtype=torch.float64)
-    out = []
-    for a in frames:
-        copy = Atoms(a.numbers, a.positions, cell=a.cell, pbc=a.pbc)
-        residual = a.get_potential_energy() - calc.get_potential_energy(copy)
-        copy.calc = SinglePointCalculator(copy, energy=residual)
-        out.append(copy)
-    model.float()
-    return out
 
 
 def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str, Any], parent_manifest: dict[str, Any],

@@ -20,7 +20,7 @@ from mlcalc.locks import FolderLock
 __all__ = ["training_folder"]
 
 #: what a training run writes into its folder besides ``<name>.mlc`` (what ``overwrite`` deletes)
-_RUN_OUTPUTS = ("checkpoints", "logs", "metrics.json", "parity.png", "loss.png")
+_RUN_OUTPUTS = ("checkpoints", "logs", "metrics.json", "parity.png", "loss.png", "init_from.json")
 
 
 @contextmanager

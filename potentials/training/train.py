@@ -144,12 +144,19 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     train_set = FrameView(structures, split["train"])
 
     torch.manual_seed(config.seed)
-    elements = sorted({int(z) for a in train_set for z in a.numbers})
-    periodic = any(bool(a.pbc.any()) for a in structures)  # a periodic training set makes a periodic model
-    model = create_model(config.model.kind, elements=elements, cutoff=config.model.cutoff,
-                         energy_scale=force_rms(train_set), **{"periodic": periodic, **config.model.hyperparameters})
-    atomref, atomref_record = choose_atomref(train_set, d.atomref, _reference_method(config, structures))
-    model.set_atomref(atomref)
+    parent = None
+    if config.init_from is not None:  # the parent's weights, its atomrefs at the training frames' energy zero
+        from .init_from import start_from_parent
+
+        model, atomref, atomref_record, parent = start_from_parent(config.init_from, train_set,
+                                                                   _reference_method(config, structures), out)
+    else:
+        elements = sorted({int(z) for a in train_set for z in a.numbers})
+        periodic = any(bool(a.pbc.any()) for a in structures)  # a periodic training set makes a periodic model
+        model = create_model(config.model.kind, elements=elements, cutoff=config.model.cutoff,
+                             energy_scale=force_rms(train_set), **{"periodic": periodic, **config.model.hyperparameters})
+        atomref, atomref_record = choose_atomref(train_set, d.atomref, _reference_method(config, structures))
+        model.set_atomref(atomref)
 
     loaders = {}
     for stage, idx in split.items():
@@ -185,6 +192,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         normalisation={"atomref_eV": {str(z): e for z, e in atomref.items()}, "energy_scale_eV": model.energy_scale,
                        "atomref": atomref_record},
         training=json.loads(config.model_dump_json()),
+        **({"init_from": parent} if parent is not None else {}),
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if logger is not None:

@@ -1,0 +1,87 @@
+"""Training that starts from a saved energy model's weights: fine-tuning (:mod:`.finetune`) and ``init_from``
+(:mod:`.train`).
+
+:func:`load_parent` loads and checks the parent (a single gradient-trained energy model, float32);
+:func:`atomrefs_at_frames_zero` puts its per-element energies at the frames' energy zero before
+the first step: a foundation parent (manifest record ``foundation``: another level of theory, e.g.
+PBE) first gets the frames' method's isolated-atom energies (:func:`.rereference.rereference_to_method`),
+then a least-squares per-element correction fitted on the residual energies (frames minus parent)
+is added. Both move energies only, never forces, so no optimiser step is spent on a constant.
+:func:`parent_record` is what a child's manifest says about its parent (kind, name, file sha256).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from mlcalc.atomref import fit_atomref
+from mlcalc.data.structure_files import file_sha256
+from mlcalc.errors import MLCalcError
+from mlcalc.modelfile import load_model
+from mlcalc.named_models import resolve_model_path
+
+from .rereference import level_of_theory, rereference_to_method
+
+__all__ = ["load_parent", "atomrefs_at_frames_zero", "residual_frames", "parent_record", "parent_name"]
+
+
+def load_parent(model_path: str | os.PathLike) -> tuple[Path, torch.nn.Module, dict[str, Any]]:
+    """The parent's path, model (float32) and manifest; a one-line error for a model that cannot be trained on."""
+    path = resolve_model_path(model_path)
+    model, manifest = load_model(path, dtype=torch.float32)
+    if getattr(model, "family", "") != "energy":
+        raise MLCalcError(f"{path} is a {manifest['kind']!r} {getattr(model, 'family', 'property')} model; "
+                          "training from it (fine-tuning, init_from) needs an energy model (bpnn, torchmdnet-et, "
+                          "torchmdnet-tensornet, ...)")
+    if getattr(model, "closed_form", False) or not any(p.requires_grad for p in model.parameters()):
+        raise MLCalcError(f"{path} is a {manifest['kind']!r} model solved in closed form or made of members; "
+                          "training from it (fine-tuning, init_from) needs a single gradient-trained energy model "
+                          "(bpnn, torchmdnet-et, ...)")
+    return path, model, manifest
+
+
+def parent_name(path: Path, manifest: dict[str, Any]) -> str:
+    """The parent's training name, else its file name without suffix."""
+    return str((manifest.get("training") or {}).get("name") or path.stem)
+
+
+def parent_record(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The parent as a child's manifest names it: name, kind, file sha256 and path."""
+    return {"name": parent_name(path, manifest), "kind": manifest["kind"], "sha256": file_sha256(path),
+            "path": str(path)}
+
+
+def atomrefs_at_frames_zero(parent: torch.nn.Module, manifest: dict[str, Any], frames: Sequence[Atoms],
+                            reference: str | None) -> dict[int, float]:
+    """Set and return ``parent``'s atomrefs (eV) for training on ``frames`` (see the module docstring).
+
+    ``reference``: the method that labelled the frames (e.g. "gfn2-xtb"); a foundation parent is moved to its
+    isolated atoms first (None: not moved, as for any other parent).
+    """
+    if reference is not None and level_of_theory(manifest) is not None:
+        rereference_to_method(parent, reference, sorted({int(z) for a in frames for z in a.numbers}))
+    correction = fit_atomref(residual_frames(parent, frames))
+    refs = {int(z): float(parent.atomref[z]) + correction.get(int(z), 0.0) for z in parent.elements}
+    parent.set_atomref(refs)
+    return refs
+
+
+def residual_frames(model: torch.nn.Module, frames: Sequence[Atoms]) -> list[Atoms]:
+    """Copies of ``frames`` labelled with reference minus ``model`` energy (eV); ``model`` is left in float32."""
+    from mlcalc.calculator import MLCalc
+
+    calc = MLCalc(model.eval(), dtype=torch.float64)
+    out = []
+    for a in frames:
+        copy = Atoms(a.numbers, a.positions, cell=a.cell, pbc=a.pbc)
+        residual = a.get_potential_energy() - calc.get_potential_energy(copy)
+        copy.calc = SinglePointCalculator(copy, energy=residual)
+        out.append(copy)
+    model.float()
+    return out
