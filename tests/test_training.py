@@ -217,3 +217,24 @@ def test_init_from_config_errors_name_the_problem(tmp_path, xtb_frames):
     narrow = save_model(tmp_path / "narrow.mlc", tiny_potential("torchmdnet-et", elements=(1, 6)))
     with pytest.raises(ValueError, match="elements O that the model does not know"):
         train(load_config(path, {"init_from": str(narrow)}))
+
+
+def test_the_epoch_seeded_sampler_keeps_the_loaders_sample_count_and_draws_from_seed_and_epoch():
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
+
+    from mlcalc.potentials.training.exact_resume import EpochSeededSampler, exactly_resumable
+
+    data = list(range(8))
+    loader = DataLoader(data, batch_size=4, sampler=RandomSampler(data, num_samples=20,
+                                                                  generator=torch.Generator().manual_seed(3)))
+    sampler = exactly_resumable(loader).sampler
+    assert isinstance(sampler, EpochSeededSampler) and len(sampler) == 20
+    first = list(sampler)
+    assert sorted(first[:8]) == data and sorted(first[8:16]) == data  # whole orders, the last one cut
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    again = EpochSeededSampler(8, 3, 20)
+    again.set_epoch(1)
+    assert list(again) == second  # an epoch's order depends on (seed, epoch) only

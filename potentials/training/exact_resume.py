@@ -23,29 +23,38 @@ __all__ = ["EpochSeededSampler", "RandomStates", "exactly_resumable"]
 
 
 class EpochSeededSampler(Sampler[int]):
-    """A random order of ``n`` items per epoch, drawn from ``(seed, epoch)`` only."""
+    """``num_samples`` (default ``n``) of ``n`` items per epoch, drawn from ``(seed, epoch)`` only: whole random
+    orders one after another, the last one cut (as torch's ``RandomSampler``), or with ``replacement`` draws."""
 
-    def __init__(self, n: int, seed: int):
+    def __init__(self, n: int, seed: int, num_samples: int | None = None, replacement: bool = False):
         self.n, self.seed, self.epoch = n, int(seed), 0
+        self.num_samples = n if num_samples is None else int(num_samples)
+        self.replacement = replacement
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+        if self.replacement:
+            return iter(torch.randint(self.n, (self.num_samples,), generator=generator).tolist())
+        orders = [torch.randperm(self.n, generator=generator) for _ in range(-(-self.num_samples // self.n))]
+        return iter(torch.cat(orders)[:self.num_samples].tolist())
 
     def __len__(self) -> int:
-        return self.n
+        return self.num_samples
 
 
 def exactly_resumable(loader: DataLoader) -> DataLoader:
-    """``loader`` with an :class:`EpochSeededSampler` (seeded from the loader's generator) if it shuffles."""
+    """``loader`` with an :class:`EpochSeededSampler` in place of its ``RandomSampler`` (the same number of
+    samples per epoch, seeded from the sampler's or the loader's generator); any other loader as it is."""
     if not isinstance(loader.sampler, RandomSampler):
         return loader
-    seed = loader.generator.initial_seed() if loader.generator is not None else 0
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=EpochSeededSampler(len(loader.dataset), seed),
-                      collate_fn=loader.collate_fn, num_workers=loader.num_workers, drop_last=loader.drop_last)
+    generator = loader.sampler.generator if loader.sampler.generator is not None else loader.generator
+    seed = generator.initial_seed() if generator is not None else 0
+    sampler = EpochSeededSampler(len(loader.dataset), seed, loader.sampler.num_samples, loader.sampler.replacement)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, collate_fn=loader.collate_fn,
+                      num_workers=loader.num_workers, drop_last=loader.drop_last)
 
 
 class RandomStates(L.Callback):
