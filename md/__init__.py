@@ -5,36 +5,31 @@ folders (trajectory, energy log, blow-up monitors, progress, resume) through one
 target's training frames (:func:`target_training_frames`). Settings: :class:`MDSettings` (``engine``:
 ase or torchsim).
 
-Batched MD on TorchSim (:func:`run_batched_md`, :class:`TorchSimStepper`, :class:`TorchSimModel`,
-:func:`replica_settings`, :func:`replica_folders`) loads torch and torch_sim when first named."""
+Every name is imported from its submodule when first used (batched MD on TorchSim loads torch and
+torch_sim then); the settings schema is :mod:`mlcalc.md.settings`."""
 
-from mlcalc.md_settings import ENSEMBLES, MDSettings, ReferenceSettings
-
-from .conservation import energy_conservation
-from .driver import run_md, run_steps
-from .energy_log import energy_drift, read_energy_log
-from .monitors import BlowUpError, BlowUpMonitor, bonded_pairs
-from .reference import generate_reference
-from .result import MDResult, load_md_result
-from .target_frames import nested_subsets, target_training_frames
-from .run_folder import RunFolder
-from .stepper import ASEStepper, StepError, Stepper
-from .velocities import initialise_velocities
-
-__all__ = ["run_md", "run_steps", "MDSettings", "ReferenceSettings", "MDResult", "load_md_result", "ENSEMBLES",
-           "Stepper", "ASEStepper", "StepError", "RunFolder", "generate_reference", "BlowUpError", "BlowUpMonitor",
-           "bonded_pairs", "initialise_velocities", "energy_drift", "read_energy_log",
-           "energy_conservation", "target_training_frames", "nested_subsets"]
-
-_BATCHED = {"run_batched_md": "batched", "replica_settings": "batched", "replica_folders": "batched",
-            "TorchSimStepper": "torchsim_stepper", "TorchSimModel": "torchsim_model"}
+#: public name -> the submodule that defines it; each is imported when first named, so that
+#: ``import mlcalc.md`` and the settings schema (``mlcalc.md.settings``, which the CLI builds its options
+#: from) load neither ASE's integrators nor torch
+_NAMES = {
+    "MDSettings": "settings", "ReferenceSettings": "settings", "ENSEMBLES": "settings", "CELL_ENSEMBLES": "settings",
+    "energy_conservation": "conservation", "run_md": "driver", "run_steps": "driver",
+    "energy_drift": "energy_log", "read_energy_log": "energy_log",
+    "BlowUpError": "monitors", "BlowUpMonitor": "monitors", "bonded_pairs": "monitors",
+    "generate_reference": "reference", "MDResult": "result", "load_md_result": "result",
+    "nested_subsets": "target_frames", "target_training_frames": "target_frames", "RunFolder": "run_folder",
+    "ASEStepper": "stepper", "StepError": "stepper", "Stepper": "stepper", "initialise_velocities": "velocities",
+    "run_batched_md": "batched", "replica_settings": "batched", "replica_folders": "batched",
+    "TorchSimStepper": "torchsim_stepper", "TorchSimModel": "torchsim_model",
+}
+__all__ = list(_NAMES)
 
 
 def __getattr__(name: str):
-    if name in _BATCHED:
+    if name in _NAMES:
         import importlib
 
-        value = getattr(importlib.import_module(f"{__name__}.{_BATCHED[name]}"), name)
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

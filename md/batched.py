@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from ase import Atoms
 
-from mlcalc.md_settings import MDSettings
+from .settings import MDSettings
 
 from .files import CHECKPOINT
 from .result import MDResult, load_md_result

@@ -12,7 +12,7 @@ from typing import Sequence
 from ase import Atoms
 from ase.io.trajectory import Trajectory
 
-from mlcalc.md_settings import MDSettings
+from .settings import MDSettings
 
 from .monitors import BlowUpError
 from .result import MDResult, load_md_result

@@ -18,7 +18,7 @@ from ase.constraints import FixCom
 from tqdm.auto import tqdm
 
 from mlcalc.data.xtb import xtb_calculator
-from mlcalc.md_settings import ReferenceSettings
+from .settings import ReferenceSettings
 
 from .driver import run_steps
 from .monitors import BlowUpError, BlowUpMonitor
@@ -32,7 +32,7 @@ def generate_reference(atoms: Atoms, settings: ReferenceSettings, out: str | os.
                        calculator=None, progress: bool = True) -> list[Atoms]:
     """``settings.frames`` structures with energies (eV) and forces (eV/Å) from Langevin MD of ``atoms``.
 
-    ``settings`` (:class:`~mlcalc.md_settings.ReferenceSettings`): after ``thermalise``
+    ``settings`` (:class:`~mlcalc.md.settings.ReferenceSettings`): after ``thermalise``
     steps, the frame at every multiple of ``interval`` steps is kept. One generator,
     ``np.random.default_rng(seed)``, draws the Maxwell-Boltzmann velocities (not rescaled)
     and then the Langevin noise; the centre of mass is held fixed. ``calculator``: default

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from ase.io.trajectory import Trajectory
 
-from mlcalc.md_settings import MDSettings
+from .settings import MDSettings
 
 from .conservation import energy_conservation
 from .energy_log import FLAGGED_COLUMN, UNCERTAINTY_COLUMN, energy_drift, read_energy_log

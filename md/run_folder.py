@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from mlcalc.errors import OutputExistsError
 from mlcalc.locks import FolderLock
-from mlcalc.md_settings import MDSettings
+from .settings import MDSettings
 
 from .energy_log import EnergyLog
 from .files import BLOWUP, CHECKPOINT, EXTXYZ, LOG, RUN_FILES, SUMMARY, TRAJECTORY

@@ -19,7 +19,7 @@ from ase.md.md import MolecularDynamics
 from ase.md.nose_hoover_chain import IsotropicMTKNPT, NoseHooverChainNVT
 from ase.md.verlet import VelocityVerlet
 
-from mlcalc.md_settings import CELL_ENSEMBLES, ENSEMBLES, MDSettings
+from .settings import CELL_ENSEMBLES, ENSEMBLES, MDSettings
 
 __all__ = ["Stepper", "ASEStepper", "StepError", "ASEIntegrator", "ASE_INTEGRATORS", "ase_integrator",
            "check_ensemble"]

@@ -30,7 +30,7 @@ from ase import Atoms
 
 from mlcalc.data.structure_files import read_structures
 from mlcalc.data.molecules import load_molecule
-from mlcalc.md_settings import ReferenceSettings
+from .settings import ReferenceSettings
 
 from .reference import generate_reference
 

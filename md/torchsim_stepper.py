@@ -33,7 +33,7 @@ from torch_sim.io import atoms_to_state
 from torch_sim.quantities import calc_kinetic_energy
 from torch_sim.state import concatenate_states
 
-from mlcalc.md_settings import MDSettings
+from .settings import MDSettings
 
 from .stepper import StepError, check_ensemble
 from .torchsim_model import TorchSimModel

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mlcalc.analysis.selections import parse_selection
 from mlcalc.data.molecules import MOLECULES
-from mlcalc.md_settings import MDSettings, Steps, Timestep
+from mlcalc.md.settings import MDSettings, Steps, Timestep
 from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TransferConfig", "SourceConfig", "TransferMD", "load_transfer_config"]

@@ -8,7 +8,7 @@ import click
 
 from mlcalc.cli.options import config_overrides, schema_options, set_option, settings_from, shortcut_option
 from mlcalc.data.molecules import MOLECULES
-from mlcalc.md_settings import ReferenceSettings
+from mlcalc.md.settings import ReferenceSettings
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
 

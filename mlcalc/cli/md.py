@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mlcalc.cli.options import progress_option, schema_options, settings_from
-from mlcalc.md_settings import MDSettings
+from mlcalc.md.settings import MDSettings
 
 #: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
 _MD_OPTIONS = tuple(MDSettings.model_fields)

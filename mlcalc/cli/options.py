@@ -15,7 +15,7 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from mlcalc.errors import describe
-from mlcalc.md_settings import describe_errors
+from mlcalc.md.settings import describe_errors
 
 __all__ = ["schema_options", "settings_from", "SettingsError", "set_option", "shortcut_option", "config_overrides",
            "shortcuts_given", "parse_overrides", "frame_counts", "wandb_flags", "wandb_options", "progress_option"]

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from mlcalc.data.molecules import MOLECULES
-from mlcalc.md_settings import ReferenceSettings
+from mlcalc.md.settings import ReferenceSettings
 from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TrainConfig", "DataConfig", "QM9DataConfig", "CifFolderDataConfig", "CoreMofDataConfig", "ModelConfig", "OptimConfig", "load_config",
@@ -35,7 +35,7 @@ class _Strict(BaseModel):
 class GenerateConfig(ReferenceSettings):
     """Reference data to generate with GFN2-xTB when the data file does not exist yet.
 
-    The ``molecule`` and the reference MD settings (:class:`~mlcalc.md_settings.ReferenceSettings`:
+    The ``molecule`` and the reference MD settings (:class:`~mlcalc.md.settings.ReferenceSettings`:
     ``frames``, ``thermalise`` and ``interval`` in steps, ``temperature``, ``seed``, ``timestep``, ...).
     """
 

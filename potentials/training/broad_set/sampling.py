@@ -88,7 +88,7 @@ def _bond_set(pairs: np.ndarray) -> frozenset[tuple[int, int]]:
 def _md_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: np.random.Generator, bonds=None):
     """Langevin MD up the temperature ladder: ``thermalise`` steps at each temperature, then its frames."""
     from mlcalc.md import generate_reference
-    from mlcalc.md_settings import ReferenceSettings
+    from mlcalc.md.settings import ReferenceSettings
 
     frames, temperatures, state = [], [], relaxed
     for temperature in settings.temperatures:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mlcalc.md_settings import describe_errors
+from mlcalc.md.settings import describe_errors
 
 __all__ = ["BroadSetSettings", "SAMPLINGS", "GROWABLE", "broad_set_settings"]
 
