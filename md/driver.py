@@ -13,6 +13,7 @@ from ase import Atoms
 from ase.io.trajectory import Trajectory
 
 from mlcalc.md_settings import MDSettings
+from mlcalc.named_models import require_energy_calculator
 
 from .monitors import BlowUpError
 from .result import MDResult, load_md_result
@@ -38,6 +39,7 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
     """
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
+    require_energy_calculator(atoms.calc)
     check_ensemble(atoms, settings)
     if settings.engine == "torchsim":
         return _run_on_torchsim(atoms, settings, out_dir, resume, progress, label, overwrite)

@@ -134,3 +134,14 @@ def test_batch_size_zero_is_refused(tiny_et):
     with pytest.raises(ValueError) as err:
         tiny_et.predict([load_molecule("ethanol")], batch_size=0)
     assert "batch_size must be at least 1, got 0" in _one_line(err)
+
+
+def test_md_with_a_property_model_names_the_energy_models(tmp_path):
+    from mlcalc.md import MDSettings, run_md
+
+    atoms = load_molecule("ethanol")
+    atoms.calc = MLCalc.load("qm9-zpve")
+    with pytest.raises(ValueError) as err:
+        run_md(atoms, MDSettings(steps=2), tmp_path / "md")
+    assert re.search(r"qm9-zpve is a property model \(it predicts zpve\); energy models: .*ethanol-et", _one_line(err))
+    assert not (tmp_path / "md").exists()  # refused before the run folder was made

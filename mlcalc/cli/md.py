@@ -62,10 +62,12 @@ def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progr
     """``mlcalc md --replicas N``: N seeds of one structure in one TorchSim batch, a run folder each."""
     from mlcalc.named_calculators import REFERENCE_NAMES
     from mlcalc.md import replica_folders, replica_settings, run_batched_md
+    from mlcalc.named_models import require_energy_model_file
 
     if model in REFERENCE_NAMES:
         raise ValueError(f"--replicas runs an mlcalc model in one batch; {model} runs one system at a time "
                          "(leave out --replicas)")
+    require_energy_model_file(model)
     folders = replica_folders(out, replicas)
     results = run_batched_md([atoms] * replicas, model, replica_settings(settings, replicas), folders,
                              resume=resume, overwrite=overwrite, progress=progress, dtype=dtype)
