@@ -12,6 +12,7 @@ from typing import Sequence
 from ase import Atoms
 from ase.io.trajectory import Trajectory
 
+from mlcalc.errors import check_resume_or_overwrite
 from mlcalc.md_settings import MDSettings
 from mlcalc.named_models import require_energy_calculator
 
@@ -40,6 +41,7 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
     require_energy_calculator(atoms.calc)
+    check_resume_or_overwrite(resume, overwrite, "MD run")
     check_ensemble(atoms, settings)
     if settings.engine == "torchsim":
         return _run_on_torchsim(atoms, settings, out_dir, resume, progress, label, overwrite)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mlcalc.cli.options import progress_option, schema_options, settings_from
+from mlcalc.errors import check_resume_or_overwrite
 from mlcalc.md_settings import MDSettings
 
 #: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
@@ -27,6 +28,7 @@ _MD_OPTIONS = tuple(MDSettings.model_fields)
 def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
        progress: bool, replicas: int, **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    check_resume_or_overwrite(resume, overwrite, "MD run")
     if replicas > 1:  # the shortcut for --engine torchsim with N seeds
         if options["engine"] == "ase" and ctx.get_parameter_source("engine") == click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("--replicas N runs the copies as one TorchSim batch: leave out --engine ase")
