@@ -47,6 +47,11 @@ def files(tmp_path_factory):
               "model": {"kind": "torchmdnet-et", "cutoff": 4.0, "hyperparameters": TINY_ET},
               "optim": {"epochs": 1, "batch_size": 2}, "out_dir": str(d / "train-out"), "progress": False}
     (d / "train.yaml").write_text(yaml.safe_dump(config))
+    for name, space in (("tune-empty", {}), ("tune-misspelt", {"optim.lrr": {"low": 1e-3, "high": 1e-2}}),
+                        ("tune-bad-value", {"optim.optimizer": {"choices": ["adam", "rmsprop"]}}),
+                        ("tune-bad-hyperparameter", {"model.hyperparameters.hiden_channels": {"choices": [8, 16]}})):
+        (d / f"{name}.yaml").write_text(yaml.safe_dump({"train": str(d / "train.yaml"), "space": space, "max_evals": 2,
+                                                        "out_dir": str(d / name)}))
     (d / "broken.yaml").write_text("name: x\ndata: {path: [frames.extxyz\nout_dir: o\n")
     (d / "done-run" / "checkpoints").mkdir(parents=True)
     (d / "done-run" / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run")
@@ -119,6 +124,14 @@ CASES = {
                                    ["frames must be"]),
     "data reference: NaN molecule": (["data", "reference", "--molecule", "{d}/nan.xyz", "--frames", "1"],
                                      ["nan.xyz", "NaN"]),
+    "tune: empty space": (["tune", "{d}/tune-empty.yaml"], ["space is empty", "optim.lr"]),
+    "tune: misspelt space key": (["tune", "{d}/tune-misspelt.yaml"], ["space: optim.lrr is not a setting",
+                                                                      "train.yaml", "optim.lr,"]),
+    "tune: space value the config refuses": (["tune", "{d}/tune-bad-value.yaml"], ["optim.optimizer = 'rmsprop'",
+                                                                                  "'adamw'"]),
+    "tune: misspelt hyperparameter in space": (["tune", "{d}/tune-bad-hyperparameter.yaml"],
+                                               ["hiden_channels is not a hyperparameter of 'torchmdnet-et'",
+                                                "hidden_channels"]),
     "transfer: unknown setting": (["transfer", "{d}/study.yaml"], ["md.stepz"]),
     "transfer: YAML syntax error": (["transfer", "{d}/study-broken.yaml"], ["study-broken.yaml", "YAML", "line"]),
 }
