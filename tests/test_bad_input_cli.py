@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from mlcalc.cli import main
 from mlcalc.data.molecules import load_molecule
-from mlcalc.modelfile import save_model
+from mlcalc.model import create_model
+from mlcalc.modelfile import read_model_file, save_model, write_model_file
 from mlcalc.testing import tiny_potential
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\xff\xfe"
@@ -43,6 +44,12 @@ def files(tmp_path_factory):
     (d / "a-file").write_text("not a folder")
     (d / "garbage.mlc").write_bytes(b"garbage bytes, not a model")
     save_model(d / "tiny.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    members = [tiny_potential("torchmdnet-et", elements=(1, 6, 8)) for _ in range(2)]
+    save_model(d / "ensemble.mlc", create_model("ensemble", members=members))
+    manifest, weights = read_model_file(d / "ensemble.mlc")
+    del manifest["weights_sha256"]  # the checksum recomputed over the weights left: only the build can tell
+    write_model_file(d / "ensemble-missing-member.mlc", manifest,
+                     {k: v for k, v in weights.items() if not k.startswith("members.1.")})
     config = {"name": "x", "data": {"path": str(d / "frames.extxyz"), "train": 3, "val": 1, "test": 1},
               "model": {"kind": "torchmdnet-et", "cutoff": 4.0, "hyperparameters": TINY_ET},
               "optim": {"epochs": 1, "batch_size": 2}, "out_dir": str(d / "train-out"), "progress": False}
@@ -117,6 +124,8 @@ CASES = {
     "predict: full disk": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "/dev/full"],
                            ["No space left on device", "/dev/full"]),
     "predict: empty file": (["predict", "{d}/tiny.mlc", "{d}/empty.xyz", "--out", "{d}/p.csv"], ["empty.xyz"]),
+    "info: an ensemble missing a member": (["info", "{d}/ensemble-missing-member.mlc"],
+                                           ["ensemble-missing-member.mlc", "weights do not match", "members.1."]),
     "info: not a model file": (["info", "{d}/garbage.mlc"], ["garbage.mlc", "not an mlcalc model"]),
     "data reference: negative --thermalise": (["data", "reference", "--molecule", "ethanol", "--thermalise", "-100"],
                                               ["thermalise must be", "-100"]),
@@ -148,6 +157,15 @@ def _error_line(result) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     return lines[0]
+
+
+def test_info_and_loading_agree_on_an_ensemble_missing_a_member(files):
+    from mlcalc import MLCalc
+
+    assert _run(["info", "{d}/ensemble.mlc"], files).exit_code == 0
+    with pytest.raises(ValueError, match="weights do not match"):
+        MLCalc.load(files / "ensemble-missing-member.mlc")
+    assert _run(["info", "{d}/ensemble-missing-member.mlc"], files).exit_code == 2
 
 
 @pytest.mark.parametrize("case", list(CASES))
