@@ -141,6 +141,10 @@ CASES = {
     "tune: misspelt hyperparameter in space": (["tune", "{d}/tune-bad-hyperparameter.yaml"],
                                                ["hiden_channels is not a hyperparameter of 'torchmdnet-et'",
                                                 "hidden_channels"]),
+    "transfer: out_dir is a file": (["transfer", "{d}/study.yaml", "--set", "md={{}}", "--set", "out_dir={d}/a-file"],
+                                    ["transfer study", "a-file is a file", "a folder is needed"]),
+    "predict: --out inside a file": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/a-file/p.csv"],
+                                     ["a-file is a file", "a folder is needed", "p.csv"]),
     "transfer: unknown setting": (["transfer", "{d}/study.yaml"], ["md.stepz"]),
     "transfer: YAML syntax error": (["transfer", "{d}/study-broken.yaml"], ["study-broken.yaml", "YAML", "line"]),
 }

@@ -61,7 +61,11 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
 
 
 def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
-    """Raise ValueError if ``out`` is one of the ``inputs`` (it would be overwritten)."""
+    """Raise ValueError if ``out`` is one of the ``inputs`` (it would be overwritten), NotADirectoryError if
+    a file stands where its folder should be."""
+    from mlcalc.locks import require_folder
+
+    require_folder(Path(out).parent, f"--out {out}")
     target = Path(out).resolve()
     for name in inputs:
         if Path(name).resolve() == target:
