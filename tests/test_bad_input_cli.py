@@ -145,6 +145,11 @@ CASES = {
                                     ["transfer study", "a-file is a file", "a folder is needed"]),
     "predict: --out inside a file": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/a-file/p.csv"],
                                      ["a-file is a file", "a folder is needed", "p.csv"]),
+    "data reference: --out over an existing data set": (["data", "reference", "--molecule", "ethanol", "--frames",
+                                                          "1", "--out", "{d}/frames.extxyz"],
+                                                         ["frames.extxyz exists", "--overwrite"]),
+    "data emt-copper: OUT over an existing data set": (["data", "emt-copper", "{d}/frames.extxyz", "--bulk", "1"],
+                                                       ["frames.extxyz exists", "--overwrite"]),
     "transfer: unknown setting": (["transfer", "{d}/study.yaml"], ["md.stepz"]),
     "transfer: YAML syntax error": (["transfer", "{d}/study-broken.yaml"], ["study-broken.yaml", "YAML", "line"]),
 }
