@@ -24,11 +24,17 @@ from mlcalc.analysis.workers import die_with_parent
 from mlcalc.data.molecules import load_molecule
 from mlcalc.md.files import CHECKPOINT
 
-__all__ = ["RUNS", "MDJob", "run_folder_name", "run_jobs"]
+__all__ = ["RUNS", "MDJob", "molecule_label", "run_folder_name", "run_jobs"]
 
 #: the runs of each molecule and replica: the reference, the model, and (pre-optimised studies) the
 #: model from the reference's own start
 RUNS = ("reference", "model", "model-unoptimised")
+
+
+def molecule_label(molecule: str) -> str:
+    """How a molecule is named in tables, plots and progress lines: its name, or a file's name without the
+    folders."""
+    return Path(molecule).name if Path(molecule).is_file() else molecule
 
 
 def run_folder_name(run: str, replica: int) -> str:
@@ -49,7 +55,7 @@ class MDJob:
 
     @property
     def label(self) -> str:
-        return f"{self.molecule} ({run_folder_name(self.run, self.replica)})"
+        return f"{molecule_label(self.molecule)} ({run_folder_name(self.run, self.replica)})"
 
     @property
     def is_model(self) -> bool:
