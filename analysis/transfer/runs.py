@@ -72,7 +72,8 @@ def _md_job(structure: str, spec: str, dtype: str, settings: dict, out: Path) ->
     atoms = load_molecule(structure)
     atoms.calc = get_calculator(spec, dtype=getattr(torch, dtype))
     # no checkpoint: files cut short before the first one are replaced
-    result = run_md(atoms, MDSettings(**settings), out, resume=(Path(out) / CHECKPOINT).exists(), overwrite=True)
+    resume = (Path(out) / CHECKPOINT).exists()
+    result = run_md(atoms, MDSettings(**settings), out, resume=resume, overwrite=not resume)
     return result.summary()
 
 
@@ -87,7 +88,7 @@ def _batched_model_job(structures: list[str], spec: str, dtype: str, settings: l
     # resume what has a checkpoint; files cut short before a first checkpoint are replaced
     resume = any((Path(out) / CHECKPOINT).exists() for out in outs)
     results = run_batched_md(atoms, spec, [MDSettings(**s) for s in settings], outs, resume=resume,
-                             overwrite=True, labels=labels, dtype=getattr(torch, dtype))
+                             overwrite=not resume, labels=labels, dtype=getattr(torch, dtype))
     return [r.summary() for r in results]
 
 
