@@ -160,8 +160,8 @@ def _run(args, folder, env=None):
 
 
 def _error_line(result) -> str:
-    """The one error line on stderr (other lines may only be library notices that are not errors)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Warp")]
+    """The one error line on stderr."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr, result.stderr
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
