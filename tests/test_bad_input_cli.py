@@ -59,6 +59,11 @@ def files(tmp_path_factory):
                         ("tune-bad-hyperparameter", {"model.hyperparameters.hiden_channels": {"choices": [8, 16]}})):
         (d / f"{name}.yaml").write_text(yaml.safe_dump({"train": str(d / "train.yaml"), "space": space, "max_evals": 2,
                                                         "out_dir": str(d / name)}))
+    (d / "cif-folder").mkdir()
+    (d / "cif-folder" / "id_prop.csv").write_text("mp-0,-12.5\n")
+    (d / "cif-energy.yaml").write_text(yaml.safe_dump({
+        "name": "x", "data": {"source": "cif_folder", "path": str(d / "cif-folder"), "target": "energy"},
+        "model": {"kind": "cgcnn"}, "out_dir": str(d / "cif-out")}))
     (d / "broken.yaml").write_text("name: x\ndata: {path: [frames.extxyz\nout_dir: o\n")
     (d / "done-run" / "checkpoints").mkdir(parents=True)
     (d / "done-run" / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run")
@@ -101,6 +106,9 @@ CASES = {
                                                  ["not both"]),
     "data broad: --resume with --overwrite": (["data", "broad", "--out", "{d}/broad", "--resume", "--overwrite"],
                                               ["data set", "not both"]),
+    "train: a crystal target named energy": (["train", "{d}/cif-energy.yaml"],
+                                             ["data.target cannot be named 'energy'", "reserved for energy models",
+                                              "'total_energy'", "extensive", "'energy_per_atom'"]),
     "train: YAML syntax error": (["train", "{d}/broken.yaml"], ["broken.yaml", "YAML", "line 3"]),
     "train: --set value not YAML": (_train("--set", "data.train=[1"), ["--set data.train=[1", "YAML"]),
     "train: --set without =": (_train("--set", "data.train"), ["KEY=VALUE"]),
