@@ -122,3 +122,11 @@ def test_a_resumed_search_keeps_its_trials_and_proposes_new_ones(search_config, 
     after = read_results(tmp_path / "search")
     assert len(before) == 2 and len(after) == 4
     assert _params(after)[:2] == _params(before) and len(set(_params(after))) == 4
+
+
+def test_a_search_without_a_finished_trial_names_the_first_failure():
+    rows = [{"job_id": "0", "objective": "F_error", "m:error": "ValueError: num_heads must divide hidden_channels"},
+            {"job_id": "1", "objective": "F_nan", "m:error": "validation forces_mae_meV_per_A is nan"}]
+    with pytest.raises(ValueError, match=r"no trial of the search finished successfully \(2 failed; the first: "
+                                         r"ValueError: num_heads must divide hidden_channels\)"):
+        best_trial(rows)
