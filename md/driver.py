@@ -12,11 +12,13 @@ from typing import Sequence
 from ase import Atoms
 from ase.io.trajectory import Trajectory
 
-from .settings import MDSettings
+from mlcalc.errors import check_resume_or_overwrite
+from mlcalc.named_models import require_energy_calculator
 
 from .monitors import BlowUpError
 from .result import MDResult, load_md_result
 from .run_folder import RunFolder
+from .settings import MDSettings
 from .stepper import ASEStepper, StepError, Stepper, check_ensemble
 from .velocities import initialise_velocities
 
@@ -38,6 +40,8 @@ def run_md(atoms: Atoms, settings: MDSettings, out_dir: str | os.PathLike, resum
     """
     if atoms.calc is None:
         raise ValueError("attach a calculator to the Atoms before running MD")
+    require_energy_calculator(atoms.calc)
+    check_resume_or_overwrite(resume, overwrite, "MD run")
     check_ensemble(atoms, settings)
     if settings.engine == "torchsim":
         return _run_on_torchsim(atoms, settings, out_dir, resume, progress, label, overwrite)

@@ -8,7 +8,8 @@ comes from the input (bad values, files, disk) or looks like a bug.
 
 from __future__ import annotations
 
-__all__ = ["MLCalcError", "FolderInUseError", "OutputExistsError", "UnsupportedByModelError", "describe"]
+__all__ = ["MLCalcError", "FolderInUseError", "OutputExistsError", "UnsupportedByModelError", "check_resume_or_overwrite",
+           "describe"]
 
 
 class MLCalcError(Exception):
@@ -25,6 +26,13 @@ class UnsupportedByModelError(MLCalcError, NotImplementedError):
 
 class OutputExistsError(MLCalcError, FileExistsError):
     """An output already holds results that would be replaced; the message says how to continue or overwrite."""
+
+
+def check_resume_or_overwrite(resume: bool, overwrite: bool, what: str = "run") -> None:
+    """ValueError when both are asked for: ``resume`` continues the earlier ``what``, ``overwrite`` deletes it."""
+    if resume and overwrite:
+        raise ValueError(f"--resume (resume=True) continues the {what} already there and --overwrite "
+                         "(overwrite=True) deletes it: give one of them, not both")
 
 
 #: exception types whose message describes bad input (file, value, disk), not a bug

@@ -27,12 +27,25 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["FolderLock", "LOCK_FILE", "pid_alive"]
+__all__ = ["FolderLock", "LOCK_FILE", "pid_alive", "require_folder"]
 
 log = logging.getLogger(__name__)
 
 #: name of the lock file inside a locked folder
 LOCK_FILE = ".mlcalc.lock"
+
+
+def require_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """``path`` as a Path; NotADirectoryError if it, or the nearest existing path above it, is a file
+    (a folder is needed there; ``mkdir`` would only say 'File exists')."""
+    path = Path(path)
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                above = "" if candidate == path else f" (for {path})"
+                raise NotADirectoryError(f"{what}: {candidate} is a file, but a folder is needed there{above}")
+            break
+    return path
 
 
 class FolderLock:
@@ -56,6 +69,7 @@ class FolderLock:
         """Take the lock (a stale one is taken over with a warning); raises :class:`FolderInUseError`."""
         if self.held:
             return self
+        require_folder(self.folder, self.what)
         self.folder.mkdir(parents=True, exist_ok=True)
         previous: dict[str, Any] = {}
         while self._fd is None:

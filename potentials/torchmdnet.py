@@ -22,14 +22,17 @@ from mlcalc.graph_size import check_pair_count, plane_spacings
 
 from mlcalc.model import EnergyModel, register_kind
 
+from .native_stderr import WARP_NO_CUDA_DRIVER, stderr_without
+
 __all__ = ["TorchMDNetPotential", "ETPotential", "TensorNetPotential"]
 
 
 def _import_torchmdnet():
     """Import torchmd-net, undoing the environment variables it sets on import.
 
-    Its warp kernels print an initialisation banner (and a missing-CUDA warning on
-    CPU machines); warp's log level is raised to errors before that happens.
+    Its warp kernels print an initialisation banner (warp's log level is raised to errors
+    before that happens) and, from C, a missing-CUDA-driver warning on CPU machines: that
+    exact line is dropped (:func:`.native_stderr.stderr_without`), anything else is kept.
     """
     saved = dict(os.environ)
     try:
@@ -40,7 +43,8 @@ def _import_torchmdnet():
         warp.config.log_level = max(warp.config.log_level, logging.ERROR)
     except ImportError:  # pragma: no cover - warp comes with torchmd-net
         pass
-    from torchmdnet.models import output_modules, tensornet, torchmd_et
+    with stderr_without([WARP_NO_CUDA_DRIVER]):
+        from torchmdnet.models import output_modules, tensornet, torchmd_et
 
     for key in set(os.environ) - set(saved):
         del os.environ[key]

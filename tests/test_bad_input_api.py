@@ -134,3 +134,31 @@ def test_batch_size_zero_is_refused(tiny_et):
     with pytest.raises(ValueError) as err:
         tiny_et.predict([load_molecule("ethanol")], batch_size=0)
     assert "batch_size must be at least 1, got 0" in _one_line(err)
+
+
+def test_md_with_a_property_model_names_the_energy_models(tmp_path):
+    from mlcalc.md import MDSettings, run_md
+
+    atoms = load_molecule("ethanol")
+    atoms.calc = MLCalc.load("qm9-zpve")
+    with pytest.raises(ValueError) as err:
+        run_md(atoms, MDSettings(steps=2), tmp_path / "md")
+    assert re.search(r"qm9-zpve is a property model \(it predicts zpve\); energy models: .*ethanol-et", _one_line(err))
+    assert not (tmp_path / "md").exists()  # refused before the run folder was made
+
+
+def test_md_and_training_refuse_resume_with_overwrite(tmp_path):
+    from mlcalc.md import MDSettings, run_md
+    from mlcalc.potentials.training import train
+    from mlcalc.potentials.training.config import TrainConfig
+
+    atoms = load_molecule("ethanol")
+    atoms.calc = MLCalc(tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    with pytest.raises(ValueError) as err:
+        run_md(atoms, MDSettings(steps=2), tmp_path / "md", resume=True, overwrite=True)
+    assert "MD run" in _one_line(err) and "not both" in str(err.value)
+    config = TrainConfig.model_validate({"name": "x", "data": {"path": "f.extxyz", "train": 2, "val": 1}, "out_dir": str(tmp_path / "t"),
+                                         "model": {"kind": "torchmdnet-et"}})
+    with pytest.raises(ValueError, match="training run already there .* not both"):
+        train(config, resume=True, overwrite=True)
+    assert not (tmp_path / "md").exists() and not (tmp_path / "t").exists()

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from mlcalc.cli import main
 from mlcalc.data.molecules import load_molecule
-from mlcalc.modelfile import save_model
+from mlcalc.model import create_model
+from mlcalc.modelfile import read_model_file, save_model, write_model_file
 from mlcalc.testing import tiny_potential
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x02\xff\xfe"
@@ -43,10 +44,26 @@ def files(tmp_path_factory):
     (d / "a-file").write_text("not a folder")
     (d / "garbage.mlc").write_bytes(b"garbage bytes, not a model")
     save_model(d / "tiny.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    members = [tiny_potential("torchmdnet-et", elements=(1, 6, 8)) for _ in range(2)]
+    save_model(d / "ensemble.mlc", create_model("ensemble", members=members))
+    manifest, weights = read_model_file(d / "ensemble.mlc")
+    del manifest["weights_sha256"]  # the checksum recomputed over the weights left: only the build can tell
+    write_model_file(d / "ensemble-missing-member.mlc", manifest,
+                     {k: v for k, v in weights.items() if not k.startswith("members.1.")})
     config = {"name": "x", "data": {"path": str(d / "frames.extxyz"), "train": 3, "val": 1, "test": 1},
               "model": {"kind": "torchmdnet-et", "cutoff": 4.0, "hyperparameters": TINY_ET},
               "optim": {"epochs": 1, "batch_size": 2}, "out_dir": str(d / "train-out"), "progress": False}
     (d / "train.yaml").write_text(yaml.safe_dump(config))
+    for name, space in (("tune-empty", {}), ("tune-misspelt", {"optim.lrr": {"low": 1e-3, "high": 1e-2}}),
+                        ("tune-bad-value", {"optim.optimizer": {"choices": ["adam", "rmsprop"]}}),
+                        ("tune-bad-hyperparameter", {"model.hyperparameters.hiden_channels": {"choices": [8, 16]}})):
+        (d / f"{name}.yaml").write_text(yaml.safe_dump({"train": str(d / "train.yaml"), "space": space, "max_evals": 2,
+                                                        "out_dir": str(d / name)}))
+    (d / "cif-folder").mkdir()
+    (d / "cif-folder" / "id_prop.csv").write_text("mp-0,-12.5\n")
+    (d / "cif-energy.yaml").write_text(yaml.safe_dump({
+        "name": "x", "data": {"source": "cif_folder", "path": str(d / "cif-folder"), "target": "energy"},
+        "model": {"kind": "cgcnn"}, "out_dir": str(d / "cif-out")}))
     (d / "broken.yaml").write_text("name: x\ndata: {path: [frames.extxyz\nout_dir: o\n")
     (d / "done-run" / "checkpoints").mkdir(parents=True)
     (d / "done-run" / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run")
@@ -81,6 +98,17 @@ CASES = {
     "train: out_dir is a file": (_train("--set", "out_dir={d}/a-file"), ["a-file", "is a file"]),
     "train: earlier run in out_dir": (_train("--set", "out_dir={d}/done-run"), ["already holds", "--resume",
                                                                                "--overwrite"]),
+    "train: --resume with --overwrite": (_train("--resume", "--overwrite"), ["--resume", "--overwrite", "not both"]),
+    "train --seeds: --resume with --overwrite": (_train("--seeds", "2", "--resume", "--overwrite"), ["not both"]),
+    "md: --resume with --overwrite": (_md("ethanol", "--resume", "--overwrite"), ["--resume", "--overwrite",
+                                                                                "not both"]),
+    "md --replicas: --resume with --overwrite": (_md("ethanol", "--replicas", "2", "--resume", "--overwrite"),
+                                                 ["not both"]),
+    "data broad: --resume with --overwrite": (["data", "broad", "--out", "{d}/broad", "--resume", "--overwrite"],
+                                              ["data set", "not both"]),
+    "train: a crystal target named energy": (["train", "{d}/cif-energy.yaml"],
+                                             ["data.target cannot be named 'energy'", "reserved for energy models",
+                                              "'total_energy'", "extensive", "'energy_per_atom'"]),
     "train: YAML syntax error": (["train", "{d}/broken.yaml"], ["broken.yaml", "YAML", "line 3"]),
     "train: --set value not YAML": (_train("--set", "data.train=[1"), ["--set data.train=[1", "YAML"]),
     "train: --set without =": (_train("--set", "data.train"), ["KEY=VALUE"]),
@@ -92,6 +120,10 @@ CASES = {
                                                                                               "shipped models"]),
     "md: a model file that is not one": (["md", "{d}/garbage.mlc", "ethanol", "--steps", "2", "--out", "{d}/o"],
                                          ["garbage.mlc"]),
+    "md: a property model": (["md", "qm9-zpve", "ethanol", "--steps", "2", "--out", "{d}/o"],
+                             ["qm9-zpve is a property model", "zpve", "energy models: ", "ethanol-et"]),
+    "md --replicas: a property model": (["md", "qm9-homo", "ethanol", "--steps", "2", "--replicas", "2", "--out",
+                                         "{d}/o"], ["qm9-homo is a property model", "ethanol-et"]),
     "md: time step too large": (_md("ethanol", "--timestep", "20"), ["timestep must be", "got 20"]),
     "md: negative temperature": (_md("ethanol", "--temperature", "-5"), ["temperature must be"]),
     "md: element unknown to the model": (_md("uracil"), ["N", "not known to this model"]),
@@ -100,6 +132,8 @@ CASES = {
     "predict: full disk": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "/dev/full"],
                            ["No space left on device", "/dev/full"]),
     "predict: empty file": (["predict", "{d}/tiny.mlc", "{d}/empty.xyz", "--out", "{d}/p.csv"], ["empty.xyz"]),
+    "info: an ensemble missing a member": (["info", "{d}/ensemble-missing-member.mlc"],
+                                           ["ensemble-missing-member.mlc", "weights do not match", "members.1."]),
     "info: not a model file": (["info", "{d}/garbage.mlc"], ["garbage.mlc", "not an mlcalc model"]),
     "data reference: negative --thermalise": (["data", "reference", "--molecule", "ethanol", "--thermalise", "-100"],
                                               ["thermalise must be", "-100"]),
@@ -107,6 +141,23 @@ CASES = {
                                    ["frames must be"]),
     "data reference: NaN molecule": (["data", "reference", "--molecule", "{d}/nan.xyz", "--frames", "1"],
                                      ["nan.xyz", "NaN"]),
+    "tune: empty space": (["tune", "{d}/tune-empty.yaml"], ["space is empty", "optim.lr"]),
+    "tune: misspelt space key": (["tune", "{d}/tune-misspelt.yaml"], ["space: optim.lrr is not a setting",
+                                                                      "train.yaml", "optim.lr,"]),
+    "tune: space value the config refuses": (["tune", "{d}/tune-bad-value.yaml"], ["optim.optimizer = 'rmsprop'",
+                                                                                  "'adamw'"]),
+    "tune: misspelt hyperparameter in space": (["tune", "{d}/tune-bad-hyperparameter.yaml"],
+                                               ["hiden_channels is not a hyperparameter of 'torchmdnet-et'",
+                                                "hidden_channels"]),
+    "transfer: out_dir is a file": (["transfer", "{d}/study.yaml", "--set", "md={{}}", "--set", "out_dir={d}/a-file"],
+                                    ["transfer study", "a-file is a file", "a folder is needed"]),
+    "predict: --out inside a file": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "{d}/a-file/p.csv"],
+                                     ["a-file is a file", "a folder is needed", "p.csv"]),
+    "data reference: --out over an existing data set": (["data", "reference", "--molecule", "ethanol", "--frames",
+                                                          "1", "--out", "{d}/frames.extxyz"],
+                                                         ["frames.extxyz exists", "--overwrite"]),
+    "data emt-copper: OUT over an existing data set": (["data", "emt-copper", "{d}/frames.extxyz", "--bulk", "1"],
+                                                       ["frames.extxyz exists", "--overwrite"]),
     "transfer: unknown setting": (["transfer", "{d}/study.yaml"], ["md.stepz"]),
     "transfer: YAML syntax error": (["transfer", "{d}/study-broken.yaml"], ["study-broken.yaml", "YAML", "line"]),
 }
@@ -117,12 +168,21 @@ def _run(args, folder, env=None):
 
 
 def _error_line(result) -> str:
-    """The one error line on stderr (other lines may only be library notices that are not errors)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Warp")]
+    """The one error line on stderr."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr, result.stderr
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     return lines[0]
+
+
+def test_info_and_loading_agree_on_an_ensemble_missing_a_member(files):
+    from mlcalc import MLCalc
+
+    assert _run(["info", "{d}/ensemble.mlc"], files).exit_code == 0
+    with pytest.raises(ValueError, match="weights do not match"):
+        MLCalc.load(files / "ensemble-missing-member.mlc")
+    assert _run(["info", "{d}/ensemble-missing-member.mlc"], files).exit_code == 2
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -163,3 +163,44 @@ def test_matrix_form_and_shared_convolution_train_through_the_same_pipeline(tmp_
     assert model.settings["form"] == "matrix" and model.settings["n_atom_features"] == 3
     assert model.atom_features[29].tolist() == pytest.approx(table[29])
     assert result.metrics["test"]["volume_mae_Å3"] < result.metrics["baselines_test"]["mean_predictor"]["mae"]
+
+
+def test_an_extensive_target_is_standardised_per_atom_and_grows_with_the_cell(tmp_path, monkeypatch):
+    """data.extensive: a cell's total volume (volume per atom × atoms) is learnt per atom and predicted N-fold."""
+    monkeypatch.setenv("MLCALC_CACHE", str(tmp_path / "cache"))
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.potentials.training import train
+    from mlcalc.potentials.training.config import load_config
+
+    structures = random_crystals(40, seed=2)
+    per_atom = volume_per_atom(structures)
+    totals = per_atom * np.array([len(a) for a in structures])
+    folder = write_cgcnn_folder(tmp_path / "cg", structures, totals)
+    config = load_config(_folder_config(tmp_path, folder), {"data.extensive": True})
+    result = train(config)
+    manifest = read_manifest(result.model_path)
+    assert manifest["properties"]["volume"]["extensive"] and manifest["normalisation"]["per_atom"] == {"volume": True}
+    train_rows = result.split["train"]
+    assert manifest["normalisation"]["target_mean"]["volume"] == pytest.approx(per_atom[train_rows].mean(), rel=1e-6)
+    calc = MLCalc.load(result.model_path)
+    cell = structures[0]
+    values = calc.predict([cell, cell * (2, 2, 1)])["volume"]
+    assert values[1] == pytest.approx(4 * values[0], rel=1e-4)  # four times the atoms, four times the volume
+    baselines = result.metrics["baselines_test"]
+    assert result.metrics["test"]["volume_mae_Å3"] < baselines["mean_predictor"]["mae"], result.metrics
+
+
+def test_a_crystal_target_named_energy_is_refused_with_names_to_use(tmp_path):
+    from pydantic import ValidationError
+
+    from mlcalc.potentials.training.config import CifFolderDataConfig
+
+    (tmp_path / "id_prop.csv").write_text("mp-0,1.0\n")
+    with pytest.raises(ValidationError) as err:
+        CifFolderDataConfig.model_validate({"source": "cif_folder", "path": str(tmp_path), "target": "energy"})
+    assert [e["loc"] for e in err.value.errors()] == [("target",)]
+    assert ("data.target cannot be named 'energy': reserved for energy models" in str(err.value)
+            and "'total_energy' (a total per structure: extensive) or 'energy_per_atom'" in str(err.value))
+    with pytest.raises(ValueError, match="'forces': reserved for energy models"):
+        create_model("cgcnn", elements=ELEMENTS, targets=["forces"], units=["eV"], extensive=[False], cutoff=6.0,
+                     **SMALL)

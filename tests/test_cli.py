@@ -52,6 +52,9 @@ def test_data_reference_writes_frames(runner, tmp_path):
 
     frames = read_structures(out)
     assert len(frames) == 2 and frames[0].get_chemical_formula() == "C4H4N2"
+    before = out.read_bytes()
+    again = runner.invoke(main, ["data", "reference", "--molecule", "pyrimidine", "--frames", "1", "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output and out.read_bytes() == before
 
 
 def test_data_reference_unknown_molecule(runner):
@@ -75,6 +78,10 @@ def test_data_emt_copper_writes_labelled_periodic_frames(tmp_path):
     frames = read(out, index=":")
     assert len(frames) == 3 and all(a.pbc.any() for a in frames)
     assert all(abs(a.get_forces()).max() > 0 for a in frames)
+    refused = CliRunner().invoke(main, ["data", "emt-copper", str(out), "--bulk", "1", "--slab", "0"])
+    assert refused.exit_code == 2 and "--overwrite" in refused.output and len(read(out, index=":")) == 3
+    replaced = CliRunner().invoke(main, ["data", "emt-copper", str(out), "--bulk", "1", "--slab", "0", "--overwrite"])
+    assert replaced.exit_code == 0 and len(read(out, index=":")) == 1
 
 
 def test_config_shortcuts_are_the_same_as_their_set_option():

@@ -55,3 +55,25 @@ def test_import_changes_no_global_state():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "clean" in out.stdout
+
+
+def test_loading_a_torchmdnet_model_prints_no_warp_cuda_warning():
+    """warp's C-level 'Could not find or load the NVIDIA CUDA driver' line is dropped where mlcalc imports
+    torchmd-net (on a machine with a driver warp prints nothing of the kind anyway)."""
+    for args in (["-m", "mlcalc.cli", "info", "ethanol-et"],
+                 ["-c", "from mlcalc import MLCalc; from mlcalc.data import load_molecule; a = load_molecule('ethanol');"
+                        "a.calc = MLCalc.load('ethanol-tensornet'); print(a.get_potential_energy())"]):
+        out = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "Could not find or load the NVIDIA CUDA driver" not in out.stderr, out.stderr
+
+
+def test_stderr_without_drops_only_the_named_line():
+    """Other lines written to file descriptor 2 from native code (here os.write) come through, in order."""
+    code = ("import os\nfrom mlcalc.potentials.native_stderr import WARP_NO_CUDA_DRIVER, stderr_without\n"
+            "with stderr_without([WARP_NO_CUDA_DRIVER]):\n"
+            "    os.write(2, b'Warp CUDA error: a real problem\\n' + WARP_NO_CUDA_DRIVER.encode() + b'\\nlast line\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "Warp CUDA error: a real problem\nlast line\n"

@@ -4,6 +4,7 @@ non-finite weights and predictions refused with one line naming the file or the 
 import json
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,39 @@ def test_save_stores_the_weights_checksum_and_load_checks_it(saved):
 def test_the_shipped_models_carry_a_verified_checksum(name):
     manifest = read_manifest(resolve_model_path(name))
     assert re.fullmatch("[0-9a-f]{64}", manifest["weights_sha256"])
+
+
+def _strings(value):
+    """Every string in a manifest (keys and values, nested)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_the_shipped_manifests_carry_no_local_paths(name):
+    """A shipped file says where its data came from, never a folder of the machine that trained it."""
+    import os
+
+    from mlcalc.data.cache import cache_dir
+
+    local = ("/root", "/home", "/tmp", "/work", "/Users", "~", str(cache_dir()), os.path.expanduser("~"))
+    found = [s for s in _strings(read_manifest(resolve_model_path(name), verify=False))
+             if any(place in s for place in local) or Path(s).is_absolute()]
+    assert not found, found
+
+
+def test_qm9_records_its_source_without_a_folder(qm9_cache):
+    from mlcalc.data.qm9 import load_qm9
+
+    source = load_qm9(cache=qm9_cache).source
+    assert source.startswith("qm9pack ") and "/" not in source and str(qm9_cache) not in source
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.99])

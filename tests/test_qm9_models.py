@@ -123,5 +123,5 @@ def test_bad_hyperparameters_are_named():
         create_model("gnn", **{**common, "units": []})
     with pytest.raises(ValueError, match=r"elements must be atomic numbers 1..100, got \[0, 6\]"):
         create_model("schnet", **{**common, "elements": [0, 6]})
-    with pytest.raises(ValueError, match="cannot predict.*forces"):
+    with pytest.raises(ValueError, match="target cannot be named .forces.: reserved for energy models"):
         create_model("gnn", **{**common, "targets": ["forces"]})

@@ -159,3 +159,38 @@ def test_an_ensemble_source_model_adds_uncertainty_against_error_to_the_report(t
                              error_frames=2, uncertainty_model=str(trained_tiny_model)),
                      echo=lambda s: None, progress=False)
     assert not (tmp_path / "bad" / "md").exists()  # refused before any MD
+
+
+def test_a_run_that_blows_up_has_not_passed_the_nve_criterion(tmp_path, capsys):
+    """An untrained tiny model with max_force 1.5 eV/Å: ethanol (given as a file) passes 1.5 eV/Å at step 7 and
+    blows up, while its energy log until then meets the criterion; the run is counted apart, as not passed, in
+    results.json, the report and the console. Progress lines name the molecule file, not its folders."""
+    from ase.io import write
+
+    from mlcalc.data import load_molecule
+    from mlcalc.modelfile import save_model
+    from mlcalc.testing import tiny_potential
+
+    save_model(tmp_path / "tiny.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    write(tmp_path / "ethanol.xyz", load_molecule("ethanol"))
+    config = _config(tmp_path / "tiny.mlc", tmp_path / "study", reference=None, error_frames=0,
+                     source={"molecule": str(tmp_path / "ethanol.xyz"), "model": str(tmp_path / "tiny.mlc")},
+                     md={"steps": 120, "timestep": 0.5, "interval": 1, "max_force": 1.5, "bond_stretch": None})
+    messages = []
+    results = run_transfer(config, echo=messages.append, progress=False)
+    rows = {(r["molecule"], r["run"]): r for r in results.energy_conservation}
+    blown = rows["ethanol.xyz", "model"]
+    assert blown["status"] == "blew_up" and blown["nve"] == "blew up" and blown["conserved"] is False
+    from mlcalc.md import energy_conservation
+
+    assert energy_conservation(tmp_path / "study" / "md" / "ethanol" / "model" / "energies.csv")["conserved"]
+    others = [r for key, r in rows.items() if key != ("ethanol.xyz", "model")]
+    assert others and all(r["nve"] == "passed" and r["conserved"] for r in others)
+    saved = json.loads((tmp_path / "study" / "results.json").read_text())["energy_conservation"]
+    assert [r["nve"] for r in saved] == [r["nve"] for r in results.energy_conservation]
+    title = f"Runs that do not pass the NVE energy criterion (1 of {len(rows)}: 0 completed and failed it, 1 blew up"
+    report = (tmp_path / "study" / "report.md").read_text()
+    assert title in report and "Every run passes" not in report and "| ethanol.xyz | model | blew up |" in report
+    assert any(title in m for m in messages) and any("ethanol.xyz" in m and "blew up" in m for m in messages)
+    printed = capsys.readouterr().out
+    assert "ethanol.xyz (model): blew_up" in printed and str(tmp_path) not in printed

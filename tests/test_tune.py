@@ -1,5 +1,6 @@
 """Hyperparameter search (mlcalc tune): a tiny search completes, failures are recorded, kill + resume, random mode."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,8 +12,9 @@ import yaml
 from click.testing import CliRunner
 
 from mlcalc.cli import main
-from mlcalc.potentials.training.tune import best_trial, read_results, run_search
-from mlcalc.potentials.training.tune_config import PAPER_SPACE, load_tune_config
+from mlcalc.potentials.training.config import load_config
+from mlcalc.potentials.training.tune import best_trial, check_space, read_results, run_search
+from mlcalc.potentials.training.tune_config import PAPER_SPACE, ParamRange, load_tune_config
 
 pytest.importorskip("deephyper")
 
@@ -104,6 +106,10 @@ def test_the_default_space_is_the_papers_table_1(search_config):
     assert PAPER_SPACE["optim.optimizer"].choices == ["sgd", "adam", "adamw", "lamb"]
     with pytest.raises(ValueError, match="low must be below high"):
         load_tune_config(search_config(space={"optim.lr": {"low": 1, "high": 0.1}}))
+    base = json.loads(load_config(cfg.train).model_dump_json())
+    check_space(base, PAPER_SPACE, cfg.train)  # every key and end of the table is a valid training setting
+    with pytest.raises(ValueError, match=r"space: optim.epochs = 0 is refused .*greater than 0"):
+        check_space(base, {"optim.epochs": ParamRange(low=0, high=10)}, cfg.train)
 
 
 def test_a_resumed_search_keeps_its_trials_and_proposes_new_ones(search_config, tmp_path):
@@ -116,3 +122,11 @@ def test_a_resumed_search_keeps_its_trials_and_proposes_new_ones(search_config, 
     after = read_results(tmp_path / "search")
     assert len(before) == 2 and len(after) == 4
     assert _params(after)[:2] == _params(before) and len(set(_params(after))) == 4
+
+
+def test_a_search_without_a_finished_trial_names_the_first_failure():
+    rows = [{"job_id": "0", "objective": "F_error", "m:error": "ValueError: num_heads must divide hidden_channels"},
+            {"job_id": "1", "objective": "F_nan", "m:error": "validation forces_mae_meV_per_A is nan"}]
+    with pytest.raises(ValueError, match=r"no trial of the search finished successfully \(2 failed; the first: "
+                                         r"ValueError: num_heads must divide hidden_channels\)"):
+        best_trial(rows)

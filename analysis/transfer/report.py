@@ -8,9 +8,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from .results import TransferResults
+from .results import TransferResults, nve_counts, nve_verdict
 
-__all__ = ["write_report", "report_tables"]
+__all__ = ["write_report", "report_tables", "nve_console_lines"]
 
 
 def _f(value, fmt: str) -> str:
@@ -130,16 +130,43 @@ def _stability_table(results: TransferResults) -> tuple[str, list[str], list[lis
             "more than 2·√(sem² + sem²)).")
 
 
+def _verdict(row: dict) -> str:
+    return row.get("nve") or nve_verdict(row["conserved"], row["status"])
+
+
+def _conservation_title(rows_in: list[dict]) -> str:
+    """'Runs that do not pass the NVE energy criterion (3 of 11: 1 fails it, 2 blew up or stopped early)'."""
+    counts = nve_counts(rows_in)
+    unfinished = counts["blew up"] + counts["stopped early"]
+    not_passed = len(rows_in) - counts["passed"]
+    return (f"Runs that do not pass the NVE energy criterion ({not_passed} of {len(rows_in)}: "
+            f"{counts['failed']} completed and failed it, {unfinished} blew up or stopped early)")
+
+
 def _conservation_table(rows_in: list[dict]) -> tuple[str, list[str], list[list[str]], str]:
-    failing = [r for r in rows_in if not r["conserved"]]
-    rows = [[r["molecule"], r["run"], r["status"], _f(r["change_over_run_eV"], "+.4f"), _f(r["ratio"], ".3f"),
+    failing = [r for r in rows_in if _verdict(r) != "passed"]
+    rows = [[r["molecule"], r["run"], _verdict(r), _f(r["change_over_run_eV"], "+.4f"), _f(r["ratio"], ".3f"),
              _f(r["span_ratio"], ".3f")] for r in failing]
-    return (f"Runs that fail the NVE energy criterion ({len(failing)} of {len(rows_in)})",
-            ["molecule", "run", "status", "drift × duration (eV)", "|drift × duration| / Ekin std",
+    return (_conservation_title(rows_in),
+            ["molecule", "run", "verdict", "drift × duration (eV)", "|drift × duration| / Ekin std",
              "total-energy span / Ekin std"], rows,
             "The criterion: the total energy's linear drift over the run stays below 5 % of the kinetic energy's "
-            "standard deviation and its span below 20 %. A run that fails it without blowing up is not a "
-            "trustworthy NVE trajectory either." + ("" if failing else " Every run passes."))
+            "standard deviation and its span below 20 %. A run passes only if it also completed: a run that blew "
+            "up or stopped early has not passed, whatever its energy log until then says (its numbers here cover "
+            "the steps it made). A run that fails the criterion without blowing up is not a trustworthy NVE "
+            "trajectory either." + ("" if failing else " Every run passes."))
+
+
+def nve_console_lines(rows_in: list[dict]) -> list[str]:
+    """The NVE verdicts for the console: the report's title line, then one line per run that did not pass."""
+    if not rows_in:
+        return []
+    title, header, rows, _ = _conservation_table(rows_in)
+    if not rows:
+        return [f"NVE energy criterion: all {len(rows_in)} runs pass"]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    return [title] + ["  " + "  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip()
+                      for line in [header, *rows]]
 
 
 def _starts_table(results: TransferResults) -> tuple[str, list[str], list[list[str]], str] | None:

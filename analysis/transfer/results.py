@@ -17,7 +17,31 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-__all__ = ["SelectionSummary", "ModelInfo", "MoleculeResults", "TransferResults"]
+__all__ = ["SelectionSummary", "ModelInfo", "MoleculeResults", "TransferResults", "NVE_VERDICTS", "nve_verdict",
+           "nve_counts"]
+
+#: a run's NVE verdict: it passed the criterion, completed and failed it, or ended before its last step (blew up,
+#: or stopped early: interrupted), which is no pass whatever its energy log until then says
+NVE_VERDICTS = ("passed", "failed", "blew up", "stopped early")
+
+
+def nve_verdict(conserved: bool, status: str) -> str:
+    """One of :data:`NVE_VERDICTS` from the criterion on the energy log (``conserved``) and the run's ``status``
+    ("completed", "blew_up", "running")."""
+    if status == "blew_up":
+        return "blew up"
+    if status != "completed":
+        return "stopped early"
+    return "passed" if conserved else "failed"
+
+
+def nve_counts(rows: list[dict]) -> dict[str, int]:
+    """How many rows of :attr:`TransferResults.energy_conservation` have each verdict (older results without a
+    ``nve`` key: from ``conserved`` and ``status``)."""
+    counts = dict.fromkeys(NVE_VERDICTS, 0)
+    for row in rows:
+        counts[row.get("nve") or nve_verdict(row["conserved"], row["status"])] += 1
+    return counts
 
 
 @dataclass
@@ -86,7 +110,8 @@ class TransferResults:
     #: ``model_vs_reference`` (molecule -> selection -> comparison) and ``source_vs_target`` (model/reference ->
     #: target -> selection -> comparison)
     comparisons: dict[str, Any] = field(default_factory=dict)
-    #: one row per run: the NVE criterion (:func:`mlcalc.md.energy_conservation`) and the run's status
+    #: one row per run: the NVE criterion (:func:`mlcalc.md.energy_conservation`), the run's status and its verdict
+    #: ``nve`` (:func:`nve_verdict`; ``conserved`` is true only for a run that passed: completed and conserving)
     energy_conservation: list[dict] = field(default_factory=list)
     #: frames of -> uncertainty against force error (an ensemble as the model, or ``uncertainty_model``)
     uncertainty: Optional[dict[str, Any]] = None

@@ -4,7 +4,9 @@ Per run: the Fu et al. (2023) stability time (first frame where a bond of the mo
 given leaves the reference's mean length by more than 0.5 Å), the MAE of h(r) (all
 interatomic distances, 500 bins over 0-10 Å) against the reference runs pooled, the W1
 distance of the vibrational spectrum (from the velocity autocorrelation) from the
-reference's, and the NVE criterion (:func:`mlcalc.md.energy_conservation`). Each reference
+reference's, and the NVE verdict (:func:`.results.nve_verdict`: the criterion of
+:func:`mlcalc.md.energy_conservation` on a run that completed; a run that blew up or stopped
+early has not passed, whatever its energy log until then says). Each reference
 run is scored against the other reference replicas (leave one out): that is the noise
 floor a model run is compared with. :func:`summarise_runs` turns the per-run values of
 one molecule's replicas into means with error bars (:func:`.replicas.replica_stats`).
@@ -12,6 +14,7 @@ one molecule's replicas into means with error bars (:func:`.replicas.replica_sta
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +28,9 @@ from mlcalc.analysis.stability.run_arrays import RunArrays, read_run
 from mlcalc.analysis.stability.spectra import spectrum_distance, velocity_autocorrelation, vibrational_spectrum
 from mlcalc.analysis.stability.structure import distance_histogram, h_mae
 from mlcalc.md import energy_conservation, read_energy_log
-from mlcalc.md.files import LOG
+from mlcalc.md.files import CHECKPOINT, LOG
+
+from .results import nve_verdict
 
 __all__ = ["RunFeatures", "run_features", "reference_statistics", "run_metrics", "summarise_runs", "METRICS",
            "H_BINS", "H_RMAX", "SPECTRUM_LAG", "SPECTRUM_PAD"]
@@ -39,7 +44,8 @@ METRICS = ("stable_ps", "h_mae", "spectrum_w1_cm1")
 
 @dataclass
 class RunFeatures:
-    """What one run contributes: frames, mean bond lengths [n_bonds] Å, h(r) [H_BINS] 1/Å, VACF, frame spacing."""
+    """What one run contributes: frames, mean bond lengths [n_bonds] Å, h(r) [H_BINS] 1/Å, VACF, frame spacing,
+    and how the run (or the part read) ended: "completed", "blew_up" or "running" (stopped early)."""
 
     path: Path
     arrays: RunArrays
@@ -48,6 +54,7 @@ class RunFeatures:
     vacf: np.ndarray | None
     dt_fs: float | None
     n_frames: int
+    status: str = "completed"
 
 
 def run_features(path: str | Path, pairs: np.ndarray, max_frames: int | None = None) -> RunFeatures:
@@ -62,8 +69,18 @@ def run_features(path: str | Path, pairs: np.ndarray, max_frames: int | None = N
     if len(even.times_ps) >= 8:
         dt = float(even.times_ps[1] - even.times_ps[0]) * 1000
         vacf = velocity_autocorrelation(even.velocities, even.masses, min(SPECTRUM_LAG, len(even.times_ps) // 2))
+    n_frames = len(arrays.times_ps)
+    status = "completed" if max_frames is not None and n_frames == max_frames else _saved_status(Path(path))
     return RunFeatures(Path(path), arrays, bond_lengths(arrays.positions, pairs).mean(axis=0), h, vacf, dt,
-                       len(arrays.times_ps))
+                       n_frames, status)
+
+
+def _saved_status(path: Path) -> str:
+    """How the run in ``path`` ended, from its checkpoint ("running" without one: it stopped early)."""
+    try:
+        return json.loads((path / CHECKPOINT).read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        return "running"
 
 
 def reference_statistics(topology: Atoms, references: Sequence[RunFeatures]) -> dict[str, Any]:
@@ -106,6 +123,8 @@ def run_metrics(run: RunFeatures, reference: dict[str, Any]) -> dict[str, Any]:
         out["energy"] = {k: conservation[k] for k in ("change_over_run_eV", "kinetic_std_eV", "ratio", "conserved")}
     else:
         out["energy"] = {"change_over_run_eV": None, "kinetic_std_eV": None, "ratio": None, "conserved": False}
+    out["energy"]["nve"] = nve_verdict(out["energy"]["conserved"], run.status)
+    out["energy"]["conserved"] = out["energy"]["nve"] == "passed"
     return out
 
 
@@ -118,11 +137,13 @@ def leave_one_out(references: Sequence[RunFeatures], topology: Atoms) -> list[di
 
 
 def summarise_runs(per_run: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Replica statistics of :data:`METRICS` over one molecule's runs, and how many conserve energy."""
+    """Replica statistics of :data:`METRICS` over one molecule's runs, the runs that did not pass the NVE
+    criterion (``not_conserved``) and, of those, the runs that blew up or stopped early (``not_finished``)."""
     out: dict[str, Any] = {name: replica_stats([np.nan if r[name] is None else r[name] for r in per_run])
                            for name in METRICS}
     out["broke"] = sum(bool(r["broke"]) for r in per_run)
     out["not_conserved"] = [r["run"] for r in per_run if not r["energy"]["conserved"]]
+    out["not_finished"] = [r["run"] for r in per_run if r["energy"]["nve"] in ("blew up", "stopped early")]
     out["runs"] = len(per_run)
     return out
 

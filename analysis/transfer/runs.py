@@ -24,11 +24,17 @@ from mlcalc.analysis.workers import die_with_parent
 from mlcalc.data.molecules import load_molecule
 from mlcalc.md.files import CHECKPOINT
 
-__all__ = ["RUNS", "MDJob", "run_folder_name", "run_jobs"]
+__all__ = ["RUNS", "MDJob", "molecule_label", "run_folder_name", "run_jobs"]
 
 #: the runs of each molecule and replica: the reference, the model, and (pre-optimised studies) the
 #: model from the reference's own start
 RUNS = ("reference", "model", "model-unoptimised")
+
+
+def molecule_label(molecule: str) -> str:
+    """How a molecule is named in tables, plots and progress lines: its name, or a file's name without the
+    folders."""
+    return Path(molecule).name if Path(molecule).is_file() else molecule
 
 
 def run_folder_name(run: str, replica: int) -> str:
@@ -49,7 +55,7 @@ class MDJob:
 
     @property
     def label(self) -> str:
-        return f"{self.molecule} ({run_folder_name(self.run, self.replica)})"
+        return f"{molecule_label(self.molecule)} ({run_folder_name(self.run, self.replica)})"
 
     @property
     def is_model(self) -> bool:
@@ -66,7 +72,8 @@ def _md_job(structure: str, spec: str, dtype: str, settings: dict, out: Path) ->
     atoms = load_molecule(structure)
     atoms.calc = get_calculator(spec, dtype=getattr(torch, dtype))
     # no checkpoint: files cut short before the first one are replaced
-    result = run_md(atoms, MDSettings(**settings), out, resume=(Path(out) / CHECKPOINT).exists(), overwrite=True)
+    resume = (Path(out) / CHECKPOINT).exists()
+    result = run_md(atoms, MDSettings(**settings), out, resume=resume, overwrite=not resume)
     return result.summary()
 
 
@@ -81,7 +88,7 @@ def _batched_model_job(structures: list[str], spec: str, dtype: str, settings: l
     # resume what has a checkpoint; files cut short before a first checkpoint are replaced
     resume = any((Path(out) / CHECKPOINT).exists() for out in outs)
     results = run_batched_md(atoms, spec, [MDSettings(**s) for s in settings], outs, resume=resume,
-                             overwrite=True, labels=labels, dtype=getattr(torch, dtype))
+                             overwrite=not resume, labels=labels, dtype=getattr(torch, dtype))
     return [r.summary() for r in results]
 
 

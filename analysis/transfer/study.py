@@ -40,10 +40,10 @@ from mlcalc.md import energy_conservation
 from mlcalc.md.files import LOG, TRAJECTORY
 
 from .config import TransferConfig
-from .results import ModelInfo, MoleculeResults, SelectionSummary, TransferResults
+from .results import ModelInfo, MoleculeResults, SelectionSummary, TransferResults, nve_verdict
 from .run_metrics import (METRICS, RunFeatures, beyond_noise, leave_one_out, reference_statistics, run_features,
                           run_metrics, summarise_runs)
-from .runs import RUNS, MDJob, run_folder_name, run_jobs
+from .runs import RUNS, MDJob, molecule_label, run_folder_name, run_jobs
 from .starts import prepare_starts
 from .study_folder import check_same_study, clear_study, source_model
 
@@ -86,7 +86,7 @@ class _Pooled:
 def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bool) -> TransferResults:
     from mlcalc.calculator import MLCalc
 
-    from .report import write_report
+    from .report import nve_console_lines, write_report
 
     t0 = time.perf_counter()
     out = Path(config.out_dir)
@@ -130,6 +130,8 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     results.wall_time_s = round(time.perf_counter() - t0, 1)
     results.write(out / "results.json")
     write_report(results, out)
+    for line in nve_console_lines(results.energy_conservation):
+        echo(line)
     return results
 
 
@@ -261,15 +263,18 @@ def _run_metrics(topology, jobs: list[MDJob], features: dict[MDJob, RunFeatures]
 
 
 def _conservation(jobs: list[MDJob], md: dict[MDJob, dict]) -> list[dict[str, Any]]:
-    """The NVE criterion (:func:`mlcalc.md.energy_conservation`) for every run, blown-up runs marked."""
+    """The NVE criterion (:func:`mlcalc.md.energy_conservation`) for every run, with its verdict
+    (:func:`.results.nve_verdict`): a run that blew up or stopped early has not passed."""
     rows = []
     for job in jobs:
         try:
             verdict = energy_conservation(job.out / LOG)
         except ValueError:  # fewer than two log rows
             verdict = {"ratio": None, "span_ratio": None, "conserved": False, "change_over_run_eV": None}
+        nve = nve_verdict(verdict["conserved"], md[job]["status"])
         rows.append({"molecule": molecule_label(job.molecule), "run": job.out.name, "status": md[job]["status"],
-                     **{k: verdict[k] for k in ("change_over_run_eV", "ratio", "span_ratio", "conserved")}})
+                     **{k: verdict[k] for k in ("change_over_run_eV", "ratio", "span_ratio")},
+                     "conserved": nve == "passed", "nve": nve})
     return rows
 
 
@@ -353,11 +358,6 @@ def _selection_names(distributions: dict) -> list[str]:
         for dists in calcs.values():
             names += [n for n in dists if n not in names]
     return names
-
-
-def molecule_label(molecule: str) -> str:
-    """How a molecule is named in tables and plots: its name, or a file's name without the folders."""
-    return Path(molecule).name if Path(molecule).is_file() else molecule
 
 
 def molecule_folder(out_dir: str | os.PathLike, molecule: str) -> Path:

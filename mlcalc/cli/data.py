@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from mlcalc.cli.options import config_overrides, schema_options, set_option, settings_from, shortcut_option
+from mlcalc.cli.options import (config_overrides, refuse_existing_file, schema_options, set_option, settings_from,
+                                shortcut_option)
 from mlcalc.data.molecules import MOLECULES
 from mlcalc.md.settings import ReferenceSettings
 
@@ -23,7 +24,8 @@ def data() -> None:
 @schema_options(ReferenceSettings, _REFERENCE_OPTIONS)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="extxyz output (default: <molecule>-xtb-<T>K.extxyz)")
-def data_reference(molecule: str, out: str | None, **options) -> None:
+@click.option("--overwrite", is_flag=True, help="replace an existing --out file (default: refuse)")
+def data_reference(molecule: str, out: str | None, overwrite: bool, **options) -> None:
     """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz).
 
     After --thermalise steps, a frame is kept every --interval steps (40 steps of 0.5 fs: 20 fs).
@@ -33,6 +35,7 @@ def data_reference(molecule: str, out: str | None, **options) -> None:
     from mlcalc.md import generate_reference
 
     out = out or f"{Path(molecule).stem}-xtb-{settings.temperature:g}K.extxyz"
+    refuse_existing_file(out, overwrite)
     generate_reference(load_molecule(molecule), settings, out=out)
     click.echo(f"wrote {settings.frames} frames to {out}")
 
@@ -44,9 +47,12 @@ def data_reference(molecule: str, out: str | None, **options) -> None:
 @click.option("--slab", "n_slab", type=click.IntRange(min=0), default=60, show_default=True,
               help="rattled fcc(111) slabs")
 @click.option("--seed", type=int, default=0, show_default=True)
-def data_emt_copper(out: str, n_bulk: int, n_slab: int, seed: int) -> None:
+@click.option("--overwrite", is_flag=True, help="replace an existing OUT file (default: refuse)")
+def data_emt_copper(out: str, n_bulk: int, n_slab: int, seed: int, overwrite: bool) -> None:
     """Periodic copper reference frames from ASE's EMT (energies, forces, stress) as extxyz OUT."""
     from mlcalc.data.emt_copper import write_copper_reference
+
+    refuse_existing_file(out, overwrite, "OUT")
 
     click.echo(f"wrote {n_bulk + n_slab} frames to {write_copper_reference(out, n_bulk, n_slab, seed=seed)}")
 

@@ -22,9 +22,8 @@ def import_model(source: str, out: Path, overwrite: bool) -> None:
     This is the one command that unpickles: the package's own loader reads the checkpoint
     (from the installed package's files or the path given), only when asked here.
     """
-    from mlcalc.errors import OutputExistsError
+    from mlcalc.cli.options import refuse_existing_file
     from mlcalc.potentials.foundation.importer import import_model as convert
 
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it or choose another --out")
+    refuse_existing_file(out, overwrite)
     click.echo(str(convert(source, out)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mlcalc.cli.options import progress_option, schema_options, settings_from
+from mlcalc.errors import check_resume_or_overwrite
 from mlcalc.md.settings import MDSettings
 
 #: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
@@ -27,6 +28,7 @@ _MD_OPTIONS = tuple(MDSettings.model_fields)
 def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
        progress: bool, replicas: int, **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    check_resume_or_overwrite(resume, overwrite, "MD run")
     if replicas > 1:  # the shortcut for --engine torchsim with N seeds
         if options["engine"] == "ase" and ctx.get_parameter_source("engine") == click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("--replicas N runs the copies as one TorchSim batch: leave out --engine ase")
@@ -62,10 +64,12 @@ def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progr
     """``mlcalc md --replicas N``: N seeds of one structure in one TorchSim batch, a run folder each."""
     from mlcalc.named_calculators import REFERENCE_NAMES
     from mlcalc.md import replica_folders, replica_settings, run_batched_md
+    from mlcalc.named_models import require_energy_model_file
 
     if model in REFERENCE_NAMES:
         raise ValueError(f"--replicas runs an mlcalc model in one batch; {model} runs one system at a time "
                          "(leave out --replicas)")
+    require_energy_model_file(model)
     folders = replica_folders(out, replicas)
     results = run_batched_md([atoms] * replicas, model, replica_settings(settings, replicas), folders,
                              resume=resume, overwrite=overwrite, progress=progress, dtype=dtype)

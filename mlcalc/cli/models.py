@@ -12,13 +12,13 @@ import click
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="print the raw manifest as JSON")
 def info(model: str, as_json: bool) -> None:
-    """Print the manifest of MODEL (a .mlc file or a shipped model name)."""
+    """Print the manifest of MODEL (a .mlc file or a shipped model name), after the checks loading makes."""
     from mlcalc.manifest_text import format_manifest
-    from mlcalc.modelfile import read_manifest
+    from mlcalc.modelfile import load_model
     from mlcalc.named_models import resolve_model_path
 
     path = resolve_model_path(model)
-    manifest = read_manifest(path)
+    _, manifest = load_model(path)  # the same checks as MLCalc.load: a file info calls verified also loads
     click.echo(json.dumps(manifest, indent=2, sort_keys=True) if as_json else format_manifest(manifest, path))
 
 
@@ -61,7 +61,11 @@ def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> No
 
 
 def _refuse_input_as_output(out: str, inputs: tuple[str, ...]) -> None:
-    """Raise ValueError if ``out`` is one of the ``inputs`` (it would be overwritten)."""
+    """Raise ValueError if ``out`` is one of the ``inputs`` (it would be overwritten), NotADirectoryError if
+    a file stands where its folder should be."""
+    from mlcalc.locks import require_folder
+
+    require_folder(Path(out).parent, f"--out {out}")
     target = Path(out).resolve()
     for name in inputs:
         if Path(name).resolve() == target:

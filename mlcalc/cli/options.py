@@ -3,12 +3,13 @@
 Options built from a settings schema's fields (name, type, default, description, unit): they only
 parse, the schema validates (a bad value is a one-line error, exit code 2). ``--set KEY=VALUE``
 config overrides and their shortcuts (``--subset``, ``--replicas``, ``--finetune``: each the same as one
-``--set``), the W&B flags and ``--progress``. Imports only click, pydantic and YAML, so that building
-the CLI stays cheap.
+``--set``), the W&B flags, ``--progress``, and the refusal to replace an output file without ``--overwrite``.
+Imports only click, pydantic and YAML, so that building the CLI stays cheap.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Sequence, get_args, get_origin
 
 import click
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from mlcalc.errors import describe
 from mlcalc.md.settings import describe_errors
 
-__all__ = ["schema_options", "settings_from", "SettingsError", "set_option", "shortcut_option", "config_overrides",
+__all__ = ["refuse_existing_file", "schema_options", "settings_from", "SettingsError", "set_option", "shortcut_option", "config_overrides",
            "shortcuts_given", "parse_overrides", "frame_counts", "wandb_flags", "wandb_options", "progress_option"]
 
 
@@ -171,3 +172,15 @@ def wandb_options(enabled: bool, online: bool, project: str | None, group: str |
 
 #: ``--progress/--no-progress``
 progress_option = click.option("--progress/--no-progress", default=True, show_default=True)
+
+
+def refuse_existing_file(path: str | Path, overwrite: bool, name: str = "--out") -> None:
+    """OutputExistsError if the output file ``path`` exists and ``overwrite`` is not given (nothing is replaced
+    silently); NotADirectoryError if a file stands where its folder should be."""
+    from mlcalc.errors import OutputExistsError
+    from mlcalc.locks import require_folder
+
+    path = Path(path)
+    require_folder(path.parent, f"{name} {path}")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{name} {path} exists; pass --overwrite to replace it or choose another {name}")

@@ -31,6 +31,9 @@ def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...]
     from mlcalc.potentials.training import train as run_training
     from mlcalc.potentials.training.config import load_config
 
+    from mlcalc.errors import check_resume_or_overwrite
+
+    check_resume_or_overwrite(resume, overwrite, "training run")
     changes = config_overrides(overrides)
     if "data.subset" in shortcuts_given():
         source = load_config(config, {k: v for k, v in changes.items() if k != "data.subset"}).data.source

@@ -170,7 +170,8 @@ def load_qm9(cache: str | os.PathLike | None = None, source: str | os.PathLike |
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     labels = {label: arrays.pop(f"label_{label}") for label in _COLUMNS}
-    return QM9(labels=labels, source=f"qm9pack {version} ({path})", **arrays)
+    # the cache file by name only: a model file records where its data came from, not a local folder
+    return QM9(labels=labels, source=f"qm9pack {version} ({path.name} in the mlcalc cache)", **arrays)
 
 
 def qm9_split(n: int, subset: int | None, train: float, val: float, test: float | None,

@@ -18,7 +18,7 @@ from torch import nn
 from mlcalc import keys as K
 from mlcalc.errors import UnsupportedByModelError
 
-__all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "Encoding"]
+__all__ = ["AtomisticModel", "EnergyModel", "PropertyModel", "Encoding", "check_property_targets"]
 
 
 class Encoding(NamedTuple):
@@ -139,6 +139,15 @@ class EnergyModel(AtomisticModel):
         return {K.ENERGY: energy}
 
 
+def check_property_targets(targets: Sequence[str], what: str = "a property model's target") -> None:
+    """ValueError if a target is named like an energy-model property (energy, forces, ...), saying what to name it."""
+    clash = sorted(set(targets) & set(EnergyModel.properties))
+    if clash:
+        raise ValueError(f"{what} cannot be named {', '.join(map(repr, clash))}: reserved for energy models (energy "
+                         "with forces and stress from one potential); name it e.g. 'total_energy' (a total per "
+                         "structure: extensive) or 'energy_per_atom' (intensive)")
+
+
 class PropertyModel(AtomisticModel):
     """A regressor of per-structure properties (e.g. QM9 HOMO in eV) from standardised outputs.
 
@@ -169,9 +178,7 @@ class PropertyModel(AtomisticModel):
         if not len(self.units) == len(self.extensive) == len(self.targets):
             raise ValueError(f"need one unit and one extensive flag per target {self.targets}; "
                              f"got units {self.units}, extensive {self.extensive}")
-        clash = set(self.targets) & set(EnergyModel.properties)
-        if clash:
-            raise ValueError(f"property models cannot predict {sorted(clash)}: those are energy-model properties")
+        check_property_targets(self.targets)
         self.properties = {t: {"unit": u, "per": "structure", "extensive": e}
                            for t, u, e in zip(self.targets, self.units, self.extensive)}
         n = len(self.targets)

@@ -94,6 +94,12 @@ def hyperparameter_names(cls: type) -> list[str]:
             if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+def accepts_hyperparameter(kind: str, name: str) -> bool:
+    """Whether a model of ``kind`` takes the hyperparameter ``name`` (a named argument, or any keyword)."""
+    cls = model_class(kind)
+    return name in hyperparameter_names(cls) or _takes_any_keyword(cls)
+
+
 def _takes_any_keyword(cls: type) -> bool:
     import inspect
 

@@ -71,6 +71,14 @@ class DataConfig(_Strict):
         "compositions determine every element, else isolated atoms (mlcalc.atomref)")
 
 
+def _extensive_field():
+    """``data.extensive`` of the crystal sources: what it means and when to set it."""
+    return Field(False, description="the target is a total over the cell that grows with its size (a total energy "
+                 "per cell, a cell's mass): standardised per atom and predicted as N·(μ + σ·ẑ), so the network "
+                 "learns a per-atom value (keep the default mean pooling); false: a per-cell or per-atom value that "
+                 "does not grow with the cell (band gap, energy per atom, pore diameter)")
+
+
 class _SplitFractions(_Strict):
     """Seeded train/val/test fractions of a data set drawn from a database (QM9, crystals; CGCNN: 80/10/10)."""
 
@@ -112,7 +120,16 @@ class CifFolderDataConfig(_SplitFractions):
     path: Path
     target: str = Field("target", description="name of the id_prop.csv value")
     unit: str = ""
+    extensive: bool = _extensive_field()
     subset: Optional[int] = Field(None, gt=0, description="structures drawn (seeded) from the folder; default: all")
+
+    @field_validator("target")
+    @classmethod
+    def _not_an_energy_model_property(cls, target: str) -> str:
+        from mlcalc.model import check_property_targets
+
+        check_property_targets([target], "data.target")
+        return target
 
     @field_validator("path")
     @classmethod
@@ -128,6 +145,7 @@ class CoreMofDataConfig(_SplitFractions):
     source: Literal["coremof"]
     dataset: str = "2019-ASR"
     target: str = "LCD"
+    extensive: bool = _extensive_field()
     subset: Optional[int] = Field(5000, gt=0, description="MOFs drawn with seed split_seed; None: all")
     max_atoms: Optional[int] = Field(None, gt=0, description="skip MOFs with more atoms per cell")
 

@@ -85,14 +85,18 @@ def _fractions(crystals: CrystalSet, elements: Sequence[int]) -> np.ndarray:
 
 
 def composition_baselines(train: CrystalSet, test: CrystalSet, elements: Sequence[int],
-                          ridge: float = 1e-6) -> dict[str, dict[str, float]]:
-    """Test scores of the train-set mean and of a linear (ridge 1e-6) fit on element fractions + intercept."""
-    y = train.targets
+                          ridge: float = 1e-6, extensive: bool = False) -> dict[str, dict[str, float]]:
+    """Test scores of the train-set mean and of a linear (ridge 1e-6) fit on element fractions + intercept.
+
+    ``extensive``: both fit the target per atom and predict it times the atom count (as the model does).
+    """
+    per_atom = (lambda part: part.n_atoms.astype(np.float64)) if extensive else (lambda part: np.ones(len(part)))
+    y = train.targets / per_atom(train)
     x_train, x_test = _fractions(train, elements), _fractions(test, elements)
     design = np.concatenate([x_train, np.ones((len(x_train), 1))], axis=1)
     coef = np.linalg.solve(design.T @ design + ridge * np.eye(design.shape[1]), design.T @ y)
-    linear = np.concatenate([x_test, np.ones((len(x_test), 1))], axis=1) @ coef
-    return {"mean_predictor": regression_scores(np.full(len(test), y.mean()), test.targets),
+    linear = np.concatenate([x_test, np.ones((len(x_test), 1))], axis=1) @ coef * per_atom(test)
+    return {"mean_predictor": regression_scores(np.full(len(test), y.mean()) * per_atom(test), test.targets),
             "linear_composition": regression_scores(linear, test.targets)}
 
 

@@ -2,7 +2,8 @@
 
 Crystal graphs (radius ``model.cutoff``, the model's ``max_neighbors`` nearest atoms)
 are built once and cached; a seeded split (default 80/10/10); target standardisation
-from the training crystals (regression) or labels 0/1 (classification); Lightning
+from the training crystals (regression; per atom for an extensive target, ``data.extensive``, as
+QM9's extensive targets) or labels 0/1 (classification); Lightning
 fitting (or the closed-form fit of the linear kind); and into ``out_dir``:
 ``<name>.mlc``, ``metrics.json`` (test/val errors with R², the mean-predictor and
 linear-on-composition baselines for regression, data and featurisation time),
@@ -94,7 +95,7 @@ def train_crystals(config: TrainConfig, resume: bool = False) -> TrainResult:
     if atom_table is not None:
         hyper.setdefault("n_atom_features", atom_table.shape[1])
     model = create_model(config.model.kind, elements=crystals.elements(), cutoff=config.model.cutoff,
-                         targets=[target], units=[unit], extensive=[False], periodic=True, **hyper)
+                         targets=[target], units=[unit], extensive=[d.extensive], periodic=True, **hyper)
     if atom_table is not None:
         if not hasattr(model, "set_atom_features"):
             raise ValueError(f"{d.path}/atom_init.json gives element features, but model.kind {config.model.kind!r} "
@@ -103,6 +104,9 @@ def train_crystals(config: TrainConfig, resume: bool = False) -> TrainResult:
     classification = bool(getattr(model, "classification", False))
     if classification:
         labels = crystals.targets
+        if d.extensive:
+            raise ValueError("data.extensive applies to regression; a classification target (0 or 1) is not a total "
+                             "over the cell")
         if not np.isin(labels, (0.0, 1.0)).all():
             raise ValueError(f"classification needs targets 0 or 1; {target} has values {np.unique(labels)[:5]}")
         mean, std = [0.0], [1.0]
@@ -131,7 +135,8 @@ def train_crystals(config: TrainConfig, resume: bool = False) -> TrainResult:
             metrics[stage] = property_metrics(predicted, reference, [target], [unit])
             metrics[stage][f"{target}_r2"] = regression_scores(predicted[:, 0], reference[:, 0])["r2"]
     if not classification:
-        metrics["baselines_test"] = composition_baselines(parts["train"], parts["test"], crystals.elements())
+        metrics["baselines_test"] = composition_baselines(parts["train"], parts["test"], crystals.elements(),
+                                                          extensive=d.extensive)
     metrics.update(fitted, featurise_wall_time_s=round(featurise_s, 1), torch_threads=torch.get_num_threads())
     path = save_model(
         out / f"{config.name}.mlc", model, metrics=metrics,
@@ -139,7 +144,8 @@ def train_crystals(config: TrainConfig, resume: bool = False) -> TrainResult:
               "skipped": len(crystals.skipped), "sha256": _fingerprint(crystals, split), "split_seed": d.split_seed,
               "splits": {k: len(v) for k, v in split.items()}, "radius": crystals.radius,
               "max_neighbors": crystals.max_neighbors},
-        normalisation={"target_mean": {target: mean[0]}, "target_std": {target: std[0]}, "per_atom": {target: False}},
+        normalisation={"target_mean": {target: mean[0]}, "target_std": {target: std[0]},
+                       "per_atom": {target: d.extensive}},
         training=json.loads(config.model_dump_json()),
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
+from mlcalc.errors import check_resume_or_overwrite
 from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, read_manifest, save_model
 
@@ -92,6 +93,7 @@ def train_seeds(config: TrainConfig, n_seeds: int, resume: bool = False, wandb: 
     ``jobs``: members trained at once, each in its own process with ``threads`` torch threads
     (default: ``max(1, cores // jobs)``); 1: one after another in this process.
     """
+    check_resume_or_overwrite(resume, overwrite, "training run")
     if n_seeds < 2:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {n_seeds}")
     if jobs < 1:

@@ -21,6 +21,7 @@ from mlcalc.atomref import choose_atomref
 from mlcalc.data.molecules import load_molecule
 from mlcalc.data.structure_files import file_sha256, read_structures, require_labels
 from mlcalc.derivatives import energy_forces_stress, model_inputs
+from mlcalc.errors import check_resume_or_overwrite
 from mlcalc.model import create_model
 from mlcalc.modelfile import save_model
 
@@ -120,6 +121,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, wa
     options (:func:`.wandb_log.wandb_logger`; offline unless ``online``). ``devices``,
     ``strategy``: data-parallel fitting (e.g. 2, "ddp"; see :mod:`.fit`).
     """
+    check_resume_or_overwrite(resume, overwrite, "training run")
     with training_folder(Path(config.out_dir), config.name, resume, overwrite):
         if config.data.source == "qm9":
             from .property_train import train_properties

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from .config import TrainConfig, load_config
 from .tune_config import ParamRange, TuneConfig
 
-__all__ = ["run_search", "evaluator_kwargs", "run_trial", "read_results", "best_trial", "retrain_best", "trial_config", "hp_problem"]
+__all__ = ["run_search", "check_space", "evaluator_kwargs", "run_trial", "read_results", "best_trial", "retrain_best", "trial_config", "hp_problem"]
 
 RESULTS = "results.csv"
 
@@ -63,6 +63,40 @@ def trial_config(base: dict[str, Any], values: dict[str, Any], out_dir: Path, na
     if trial_minutes is not None:
         raw.setdefault("optim", {})["max_minutes"] = trial_minutes
     return TrainConfig.model_validate(raw)
+
+
+def check_space(base: dict[str, Any], space: dict, train: str | os.PathLike) -> None:
+    """ValueError naming the first key of ``space`` that the training config ``base`` (validated JSON,
+    read from ``train``) does not have, or one of whose values (range ends, choices) it refuses."""
+    from pydantic import ValidationError
+
+    from mlcalc.model.registry import accepts_hyperparameter, hyperparameter_names, model_class
+
+    config = TrainConfig.model_validate(base)
+    for key, spec in space.items():
+        *parents, leaf = key.split(".")
+        if parents == ["model", "hyperparameters"]:
+            if not accepts_hyperparameter(config.model.kind, leaf):
+                known = hyperparameter_names(model_class(config.model.kind))
+                raise ValueError(f"space: {key} is not a hyperparameter of {config.model.kind!r} (training config "
+                                 f"{train}); valid: {', '.join(known)}")
+            continue
+        parent = config
+        for name in parents:
+            parent = getattr(parent, name, None)
+        fields = list(type(parent).model_fields) if hasattr(type(parent), "model_fields") else []
+        if leaf not in fields or key in ("name", "out_dir"):
+            where = ".".join(parents) or "the top level"
+            valid = ", ".join(f"{'.'.join([*parents, f])}" for f in fields if f not in ("name", "out_dir"))
+            raise ValueError(f"space: {key} is not a setting the search can vary in the training config {train}"
+                             + (f"; valid keys of {where}: {valid}" if valid else ""))
+        for value in ([spec.low, spec.high] if isinstance(spec, ParamRange) else list(spec.choices)):
+            try:
+                trial_config(base, {key: value}, Path(base["out_dir"]), base["name"])
+            except ValidationError as err:
+                problem = err.errors()[0]
+                raise ValueError(f"space: {key} = {value!r} is refused by the training config {train}: "
+                                 f"{problem['msg']}") from None
 
 
 def _objective_key(config: TrainConfig, objective: str | None) -> str:
@@ -138,7 +172,9 @@ def best_trial(rows: list[dict[str, str]]) -> tuple[dict[str, Any], float]:
     """``(parameters, validation MAE)`` of the best finished trial."""
     scored = [(loss, row) for row in rows if (loss := _loss(row)) is not None]
     if not scored:
-        raise ValueError("no trial of the search finished successfully")
+        errors = [row.get("m:error") for row in rows if row.get("m:error")]
+        raise ValueError("no trial of the search finished successfully"
+                         + (f" ({len(rows)} failed; the first: {errors[0]})" if errors else ""))
     loss, row = min(scored, key=lambda item: item[0])
     return {k[2:]: _parse(v) for k, v in row.items() if k.startswith("p:")}, loss
 
@@ -155,6 +191,8 @@ def run_search(config: TuneConfig, resume: bool = False, wandb: dict[str, Any] |
     from deephyper.evaluator import Evaluator
     from deephyper.hpo import CBO
 
+    base = load_config(config.train, config.overrides)
+    check_space(json.loads(base.model_dump_json()), config.search_space, config.train)
     out = Path(config.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = out / RESULTS
@@ -174,7 +212,6 @@ def run_search(config: TuneConfig, resume: bool = False, wandb: dict[str, Any] |
         echo(f"the search in {out} has its {done} trials already")
         return results
 
-    base = load_config(config.train, config.overrides)
     kwargs = {"base": json.loads(base.model_dump_json()), "out_dir": str(out), "objective": config.objective,
               "trial_minutes": config.trial_minutes, "wandb": wandb}
     evaluator = Evaluator.create(run_trial, method=config.evaluator, method_kwargs=evaluator_kwargs(config, kwargs))

@@ -109,6 +109,14 @@ class TuneConfig(_Strict):
             raise ValueError(f"train: training config not found: {self.train}")
         return self
 
+    @model_validator(mode="after")
+    def _space_not_empty(self):
+        if self.space is not None and not self.space:
+            raise ValueError("space is empty: every trial would be the same training; name at least one dotted "
+                             "training-config key (e.g. optim.lr: {low: 1e-4, high: 1e-2, log: true}) or leave space "
+                             f"out to search the paper's table 1 ({', '.join(PAPER_SPACE)})")
+        return self
+
     @property
     def search_space(self) -> dict[str, Union[ParamRange, ParamChoices]]:
         return dict(self.space) if self.space is not None else dict(PAPER_SPACE)

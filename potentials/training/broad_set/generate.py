@@ -21,7 +21,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from mlcalc.data.frame_folder import FrameFolder, is_frame_folder, write_failure, write_shard
-from mlcalc.errors import OutputExistsError
+from mlcalc.errors import OutputExistsError, check_resume_or_overwrite
 from mlcalc.locks import FolderLock
 
 from .executors import ONE_THREAD, make_executor
@@ -63,8 +63,7 @@ def generate_broad_set(settings: BroadSetSettings, out: str | os.PathLike, engin
     once the finished ones used this much CPU time in this run (a later ``resume`` goes on).
     """
     out = Path(out)
-    if resume and overwrite:
-        raise ValueError("--resume continues the data set in the folder and --overwrite deletes it: give one")
+    check_resume_or_overwrite(resume, overwrite, "data set")
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file; the data set needs a folder")
     with FolderLock(out, "data set"):
