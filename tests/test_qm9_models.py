@@ -38,7 +38,7 @@ KERNEL_KINDS = ["gp", "krr"]
 def test_every_kind_is_registered():
     assert known_kinds("property") == sorted(EXPECTED_KINDS + KERNEL_KINDS)
     # the ensemble is listed with the energy kinds (its class family); it takes property members too
-    assert known_kinds("energy") == ["bpnn", "ensemble", "gp-energy", "krr-energy", "sum",
+    assert known_kinds("energy") == ["bpnn", "chgnet", "ensemble", "gp-energy", "krr-energy", "sevennet", "sum",
                                         "torchmdnet-et", "torchmdnet-tensornet"]
     assert set(known_kinds()) == set(EXPECTED_KINDS + KERNEL_KINDS) | set(known_kinds("energy"))
 
