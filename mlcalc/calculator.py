@@ -165,10 +165,13 @@ class MLCalc(SerialCalls, Calculator):
         Energy models: ``energy`` [n_structures] (eV), ``forces`` (a list of [n_atoms_k, 3]
         arrays, eV/Å) and, with ``stress=True``, ``stress`` [n_structures, 6] (eV/Å³, Voigt).
         Property models: each target [n_structures] in its unit (``self.units``).
-        pymatgen ``Structure`` objects are taken too (converted by pymatgen's ``AseAtomsAdaptor``).
+        pymatgen ``Structure`` objects are taken too (converted by pymatgen's ``AseAtomsAdaptor``); one
+        Atoms (or Structure) alone is a batch of one.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(structures, Atoms) or type(structures).__name__ == "Structure":
+            structures = [structures]
         structures = list(structures)
         if any(not isinstance(a, Atoms) for a in structures):
             from mlcalc.data.crystals import structure_to_atoms

@@ -47,6 +47,8 @@ def test_predict_matches_single_evaluations(tiny_et_calc, rattled_ethanol):
         np.testing.assert_allclose(f, single.get_forces(), atol=1e-9)
     with pytest.raises(ValueError, match="batch_size"):
         tiny_et_calc.predict(structures, batch_size=0)
+    one = tiny_et_calc.predict(structures[1])  # one Atoms alone: a batch of one
+    assert one["energy"].shape == (1,) and one["energy"][0] == pytest.approx(out["energy"][1], abs=1e-9)
 
 
 def test_predict_stress_for_periodic_batch(small_cell):
