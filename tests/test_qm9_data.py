@@ -47,7 +47,7 @@ def test_cache_is_reused_without_the_source(qm9_cache, qm9, tmp_path):
     again = load_qm9(cache=qm9_cache, source=tmp_path / "no-such-folder")  # would fail if it parsed the CSVs
     np.testing.assert_array_equal(again.positions, qm9.positions)
     np.testing.assert_array_equal(again.labels["homo"], qm9.labels["homo"])
-    assert len(list(qm9_cache.glob("*.npz"))) == 1 and not list(qm9_cache.glob("*.tmp"))
+    assert len(list(qm9_cache.glob("qm9_qm9pack*.npz"))) == 1 and not list(qm9_cache.glob("*.tmp"))
     with pytest.raises(FileNotFoundError, match="lacks"):
         load_qm9(cache=tmp_path / "empty-cache", source=tmp_path / "no-such-folder")
 

@@ -39,7 +39,19 @@ class MoleculeResult:
 
 
 def label_molecule(job: MoleculeJob, settings: BroadSetSettings) -> MoleculeResult:
-    """Relax ``job``'s molecule and sample its frames; failures come back as a result, not an exception."""
+    """Relax ``job``'s molecule and sample its frames; failures come back as a result, not an exception.
+
+    tblite and BLAS run on one thread here whatever the process has (threadpoolctl): spinning OpenMP
+    threads make tblite far slower on a shared machine, and the frames' last bits depend on the thread
+    count, so a molecule gives the same frames in this process and in any worker.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _timed(job, settings)
+
+
+def _timed(job: MoleculeJob, settings: BroadSetSettings) -> MoleculeResult:
     wall, cpu = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {"qm9_id": job.qm9_id, "smiles": job.smiles}
     try:
