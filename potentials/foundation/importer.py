@@ -137,8 +137,8 @@ def _unpickle_chgnet_checkpoint(path: Path, name: str):
     """chgnet's own ``CHGNet`` for the checkpoint file ``path`` (``name``: a shipped name or the path).
 
     THE OTHER PLACE mlcalc lets pickle run: chgnet stores checkpoints with ``torch.save`` and reads
-    them back with ``torch.load(weights_only=False)`` (``CHGNet.from_file``, as its ``CHGNet.load``
-    does for the shipped ones, with the same arguments). Reached only from an explicit import
+    them back unpickling them in full (``CHGNet.from_file``, as its ``CHGNet.load`` does for the shipped
+    ones, with the same arguments). Reached only from an explicit import
     (``mlcalc import``), on the installed package's own files or a file the user names; the result
     is stored without pickle.
     """
