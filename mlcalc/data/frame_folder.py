@@ -96,9 +96,9 @@ def read_frame_folder(path: str | os.PathLike, index: str | int | slice = ":") -
 
     if not is_frame_folder(path):
         raise ValueError(f"{path} is a folder but not a frame folder (no {INDEX_FILE}); give a structure file")
-    frames = FrameFolder(path).structures()
-    picked = frames[string2index(index) if isinstance(index, str) else index]
-    return picked if isinstance(picked, list) else [picked]
+    flat = FrameFolder(path).arrays()
+    picked = range(len(flat))[string2index(index) if isinstance(index, str) else index]
+    return [flat.atoms(k) for k in picked] if isinstance(picked, range) else [flat[picked]]
 
 
 def write_shard(folder: str | os.PathLike, key: str, arrays: dict[str, np.ndarray], record: dict[str, Any]) -> None:

@@ -80,10 +80,9 @@ def _label(job: MoleculeJob, settings: BroadSetSettings) -> tuple[dict[str, np.n
     relaxed = Atoms(atoms.numbers, atoms.positions.copy())
     sample = _md_frames if settings.sampling == "md" else _normal_mode_frames
     frames, temperatures = sample(relaxed, atoms.calc, settings, np.random.default_rng(job.seed), bonds)
-    for frame in frames:
+    for frame, temperature in zip(frames, temperatures):
         if _bond_set(bonded_pairs(frame)) != bonds:
-            raise MoleculeFailed(f"its bonds change in {settings.sampling} sampling at "
-                                 f"{temperatures[frames.index(frame)]:g} K")
+            raise MoleculeFailed(f"its bonds change in {settings.sampling} sampling at {temperature:g} K")
     arrays = {"numbers": relaxed.numbers.astype(np.int64),
               "positions": np.stack([f.positions for f in frames]),
               "energy": np.array([f.get_potential_energy() for f in frames]),
