@@ -238,3 +238,16 @@ def test_the_epoch_seeded_sampler_keeps_the_loaders_sample_count_and_draws_from_
     again = EpochSeededSampler(8, 3, 20)
     again.set_epoch(1)
     assert list(again) == second  # an epoch's order depends on (seed, epoch) only
+
+
+def test_a_training_with_no_test_frames_exports_its_validation_metrics(tmp_path, xtb_frames):
+    """``data.test: 0`` (every frame for fitting, e.g. a final model tested elsewhere) exports a model."""
+    from conftest import write_tiny_config
+    from mlcalc.potentials.training import train
+    from mlcalc.potentials.training.config import load_config
+
+    config = write_tiny_config(tmp_path, xtb_frames, "no-test", train=8, val=4, test=0, epochs=1, batch_size=4)
+    result = train(load_config(config))
+    assert result.metrics["test"] == {"frames": 0}
+    assert result.metrics["val"]["frames"] == 4 and result.metrics["val"]["forces_mae_meV_per_A"] > 0
+    assert result.model_path.is_file()

@@ -182,7 +182,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         task = PotentialTask(model, config.optim.model_dump())
         fitted = fit(task, loaders["train"], loaders["val"], config.optim, out, resume, config.progress,
                      loggers=[logger] if logger else [], devices=devices, strategy=strategy)
-    metrics = {"test": {**test_metrics(model, loaders["test"]), "frames": len(split["test"])},
+    tested = test_metrics(model, loaders["test"]) if len(split["test"]) else {}  # test: 0 keeps every molecule
+    metrics = {"test": {**tested, "frames": len(split["test"])},
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
                **fitted, "torch_threads": torch.get_num_threads()}
     path = save_model(
@@ -201,7 +202,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         from .training_plots import loss_curves
         from .wandb_log import finish_wandb
 
-        finish_wandb(logger, metrics, [force_parity(model, loaders["test"], out / "parity.png", config.name),
+        finish_wandb(logger, metrics, [force_parity(model, loaders["test" if len(split["test"]) else "val"],
+                                                                    out / "parity.png", config.name),
                                        loss_curves(out / "logs", out / "loss.png", title=config.name)])
     return TrainResult(path, metrics, split)
 
