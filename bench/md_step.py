@@ -1,17 +1,19 @@
 """Cost of an MD step on ethanol: MLCalc and batched TorchSim MD against the bare model and GFN2-xTB.
 
-Run: python bench/md_step.py [--model ethanol-et] [--replicas 1 8 64 256] [--repeats 30] [--compile]
-``--model`` takes any energy model file, a converted foundation model included (``mlcalc import
-sevenn:SevenNet-0 --out sevennet-0.mlc`` or ``chgnet:0.3.0``, then ``--model sevennet-0.mlc``): it is
-timed the same way, on mlcalc's graph and mlcalc's TorchSim model, beside the other kinds.
+Run: python bench/md_step.py [--model ethanol-et ...] [--replicas 1 8 64 256] [--repeats 30] [--compile]
+``--model`` takes energy model files and shipped names, converted foundation models included (``mlcalc
+import sevenn:SevenNet-0 --out sevennet-0.mlc`` and ``chgnet:0.3.0``, then ``--model ethanol-bpnn
+sevennet-0.mlc chgnet-0.3.0.mlc``): each is timed the same way in turn, on mlcalc's graph and mlcalc's
+TorchSim model (replicas of ethanol in one batch), then a table puts them side by side.
 One process, the threads torch has (use OMP_NUM_THREADS=1 for one thread); medians of
 interleaved calls. Prints, in ms: the bare model's forward+backward on a prebuilt graph (as its
 kind runs it for inference: TorchScript for ``bpnn``, whose eager time is printed too), an MLCalc energy+forces call, an ASE velocity Verlet step with MLCalc, GFN2-xTB (tblite);
 then per replica count the bare batched forward+backward per molecule, a TorchSim step per
 molecule (stepper alone) and through the run folders (``run_batched_md``: files, monitors),
-and molecule-steps per second against the ASE loop. ``--compile`` also times
+and molecule-steps per second against the ASE loop; with several models, one row each. ``--compile`` also times
 ``torch.compile`` and TorchScript of the bare model (and says how they fail). The ratios
-come last; nothing is asserted.
+come last, the anchor last of all: the best batch's molecule-step against GFN2-xTB timed in the same
+model's interleaved calls (one line per model); nothing is asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,7 +43,8 @@ def median_ms(fns: dict, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="ethanol-et", help="shipped model name or .mlc file")
+    parser.add_argument("--model", nargs="+", default=["ethanol-et"],
+                        help="shipped model names or .mlc files; several are timed in turn, then side by side")
     parser.add_argument("--random-et", metavar="HIDDENxLAYERS", default=None,
                         help="time an untrained ET of that size instead (e.g. 32x2; speed does not depend on weights)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -51,21 +55,9 @@ def main() -> None:
     args = parser.parse_args()
     wall = time.perf_counter()
 
-    from ase import units
-    from ase.md.verlet import VelocityVerlet
-
-    from mlcalc import MLCalc
-    from mlcalc.data.molecules import load_molecule
-    from mlcalc.data.xtb import xtb_calculator
-    from mlcalc.derivatives import energy_forces_stress
-    from mlcalc.graph import atoms_to_batch
-    from mlcalc.derivatives import model_inputs
-    from mlcalc.md import MDSettings, initialise_velocities, replica_settings, run_batched_md
-    from mlcalc.md.torchsim_model import TorchSimModel
-    from mlcalc.md.torchsim_stepper import TorchSimStepper
-
     dtype = getattr(torch, args.dtype)
-    print(f"model {args.model} ({args.dtype}), torch threads {torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"models {', '.join(args.model) if not args.random_et else 'untrained ET ' + args.random_et} "
+          f"({args.dtype}), torch threads {torch.get_num_threads()}, torch {torch.__version__}")
     if args.random_et:
         from mlcalc.model import create_model
 
@@ -73,11 +65,40 @@ def main() -> None:
         torch.manual_seed(0)
         source = create_model("torchmdnet-et", elements=[1, 6, 8], cutoff=5.0, hidden_channels=hidden,
                               num_layers=layers, num_heads=8 if hidden % 8 == 0 else 2, vector_cutoff=True)
-        print(f"untrained ET {hidden}x{layers} ({sum(p.numel() for p in source.parameters())} parameters)")
+        sources = {f"untrained ET {args.random_et}": source}
     else:
-        source = args.model
+        sources = {Path(name).stem if name.endswith(".mlc") else name: name for name in args.model}
+    timings = {label: time_model(label, source, args, dtype) for label, source in sources.items()}
+
+    if len(timings) > 1:
+        print_side_by_side(timings)
+    print(f"(benchmark wall time {time.perf_counter() - wall:.0f} s)")
+    for label, t in timings.items():  # the anchor ratio last: GFN2-xTB timed in the same run, interleaved
+        n, _, _, folder, _ = min(t["rows"], key=lambda r: r[3])
+        print(f"ML molecule-step / GFN2-xTB step, {n:3d} replicas {folder / t['single']['xtb']:6.3f}  (< 0.5)"
+              + (f"  {label}" if len(timings) > 1 else ""))
+
+
+def time_model(label: str, source, args, dtype: torch.dtype) -> dict:
+    """Time one model (file, shipped name or model object): one ethanol through MLCalc and ASE, then batched
+    TorchSim replicas; prints its tables and ratios and returns its timings (ms)."""
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    from mlcalc import MLCalc
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.data.xtb import xtb_calculator
+    from mlcalc.derivatives import energy_forces_stress, model_inputs
+    from mlcalc.graph import atoms_to_batch
+    from mlcalc.md import MDSettings, initialise_velocities, replica_settings, run_batched_md
+    from mlcalc.md.torchsim_model import TorchSimModel
+    from mlcalc.md.torchsim_stepper import TorchSimStepper
+
     calc = MLCalc(source, dtype=dtype) if not isinstance(source, str) else MLCalc.load(source, dtype=dtype)
     model = calc.model
+    parameters = sum(p.numel() for p in model.parameters())
+    kind = calc.manifest.get("kind") if getattr(calc, "manifest", None) else type(model).__name__
+    print(f"\n== {label}: kind {kind}, {parameters} parameters, cutoff {model.cutoff:g} Å")
     ethanol = load_molecule("ethanol")
     rng = np.random.default_rng(0)
 
@@ -108,10 +129,10 @@ def main() -> None:
     print(f"\n{'one ethanol':52s} {'ms':>8s}")
     if compiled:
         print(f"{'bare model, eager (the kind compiles it for inference)':52s} {single['eager']:8.2f}")
-    for name, label in (("bare", "bare model forward+backward (prebuilt graph)"),
-                        ("mlcalc", "MLCalc energy+forces call"), ("ase_step", "ASE velocity Verlet step with MLCalc"),
-                        ("xtb", "GFN2-xTB (tblite) energy+forces call")):
-        print(f"{label:52s} {single[name]:8.2f}")
+    for name, text in (("bare", "bare model forward+backward (prebuilt graph)"),
+                       ("mlcalc", "MLCalc energy+forces call"), ("ase_step", "ASE velocity Verlet step with MLCalc"),
+                       ("xtb", "GFN2-xTB (tblite) energy+forces call")):
+        print(f"{text:52s} {single[name]:8.2f}")
     print(f"(MLCalc neighbor searches: {md_atoms.calc.neighbors.builds} in "
           f"{args.repeats + 1} ASE steps)")
 
@@ -148,7 +169,6 @@ def main() -> None:
     if args.compile:
         try_compiled(model, inputs, single["bare"], args.repeats)
 
-    best = min(rows, key=lambda r: r[3])
     print("\nratios (goal in brackets)")
     print(f"MLCalc call / bare model                        {single['mlcalc'] / single['bare']:6.3f}  (<= 1.05)")
     print(f"ASE step with MLCalc / bare model               {single['ase_step'] / single['bare']:6.3f}")
@@ -156,8 +176,21 @@ def main() -> None:
         print(f"batched step / bare batched, {n:3d} replicas       {step / bare:6.3f}  (<= 1.2); "
               f"with folders {folder / bare:6.3f}")
     print(f"ML step / GFN2-xTB step, one system             {single['ase_step'] / single['xtb']:6.3f}  (< 1)")
-    print(f"(benchmark wall time {time.perf_counter() - wall:.0f} s)")
-    print(f"ML molecule-step / GFN2-xTB step, {best[0]:3d} replicas {best[3] / single['xtb']:6.3f}  (< 0.5)")
+    return {"kind": kind, "parameters": parameters, "single": single, "rows": rows}
+
+
+def print_side_by_side(timings: dict) -> None:
+    """One row per model: ms per molecule-step through ASE and in each TorchSim batch (run folders included), and
+    the best batch against GFN2-xTB timed in the same model's interleaved calls."""
+    counts = [n for n, *_ in next(iter(timings.values()))["rows"]]
+    print("\nside by side, ms per ethanol molecule-step (TorchSim: with run folders)")
+    print(f"{'model':24s} {'kind':14s} {'parameters':>10s} {'ASE+MLCalc':>10s} "
+          + " ".join(f"{f'TS x{n}':>9s}" for n in counts) + f" {'GFN2-xTB':>9s} {'best/xTB':>9s}")
+    for label, t in timings.items():
+        best = min(r[3] for r in t["rows"])
+        print(f"{label[:24]:24s} {t['kind']:14s} {t['parameters']:10d} {t['single']['ase_step']:10.2f} "
+              + " ".join(f"{r[3]:9.2f}" for r in t["rows"]) + f" {t['single']['xtb']:9.2f} "
+              f"{best / t['single']['xtb']:9.3f}")
 
 
 def try_compiled(model, inputs, bare_ms: float, repeats: int) -> None:

@@ -192,17 +192,20 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, monkeypatch, kind, pack
     assert "mlcalc[foundation]" in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_ase_and_torchsim_trajectories_agree_over_50_nve_steps(sevennet0, tmp_path):
+@pytest.mark.parametrize("converted", ["sevennet0", "chgnet030"])
+def test_ase_and_torchsim_trajectories_agree_over_50_nve_steps(converted, request, tmp_path):
+    """mlcalc's own TorchSim model (not torch-sim's wrappers) against MLCalc in ASE, float64, same start."""
     pytest.importorskip("torch_sim")
     from ase.io.trajectory import Trajectory
 
     from mlcalc.md import MDSettings, run_batched_md, run_md
 
+    path = request.getfixturevalue(converted)
     settings = MDSettings(steps=50, timestep=0.5, temperature=300, interval=10, seed=3)
     atoms = molecule("CH3OH")  # small, so that 2 x 50 float64 steps stay quick
-    atoms.calc = MLCalc(sevennet0, dtype=torch.float64)
+    atoms.calc = MLCalc(path, dtype=torch.float64)
     single = run_md(atoms, settings, tmp_path / "ase")
-    [batched] = run_batched_md([molecule("CH3OH")], sevennet0, [settings], [tmp_path / "torchsim"])
+    [batched] = run_batched_md([molecule("CH3OH")], path, [settings], [tmp_path / "torchsim"])
     assert single.status == batched.status == "completed"
     with Trajectory(single.trajectory) as a, Trajectory(batched.trajectory) as b:
         a, b = list(a), list(b)
@@ -251,17 +254,29 @@ def test_rereferencing_puts_free_atoms_at_the_reference_method_keeping_forces(se
     assert rereferenced_foundation_file(sevennet0, "gfn2-xtb", [1, 6, 8], tmp_path / "gfn2.mlc") == path  # reused
 
 
-def test_finetuning_20_steps_on_5_frames_lowers_the_loss_on_them(sevennet0, tmp_path):
+@pytest.fixture(scope="module")
+def methanol_xtb_frames():
+    """5 rattled methanols with GFN2-xTB energies and forces (labelled once for the module)."""
+    return _xtb_frames(5)
+
+
+@pytest.mark.parametrize("converted,kind", [("sevennet0", "sevennet"), ("chgnet030", "chgnet")])
+def test_finetuning_20_steps_on_5_frames_lowers_the_loss_on_them(converted, kind, request, methanol_xtb_frames,
+                                                                 tmp_path):
     from mlcalc.potentials.training.finetune import finetune
 
-    frames = _xtb_frames(5)
-    before = _errors(sevennet0, frames)
-    path = finetune(sevennet0, frames, tmp_path / "ft", steps=20, batch_size=5, lr=1e-3)
+    parent, frames = request.getfixturevalue(converted), methanol_xtb_frames
+    before = _errors(parent, frames)
+    path = finetune(parent, frames, tmp_path / "ft", steps=20, batch_size=5, lr=1e-3)
     after = _errors(path, frames)
     assert after[1] < 0.9 * before[1], f"force MAE {before[1]:.3f} -> {after[1]:.3f} eV/Å"
     assert after[0] < before[0], f"energy MAE {before[0]:.3f} -> {after[0]:.3f} eV"
     manifest = read_manifest(path)
-    assert manifest["kind"] == "sevennet" and manifest["finetune"]["settings"]["reference"] == "gfn2-xtb"
+    assert manifest["kind"] == kind and manifest["finetune"]["settings"]["reference"] == "gfn2-xtb"
+    from mlcalc.data.structure_files import file_sha256
+
+    assert manifest["finetune"]["parent"]["kind"] == kind
+    assert manifest["finetune"]["parent"]["sha256"] == file_sha256(parent)
 
 
 def _composite_with_sevennet(kind, periodic=False):
