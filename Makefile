@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
-.PHONY: setup demo test test-all bench docs tutorial-figures clean
+.PHONY: setup demo test test-all bench docs docs-screenshots tutorial-figures clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ bench: setup
 # (NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2, printed on every build, see docs/ARCHITECTURE.md)
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+# the built site as headless Chromium draws it (every image drawn), screenshots kept in docs/figures/
+docs-screenshots: docs
+	$(BIN)/python -c 'from mlcalc.analysis.report_check import browser_check; \
+	  [print(page, browser_check(page, screenshot=shot, height=1400)["broken"] or "every image drawn") for page, shot in \
+	   (("site/index.html", "docs/figures/site-home.png"), \
+	    ("site/tutorials/01_shipped_model.html", "docs/figures/site-tutorial-01.png"))]'
 
 # the tutorials at their reduced size (as tests/test_tutorials.py runs them); their figures copied for the site
 tutorial-figures: setup
