@@ -38,8 +38,8 @@ def schema_reference(module: str, name: str, prefix: str = "") -> str:
         if (path, model) in seen:
             continue
         seen.add((path, model))
-        title = f"`{path}`" if path else f"`{model.__name__}`"
-        out.append(f"### {title}{note} ({model.__name__})\n")
+        title = f"`{path}`{note} ({model.__name__})" if path else f"`{model.__name__}`"
+        out.append(f"### {title}\n")
         doc = inspect.getdoc(model)
         if doc and model.__doc__ is not None and "__doc__" in model.__dict__:
             out.append(_first_paragraph(doc) + "\n")
