@@ -12,27 +12,32 @@ import click
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="print the raw manifest as JSON")
 def info(model: str, as_json: bool) -> None:
-    """Print the manifest of MODEL (a .mlc file or a shipped model name), after the checks loading makes."""
+    """Print the manifest of MODEL (a .mlc file or a shipped model name), after the checks loading makes, and the
+    command that made it (recipe)."""
+    from mlcalc.cli.recipe import recipe
     from mlcalc.manifest_text import format_manifest
     from mlcalc.modelfile import load_model
     from mlcalc.named_models import resolve_model_path
 
     path = resolve_model_path(model)
     _, manifest = load_model(path)  # the same checks as MLCalc.load: a file info calls verified also loads
-    click.echo(json.dumps(manifest, indent=2, sort_keys=True) if as_json else format_manifest(manifest, path))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+        return
+    made_by = recipe(manifest)
+    click.echo(format_manifest(manifest, path) + (f"\nrecipe: {made_by}" if made_by else ""))
 
 
 @click.command()
 def models() -> None:
-    """List the pretrained models shipped with mlcalc."""
+    """List the pretrained models shipped with mlcalc: kind, data, headline test error."""
+    from mlcalc.cli.recipe import headline_metric
     from mlcalc.modelfile import read_manifest
     from mlcalc.named_models import available_models, resolve_model_path
 
     for name in available_models():
         m = read_manifest(resolve_model_path(name))
-        test = m.get("metrics", {}).get("test", {})
-        mae = f"force MAE {test['forces_mae_meV_per_A']:.1f} meV/Å" if "forces_mae_meV_per_A" in test else ""
-        click.echo(f"{name:20s} {m['kind']:24s} {m.get('data', {}).get('name', '')}  {mae}")
+        click.echo(f"{name:20s} {m['kind']:24s} {m.get('data', {}).get('name', '')}  {headline_metric(m)}".rstrip())
 
 
 @click.command()
