@@ -1,6 +1,6 @@
 """MkDocs hooks of the mlcalc site (``hooks:`` in mkdocs.yml; not part of the package).
 
-- ``on_config``: the source tree mkdocstrings reads. setuptools maps ``mlcalc.md`` to ``md/``,
+- On load: the source tree mkdocstrings reads. setuptools maps ``mlcalc.md`` to ``md/``,
   ``mlcalc.potentials`` to ``potentials/`` and ``mlcalc.analysis`` to ``analysis/`` (pyproject
   ``package-dir``); griffe looks for subpackages inside ``mlcalc/`` only, so ``build/docs-src/mlcalc``
   is made of links to ``mlcalc/``'s entries plus those three folders.
@@ -48,9 +48,9 @@ def source_tree(root: Path) -> Path:
     return tree
 
 
-def on_config(config, **kwargs):
-    source_tree(Path(config.config_file_path).parent)
-    return config
+# Made when MkDocs loads this hook, before any plugin starts: mkdocstrings' Python handler globs its
+# ``paths`` when it is created (during the plugins' on_config), and a missing folder would be dropped.
+source_tree(Path(__file__).resolve().parents[2])
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
