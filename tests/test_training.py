@@ -251,3 +251,18 @@ def test_a_training_with_no_test_frames_exports_its_validation_metrics(tmp_path,
     assert result.metrics["test"] == {"frames": 0}
     assert result.metrics["val"]["frames"] == 4 and result.metrics["val"]["forces_mae_meV_per_A"] > 0
     assert result.model_path.is_file()
+
+
+def test_epoch_frames_draws_that_many_frames_per_epoch(tmp_path, xtb_frames):
+    """``optim.epoch_frames``: an epoch of a large set is a seeded subset (validation, checkpoint, budget each)."""
+    import yaml
+    from conftest import write_tiny_config
+    from mlcalc.potentials.training import train
+    from mlcalc.potentials.training.config import load_config
+
+    config = write_tiny_config(tmp_path, xtb_frames, "subset-epochs", train=16, val=4, test=4, epochs=2, batch_size=4)
+    raw = yaml.safe_load(config.read_text())
+    raw["optim"]["epoch_frames"] = 8
+    config.write_text(yaml.safe_dump(raw))
+    result = train(load_config(config))
+    assert result.metrics["epochs"] == 2 and result.metrics["optimizer_steps"] == 2 * 8 // 4

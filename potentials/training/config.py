@@ -188,6 +188,10 @@ class OptimConfig(_Strict):
     max_cpu_minutes: Optional[float] = Field(None, gt=0, description="CPU-time budget for fitting (this process, all "
                                                                      "threads; comparable on a shared machine)")
     loss: Literal["mse", "l1"] = Field("mse", description="property models: loss on standardised targets")
+    epoch_frames: Optional[int] = Field(
+        None, gt=0, description="energy models: frames drawn per epoch (a seeded random subset, another each epoch), "
+        "so that a large data set validates, checkpoints and checks its CPU budget every epoch_frames frames rather "
+        "than once per pass over every frame; default: every training frame once per epoch")
     shuffle: bool = Field(True, description="shuffle the training set every epoch; false: a fixed order, so that "
                                             "N DDP processes of batch_size b take the same samples per step as one "
                                             "process of batch_size N*b (Lightning's DistributedSampler interleaves)")

@@ -58,7 +58,7 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
 
     ``loggers``: Lightning loggers besides the CSV log (e.g. W&B, :mod:`.wandb_log`).
 
-    Returns ``{"epochs": ..., "train_wall_time_s": ..., "train_cpu_time_s": ...}`` (this process's CPU time,
+    Returns ``{"epochs": ..., "optimizer_steps": ..., "train_wall_time_s": ..., "train_cpu_time_s": ...}`` (this process's CPU time,
     over all fits of a resumed run).
     """
     o = optim
@@ -94,7 +94,7 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     best = checkpoint.best_model_path or str(last)
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     task.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    return {"epochs": trainer.current_epoch, "train_wall_time_s": round(timer.time_elapsed("train"), 1),
+    return {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step, "train_wall_time_s": round(timer.time_elapsed("train"), 1),
             "train_cpu_time_s": round(cpu.used_s, 1)}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
 from mlcalc import keys as K
@@ -70,6 +71,17 @@ def _training_data(config: TrainConfig, path: Path):
     structures = read_structures(path)
     require_labels(structures, forces=True, source=str(path))
     return structures, split_indices(len(structures), d.train, d.val, d.test, d.split_seed), False
+
+
+def _loader(dataset, config: TrainConfig, train: bool) -> DataLoader:
+    """A stage's loader: the training frames shuffled (``optim.epoch_frames`` of them per epoch when set)."""
+    o, generator = config.optim, torch.Generator().manual_seed(config.seed)
+    if train and o.epoch_frames is not None:
+        if not o.shuffle:
+            raise ValueError("optim.epoch_frames draws a random subset each epoch; it needs optim.shuffle: true")
+        sampler = RandomSampler(dataset, num_samples=o.epoch_frames, generator=generator)
+        return DataLoader(dataset, batch_size=o.batch_size, sampler=sampler)
+    return DataLoader(dataset, batch_size=o.batch_size, shuffle=train and o.shuffle, generator=generator)
 
 
 def _folder_provenance(path: Path, frames, split: dict[str, np.ndarray]) -> dict:
@@ -164,8 +176,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     for stage, idx in split.items():
         dataset = (LazyGraphDataset(structures, idx, cutoff=model.cutoff) if lazy
                    else GraphDataset([structures[i] for i in idx], cutoff=model.cutoff))
-        loaders[stage] = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=stage == "train" and config.optim.shuffle,
-                                    generator=torch.Generator().manual_seed(config.seed))
+        loaders[stage] = _loader(dataset, config, train=stage == "train")
     logger = None
     if wandb is not None:
         from .wandb_log import wandb_logger
