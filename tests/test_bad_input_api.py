@@ -148,7 +148,7 @@ def test_md_with_a_property_model_names_the_energy_models(tmp_path):
 
 
 def test_md_and_training_refuse_resume_with_overwrite(tmp_path):
-    from mlcalc.md import MDSettings, run_md
+    from mlcalc.md import MDSettings, replica_folders, run_batched_md, run_md
     from mlcalc.potentials.training import train
     from mlcalc.potentials.training.config import TrainConfig
 
@@ -157,6 +157,10 @@ def test_md_and_training_refuse_resume_with_overwrite(tmp_path):
     with pytest.raises(ValueError) as err:
         run_md(atoms, MDSettings(steps=2), tmp_path / "md", resume=True, overwrite=True)
     assert "MD run" in _one_line(err) and "not both" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        run_batched_md([atoms] * 2, atoms.calc.model, [MDSettings(steps=2)] * 2, replica_folders(tmp_path / "md", 2),
+                       resume=True, overwrite=True)
+    assert "MD runs" in _one_line(err) and "not both" in str(err.value)
     config = TrainConfig.model_validate({"name": "x", "data": {"path": "f.extxyz", "train": 2, "val": 1}, "out_dir": str(tmp_path / "t"),
                                          "model": {"kind": "torchmdnet-et"}})
     with pytest.raises(ValueError, match="training run already there .* not both"):
