@@ -131,7 +131,7 @@ def test_a_huge_cell_is_refused_in_a_batch_before_anything_is_built(tiny_et):
         tiny_et.set(min_distance=0.5)
 
 
-# -- structures too large to evaluate ------------------------------------------------------------------------
+# -- structures too large to evaluate, predictions no real structure has --------------------------------
 
 def _small_triclinic_cell() -> Atoms:
     """One H in a 0.384 Å^3 triclinic cell: ethanol-et tiles it into 630 atoms and 851,760 edges (the issue's cell)."""
@@ -174,6 +174,30 @@ def test_every_energy_kind_checks_its_memory_before_evaluating(kind, monkeypatch
     with pytest.raises(GraphTooLargeError) as err:
         calc.get_potential_energy(ethanol)
     assert f"evaluating the structure (C2H6O, 9 atoms) with the {kind} model" in _one_line(err)
+
+
+def test_a_model_with_absurd_weights_is_refused_naming_the_structure_and_the_model(tmp_path):
+    """One layer's weights set to 1e30 and the checksum recomputed: finite, but E = -1.76e30 eV was returned."""
+    from mlcalc.evaluation import ImplausiblePredictionError
+    from mlcalc.modelfile import read_model_file, save_model, write_model_file
+
+    manifest, weights = read_model_file(save_model(tmp_path / "tiny.mlc", tiny_potential("torchmdnet-et")))
+    weights["output.output_network.layers.2.weight"] = torch.full_like(
+        weights["output.output_network.layers.2.weight"], 1e30)
+    del manifest["weights_sha256"]
+    broken = write_model_file(tmp_path / "broken.mlc", manifest, weights)
+    calc = MLCalc.load(broken)
+    ethanol = load_molecule("ethanol")
+    ethanol.calc = calc
+    with pytest.raises(ImplausiblePredictionError) as err:
+        ethanol.get_potential_energy()
+    line = _one_line(err)
+    assert re.search(rf"{re.escape(str(broken))} \(torchmdnet-et\) predicts an energy of -?\d\.\d+e\+\d\d eV", line)
+    assert "for the structure (C2H6O, 9 atoms): no real structure has more than 1e+06 eV per atom or 1e+05 eV/Å" in line
+    assert calc.results == {}
+    with pytest.raises(ImplausiblePredictionError, match=r"forces up to \d\.\d+e\+\d\d eV/Å for structure 0 \(C2H6O, 9 atoms\)"):
+        calc.predict([ethanol, load_molecule("n-propanol")])
+    assert np.isfinite(MLCalc.load(tmp_path / "tiny.mlc").get_potential_energy(ethanol))  # the model it came from
 
 
 def test_batch_size_zero_is_refused(tiny_et):
