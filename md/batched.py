@@ -17,11 +17,12 @@ from typing import Sequence
 import torch
 from ase import Atoms
 
-from .settings import MDSettings
+from mlcalc.errors import check_resume_or_overwrite
 
 from .files import CHECKPOINT
 from .result import MDResult, load_md_result
 from .run_folder import RunFolder
+from .settings import MDSettings
 from .stepper import check_ensemble
 from .velocities import initialise_velocities
 
@@ -51,12 +52,13 @@ def run_batched_md(structures: Sequence[Atoms], model, settings: Sequence[MDSett
     ``.mlc`` file or shipped name (evaluated in ``dtype`` on ``device``). ``settings``: one
     per structure, alike except for ``seed`` (velocities and Langevin noise of that system).
     ``resume``: continue the runs saved in the folders (finished ones are returned as they are);
-    ``overwrite``: replace runs already there (without either, an earlier run is refused).
+    ``overwrite``: replace runs already there (without either, an earlier run is refused; both at once: ValueError).
     The structures are not moved; the folders record ``engine: torchsim`` whatever the settings say.
     ``dtype``: float64 by default here, unlike MLCalc's and ``mlcalc md``'s float32
     (:data:`mlcalc.evaluation.DEFAULT_DTYPE`): a call from Python compares with float64 ASE runs
     (the integrator state is float64 either way); the CLI and transfer studies pass their ``dtype``.
     """
+    check_resume_or_overwrite(resume, overwrite, "MD runs")
     from .torchsim_model import TorchSimModel
 
     structures, settings, out_dirs = list(structures), list(settings), [Path(d) for d in out_dirs]

@@ -20,6 +20,7 @@ from ase.data import chemical_symbols
 
 from mlcalc import keys as K
 from mlcalc.graph import edge_vectors
+from mlcalc.graph_size import estimated_angles
 from mlcalc.model import EnergyModel, register_kind
 
 __all__ = ["BehlerParrinelloPotential"]
@@ -94,7 +95,8 @@ class BehlerParrinelloPotential(EnergyModel):
             radial_num_shifts=self.radial_shifts, angular_cutoff=self.angular_cutoff, angular_eta=self.angular_eta,
             angular_zeta=self.angular_zeta, angular_num_shifts=self.angular_shifts,
             angular_num_sections=self.angular_sections)
-        dims = [self.aev.radial_len + self.aev.angular_len, *self.hidden, 1]
+        self.aev_length = int(self.aev.radial_len + self.aev.angular_len)
+        dims = [self.aev_length, *self.hidden, 1]
         self.networks = ANINetworks({chemical_symbols[z]: AtomicNetwork(dims, activation, bias=True)
                                      for z in self.elements})
         species = torch.full((self.max_z + 1,), -1, dtype=torch.long)
@@ -106,6 +108,19 @@ class BehlerParrinelloPotential(EnergyModel):
                 "radial_shifts": self.radial_shifts, "angular_eta": self.angular_eta,
                 "angular_zeta": self.angular_zeta, "angular_shifts": self.angular_shifts,
                 "angular_sections": self.angular_sections, "hidden": self.hidden, "activation": self.activation}
+
+    def evaluation_values(self) -> tuple[float, float]:
+        """Per edge 60 + 32·radial_shifts values, per atom 8 × (AEV length + hidden widths) (radial terms and the
+        atomic networks; measured with bench/eval_memory.py, see :meth:`evaluation_bytes` for the angles)."""
+        return 60.0 + 32.0 * self.radial_shifts, 8.0 * (self.aev_length + sum(self.hidden))
+
+    def evaluation_bytes(self, inputs: dict[str, torch.Tensor]) -> float:
+        """Edges and atoms (:meth:`evaluation_values`) plus 30 + 2·angular_shifts·angular_sections values per
+        ordered pair of neighbours within ``angular_cutoff`` (ANI's angular terms; measured: 177 values per unordered
+        pair for ethanol-bpnn's 4 × 8, 101 for 3 × 4)."""
+        angles = estimated_angles(inputs[K.EDGE_INDEX], int(inputs[K.Z].shape[0]), self.angular_cutoff, self.cutoff)
+        per_angle = 30.0 + 2.0 * self.angular_shifts * self.angular_sections
+        return super().evaluation_bytes(inputs) + inputs[K.POSITIONS].element_size() * per_angle * angles
 
     def symmetry_functions(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The AEV G_i of every atom, [n_atoms, n_features], differentiable in positions and cell."""

@@ -50,6 +50,10 @@ class Ensemble(CompositeModel):
             self.targets, self.units = list(first.targets), list(first.units)
             self.extensive = list(first.extensive)
 
+    def evaluation_bytes(self, inputs: dict[str, torch.Tensor]) -> float:
+        """The largest member's estimate: the committee evaluation runs (and frees) one member at a time."""
+        return max(member.evaluation_bytes(inputs) for member in self.members)
+
     def member_outputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each member's outputs stacked on a new first axis, [n_members, n_graphs, ...]."""
         outs = [member.inference_module()(self.member_inputs(inputs, member)) for member in self.members]

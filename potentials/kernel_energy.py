@@ -86,6 +86,11 @@ class KernelRidgeEnergyModel(KernelRidgeFit, EnergyModel):
         return {**super().hyperparameters(), "descriptor": self.descriptor, "kernel": self.kernel,
                 "kernel_params": self.kernel_params, "n_train": self.n_train, "n_features": self.n_features}
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """No edges (DScribe finds its own neighbours); per atom 16 values per feature (the descriptor's float64
+        derivatives [n_atoms, 3, n_features] and their gradient)."""
+        return 0.0, 16.0 * self.n_features
+
     def _descriptor_object(self):
         if self._dscribe is None:
             self._dscribe = dscribe_descriptor(descriptor_settings(self.descriptor), self.elements)

@@ -104,6 +104,42 @@ class TorchMDNetPotential(EnergyModel):
             **self.representation_kwargs,
         }
 
+    def _small_cells(self, inputs: dict[str, torch.Tensor]) -> dict[int, tuple[int, int, int]]:
+        """Structures (index in the batch) in which an atom neighbours its own image, and the repeats of their
+        supercells; empty for molecules (checked first: no work) and cells wider than the cutoff. A supercell with
+        more pairs than :data:`~mlcalc.graph_size.MAX_PAIRS` is refused here (GraphTooLargeError)."""
+        if K.PBC not in inputs or not bool(inputs[K.PBC].any()):
+            return {}
+        edge_index, batch = inputs[K.EDGE_INDEX], inputs[K.BATCH]
+        self_image = edge_index[0] == edge_index[1]
+        if not bool(self_image.any()):
+            return {}
+        cell, pbc = inputs[K.CELL], inputs[K.PBC]
+        small = sorted(set(batch[edge_index[1][self_image]].tolist()))
+        reps_of = {g: _repeats(cell[g].detach().cpu().numpy(), pbc[g].cpu().numpy(), self.cutoff) for g in small}
+        for g, reps in reps_of.items():  # refuse a supercell too large to build, before building any
+            copies = int(np.prod(reps))
+            n_g = int((batch == g).sum())
+            check_pair_count(int((batch[edge_index[1]] == g).sum()) * copies,
+                             f"structure {g} ({n_g} atoms) tiled into a {'x'.join(map(str, reps))} supercell "
+                             f"({n_g * copies:.3g} atoms) so that no atom neighbours its own image within "
+                             f"{self.cutoff:g} Å")
+        return reps_of
+
+    def evaluated_graph(self, inputs: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """Atoms and edges after small cells are tiled (:meth:`_tile_small_cells`): each copy of a small cell
+        brings its atoms and their edges again."""
+        atoms, edges = super().evaluated_graph(inputs)
+        reps_of = self._small_cells(inputs)
+        if reps_of:
+            batch, edge_index = inputs[K.BATCH], inputs[K.EDGE_INDEX]
+            atoms_of = torch.bincount(batch, minlength=inputs[K.CELL].shape[0]).tolist()
+            edges_of = torch.bincount(batch[edge_index[1]], minlength=inputs[K.CELL].shape[0]).tolist()
+            for g, reps in reps_of.items():
+                extra = int(np.prod(reps)) - 1
+                atoms, edges = atoms + extra * atoms_of[g], edges + extra * edges_of[g]
+        return atoms, edges
+
     def _tile_small_cells(self, inputs: dict[str, torch.Tensor]):
         """Inputs where no atom neighbours its own periodic image, and how atoms map back.
 
@@ -114,21 +150,12 @@ class TorchMDNetPotential(EnergyModel):
         still follow by autograd. Returns ``(inputs, origin, copies)``: for each node the
         atom it copies and that atom's number of copies (None, None when nothing is tiled).
         """
-        edge_index, batch = inputs[K.EDGE_INDEX], inputs[K.BATCH]
-        self_image = edge_index[0] == edge_index[1]
-        if not bool(self_image.any()):
+        reps_of = self._small_cells(inputs)
+        if not reps_of:
             return inputs, None, None
+        batch = inputs[K.BATCH]
         pos, cell, pbc = inputs[K.POSITIONS], inputs[K.CELL], inputs[K.PBC]
-        small = set(batch[edge_index[1][self_image]].tolist())
         parts: dict[str, list] = {key: [] for key in ("pos", "z", "batch", "origin", "copies", "cell", "edges", "shifts")}
-        reps_of = {g: _repeats(cell[g].detach().cpu().numpy(), pbc[g].cpu().numpy(), self.cutoff) for g in small}
-        for g, reps in reps_of.items():  # refuse a supercell too large to build, before building any
-            copies = int(np.prod(reps))
-            n_g = int((batch == g).sum())
-            check_pair_count(int((batch[edge_index[1]] == g).sum()) * copies,
-                             f"structure {g} ({n_g} atoms) tiled into a {'x'.join(map(str, reps))} supercell "
-                             f"({n_g * copies:.3g} atoms) so that no atom neighbours its own image within "
-                             f"{self.cutoff:g} Å")
         offset = 0
         for g in range(cell.shape[0]):
             atoms = torch.nonzero(batch == g).squeeze(1)
@@ -210,6 +237,12 @@ class ETPotential(TorchMDNetPotential):
                          distance_influence=distance_influence, neighbor_embedding=bool(neighbor_embedding),
                          vector_cutoff=bool(vector_cutoff))
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """Per edge 30·H·L + 12·H + 6·num_rbf values (measured with bench/eval_memory.py: 28·H·L + 10·H + 4.5·num_rbf
+        for H = 64, 128 and L = 2, 4; ethanol-et, 128 × 4: 62.5 kB per edge in float32), per atom 32·H·L."""
+        h, n = self.hidden_channels, self.num_layers
+        return 30.0 * h * n + 12.0 * h + 6.0 * self.num_rbf, 32.0 * h * n
+
     def _build_representation(self) -> nn.Module:
         torchmd_et, _, _ = _import_torchmdnet()
         kw = self.representation_kwargs
@@ -229,6 +262,12 @@ class TensorNetPotential(TorchMDNetPotential):
                  num_rbf=32, activation="silu", equivariance_invariance_group="O(3)"):
         super().__init__(elements, cutoff, periodic, energy_scale, hidden_channels, num_layers, num_rbf, activation,
                          equivariance_invariance_group=equivariance_invariance_group)
+
+    def evaluation_values(self) -> tuple[float, float]:
+        """Per edge H·(16·L + 20) + 4·num_rbf values (measured with bench/eval_memory.py: H·(15·L + 18) for H = 64, 128
+        and L = 1, 2; ethanol-tensornet, 128 × 2: 24.7 kB per edge in float32), per atom 100·H·(L + 1) (3×3 tensors)."""
+        h, n = self.hidden_channels, self.num_layers
+        return h * (16.0 * n + 20.0) + 4.0 * self.num_rbf, 100.0 * h * (n + 1)
 
     def _build_representation(self) -> nn.Module:
         _, tensornet, _ = _import_torchmdnet()

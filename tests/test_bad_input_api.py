@@ -1,6 +1,7 @@
 """Bad input through the Python API: each a one-line error of the right type that names the value and the options."""
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -130,6 +131,75 @@ def test_a_huge_cell_is_refused_in_a_batch_before_anything_is_built(tiny_et):
         tiny_et.set(min_distance=0.5)
 
 
+# -- structures too large to evaluate, predictions no real structure has --------------------------------
+
+def _small_triclinic_cell() -> Atoms:
+    """One H in a 0.384 Å^3 triclinic cell: ethanol-et tiles it into 630 atoms and 851,760 edges (the issue's cell)."""
+    return Atoms("H", positions=[[0, 0, 0]], cell=[[0.8, 0, 0], [0.7, 0.6, 0], [0, 0, 0.8]], pbc=True)
+
+
+def test_a_cell_needing_more_memory_than_the_limit_is_refused_before_building(monkeypatch):
+    """Before: 36 s, then torchmd-net failed to allocate 1.3 GB (its [edges, 3, 128] vector messages) in a 58 GB
+    evaluation; the pair count (852k) passed. Now the model's per-edge estimate refuses it at once."""
+    monkeypatch.setenv("MLCALC_MAX_MEMORY_GB", "16")
+    atoms = _small_triclinic_cell()
+    atoms.calc = MLCalc.load("ethanol-et")
+    start = time.perf_counter()
+    with pytest.raises(GraphTooLargeError) as err:
+        atoms.get_potential_energy()
+    assert time.perf_counter() - start < 5
+    line = _one_line(err)
+    assert ("evaluating the structure (H, 1 atom, periodic cell of 0.384 Å^3) with ethanol-et (torchmdnet-et) on its "
+            "graph of 630 atoms and 851,760 edges would need about ") in line
+    assert 40 < float(re.search(r"would need about ([\d.]+) GB", line).group(1)) < 80  # measured: 62.5 kB per edge
+    assert "more than the limit of 16 GB (MLCALC_MAX_MEMORY_GB=16); set MLCALC_MAX_MEMORY_GB to change" in line
+    monkeypatch.setenv("MLCALC_MAX_MEMORY_GB", "lots")
+    with pytest.raises(ValueError, match="MLCALC_MAX_MEMORY_GB='lots': give the memory in GB"):
+        atoms.calc.get_potential_energy(load_molecule("ethanol"))
+
+
+ENERGY_KINDS = ["torchmdnet-et", "torchmdnet-tensornet", "bpnn", "krr-energy", "gp-energy", "sum", "ensemble",
+                "sevennet", "chgnet"]
+
+
+@pytest.mark.parametrize("kind", ENERGY_KINDS)
+def test_every_energy_kind_checks_its_memory_before_evaluating(kind, monkeypatch):
+    if kind in ("sevennet", "chgnet"):
+        pytest.importorskip("sevenn" if kind == "sevennet" else "chgnet")
+    calc = MLCalc(tiny_potential(kind, elements=(1, 6, 8)))
+    ethanol = load_molecule("ethanol")
+    needed = calc.model.evaluation_bytes(calc._inputs([ethanol]))
+    assert 1e3 < needed < 1e8, needed  # a molecule: well under 100 MB
+    monkeypatch.setenv("MLCALC_MAX_MEMORY_GB", f"{needed / 2e9:.6g}")
+    with pytest.raises(GraphTooLargeError) as err:
+        calc.get_potential_energy(ethanol)
+    assert f"evaluating the structure (C2H6O, 9 atoms) with the {kind} model" in _one_line(err)
+
+
+def test_a_model_with_absurd_weights_is_refused_naming_the_structure_and_the_model(tmp_path):
+    """One layer's weights set to 1e30 and the checksum recomputed: finite, but E = -1.76e30 eV was returned."""
+    from mlcalc.evaluation import ImplausiblePredictionError
+    from mlcalc.modelfile import read_model_file, save_model, write_model_file
+
+    manifest, weights = read_model_file(save_model(tmp_path / "tiny.mlc", tiny_potential("torchmdnet-et")))
+    weights["output.output_network.layers.2.weight"] = torch.full_like(
+        weights["output.output_network.layers.2.weight"], 1e30)
+    del manifest["weights_sha256"]
+    broken = write_model_file(tmp_path / "broken.mlc", manifest, weights)
+    calc = MLCalc.load(broken)
+    ethanol = load_molecule("ethanol")
+    ethanol.calc = calc
+    with pytest.raises(ImplausiblePredictionError) as err:
+        ethanol.get_potential_energy()
+    line = _one_line(err)
+    assert re.search(rf"{re.escape(str(broken))} \(torchmdnet-et\) predicts an energy of -?\d\.\d+e\+\d\d eV", line)
+    assert "for the structure (C2H6O, 9 atoms): no real structure has more than 1e+06 eV per atom or 1e+05 eV/Å" in line
+    assert calc.results == {}
+    with pytest.raises(ImplausiblePredictionError, match=r"forces up to \d\.\d+e\+\d\d eV/Å for structure 0 \(C2H6O, 9 atoms\)"):
+        calc.predict([ethanol, load_molecule("n-propanol")])
+    assert np.isfinite(MLCalc.load(tmp_path / "tiny.mlc").get_potential_energy(ethanol))  # the model it came from
+
+
 def test_batch_size_zero_is_refused(tiny_et):
     with pytest.raises(ValueError) as err:
         tiny_et.predict([load_molecule("ethanol")], batch_size=0)
@@ -148,7 +218,7 @@ def test_md_with_a_property_model_names_the_energy_models(tmp_path):
 
 
 def test_md_and_training_refuse_resume_with_overwrite(tmp_path):
-    from mlcalc.md import MDSettings, run_md
+    from mlcalc.md import MDSettings, replica_folders, run_batched_md, run_md
     from mlcalc.potentials.training import train
     from mlcalc.potentials.training.config import TrainConfig
 
@@ -157,6 +227,10 @@ def test_md_and_training_refuse_resume_with_overwrite(tmp_path):
     with pytest.raises(ValueError) as err:
         run_md(atoms, MDSettings(steps=2), tmp_path / "md", resume=True, overwrite=True)
     assert "MD run" in _one_line(err) and "not both" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        run_batched_md([atoms] * 2, atoms.calc.model, [MDSettings(steps=2)] * 2, replica_folders(tmp_path / "md", 2),
+                       resume=True, overwrite=True)
+    assert "MD runs" in _one_line(err) and "not both" in str(err.value)
     config = TrainConfig.model_validate({"name": "x", "data": {"path": "f.extxyz", "train": 2, "val": 1}, "out_dir": str(tmp_path / "t"),
                                          "model": {"kind": "torchmdnet-et"}})
     with pytest.raises(ValueError, match="training run already there .* not both"):

@@ -44,6 +44,10 @@ def files(tmp_path_factory):
     (d / "a-file").write_text("not a folder")
     (d / "garbage.mlc").write_bytes(b"garbage bytes, not a model")
     save_model(d / "tiny.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)))
+    manifest, weights = read_model_file(d / "tiny.mlc")
+    weights["output.output_network.layers.2.weight"] = weights["output.output_network.layers.2.weight"] * 0 + 1e30
+    del manifest["weights_sha256"]  # finite but absurd weights, the checksum recomputed
+    write_model_file(d / "absurd.mlc", manifest, weights)
     members = [tiny_potential("torchmdnet-et", elements=(1, 6, 8)) for _ in range(2)]
     save_model(d / "ensemble.mlc", create_model("ensemble", members=members))
     manifest, weights = read_model_file(d / "ensemble.mlc")
@@ -132,6 +136,11 @@ CASES = {
     "predict: full disk": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out", "/dev/full"],
                            ["No space left on device", "/dev/full"]),
     "predict: empty file": (["predict", "{d}/tiny.mlc", "{d}/empty.xyz", "--out", "{d}/p.csv"], ["empty.xyz"]),
+    "predict: a model with absurd weights": (["predict", "{d}/absurd.mlc", "{d}/frames.extxyz", "--out",
+                                              "{d}/absurd.csv"], ["absurd.mlc (torchmdnet-et) predicts an energy of",
+                                                                  "for structure 0 (C2H6O, 9 atoms)", "broken"]),
+    "predict: --out over an existing file": (["predict", "{d}/tiny.mlc", "{d}/frames.extxyz", "--out",
+                                              "{d}/picture.png"], ["--out", "picture.png exists", "--overwrite"]),
     "info: an ensemble missing a member": (["info", "{d}/ensemble-missing-member.mlc"],
                                            ["ensemble-missing-member.mlc", "weights do not match", "members.1."]),
     "info: not a model file": (["info", "{d}/garbage.mlc"], ["garbage.mlc", "not an mlcalc model"]),
@@ -209,6 +218,17 @@ def test_md_refuses_to_replace_a_run_and_says_how_to_go_on(files, tmp_path):
     replaced = _run(args + ["--overwrite", "--seed", "1"], files)
     assert replaced.exit_code == 0, replaced.output
     assert (tmp_path / "trajectory.traj").read_bytes() != before  # a new run (another seed)
+
+
+def test_predict_replaces_its_out_file_only_with_overwrite(files, tmp_path):
+    args = ["predict", str(files / "tiny.mlc"), str(files / "frames.extxyz"), "--out", str(tmp_path / "p.csv")]
+    (tmp_path / "p.csv").write_text("earlier results\n")
+    refused = _run(args, files)
+    assert refused.exit_code == 2 and "--overwrite" in _error_line(refused)
+    assert (tmp_path / "p.csv").read_text() == "earlier results\n"  # untouched
+    replaced = _run(args + ["--overwrite"], files)
+    assert replaced.exit_code == 0, replaced.output
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 7  # header and the 6 frames
 
 
 def test_debug_shows_the_traceback(files):

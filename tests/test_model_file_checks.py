@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from mlcalc import MLCalc
 from mlcalc.cli import main
 from mlcalc.data import load_molecule
+from mlcalc.evaluation import ImplausiblePredictionError
 from mlcalc.evaluators import NonFinitePredictionError
 from mlcalc.modelfile import (ModelFileError, load_model, read_manifest, read_model_file, save_model,
                               weights_sha256, write_model_file)
@@ -217,7 +218,9 @@ def test_a_non_finite_prediction_in_a_batch_names_its_index():
     methane = Atoms("CH4", positions=[[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63],
                                       [0.63, -0.63, -0.63]])
     calc = _overflowing_calc()
-    assert np.isfinite(calc.predict([water, methane, water])["energy"]).all()
+    assert np.isfinite(calc.predict([water, water, water])["energy"]).all()
     with pytest.raises(NonFinitePredictionError) as err:
-        calc.predict([water, methane, water, load_molecule("ethanol")], batch_size=3)
+        calc.predict([water, water, water, load_molecule("ethanol")], batch_size=3)
     assert "for structure 3 (C2H6O, 9 atoms)" in _one_line(err)
+    with pytest.raises(ImplausiblePredictionError, match=r"3e\+38 eV .* for structure 1 \(CH4, 5 atoms\)"):
+        calc.predict([water, methane, water])  # finite, but no real structure has 6e37 eV per atom

@@ -123,3 +123,24 @@ def test_float32_batch_far_from_the_origin_equals_the_origin(small_cell):
     b = ts_model(ts.io.atoms_to_state([moved], ts_model.device, torch.float64))
     np.testing.assert_allclose(b["forces"].numpy(), a["forces"].numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(b["stress"].numpy(), a["stress"].numpy(), rtol=0, atol=1e-6)
+
+
+def test_torchsim_batches_get_the_memory_and_plausibility_checks_of_mlcalc(monkeypatch):
+    """The one evaluation: a batch over the memory limit is refused before the model runs, and a model with absurd
+    weights is refused naming the first structure it answers absurdly for."""
+    from mlcalc.evaluation import ImplausiblePredictionError
+    from mlcalc.graph_size import GraphTooLargeError
+
+    model = tiny_potential("torchmdnet-et", elements=(1, 6, 8))
+    ts_model = TorchSimModel(model, dtype=torch.float64)
+    state = ts.io.atoms_to_state([load_molecule("ethanol"), load_molecule("n-propanol")], ts_model.device,
+                                 torch.float64)
+    monkeypatch.setenv("MLCALC_MAX_MEMORY_GB", "1e-6")
+    with pytest.raises(GraphTooLargeError, match=r"evaluating 2 structures \(21 atoms\) with the torchmdnet-et model "
+                                                 r".* more than the limit of 1000 bytes \(MLCALC_MAX_MEMORY_GB=1e-6\)"):
+        ts_model(state)
+    monkeypatch.delenv("MLCALC_MAX_MEMORY_GB")
+    with torch.no_grad():
+        model.output.output_network.layers[2].weight.fill_(1e30)
+    with pytest.raises(ImplausiblePredictionError, match=r"for structure 0 \(C2H6O, 9 atoms\): no real structure"):
+        TorchSimModel(model, dtype=torch.float64)(state)

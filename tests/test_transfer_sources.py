@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from ase.io import read
 
 from mlcalc.analysis.transfer.sources import SourceComparison
 from mlcalc.analysis.transfer.study import run_transfer
@@ -45,3 +46,25 @@ def test_source_models_are_refused_beside_a_source_model(trained_tiny_model, tmp
         mini_transfer_config(trained_tiny_model, tmp_path, source_models=[str(trained_tiny_model)])
     with pytest.raises(ValueError, match="or list source_models"):
         mini_transfer_config(None, tmp_path, source={"molecule": "ethanol"})
+
+
+def test_overwrite_clears_the_shared_reference_runs_once(tmp_path):
+    """overwrite clears out_dir/reference/ (runs of an earlier study) once, before the first source model: the
+    reference runs are made anew by the first model's study and kept by the second."""
+    pytest.importorskip("tblite")
+    models = [str(save_model(tmp_path / f"m{seed}.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8), seed=seed)))
+              for seed in (0, 1)]
+    out = tmp_path / "study"
+    earlier = out / "reference" / "md" / "n-propanol" / "reference"
+    earlier.mkdir(parents=True)
+    (earlier / "left-over").write_text("a run of an earlier study")
+    (out / "sources.json").write_text("{}")
+    config = mini_transfer_config(None, out, source={"molecule": "ethanol"}, source_models=models,
+                                  md={"steps": 10, "timestep": 0.5, "interval": 5}, error_frames=2)
+    run_transfer(config, echo=lambda s: None, progress=False, overwrite=True)
+    assert not (earlier / "left-over").exists()
+    assert len(read(earlier / "trajectory.traj", ":")) == 3  # 10 steps, every 5th frame and the start
+    made = (earlier / "trajectory.traj").stat().st_mtime_ns
+    first, second = (out / "sources" / f"m{seed}" / "results.json" for seed in (0, 1))
+    assert made < first.stat().st_mtime_ns < second.stat().st_mtime_ns  # made once, in the first model's study
+    assert json.loads((out / "sources.json").read_text())["models"] == models

@@ -50,14 +50,42 @@ def source_folder(out_dir: Path, model: str) -> Path:
 
 def run_source_comparison(config: TransferConfig, echo: Callable[[str], None] = print, progress: bool = True,
                           overwrite: bool = False) -> SourceComparison:
-    """Run the study of ``config`` once per model of ``config.source_models`` and compare them."""
-    from .study import run_transfer
+    """Run the study of ``config`` once per model of ``config.source_models`` and compare them.
 
-    start = time.perf_counter()
+    ``out_dir`` is locked meanwhile. ``overwrite`` clears each model's study and, once before the first model
+    runs, what the models share: ``out_dir/reference/`` (a ``reference_dir`` given in the config is kept: it may
+    serve other studies) and the comparison's files.
+    """
+    from mlcalc.locks import FolderLock
+
     out = Path(config.out_dir)
     folders = {m: source_folder(out, m) for m in config.source_models}
     if len(set(folders.values())) != len(folders):
         raise ValueError(f"source_models {config.source_models} share a folder name: give files with distinct names")
+    with FolderLock(out, "transfer study"):
+        if overwrite:
+            _clear_shared(out, config.reference_dir is None)
+        return _compare_sources(config, out, folders, echo, progress, overwrite)
+
+
+_COMPARISON_FILES = ("sources.json", "sources.md", "sources.html")
+
+
+def _clear_shared(out: Path, reference: bool) -> None:
+    """Delete the comparison's files in ``out`` and, if ``reference``, the shared reference runs ``out/reference``."""
+    import shutil
+
+    if reference and (out / "reference").is_dir():
+        shutil.rmtree(out / "reference")
+    for name in _COMPARISON_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def _compare_sources(config: TransferConfig, out: Path, folders: dict[str, Path], echo: Callable[[str], None],
+                     progress: bool, overwrite: bool) -> SourceComparison:
+    from .study import run_transfer
+
+    start = time.perf_counter()
     results: dict[str, TransferResults] = {}
     for k, model in enumerate(config.source_models, 1):
         echo(f"source model {k} of {len(folders)}: {model} -> {folders[model]}")

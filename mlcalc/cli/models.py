@@ -47,13 +47,16 @@ def models() -> None:
               help="CSV table: file, index, formula, then one column per property with its unit "
                    "(a CGCNN folder: id, target, prediction)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-def predict(model: str, files: tuple[str, ...], out: str, batch_size: int) -> None:
+@click.option("--overwrite", is_flag=True, help="replace an existing --out file (default: refuse)")
+def predict(model: str, files: tuple[str, ...], out: str, batch_size: int, overwrite: bool) -> None:
     """Predict MODEL's properties for every frame of FILES (any ASE-readable structure files), or for one
     CGCNN data folder (id_prop.csv beside <id>.cif files)."""
     from mlcalc import MLCalc
+    from mlcalc.cli.options import refuse_existing_file
     from mlcalc.cli.predict_structures import predict_files
 
     _refuse_input_as_output(out, files)
+    refuse_existing_file(out, overwrite)
     if any(Path(f).is_dir() for f in files):
         from mlcalc.cli.predict_crystals import predict_cif_folder
 

@@ -176,11 +176,12 @@ progress_option = click.option("--progress/--no-progress", default=True, show_de
 
 def refuse_existing_file(path: str | Path, overwrite: bool, name: str = "--out") -> None:
     """OutputExistsError if the output file ``path`` exists and ``overwrite`` is not given (nothing is replaced
-    silently); NotADirectoryError if a file stands where its folder should be."""
+    silently; a device such as /dev/null or /dev/stdout is written to); NotADirectoryError if a file stands where
+    its folder should be."""
     from mlcalc.errors import OutputExistsError
     from mlcalc.locks import require_folder
 
     path = Path(path)
     require_folder(path.parent, f"{name} {path}")
-    if path.exists() and not overwrite:
+    if path.exists() and not overwrite and not (path.is_char_device() or path.is_fifo()):
         raise OutputExistsError(f"{name} {path} exists; pass --overwrite to replace it or choose another {name}")

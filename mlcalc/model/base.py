@@ -72,6 +72,26 @@ class AtomisticModel(nn.Module):
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """``(values per edge, values per atom)`` one evaluation (energy, forces by autograd) holds at its peak, in
+        the evaluation's dtype: what :meth:`evaluation_bytes` counts. This default is generous for a message-passing
+        network 128 wide and a few layers deep; kinds give their own from their hyperparameters (measured with
+        ``bench/eval_memory.py``)."""
+        return 16384.0, 16384.0
+
+    def evaluated_graph(self, inputs: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """``(atoms, edges)`` of the graph this model evaluates for ``inputs``: the inputs' own, unless a kind builds
+        a larger one (TorchMD-NET tiles cells smaller than its cutoff)."""
+        return int(inputs[K.Z].shape[0]), int(inputs[K.EDGE_INDEX].shape[1]) if K.EDGE_INDEX in inputs else 0
+
+    def evaluation_bytes(self, inputs: dict[str, torch.Tensor]) -> float:
+        """About how many bytes one evaluation of ``inputs`` holds at its peak, estimated before anything is built:
+        :meth:`evaluated_graph` times :meth:`evaluation_values` in the inputs' dtype (checked against the memory
+        limit by :mod:`mlcalc.evaluation`)."""
+        atoms, edges = self.evaluated_graph(inputs)
+        per_edge, per_atom = self.evaluation_values()
+        return inputs[K.POSITIONS].element_size() * (per_edge * edges + per_atom * atoms)
+
     def inference_module(self) -> nn.Module:
         """The module to call for predictions: this model, or a compiled equivalent with the same outputs
         (a kind overrides this where compiling pays, e.g. ``bpnn`` with TorchScript)."""

@@ -68,3 +68,12 @@ class CompositeModel(AtomisticModel):
                                inputs[K.EDGE_SHIFTS])
         keep = torch.linalg.vector_norm(vectors.detach(), dim=1) < member.cutoff
         return {**inputs, K.EDGE_INDEX: inputs[K.EDGE_INDEX][:, keep], K.EDGE_SHIFTS: inputs[K.EDGE_SHIFTS][keep]}
+
+    def evaluation_bytes(self, inputs: dict[str, torch.Tensor]) -> float:
+        """The members' estimates summed (each member is given every edge: an upper bound)."""
+        return sum(member.evaluation_bytes(inputs) for member in self.members)
+
+    def evaluated_graph(self, inputs: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """The largest of the members' graphs (atoms, edges)."""
+        graphs = [member.evaluated_graph(inputs) for member in self.members]
+        return max(g[0] for g in graphs), max(g[1] for g in graphs)

@@ -22,6 +22,7 @@ import torch
 
 from mlcalc import keys as K
 from mlcalc.graph import edge_vectors
+from mlcalc.graph_size import estimated_angles
 from mlcalc.model import EnergyModel, register_kind
 
 from .chgnet_graph import angle_pairs, undirected_bonds
@@ -85,6 +86,24 @@ class CHGNetPotential(EnergyModel):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "config": self.config}
+
+    def _width_depth(self) -> float:
+        """Widest feature (atom, bond, angle) times the convolutions."""
+        config = self.config
+        width = max(int(config.get(key, 64)) for key in ("atom_fea_dim", "bond_fea_dim", "angle_fea_dim"))
+        return float(width * int(config.get("n_conv", 4)))
+
+    def evaluation_values(self) -> tuple[float, float]:
+        """Per edge and per atom 150 + 11·F·L values (F the widest feature, L the convolutions; measured with
+        bench/eval_memory.py: 2761 for CHGNet 0.3.0's 64 × 4, 300 for 8 × 2)."""
+        return 150.0 + 11.0 * self._width_depth(), 150.0 + 11.0 * self._width_depth()
+
+    def evaluation_bytes(self, inputs: dict[str, torch.Tensor]) -> float:
+        """Edges and atoms (:meth:`evaluation_values`) plus 100 + 25·F·L values per angle of the bond graph (ordered
+        pairs of edges within ``bond_graph_cutoff`` leaving one atom; measured: 6356 for 64 × 4, 294 for 8 × 2)."""
+        angles = estimated_angles(inputs[K.EDGE_INDEX], int(inputs[K.Z].shape[0]), self.bond_graph_cutoff, self.cutoff)
+        per_angle = 100.0 + 25.0 * self._width_depth()
+        return super().evaluation_bytes(inputs) + inputs[K.POSITIONS].element_size() * per_angle * angles
 
     def atomic_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.atomic_features(inputs)[1]

@@ -131,6 +131,14 @@ class SevenNetPotential(EnergyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), "config": self.config}
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """Per edge and per atom 100 + 7·channel·(lmax + 1)²·layers values (measured with bench/eval_memory.py:
+        34.6k per edge for SevenNet-0's 128 × (2 + 1)² × 5, 215-251 for 4 × (1 + 1)² × 2)."""
+        config = self.config
+        size = (int(config.get("channel", 128)) * (int(config.get("lmax", 2)) + 1) ** 2
+                * int(config.get("num_convolution_layer", 5)))
+        return 100.0 + 7.0 * size, 100.0 + 7.0 * size
+
     def atomic_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.atomic_features(inputs)[1]
 
