@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 from ase import Atoms
 
-__all__ = ["ATOMREF_METHODS", "composition_rank", "fit_atomref", "choose_atomref", "rereferenced"]
+__all__ = ["ATOMREF_METHODS", "compositions", "composition_rank", "fit_atomref", "choose_atomref", "rereferenced"]
 
 #: values of the training option ``data.atomref``
 ATOMREF_METHODS = ("auto", "least_squares", "isolated_atoms")
@@ -25,10 +25,26 @@ ATOMREF_METHODS = ("auto", "least_squares", "isolated_atoms")
 _log = logging.getLogger(__name__)
 
 
+def compositions(structures: Sequence[Atoms]) -> tuple[list[int], np.ndarray]:
+    """``(elements, counts)``: the sorted atomic numbers in ``structures`` and the [structures, elements] count
+    matrix. A sequence with an ``element_counts()`` method (a frame folder's frames) gives them from its arrays,
+    without an Atoms object per frame."""
+    if hasattr(structures, "element_counts"):
+        return structures.element_counts()
+    elements = sorted({int(z) for a in structures for z in a.numbers})
+    return elements, _counts(structures, elements)
+
+
+def _energies(structures: Sequence[Atoms]) -> np.ndarray:
+    """Total energies (eV) of labelled structures (from the arrays of a sequence with ``energies()``)."""
+    if hasattr(structures, "energies"):
+        return structures.energies()
+    return np.array([a.get_potential_energy() for a in structures])
+
+
 def composition_rank(structures: Sequence[Atoms]) -> tuple[list[int], int]:
     """``(elements, rank)``: the sorted atomic numbers in ``structures`` and the rank of their count matrix."""
-    elements = sorted({int(z) for a in structures for z in a.numbers})
-    counts = np.array([[np.count_nonzero(a.numbers == z) for z in elements] for a in structures], dtype=float)
+    elements, counts = compositions(structures)
     return elements, int(np.linalg.matrix_rank(counts))
 
 
@@ -39,9 +55,8 @@ def fit_atomref(structures: Sequence[Atoms], start: dict[int, float] | None = No
     nearest to it (only differs when the compositions leave elements undetermined). Without
     it, the minimum-norm solution.
     """
-    elements = sorted({int(z) for a in structures for z in a.numbers})
-    energies = np.array([a.get_potential_energy() for a in structures])
-    return _nearest(elements, _counts(structures, elements), energies, start)
+    elements, counts = compositions(structures)
+    return _nearest(elements, counts, _energies(structures), start)
 
 
 def rereferenced(atomref: dict[int, float], compositions: Sequence[Atoms], start: dict[int, float]) -> dict[int, float]:

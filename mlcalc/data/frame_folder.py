@@ -72,6 +72,23 @@ class FlatFrames:
         """Indices of every frame of the molecule rows ``molecules`` (rows of ``keys``), sorted."""
         return np.flatnonzero(np.isin(self.molecule, molecules))
 
+    def atom_rows(self, frames: np.ndarray) -> np.ndarray:
+        """Rows of ``numbers``/``positions``/``forces`` that belong to the frames ``frames``."""
+        frames = np.asarray(frames, dtype=np.int64)
+        sizes = self.offsets[frames + 1] - self.offsets[frames]
+        starts = np.repeat(self.offsets[frames] - np.cumsum(sizes) + sizes, sizes)
+        return starts + np.arange(int(sizes.sum()))
+
+    def element_counts(self, frames: np.ndarray) -> tuple[list[int], np.ndarray]:
+        """``(elements, counts)``: the sorted atomic numbers of ``frames`` and their [frames, elements] counts."""
+        frames = np.asarray(frames, dtype=np.int64)
+        sizes = self.offsets[frames + 1] - self.offsets[frames]
+        numbers = self.numbers[self.atom_rows(frames)]
+        elements, column = np.unique(numbers, return_inverse=True)
+        counts = np.zeros((len(frames), len(elements)))
+        np.add.at(counts, (np.repeat(np.arange(len(frames)), sizes), column), 1.0)
+        return [int(z) for z in elements], counts
+
     def atoms(self, k: int) -> Atoms:
         """Frame ``k`` as Atoms with its energy and forces (a SinglePointCalculator)."""
         from ase.calculators.singlepoint import SinglePointCalculator

@@ -52,6 +52,25 @@ class FrameView(Sequence):
             return [self.frames[int(i)] for i in self.indices[k]]
         return self.frames[int(self.indices[k])]
 
+    def __getattr__(self, name: str):
+        """``element_counts()``, ``energies()``, ``forces()``, ``reference``: from the arrays when ``frames`` is a
+        frame folder's :class:`~mlcalc.data.frame_folder.FlatFrames` (absent otherwise: callers fall back to
+        the frames' Atoms)."""
+        from mlcalc.data.frame_folder import FlatFrames
+
+        frames = self.__dict__.get("frames")
+        if not isinstance(frames, FlatFrames):
+            raise AttributeError(name)
+        if name == "element_counts":
+            return lambda: frames.element_counts(self.indices)
+        if name == "energies":
+            return lambda: frames.energy[self.indices]
+        if name == "forces":
+            return lambda: frames.forces[frames.atom_rows(self.indices)]
+        if name == "reference":
+            return frames.reference
+        raise AttributeError(name)
+
 
 class LazyGraphDataset(Dataset):
     """Frames ``indices`` of ``frames`` (any sequence of labelled Atoms, e.g. a frame folder's
@@ -74,5 +93,8 @@ class LazyGraphDataset(Dataset):
 
 def force_rms(structures: Sequence[Atoms]) -> float:
     """Root-mean-square force component (eV/Å) of labelled structures."""
-    forces = np.concatenate([a.get_forces().ravel() for a in structures])
+    if hasattr(structures, "forces"):  # a frame folder's frames: from its arrays
+        forces = structures.forces()
+    else:
+        forces = np.concatenate([a.get_forces().ravel() for a in structures])
     return float(np.sqrt(np.mean(forces**2)))

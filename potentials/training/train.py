@@ -18,7 +18,8 @@ from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
 from mlcalc import keys as K
-from mlcalc.atomref import choose_atomref
+from mlcalc.atomref import choose_atomref, compositions
+from mlcalc.data.frame_folder import FlatFrames
 from mlcalc.data.molecules import load_molecule
 from mlcalc.data.structure_files import file_sha256, read_structures, require_labels
 from mlcalc.derivatives import energy_forces_stress, model_inputs
@@ -99,6 +100,8 @@ def _reference_method(config: TrainConfig, structures) -> str | None:
     (written by :func:`mlcalc.md.generate_reference`), else GFN2-xTB for a config that generates its data."""
     if config.data.reference is not None:
         return config.data.reference
+    if isinstance(structures, FlatFrames):  # a frame folder names its method once
+        return structures.reference
     found = {str(a.info.get("reference", "")).lower() for a in structures}
     if len(found) == 1 and found != {""}:
         return found.pop()
@@ -165,8 +168,9 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         model, atomref, atomref_record, parent = start_from_parent(config.init_from, train_set,
                                                                    _reference_method(config, structures), out)
     else:
-        elements = sorted({int(z) for a in train_set for z in a.numbers})
-        periodic = any(bool(a.pbc.any()) for a in structures)  # a periodic training set makes a periodic model
+        elements = compositions(train_set)[0]
+        # a periodic training set makes a periodic model (a frame folder holds molecules)
+        periodic = not lazy and any(bool(a.pbc.any()) for a in structures)
         model = create_model(config.model.kind, elements=elements, cutoff=config.model.cutoff,
                              energy_scale=force_rms(train_set), **{"periodic": periodic, **config.model.hyperparameters})
         atomref, atomref_record = choose_atomref(train_set, d.atomref, _reference_method(config, structures))
