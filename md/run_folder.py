@@ -153,9 +153,14 @@ class RunFolder:
         if step % self.settings.interval == 0 or step == self.settings.steps:
             self._save(step, atoms, integrator_state)
 
-    def end(self, message: str) -> None:
-        """End the run on purpose before its last step (:attr:`status` "stopped"); its last saved frame is
+    def end(self, message: str, step: int | None = None, atoms: Atoms | None = None, integrator_state: Any = None) -> None:
+        """End the run on purpose before its last step (:attr:`status` "stopped"). ``atoms``: the state at ``step``
+        (recorded already), saved as the last frame if it was not due (an extra frame); the last saved frame is
         where a resume continues."""
+        if not self.running:
+            return
+        if atoms is not None and step % self.settings.interval and step != self.settings.steps:
+            self._save(step, atoms, integrator_state)
         self.status, self.message = "stopped", message
         self.stopped_at = self._wall_time()
         log.warning("%s: %s", self.label or self.out, message)

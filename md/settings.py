@@ -193,8 +193,8 @@ class LearnSettings(CheckedSettings):
     times 1 + N(0, ``spread``²), seeded per member, each then fitted for ``init_steps`` optimiser steps on
     the labelled start frame) drives the MD. A step whose force uncertainty exceeds the threshold is
     held: ``reference`` labels it, every member takes ``update_steps`` optimiser steps on all frames
-    labelled so far (AdamW at ``lr``, batches of ``batch_size``), and the MD goes on from the held
-    state. ``threshold``: a force uncertainty (eV/Å), or ``auto``: the first ``calibration`` frames are
+    labelled so far (AdamW from ``lr`` down to ``lr``/100, batches of ``batch_size``), and the MD goes
+    on from the held state. ``threshold``: a force uncertainty (eV/Å), or ``auto``: the first ``calibration`` frames are
     labelled every ``calibration_interval`` steps, and the threshold is then the uncertainty at which the
     committee's force MAE is expected to reach ``target_error`` (a line through the origin fitted to
     the (uncertainty, error) pairs of the labelled frames, refitted at every label). A system is labelled
@@ -221,7 +221,7 @@ class LearnSettings(CheckedSettings):
         "optimiser steps each member made from one model takes on the start frame"))] = 100
     update_steps: Annotated[int, Field(ge=1, strict=True, description=(
         "optimiser steps each member takes on all labelled frames after a label"))] = 50
-    lr: Annotated[float, _field("learning rate of the members' updates (AdamW)", gt=0)] = 5e-4
+    lr: Annotated[float, _field("first learning rate of each update (AdamW, cosine decay to lr/100)", gt=0)] = 5e-4
     batch_size: Annotated[int, Field(ge=1, strict=True, description="labelled frames per optimiser step")] = 16
     min_gap: Annotated[int, Field(ge=1, strict=True, description="steps between two labels of one system",
                                   json_schema_extra={"unit": "steps"})] = 10

@@ -14,8 +14,9 @@ leaves their weights free. Either way every member's atomrefs are first moved to
 energy zero (:func:`~..parent_model.atomrefs_at_frames_zero`: the parent's atomrefs miss a new
 molecule's energy by eV; energies only, forces unchanged).
 
-A fit is ``steps`` optimiser steps per member with a fresh AdamW at a constant ``lr`` (warm start:
-the weights carry over, the optimiser state does not, so a resumed run needs only the weights), on
+A fit is ``steps`` optimiser steps per member with a fresh AdamW whose learning rate decays from ``lr``
+to ``lr``/100 on a cosine over the steps (as :mod:`..finetune`; warm start: the weights carry over, the
+optimiser state does not, so a resumed run needs only the weights), on
 all labelled frames when they fit in ``batch_size``, else on batches drawn from a generator seeded
 by (seed, member, version): a resumed fit is the uninterrupted one. The loss is the training loss
 (:func:`~..task.energy_force_loss`) with the parent's energy/force weights, weight decay and
@@ -100,6 +101,7 @@ class Committee:
         graphs = [self._graph(a, member.cutoff) for a in frames]
         o = self.optim
         optimizer = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=o["weight_decay"])
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=lr / 100)
         generator = torch.Generator().manual_seed(
             int(np.random.SeedSequence([seed, j, self.version]).generate_state(1)[0]))
         whole = Batch.from_data_list(graphs).to(self.device) if len(graphs) <= batch_size else None
@@ -120,6 +122,7 @@ class Committee:
                 if o["gradient_clip"]:
                     torch.nn.utils.clip_grad_norm_(member.parameters(), o["gradient_clip"])
                 optimizer.step()
+                schedule.step()
         finally:
             member.eval()
         return float(loss.detach())

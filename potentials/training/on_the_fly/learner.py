@@ -88,10 +88,9 @@ class Learner:
     def start(self, atoms: Atoms, members: Sequence[torch.nn.Module], manifest: dict[str, Any]) -> None:
         """A new run from ``atoms``: label it (the first reference call), then make the committee from ``members``
         (one model: ``learn.members`` perturbed copies fitted on that frame; an ensemble's members: fitted on it)."""
-        frame, seconds = self._reference(atoms, 0)
+        frame = self._reference(atoms, 0, 0, 0, "start", lambda frame: self._spread_and_error(members, frame))
         t = time.perf_counter()
         one_model = len(members) == 1
-        uncertainty, error = self._spread_and_error(members, frame)
         for member in members:
             atomrefs_at_frames_zero(member, manifest, [frame], method_of(self.learn.reference))
         s = self.learn
@@ -104,11 +103,11 @@ class Learner:
         fit_s = time.perf_counter() - t
         self.times["finetune_s"] += fit_s
         if not one_model:  # an ensemble's own spread at the frame: a calibration pair like any later label
-            self.threshold.add(uncertainty, error)
-        self._keep(frame, 0, 0, "start", uncertainty, error, seconds, fit_s, loss)
+            self.threshold.add(frame.info["uncertainty"], frame.info["force_mae"])
+        self._keep(frame, fit_s, loss)
         self.last_label = [0] * self.n_systems
         log.info("on-the-fly: start frame labelled (force MAE %.3f eV/Å before learning); committee of %d members",
-                 error, len(self.committee.members))
+                 frame.info["force_mae"], len(self.committee.members))
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a commit (``learning/state.json``): labelled frames, committee, threshold, counters."""
@@ -179,9 +178,10 @@ class Learner:
         return self.stepper.snapshot(b)
 
     def _label_and_learn(self, b: int, step: int, atoms: Atoms, uncertainty: float, reason: str) -> None:
-        index = len(self.frames)
-        frame, seconds = self._reference(atoms, index)
-        error = float(np.mean(np.abs(atoms.calc.results["forces"] - frame.get_forces())))
+        k = self.systems[b]
+        forces = np.array(atoms.calc.results["forces"])
+        frame = self._reference(atoms, len(self.frames), step, k, reason,
+                                lambda frame: (uncertainty, float(np.mean(np.abs(forces - frame.get_forces())))))
         before = {j: float(self.stepper.snapshot(j).get_potential_energy())
                   for j, folder in enumerate(self.folders) if folder.running}
         t = time.perf_counter()
@@ -196,38 +196,42 @@ class Learner:
             self.folders[j].model_update_eV += float(self.stepper.snapshot(j).get_potential_energy()) - energy
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
-        k = self.systems[b]
         self.last_label[k] = step
-        self.threshold.add(uncertainty, error)
-        self._keep(frame, step, k, reason, uncertainty, error, seconds, fit_s, loss)
+        self.threshold.add(frame.info["uncertainty"], frame.info["force_mae"])
+        self._keep(frame, fit_s, loss)
 
-    def _reference(self, atoms: Atoms, index: int) -> tuple[Atoms, float]:
-        """Label ``index`` of ``atoms``: found again in the cache of an earlier process, or a reference call
-        (appended to reference.traj at once); (frame, the call's wall time in s)."""
+    def _reference(self, atoms: Atoms, index: int, step: int, system: int, reason: str,
+                   describe: Callable[[Atoms], tuple[float, float]]) -> Atoms:
+        """Label number ``index``, of ``atoms`` at ``step`` of ``system``: found again in the cache of an earlier
+        process, or a reference call. A new frame's info gets ``describe(frame)``, the committee's (uncertainty,
+        force MAE) there before learning it, and the frame is appended to reference.traj at once."""
         for frame in self.cache.pop(index, []):
             if np.array_equal(frame.numbers, atoms.numbers) and np.array_equal(frame.positions, atoms.positions):
                 log.info("on-the-fly: label %d found in %s (made before the resume)", index, REFERENCE_FRAMES)
-                return frame, float(frame.info["reference_s"])
+                return frame
         frame, seconds = label(atoms, self.reference())
-        frame.info.update(index=index, reference_s=seconds)
+        uncertainty, error = describe(frame)
+        frame.info.update(index=index, step=step, system=system, reason=reason, uncertainty=uncertainty,
+                          force_mae=error, reference_s=seconds)
         with Trajectory(self.out / REFERENCE_FRAMES, "a") as traj:
             traj.write(frame)
-        return frame, seconds
+        return frame
 
-    def _keep(self, frame: Atoms, step: int, system: int, reason: str, uncertainty: float, error: float,
-              seconds: float, fit_s: float, loss: float) -> None:
-        """Add ``frame`` to the labelled set and its row to learning.csv."""
-        frame.info.update(step=step, system=system, reason=reason, uncertainty=uncertainty, force_mae=error)
+    def _keep(self, frame: Atoms, fit_s: float, loss: float) -> None:
+        """Add ``frame`` (learned) to the labelled set and its row to learning.csv."""
         self.frames.append(frame)
-        self.times["reference_s"] += seconds
+        info = frame.info
+        step, system, reason, uncertainty, error = (info[k] for k in ("step", "system", "reason", "uncertainty",
+                                                                     "force_mae"))
+        self.times["reference_s"] += info["reference_s"]
         threshold = self.threshold.value
         row = [len(self.frames), step, step * self.md.timestep / 1000, system, reason, uncertainty, error,
-               np.nan if threshold is None else threshold, seconds, fit_s, loss]
+               np.nan if threshold is None else threshold, info["reference_s"], fit_s, loss]
         path = self.out / CALLS
         if not path.exists():
             path.write_text(",".join(CALL_COLUMNS) + "\n")
         with path.open("a") as fh:
-            fh.write(",".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in row) + "\n")
+            fh.write(",".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in row) + "\n")
         if reason == "threshold" or reason == "calibration":
             log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); threshold "
                      "%s eV/Å", step, system, reason, uncertainty, error,
@@ -262,9 +266,16 @@ class Learner:
         return self.elapsed + time.perf_counter() - self.t0
 
     def _write_labelled(self) -> None:
+        """labelled.extxyz: the labelled frames with their info but the reference call's wall time."""
         path = self.out / LABELLED
         tmp = path.with_name(path.name + ".tmp")
-        write(tmp, self.frames, format="extxyz")
+        frames = []
+        for frame in self.frames:
+            copy = frame.copy()
+            copy.calc = frame.calc
+            copy.info = {k: v for k, v in frame.info.items() if k != "reference_s"}
+            frames.append(copy)
+        write(tmp, frames, format="extxyz")
         os.replace(tmp, path)
 
 

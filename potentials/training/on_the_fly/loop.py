@@ -72,11 +72,10 @@ class LearningFolder:
 
     def record(self, step: int, atoms: Atoms, integrator_state: Any = None) -> None:
         state = self.learner.visit(self.k, step, atoms)
-        if state is None:
+        self.folder.record(step, atoms if state is None else state, integrator_state)
+        if state is None:  # the budget is spent and on_budget is stop: the run ends with this state
             self.folder.end(f"the budget of {self.learner.learn.max_calls} reference calls is spent and step {step} "
-                            "needed a label (on_budget: stop)")
-        else:
-            self.folder.record(step, state, integrator_state)
+                            "needed a label (on_budget: stop)", step, atoms, integrator_state)
         if not self.folder.running:
             self.close()
 
