@@ -229,3 +229,17 @@ def test_cli_md_learn(student, tmp_path):
     assert bad.exit_code == 2 and "--threshold needs --learn" in bad.output
     bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "threshold must be auto or a number > 0 (eV/Å), got '-1'" in bad.output
+
+
+def test_an_ensemble_file_brings_its_own_members(teacher, tmp_path):
+    from mlcalc.model import create_model
+
+    members = [perturbed(teacher, 0.3, seed=7, member=j) for j in range(3)]
+    path = save_model(tmp_path / "ensemble.mlc", create_model("ensemble", members=members))
+    result, reference = learn_md(path, teacher, tmp_path / "run", md={"steps": 6}, learn={"threshold": 1.0})
+    s = result.summary
+    assert s["members"] == 3 and reference.calls == 1  # the start frame only
+    assert s["threshold"]["pairs"] == 1  # an ensemble's own spread at the start frame counts as a calibration pair
+    start = read(result.labelled, 0)
+    assert start.info["uncertainty"] > 0 and start.info["reason"] == "start"
+    assert read_manifest(result.model)["on_the_fly"]["parent"]["kind"] == "ensemble"
