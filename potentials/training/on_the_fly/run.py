@@ -171,7 +171,10 @@ def _prepare(out: Path, dirs: Sequence[Path], resume: bool, overwrite: bool, lea
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         return None
     path = out / STATE
-    if not path.exists():
+    if not path.exists():  # killed before its first commit: a new run, with the labels made so far as a cache
+        for stale in _existing(out):
+            if stale != out / REFERENCE_FRAMES:
+                stale.unlink()
         return None
     state = json.loads(path.read_text())
     if state["n_systems"] != replicas:
