@@ -83,6 +83,7 @@ class Learner:
         self.stepper: Any = None
         self.folders: list[Any] = []
         self.systems: list[int] = list(range(n_systems))
+        self._written = -1  # labelled frames in labelled.extxyz
 
     # -- making and restoring the committee ---------------------------------------------------------
     def start(self, atoms: Atoms, members: Sequence[torch.nn.Module], manifest: dict[str, Any]) -> None:
@@ -266,7 +267,9 @@ class Learner:
         return self.elapsed + time.perf_counter() - self.t0
 
     def _write_labelled(self) -> None:
-        """labelled.extxyz: the labelled frames with their info but the reference call's wall time."""
+        """labelled.extxyz: the labelled frames with their info but the reference call's wall time (when they changed)."""
+        if self._written == len(self.frames):
+            return
         path = self.out / LABELLED
         tmp = path.with_name(path.name + ".tmp")
         frames = []
@@ -277,6 +280,7 @@ class Learner:
             frames.append(copy)
         write(tmp, frames, format="extxyz")
         os.replace(tmp, path)
+        self._written = len(frames)
 
 
 def _read_frames(path: Path) -> list[Atoms]:
