@@ -229,6 +229,8 @@ def test_cli_md_learn(student, tmp_path):
     assert bad.exit_code == 2 and "--threshold needs --learn" in bad.output
     bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "threshold must be auto or a number > 0 (eV/Å), got '-1'" in bad.output
+    bad = CliRunner().invoke(main, ["md", "gfn2-xtb"] + args[2:] + ["--overwrite"])
+    assert bad.exit_code == 2 and "gfn2-xtb is a reference method" in bad.output
 
 
 def test_an_ensemble_file_brings_its_own_members(teacher, tmp_path):
