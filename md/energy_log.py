@@ -21,8 +21,9 @@ UNCERTAINTY_COLUMN = "uncertainty_eV_per_A"
 FLAGGED_COLUMN = "flagged_steps"
 #: runs that learn on the fly: the reference calls on this system since the previous row (this one's included)
 LABELLED_COLUMN = "labelled"
-#: runs that learn on the fly: the sum of the potential-energy jumps (eV) that model updates caused at this
-#: system's positions so far (new model minus old, at the held state); total_eV minus it is what NVE conserves
+#: runs that learn on the fly: the sum of the total-energy jumps (eV) that model updates caused in this system so
+#: far (the potential-energy change at the held state, new model minus old, not given back by scaling the momenta);
+#: total_eV minus it is what NVE conserves
 MODEL_UPDATE_COLUMN = "model_update_eV"
 
 

@@ -200,7 +200,11 @@ class LearnSettings(CheckedSettings):
     the (uncertainty, error) pairs of the labelled frames, refitted at every label). A system is labelled
     again only ``min_gap`` steps after its last label. ``max_calls`` reference calls at most (the start
     frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
-    (a system ends at its first step that would need a label).
+    (a system ends at its first step that would need a label). ``update_energy`` (NVE): ``conserve`` scales each
+    system's momenta after an update so that its total energy on the new model equals the one before (no
+    heating from the updates; kept as a jump when the kinetic energy cannot pay for it), or ``jump``: the
+    momenta stay and the total energy jumps by the potential-energy change. Either way the energy log's
+    ``model_update_eV`` sums the jumps, and ``total_eV`` less it is what NVE conserves.
     """
 
     reference: Annotated[LearnReference, Field(description=(
@@ -223,6 +227,9 @@ class LearnSettings(CheckedSettings):
         "optimiser steps each member takes on all labelled frames after a label"))] = 50
     lr: Annotated[float, _field("first learning rate of each update (AdamW, cosine decay to lr/100)", gt=0)] = 5e-4
     batch_size: Annotated[int, Field(ge=1, strict=True, description="labelled frames per optimiser step")] = 16
+    update_energy: Annotated[Literal["conserve", "jump"], Field(description=(
+        "NVE: after a model update scale the momenta so that the total energy stays (conserve), or let it jump by "
+        "the potential-energy change (jump)"))] = "conserve"
     min_gap: Annotated[int, Field(ge=1, strict=True, description="steps between two labels of one system",
                                   json_schema_extra={"unit": "steps"})] = 10
     target_error: Annotated[float, _field("threshold auto: the force MAE the threshold aims at", "eV/Å",

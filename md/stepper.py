@@ -50,7 +50,8 @@ class Stepper(Protocol):
     :meth:`release` tells the stepper that system ``k``'s run has ended (a batched
     stepper stops computing it). :meth:`refresh` computes the energies and forces of the current
     state again, after the model changed in place (a run that learns on the fly); positions,
-    momenta and integrator variables stay as they are.
+    momenta and integrator variables stay as they are. :meth:`scale_momenta` multiplies system
+    ``k``'s momenta by a factor (NVE: its total energy kept across a model update).
     """
 
     n_systems: int
@@ -66,6 +67,8 @@ class Stepper(Protocol):
     def release(self, k: int) -> None: ...
 
     def refresh(self) -> None: ...
+
+    def scale_momenta(self, k: int, factor: float) -> None: ...
 
 
 def check_ensemble(atoms: Atoms, settings: MDSettings, stress: bool | None = None) -> None:
@@ -201,3 +204,10 @@ class ASEStepper:
         """Energy and forces of the current state again from the calculator (its model changed in place)."""
         self.atoms.calc.reset()
         self.atoms.get_forces()
+
+    def scale_momenta(self, k: int, factor: float) -> None:
+        """Multiply the momenta by ``factor`` (velocity Verlet reads them from the Atoms each step; not for
+        ASE's Nose-Hoover chain, which keeps its own copy)."""
+        if not isinstance(self.integrator, VelocityVerlet):
+            raise ValueError(f"scale_momenta is for NVE (velocity Verlet), not {self.settings.ensemble}")
+        self.atoms.set_momenta(self.atoms.get_momenta() * factor, apply_constraint=False)

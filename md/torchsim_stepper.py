@@ -131,6 +131,12 @@ class TorchSimStepper:
         self.state.energy, self.state.forces = out["energy"], out["forces"]
         self.uncertainty = out.get("uncertainty")
 
+    def scale_momenta(self, k: int, factor: float) -> None:
+        """Multiply system ``k``'s momenta by ``factor`` (it must be in the batch)."""
+        mask = self.state.system_idx == self.active.index(k)
+        self.state.momenta = torch.where(mask.unsqueeze(-1), self.state.momenta * factor, self.state.momenta)
+        self._cache = {}
+
     def release(self, k: int) -> None:
         """Take system ``k`` out of the batch (its folder has stopped); its last snapshot stays readable."""
         if k in self.active:

@@ -101,7 +101,7 @@ def test_a_step_above_the_threshold_is_held_labelled_once_and_learned_once(stude
     original = Committee.fit
     monkeypatch.setattr(Committee, "fit", lambda self, *a, **k: fits.append(reference.calls) or original(self, *a, **k))
     run, _ = learn_md(student, teacher, tmp_path / "run", md={"interval": 1},
-                      learn={"threshold": threshold, "min_gap": 1}, reference=reference)
+                      learn={"threshold": threshold, "min_gap": 1, "update_energy": "jump"}, reference=reference)
     calls = np.genfromtxt(tmp_path / "run" / "learning.csv", delimiter=",", names=True, dtype=None, encoding=None)
     assert calls["step"][1] == first and list(calls["step"]).count(first) == 1  # one reference call at that step
     assert fits[:2] == [1, 2] and fits.count(2) == 1  # the start frame's fit, then one fit after the second call
@@ -139,16 +139,23 @@ def test_learning_lowers_the_uncertainty_on_the_labelled_frames(learned, student
     assert s["share_of_steps"] == pytest.approx(calls / MD["steps"])
 
 
-def test_the_nve_log_conserves_the_total_less_the_model_updates(learned):
-    result, _ = learned
-    log = result.runs[0].log
+def test_the_nve_energy_log_stays_meaningful_across_model_updates(learned, student, teacher, tmp_path):
+    """update_energy jump: the total jumps at each update by what the log records; conserve (default): the momenta
+    take up each update's potential-energy change and the total itself stays."""
+    jumped, _ = learn_md(student, teacher, tmp_path / "jump", learn={"update_energy": "jump"})
+    log = jumped.runs[0].log
     jumps = np.diff(np.concatenate([[0.0], log["model_update_eV"]]))
     conserved = log["total_eV"] - log["model_update_eV"]
     assert np.count_nonzero(jumps) >= 3
     assert np.ptp(conserved) < 0.05 * np.abs(jumps).max()  # the jumps, not the dynamics, move the total
     assert np.ptp(log["total_eV"]) > 0.5 * np.abs(jumps).max()
     slope = np.polyfit(log["time_ps"], conserved, 1)[0] * 1000 / 6  # meV/atom/ps, methanol's six atoms
-    assert result.runs[0].drift == pytest.approx(slope)
+    assert jumped.runs[0].drift == pytest.approx(slope)
+    result, calls = learned
+    kept = result.runs[0].log
+    assert calls == jumped.summary["reference_calls"] and not kept["model_update_eV"].any()
+    assert np.ptp(kept["total_eV"]) < 0.05 * np.abs(jumps).max()
+    assert not np.allclose(kept["kinetic_eV"], log["kinetic_eV"])  # the momenta were scaled
 
 
 @pytest.mark.parametrize("uninterrupted", ["learned", "batched"])
@@ -212,7 +219,8 @@ def test_replicas_share_the_labels_and_the_committee_on_torchsim(batched):
     for k, run in enumerate(result.runs):
         assert run.out_dir == result.out_dir / f"replica-{k:03d}"
         assert run.log["labelled"].sum() == s["call_systems"].count(k)
-        assert np.any(run.log["model_update_eV"] != 0)  # every replica felt the updates, whoever was labelled
+        assert not run.log["model_update_eV"].any()
+        assert np.ptp(run.log["total_eV"]) < 0.05 * np.ptp(run.log["potential_eV"])  # every replica's energy kept
 
 
 def test_cli_md_learn(student, tmp_path):

@@ -6,8 +6,10 @@ committee). :meth:`Learner.visit` sees each system's state after each step, befo
 records it: a step above the threshold (or, while an auto threshold calibrates, every
 ``calibration_interval`` steps) is held, labelled by the reference, every member is fitted on all
 labelled frames, the stepper recomputes every system's forces with the new weights
-(``Stepper.refresh``) and the state goes on to the folder. The potential-energy jump that the
-update causes at each system's positions (new model minus old) is added to that folder's
+(``Stepper.refresh``) and the state goes on to the folder. An update changes each system's potential
+energy at its positions (new model minus old); in NVE with ``update_energy: conserve`` the system's
+momenta are scaled so that its total energy stays (``Stepper.scale_momenta``), else (``jump``, or a
+change larger than the kinetic energy) the total jumps and the jump is added to the folder's
 ``model_update_eV`` (energy-log column): an NVE run conserves ``total_eV - model_update_eV``.
 
 **Resume.** The run folders checkpoint at every saved frame, and at the next step :meth:`commit`
@@ -194,12 +196,27 @@ class Learner:
         t = time.perf_counter()
         self.stepper.refresh()
         for j, energy in before.items():
-            self.folders[j].model_update_eV += float(self.stepper.snapshot(j).get_potential_energy()) - energy
+            self.folders[j].model_update_eV += self._settle(j, float(self.stepper.snapshot(j).get_potential_energy())
+                                                            - energy)
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
         self.last_label[k] = step
         self.threshold.add(frame.info["uncertainty"], frame.info["force_mae"])
         self._keep(frame, fit_s, loss)
+
+    def _settle(self, b: int, change: float) -> float:
+        """After an update that changed system ``b``'s potential energy by ``change`` (eV): in NVE with
+        ``update_energy: conserve``, scale its momenta so that its total energy stays; the jump of its total
+        energy (eV) that remains (0 when conserved)."""
+        if self.learn.update_energy != "conserve" or self.md.ensemble != "nve" or change == 0:
+            return change
+        kinetic = float(self.stepper.snapshot(b).get_kinetic_energy())
+        if not kinetic - change > 0:
+            log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, more than "
+                        "its kinetic energy (%.3g eV): its total energy jumps", self.systems[b], change, kinetic)
+            return change
+        self.stepper.scale_momenta(b, float(np.sqrt((kinetic - change) / kinetic)))
+        return 0.0
 
     def _reference(self, atoms: Atoms, index: int, step: int, system: int, reason: str,
                    describe: Callable[[Atoms], tuple[float, float]]) -> Atoms:

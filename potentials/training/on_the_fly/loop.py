@@ -53,6 +53,9 @@ class LearningStepper:
     def refresh(self) -> None:
         self.inner.refresh()
 
+    def scale_momenta(self, k: int, factor: float) -> None:
+        self.inner.scale_momenta(k, factor)
+
 
 class LearningFolder:
     """System ``k``'s :class:`~mlcalc.md.RunFolder` behind the learner (what :func:`~mlcalc.md.run_steps` records into)."""
