@@ -13,6 +13,7 @@ torch_sim then); the settings schema is :mod:`mlcalc.md.settings`."""
 #: from) load neither ASE's integrators nor torch
 _NAMES = {
     "MDSettings": "settings", "ReferenceSettings": "settings", "ENSEMBLES": "settings", "CELL_ENSEMBLES": "settings",
+    "LearnSettings": "settings", "LEARN_REFERENCES": "settings",
     "energy_conservation": "conservation", "run_md": "driver", "run_steps": "driver",
     "energy_drift": "energy_log", "read_energy_log": "energy_log",
     "BlowUpError": "monitors", "BlowUpMonitor": "monitors", "bonded_pairs": "monitors",

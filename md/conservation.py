@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .energy_log import energy_drift, read_energy_log
+from .energy_log import conserved_total, energy_drift, read_energy_log
 
 __all__ = ["DRIFT_FRACTION", "SPAN_FRACTION", "energy_conservation"]
 
@@ -23,7 +23,8 @@ def energy_conservation(log: Mapping[str, np.ndarray] | str | os.PathLike, drift
 
     ``log``: an energies.csv path or ``{column: array}`` with ``time_ps``, ``total_eV`` and
     ``kinetic_eV`` (as :func:`read_energy_log` and ``MDResult.log`` give; plain arrays go in a dict).
-    The drift is the least-squares slope of the total energy (:func:`energy_drift`); the run is
+    The drift is the least-squares slope of the total energy (:func:`energy_drift`; a run that learned on
+    the fly: of the total less its model updates' jumps, :func:`~.energy_log.conserved_total`); the run is
     ``conserved`` when ``ratio`` = |drift × duration| / std(kinetic energy) < ``drift_fraction`` and
     ``span_ratio`` = (max − min total energy) / std(kinetic energy) < ``span_fraction`` (the
     project's NVE test). Non-finite energies or a motionless run (zero kinetic std) are not conserved.
@@ -36,7 +37,7 @@ def energy_conservation(log: Mapping[str, np.ndarray] | str | os.PathLike, drift
     if missing:
         raise ValueError(f"energy log lacks the columns {missing} (needs time_ps, total_eV, kinetic_eV)")
     time = np.asarray(columns["time_ps"], dtype=np.float64)
-    total = np.asarray(columns["total_eV"], dtype=np.float64)
+    total = conserved_total(columns)
     kinetic = np.asarray(columns["kinetic_eV"], dtype=np.float64)
     if not len(time) == len(total) == len(kinetic):
         raise ValueError(f"energy log columns differ in length: time_ps {len(time)}, total_eV {len(total)}, "

@@ -14,7 +14,7 @@ from ase.io.trajectory import Trajectory
 from .settings import MDSettings
 
 from .conservation import energy_conservation
-from .energy_log import FLAGGED_COLUMN, UNCERTAINTY_COLUMN, energy_drift, read_energy_log
+from .energy_log import FLAGGED_COLUMN, UNCERTAINTY_COLUMN, conserved_total, energy_drift, read_energy_log
 from .files import CHECKPOINT, LOG, TRAJECTORY
 
 __all__ = ["MDResult", "load_md_result"]
@@ -22,7 +22,8 @@ __all__ = ["MDResult", "load_md_result"]
 
 @dataclass
 class MDResult:
-    """An MD run: ``status`` is "completed", "blew_up" or "running" (interrupted).
+    """An MD run: ``status`` is "completed", "blew_up", "stopped" (ended on purpose before its last step: a
+    learning run out of reference calls with ``on_budget: stop``) or "running" (interrupted).
 
     ``log`` holds the energy log columns (``time_ps``, ``potential_eV``, ``kinetic_eV``,
     ``total_eV``, ``temperature_K``); ``trajectory`` is the .traj file. ``first_flagged_step``:
@@ -49,10 +50,11 @@ class MDResult:
 
     @property
     def drift(self) -> float | None:
-        """NVE total-energy drift in meV/atom/ps (None for Langevin or fewer than two rows)."""
+        """NVE total-energy drift in meV/atom/ps (None for Langevin or fewer than two rows); a run that
+        learned on the fly: of the total less the model updates' jumps (:func:`~.energy_log.conserved_total`)."""
         if self.settings.ensemble != "nve" or self.frames < 2:
             return None
-        return energy_drift(self.log["time_ps"], self.log["total_eV"], self.n_atoms)
+        return energy_drift(self.log["time_ps"], conserved_total(self.log), self.n_atoms)
 
     @property
     def kinetic_std(self) -> float:

@@ -7,10 +7,12 @@
     energies.csv        step, time (ps), potential/kinetic/total energy (eV), temperature (K),
                         and the force uncertainty (eV/Å) when the calculator is an ensemble;
                         with ``uncertainty_action: flag``, the steps above ``max_uncertainty``
-                        since the previous row (``flagged_steps``)
+                        since the previous row (``flagged_steps``); a run that learns on the fly:
+                        the reference calls since the previous row (``labelled``) and the energy
+                        jumps of model updates so far (``model_update_eV``)
     checkpoint.json     the last saved step, the stepper's integrator state (Langevin generator,
                         thermostat/barostat variables; key "rng" in folders written before), the settings,
-                        the first step above ``max_uncertainty`` (flag mode)
+                        the first step above ``max_uncertainty`` (flag mode), the learning columns' state
     summary.json        status, drift, wall time (written at the end)
     blowup.extxyz       the offending structure, if the run blew up
     .mlcalc.lock        owner (pid, host) while a process writes here (see :mod:`mlcalc.locks`)
@@ -59,10 +61,13 @@ class RunFolder:
 
     Use: :meth:`open` (returns the step to start from), :meth:`record` after every step
     from there on (and at step 0 of a new run), :meth:`close` in the end (also after an
-    exception); :attr:`status` is "running", "completed" or "blew_up".
+    exception); :attr:`status` is "running", "completed", "blew_up" or "stopped" (:meth:`end`).
+    ``checkpoint_seconds``: the least time between two checkpoint.json replacements (0: at every saved
+    frame, as a run that learns on the fly needs, so that its folders and its learner commit together).
     """
 
-    def __init__(self, out_dir: str | os.PathLike, settings: MDSettings, label: str = "", progress: bool = False):
+    def __init__(self, out_dir: str | os.PathLike, settings: MDSettings, label: str = "", progress: bool = False,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
         self.out = Path(out_dir)
         self.settings = settings
         self.label, self.progress = label, progress
@@ -77,14 +82,18 @@ class RunFolder:
         #: file costs ~1-3 ms; a kill loses at most that much work: resume cuts the files back to the checkpoint)
         self._pending: dict | None = None
         self._checkpointed_at = -float("inf")
+        self.checkpoint_seconds = checkpoint_seconds
         self.n_atoms = 0
+        #: a run that learns on the fly (:meth:`open` with ``learning``): the reference calls on this system
+        #: since the last log row, and the sum of the energy jumps (eV) that model updates caused here so far
+        self.labelled_since_row, self.model_update_eV = 0, 0.0
 
     @property
     def running(self) -> bool:
         return self.status == "running"
 
     def open(self, atoms: Atoms, resume: bool = False, overwrite: bool = False,
-             uncertainty: bool | None = None) -> int | None:
+             uncertainty: bool | None = None, learning: bool = False) -> int | None:
         """Get ready to record ``atoms``; returns the step to continue from (0: a new run).
 
         The folder is locked against a second writer until :meth:`close` (a live one raises
@@ -94,7 +103,10 @@ class RunFolder:
         when the saved run is already complete (nothing is opened then). Without ``resume``,
         a run already in the folder raises :class:`~mlcalc.errors.OutputExistsError` unless
         ``overwrite`` (its files are deleted then). ``uncertainty``: whether the recorded states
-        will carry a force uncertainty (default: whether ``atoms``' calculator gives one).
+        will carry a force uncertainty (default: whether ``atoms``' calculator gives one). ``learning``: the
+        run learns on the fly (log columns ``labelled`` and ``model_update_eV``, fed through
+        :attr:`labelled_since_row` and :attr:`model_update_eV`). A run that was :meth:`end`-ed resumes
+        like an interrupted one.
         """
         self.lock = FolderLock(self.out, "run folder").acquire()
         try:
@@ -112,7 +124,7 @@ class RunFolder:
                 raise ValueError("max_uncertainty needs an ensemble model (a calculator that gives 'uncertainty'), "
                                  f"got {type(atoms.calc).__name__}; train one with mlcalc train CONFIG --seeds 5")
             first = atoms if saved is None else self._restore(atoms, saved)
-            self._start(first, saved, uncertainty)
+            self._start(first, saved, uncertainty, learning)
         except BaseException:
             self.lock.release()
             raise
@@ -140,6 +152,27 @@ class RunFolder:
             self.bar.update()
         if step % self.settings.interval == 0 or step == self.settings.steps:
             self._save(step, atoms, integrator_state)
+
+    def end(self, message: str, step: int | None = None, atoms: Atoms | None = None, integrator_state: Any = None) -> None:
+        """End the run on purpose before its last step (:attr:`status` "stopped"). ``atoms``: the state at ``step``
+        (recorded already), saved as the last frame if it was not due (an extra frame); the last saved frame is
+        where a resume continues."""
+        if not self.running:
+            return
+        if atoms is not None and step % self.settings.interval and step != self.settings.steps:
+            self._save(step, atoms, integrator_state)
+        self.status, self.message = "stopped", message
+        self.stopped_at = self._wall_time()
+        log.warning("%s: %s", self.label or self.out, message)
+
+    @staticmethod
+    def rewind(out_dir: str | os.PathLike, checkpoint: dict) -> None:
+        """Put the run in ``out_dir`` back to ``checkpoint`` (one it wrote earlier: a resume then cuts its files back
+        to that step); the summary and blow-up structure of a later end are dropped."""
+        out = Path(out_dir)
+        _write_json(out / CHECKPOINT, checkpoint)
+        for name in (SUMMARY, BLOWUP):
+            (out / name).unlink(missing_ok=True)
 
     def stop(self, err: BlowUpError, atoms: Atoms) -> None:
         """End the run as blown up at ``err.step``; ``atoms`` (the bad structure) goes to blowup.extxyz."""
@@ -172,17 +205,18 @@ class RunFolder:
         _write_json(self.out / SUMMARY, result.summary())
         return result
 
-    def _start(self, first: Atoms, saved: dict | None, uncertainty: bool = False) -> None:
+    def _start(self, first: Atoms, saved: dict | None, uncertainty: bool = False, learning: bool = False) -> None:
         """Open the files (appending after a resume point) and find the bonds of ``first``."""
         start = saved["step"] if saved else 0
         self.elapsed = saved["wall_time_s"] if saved else 0.0
         self.extra = saved["extra_frames"] if saved else 0
         self.integrator_state = saved.get("integrator_state", saved.get("rng")) if saved else None
         self.first_flagged = saved.get("first_flagged_step") if saved else None
+        self.model_update_eV = saved.get("model_update_eV", 0.0) if saved else 0.0
         self.monitor.start(first)
         self.traj = Trajectory(self.out / TRAJECTORY, "a" if saved else "w")
         self.energies = EnergyLog(self.out / LOG, keep_until=start if saved else None, uncertainty=uncertainty,
-                                  flagged=self.flagging)
+                                  flagged=self.flagging, learning=learning)
         self.bar = tqdm(total=self.settings.steps, initial=start, desc=self.label, unit="step",
                         disable=not self.progress, mininterval=1.0, smoothing=0.05)
         self.t0 = time.perf_counter()
@@ -192,15 +226,18 @@ class RunFolder:
         """Write a frame, a log row and the checkpoint for ``step``."""
         self.traj.write(atoms)
         epot, ekin, temperature = self.energies.record(step, step * self.settings.timestep, atoms,
-                                                       self.flagged_since_row)
-        self.flagged_since_row = 0
+                                                       self.flagged_since_row, self.labelled_since_row,
+                                                       self.model_update_eV)
+        self.flagged_since_row = self.labelled_since_row = 0
         if step % self.settings.interval:
             self.extra += 1
         status = "completed" if step == self.settings.steps else "running"
         self._pending = {
             "step": step, "status": status, "extra_frames": self.extra, "settings": self.settings.to_dict(),
             "integrator_state": integrator_state, "wall_time_s": self._wall_time(), "first_flagged_step": self.first_flagged}
-        if status == "completed" or time.perf_counter() - self._checkpointed_at >= CHECKPOINT_SECONDS:
+        if self.energies.learning:
+            self._pending["model_update_eV"] = self.model_update_eV
+        if status == "completed" or time.perf_counter() - self._checkpointed_at >= self.checkpoint_seconds:
             self._write_checkpoint()
         self.bar.set_postfix_str(f"T={temperature:.0f} K, Etot={epot + ekin:.4f} eV", refresh=False)
         if status == "completed":
@@ -278,7 +315,8 @@ def _describe_run(out: Path) -> str:
         steps = state["settings"]["steps"]
     except (OSError, ValueError, KeyError, TypeError):
         return "files " + ", ".join(name for name in RUN_FILES if (out / name).exists())
-    status = {"completed": "completed", "blew_up": "blew up", "running": "stopped"}.get(state.get("status"), "stopped")
+    status = {"completed": "completed", "blew_up": "blew up", "running": "stopped",
+              "stopped": "ended early"}.get(state.get("status"), "stopped")
     return f"{status} at step {state.get('step')} of {steps}"
 
 

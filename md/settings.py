@@ -5,18 +5,21 @@ config and reference data take. Each field's type and valid range are declared o
 an ``Annotated`` alias below; a use with other defaults subclasses :class:`MDSettings` and
 re-declares a field with the same alias and a new default (validation unchanged).
 :class:`ReferenceSettings` (reference data: Langevin at 500 K) adds ``frames`` and
-``thermalise``. Bad values raise a one-line ``ValueError`` that names the field and what
-it must be. Only pydantic is imported here (the CLI builds its options from these fields).
+``thermalise``. :class:`LearnSettings` is how an MD run learns on the fly (``mlcalc md --learn``;
+the loop is :mod:`mlcalc.potentials.training.on_the_fly`). Bad values raise a one-line ``ValueError``
+that names the field and what it must be. Only pydantic is imported here (the CLI builds its options
+from these fields).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["ENSEMBLES", "CELL_ENSEMBLES", "ENGINES", "MDSettings", "ReferenceSettings", "describe_errors"]
+__all__ = ["ENSEMBLES", "CELL_ENSEMBLES", "ENGINES", "LEARN_REFERENCES", "MDSettings", "ReferenceSettings",
+           "LearnSettings", "describe_errors"]
 
 
 def _field(description: str, unit: str = "", **checks: Any) -> Any:
@@ -64,44 +67,11 @@ Thermalise = Annotated[int, Field(ge=0, strict=True, description="steps discarde
                                   json_schema_extra={"unit": "steps"})]
 
 
-class MDSettings(BaseModel):
-    """Settings of one MD run (units: fs, K, 1/fs).
-
-    ``steps`` integration steps of ``timestep`` fs; velocities start Maxwell-Boltzmann at
-    ``temperature`` K from ``seed``. ``ensemble``: ``"nve"`` (velocity Verlet) or
-    ``"langevin"`` (NVT at ``temperature`` with ``friction`` in 1/fs), ``"nose-hoover"``
-    (NVT, a Nose-Hoover chain of time constant ``thermostat_time`` fs) or ``"npt"`` (that
-    thermostat and an isotropic MTK barostat at ``pressure`` GPa with time constant
-    ``barostat_time`` fs; periodic systems with a model that gives stress). ``engine``: ``"ase"``
-    (:func:`mlcalc.md.run_md`, any calculator) or ``"torchsim"`` (batched, mlcalc energy models:
-    :func:`mlcalc.md.run_batched_md`; :func:`~mlcalc.md.run_md` hands such a run to it). A frame and a log
-    row are written every ``interval`` steps (and after the last step); ``extxyz`` also
-    writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
-    of a bond's starting length) stop a run that blows up; None disables a check.
-    ``max_uncertainty`` (eV/Å, ensemble models only) stops a run whose force uncertainty
-    exceeds it, or with ``uncertainty_action="flag"`` lets it go on and records the steps
-    above it (per log row and in the summary); the uncertainty of every logged frame is in
-    the energy log either way.
-    """
+class CheckedSettings(BaseModel):
+    """A frozen settings schema whose refusals are one line naming the field and what it must be
+    (:func:`describe_errors`); the base of :class:`MDSettings` and :class:`LearnSettings`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: Steps
-    timestep: Timestep = 0.5
-    temperature: Temperature = 300.0
-    ensemble: EnsembleField = "nve"
-    engine: EngineField = "ase"
-    friction: Friction = 0.01
-    thermostat_time: ThermostatTime = 50.0
-    pressure: Pressure = 0.0
-    barostat_time: BarostatTime = 500.0
-    seed: Seed = 0
-    interval: Interval = 10
-    extxyz: Extxyz = False
-    max_force: MaxForce = 50.0
-    bond_stretch: BondStretch = 2.0
-    max_uncertainty: MaxUncertainty = None
-    uncertainty_action: UncertaintyAction = "stop"
 
     def __init__(self, **settings: Any):
         try:
@@ -125,17 +95,55 @@ class MDSettings(BaseModel):
                 raise
             raise PydanticCustomError("md_setting", "{message}", {"message": message}) from None
 
-    @property
-    def duration_ps(self) -> float:
-        return self.steps * self.timestep / 1000
-
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
 
-    def differences(self, other: MDSettings, ignore: tuple[str, ...] = ("steps",)) -> list[str]:
+    def differences(self, other: CheckedSettings, ignore: tuple[str, ...] = ("steps",)) -> list[str]:
         """Names of the settings that differ from ``other`` (except those in ``ignore``)."""
         a, b = self.to_dict(), other.to_dict()
         return [k for k in a if k not in ignore and a[k] != b.get(k)]
+
+
+class MDSettings(CheckedSettings):
+    """Settings of one MD run (units: fs, K, 1/fs).
+
+    ``steps`` integration steps of ``timestep`` fs; velocities start Maxwell-Boltzmann at
+    ``temperature`` K from ``seed``. ``ensemble``: ``"nve"`` (velocity Verlet) or
+    ``"langevin"`` (NVT at ``temperature`` with ``friction`` in 1/fs), ``"nose-hoover"``
+    (NVT, a Nose-Hoover chain of time constant ``thermostat_time`` fs) or ``"npt"`` (that
+    thermostat and an isotropic MTK barostat at ``pressure`` GPa with time constant
+    ``barostat_time`` fs; periodic systems with a model that gives stress). ``engine``: ``"ase"``
+    (:func:`mlcalc.md.run_md`, any calculator) or ``"torchsim"`` (batched, mlcalc energy models:
+    :func:`mlcalc.md.run_batched_md`; :func:`~mlcalc.md.run_md` hands such a run to it). A frame and a log
+    row are written every ``interval`` steps (and after the last step); ``extxyz`` also
+    writes the frames as extended XYZ. ``max_force`` (eV/Å) and ``bond_stretch`` (factor
+    of a bond's starting length) stop a run that blows up; None disables a check.
+    ``max_uncertainty`` (eV/Å, ensemble models only) stops a run whose force uncertainty
+    exceeds it, or with ``uncertainty_action="flag"`` lets it go on and records the steps
+    above it (per log row and in the summary); the uncertainty of every logged frame is in
+    the energy log either way.
+    """
+
+    steps: Steps
+    timestep: Timestep = 0.5
+    temperature: Temperature = 300.0
+    ensemble: EnsembleField = "nve"
+    engine: EngineField = "ase"
+    friction: Friction = 0.01
+    thermostat_time: ThermostatTime = 50.0
+    pressure: Pressure = 0.0
+    barostat_time: BarostatTime = 500.0
+    seed: Seed = 0
+    interval: Interval = 10
+    extxyz: Extxyz = False
+    max_force: MaxForce = 50.0
+    bond_stretch: BondStretch = 2.0
+    max_uncertainty: MaxUncertainty = None
+    uncertainty_action: UncertaintyAction = "stop"
+
+    @property
+    def duration_ps(self) -> float:
+        return self.steps * self.timestep / 1000
 
 
 class ReferenceSettings(MDSettings):
@@ -170,6 +178,85 @@ class ReferenceSettings(MDSettings):
                 f"steps must be thermalise + frames × interval = {self.thermalise + self.frames * self.interval}, "
                 f"got {self.steps} (leave it out)")})
         return self
+
+
+#: the methods that can label frames while an MD run learns on the fly: GFN2-/GFN1-xTB (tblite) and ASE's EMT
+#: (effective medium theory: cheap, a stand-in where the reference does not matter, as in tests)
+LearnReference = Literal["gfn2-xtb", "gfn1-xtb", "emt"]
+LEARN_REFERENCES: tuple[str, ...] = get_args(LearnReference)
+
+
+class LearnSettings(CheckedSettings):
+    """How an MD run learns on the fly (``mlcalc md --learn``; :func:`mlcalc.potentials.training.on_the_fly.run_learning_md`).
+
+    A committee (the members of an ensemble file, or ``members`` copies of one model: the weights
+    times 1 + N(0, ``spread``²), seeded per member, each then fitted for ``init_steps`` optimiser steps on
+    the labelled start frame) drives the MD. A step whose force uncertainty exceeds the threshold is
+    held: ``reference`` labels it, every member takes ``update_steps`` optimiser steps on all frames
+    labelled so far (AdamW from ``lr`` down to ``lr``/100, batches of ``batch_size``), and the MD goes
+    on from the held state. ``threshold``: a force uncertainty (eV/Å), or ``auto``: the first ``calibration`` frames are
+    labelled every ``calibration_interval`` steps, and the threshold is then the uncertainty at which the
+    committee's force MAE is expected to reach ``target_error`` (a line through the origin fitted to
+    the (uncertainty, error) pairs of the labelled frames, refitted at every label). A system is labelled
+    again only ``min_gap`` steps after its last label. ``max_calls`` reference calls at most (the start
+    frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
+    (a system ends at its first step that would need a label). ``update_energy`` (NVE): ``conserve`` scales each
+    system's momenta after an update so that its total energy on the new model equals the one before (no
+    heating from the updates; kept as a jump when the kinetic energy cannot pay for it), or ``jump``: the
+    momenta stay and the total energy jumps by the potential-energy change. Either way the energy log's
+    ``model_update_eV`` sums the jumps, and ``total_eV`` less it is what NVE conserves.
+    """
+
+    reference: Annotated[LearnReference, Field(description=(
+        "the method that labels frames: gfn2-xtb, gfn1-xtb (tblite) or emt (ASE's EMT, a cheap stand-in)"))]
+    max_calls: Annotated[int, Field(ge=1, strict=True, description="reference calls at most, the start frame's "
+                                                                   "included")] = 100
+    threshold: Annotated[Union[Literal["auto"], float], Field(description=(
+        "force uncertainty above which a step is labelled, or auto (calibrated on the first labelled frames)"),
+        json_schema_extra={"unit": "eV/Å"})] = "auto"
+    on_budget: Annotated[Literal["continue", "stop"], Field(description=(
+        "when max_calls are spent: continue without labels, or stop a system at its next step above the "
+        "threshold"))] = "continue"
+    members: Annotated[int, Field(ge=2, strict=True, description=(
+        "committee size when MODEL is one model (an ensemble file brings its own members)"))] = 4
+    spread: Annotated[float, _field("relative weight perturbation of the members made from one model", gt=0,
+                                    le=1)] = 0.05
+    init_steps: Annotated[int, Field(ge=1, strict=True, description=(
+        "optimiser steps each member made from one model takes on the start frame"))] = 100
+    update_steps: Annotated[int, Field(ge=1, strict=True, description=(
+        "optimiser steps each member takes on all labelled frames after a label"))] = 50
+    lr: Annotated[float, _field("first learning rate of each update (AdamW, cosine decay to lr/100)", gt=0)] = 5e-4
+    batch_size: Annotated[int, Field(ge=1, strict=True, description="labelled frames per optimiser step")] = 16
+    update_energy: Annotated[Literal["conserve", "jump"], Field(description=(
+        "NVE: after a model update scale the momenta so that the total energy stays (conserve), or let it jump by "
+        "the potential-energy change (jump)"))] = "conserve"
+    min_gap: Annotated[int, Field(ge=1, strict=True, description="steps between two labels of one system",
+                                  json_schema_extra={"unit": "steps"})] = 10
+    target_error: Annotated[float, _field("threshold auto: the force MAE the threshold aims at", "eV/Å",
+                                          gt=0)] = 0.04
+    calibration: Annotated[int, Field(ge=1, strict=True, description=(
+        "threshold auto: frames labelled at a fixed interval before the threshold is fitted"))] = 3
+    calibration_interval: Annotated[int, Field(ge=1, strict=True, description=(
+        "threshold auto: steps between the calibration labels"), json_schema_extra={"unit": "steps"})] = 20
+    seed: Annotated[int, Field(ge=0, strict=True, description=(
+        "seed of the members' perturbations and of their batches"))] = 0
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, value: Any) -> Any:
+        """``auto`` or a number > 0 (a number may come as text, from the command line)."""
+        number = value
+        if isinstance(value, str) and value.strip().lower() != "auto":
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        elif isinstance(value, str):
+            return "auto"
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 < number < float("inf"):
+            raise PydanticCustomError("md_setting", "{message}", {
+                "message": f"threshold must be auto or a number > 0 (eV/Å), got {value!r}"})
+        return float(number)
 
 
 def _must_be(schema: type[BaseModel], name: str, value: Any) -> str | None:

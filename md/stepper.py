@@ -48,7 +48,10 @@ class Stepper(Protocol):
     generator, or the Nose-Hoover thermostat (and barostat) variables, so that a resumed
     run continues exactly.
     :meth:`release` tells the stepper that system ``k``'s run has ended (a batched
-    stepper stops computing it).
+    stepper stops computing it). :meth:`refresh` computes the energies and forces of the current
+    state again, after the model changed in place (a run that learns on the fly); positions,
+    momenta and integrator variables stay as they are. :meth:`scale_momenta` multiplies system
+    ``k``'s momenta by a factor (NVE: its total energy kept across a model update).
     """
 
     n_systems: int
@@ -62,6 +65,10 @@ class Stepper(Protocol):
     def set_integrator_state(self, state: Any, k: int = 0) -> None: ...
 
     def release(self, k: int) -> None: ...
+
+    def refresh(self) -> None: ...
+
+    def scale_momenta(self, k: int, factor: float) -> None: ...
 
 
 def check_ensemble(atoms: Atoms, settings: MDSettings, stress: bool | None = None) -> None:
@@ -192,3 +199,15 @@ class ASEStepper:
 
     def release(self, k: int = 0) -> None:
         """Nothing to free: the run of the one system has ended."""
+
+    def refresh(self) -> None:
+        """Energy and forces of the current state again from the calculator (its model changed in place)."""
+        self.atoms.calc.reset()
+        self.atoms.get_forces()
+
+    def scale_momenta(self, k: int, factor: float) -> None:
+        """Multiply the momenta by ``factor`` (velocity Verlet reads them from the Atoms each step; not for
+        ASE's Nose-Hoover chain, which keeps its own copy)."""
+        if not isinstance(self.integrator, VelocityVerlet):
+            raise ValueError(f"scale_momenta is for NVE (velocity Verlet), not {self.settings.ensemble}")
+        self.atoms.set_momenta(self.atoms.get_momenta() * factor, apply_constraint=False)

@@ -118,6 +118,25 @@ class TorchSimStepper:
         if state is not None:
             self.integrator.load(k, state)
 
+    def refresh(self) -> None:
+        """Energies, forces (and uncertainty) of the systems in the batch again from the model (its weights
+        changed in place); positions, momenta and thermostat variables stay. Not for npt, whose per-system
+        states hold their own forces."""
+        if self.npt:
+            raise ValueError("refresh is not supported for npt (each system's state holds its own forces)")
+        self._cache = {}
+        if not self.active:
+            return
+        out = self.model(self.state)
+        self.state.energy, self.state.forces = out["energy"], out["forces"]
+        self.uncertainty = out.get("uncertainty")
+
+    def scale_momenta(self, k: int, factor: float) -> None:
+        """Multiply system ``k``'s momenta by ``factor`` (it must be in the batch)."""
+        mask = self.state.system_idx == self.active.index(k)
+        self.state.momenta = torch.where(mask.unsqueeze(-1), self.state.momenta * factor, self.state.momenta)
+        self._cache = {}
+
     def release(self, k: int) -> None:
         """Take system ``k`` out of the batch (its folder has stopped); its last snapshot stays readable."""
         if k in self.active:

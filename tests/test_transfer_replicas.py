@@ -112,11 +112,14 @@ def test_replica_and_finetune_settings_are_checked(tmp_path):
 
 def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained_tiny_model, tmp_path):
     """Replicas scored against the reference (leave-one-out noise), NVE verdicts, and fine-tuning on k frames of
-    the target lowers the force error on that target's scored frames."""
+    the target lowers the force error on that target's scored frames; the source model learning on the fly
+    during a run of the target is scored beside them."""
     pytest.importorskip("tblite")
     out = tmp_path / "study"
     config = _config(trained_tiny_model, out, md={"steps": 60, "timestep": 0.5, "interval": 2}, finetune=[0, 8],
-                     finetune_steps=30, finetune_train_steps=60, error_frames=12)
+                     finetune_steps=30, finetune_train_steps=60, error_frames=12,
+                     learn={"reference": "gfn2-xtb", "max_calls": 3, "members": 2, "init_steps": 5, "update_steps": 5,
+                            "calibration_interval": 10})
     results = run_transfer(config, echo=lambda s: None, progress=False)
     metrics = results.molecules["n-propanol"].metrics
     assert set(metrics) >= {"reference", "model", "model-unoptimised"}
@@ -128,7 +131,10 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     assert len(results.energy_conservation) == 10  # 2 molecules × 2 replicas × (model, reference) + 2 unoptimised
     assert all(isinstance(r["conserved"], bool) for r in results.energy_conservation)
     curve = results.finetune["n-propanol"]
-    assert [(r["k"], r["kind"]) for r in curve] == [(0, "source"), (8, "finetuned"), (8, "scratch")]
+    assert [(r["k"], r["kind"]) for r in curve] == [(0, "source"), (8, "finetuned"), (8, "scratch"), (3, "on-the-fly")]
+    learned = curve[3]
+    assert learned["reference_calls"] == 3 and learned["runs"] == 1 and learned["forces_mae_meV_per_A"] > 0
+    assert (out / "finetune/n-propanol/on-the-fly/learned.mlc").exists()
     source, tuned = curve[0], curve[1]
     assert tuned["forces_mae_meV_per_A"] < source["forces_mae_meV_per_A"]
     assert tuned["runs"] == 2 and tuned["steps"] == 30

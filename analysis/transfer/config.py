@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mlcalc.analysis.selections import parse_selection
 from mlcalc.data.molecules import MOLECULES
-from mlcalc.md.settings import MDSettings, Steps, Timestep
+from mlcalc.md.settings import LearnSettings, MDSettings, Steps, Timestep
 from mlcalc.yaml_config import load_yaml_config
 
 __all__ = ["TransferConfig", "SourceConfig", "TransferMD", "load_transfer_config"]
@@ -94,6 +94,10 @@ class TransferConfig(_Strict):
                                                      "out_dir/reference/; out_dir/sources.html compares them")
     reference_dir: Optional[Path] = Field(None, description="where the reference runs and the fine-tuning frames "
                                                             "live (default: out_dir/md and out_dir/finetune)")
+    learn: Optional[LearnSettings] = Field(None, description=(
+        "per target, also run the source model learning on the fly (mlcalc md --learn), e.g. {reference: gfn2-xtb, "
+        "max_calls: 100}: one run of finetune_steps (default md.steps) from the reference's start, scored beside "
+        "the fine-tuning curve with the reference calls it took"))
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])
 

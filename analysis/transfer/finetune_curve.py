@@ -8,8 +8,12 @@ model MD (every replica, ``finetune_steps`` steps, pre-optimised start when the 
 pre-optimises) and is scored as the study scores its model: force MAE on the study's
 error frames, stability time and h(r) against the reference runs, and the W1 distance of
 each bond/angle distribution from the reference's. k = 0 is the source model itself,
-scored on the first ``finetune_steps`` of its runs. Everything is kept under
-``out_dir/finetune/<target>/`` and reused by a rerun.
+scored on the first ``finetune_steps`` of its runs. With ``learn`` in the config, one more row per
+target: the source model learning on the fly from the reference during its own run (``mlcalc md
+--learn``: one replica, ``finetune_steps`` steps from the reference's start, resumed by a rerun),
+its run scored the same way and its learned committee on the error frames; its ``k`` is the
+reference calls the run took. Everything is kept under ``out_dir/finetune/<target>/`` and reused by
+a rerun.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from .run_metrics import run_features, run_metrics, summarise_runs
 from .runs import MDJob, run_folder_name, run_jobs
 from .starts import prepare_starts
 
-__all__ = ["finetune_curve", "KINDS"]
+__all__ = ["finetune_curve", "KINDS", "ON_THE_FLY"]
 
 #: how each model of the curve is made from the k frames
 KINDS = ("finetuned", "scratch")
+#: the kind of the row of a run that learned on the fly (k: its reference calls)
+ON_THE_FLY = "on-the-fly"
 
 
 def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], target: str, atoms: Atoms,
@@ -87,7 +93,31 @@ def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], 
                      progress, echo)
             rows.append({**_score(config, k, kind, path, jobs, steps, error_frames, reference, reference_distributions),
                          "train_wall_time_s": round(trained_s, 1)})
+    if config.learn is not None:
+        rows.append(_on_the_fly(config, folder / ON_THE_FLY, model_path, target, atoms, label, steps, error_frames,
+                                reference, reference_distributions, echo, progress))
     return rows
+
+
+def _on_the_fly(config: TransferConfig, where: Path, model_path: Path, target: str, atoms: Atoms, label: str,
+                steps: int, error_frames: list, reference: dict[str, Any], reference_distributions: dict,
+                echo: Callable[[str], None], progress: bool) -> dict[str, Any]:
+    """The row of the source model learning on the fly during its own run of ``target`` (k: its reference calls)."""
+    import torch
+
+    from mlcalc.md import MDSettings
+    from mlcalc.potentials.training.on_the_fly import run_learning_md
+
+    echo(f"on-the-fly learning, {label}: {steps} steps learning from {config.learn.reference} ...")
+    settings = MDSettings(**{**config.md.to_dict(), "steps": steps})
+    result = run_learning_md(model_path, atoms, settings, config.learn, where, resume=where.exists(),
+                             progress=progress, dtype=getattr(torch, config.dtype), label=label)
+    s = result.summary
+    job = MDJob(target, "model", 0, str(result.model), "", config.md.seed, result.runs[0].out_dir, len(atoms))
+    row = _score(config, s["reference_calls"], ON_THE_FLY, result.model, [job], steps, error_frames, reference,
+                 reference_distributions)
+    return {**row, "reference_calls": s["reference_calls"], "budget_spent": s["budget_spent"],
+            "train_wall_time_s": s["wall_time_s"]["total"], "learning": str(where / "learning.json")}
 
 
 def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MDJob], steps: int,

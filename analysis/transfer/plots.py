@@ -88,7 +88,8 @@ def plot_finetune(target: str, rows: list[dict], path: str | os.PathLike) -> Pat
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     source = [r for r in rows if r["kind"] == "source"]
     for ax, (key, ylabel) in zip(axes, panels):
-        for kind, style in (("finetuned", {"marker": "o"}), ("scratch", {"marker": "s", "ls": "--"})):
+        for kind, style in (("finetuned", {"marker": "o"}), ("scratch", {"marker": "s", "ls": "--"}),
+                            ("on-the-fly", {"marker": "*", "ls": "none", "markersize": 10})):
             mine = source + [r for r in rows if r["kind"] == kind] if kind == "finetuned" else \
                 [r for r in rows if r["kind"] == kind]
             ks, ys, errs = [], [], []

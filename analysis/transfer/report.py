@@ -195,8 +195,10 @@ def _finetune_table(target: str, rows_in: list[dict]) -> tuple[str, list[str], l
              "W1 bonds (Å)", "W1 angles (deg)", "training (s)"], rows,
             f"k GFN2-xTB frames of {target} from 500 K Langevin MD (not the scored frames); 'finetuned': the source "
             f"model trained further on them; 'scratch': the same kind of model trained on them alone; 'source': the "
-            f"source model (k = 0). Each model's runs of {target}: {steps} steps per replica; W1: mean over the "
-            "bonds and over the angles compared, against the reference runs pooled.")
+            f"source model (k = 0); 'on-the-fly': the source model learning from the reference during one run of "
+            f"{target} from the reference's start (k: the reference calls it took; training: its whole run). Each "
+            f"model's runs of {target}: {steps} steps per replica; W1: mean over the bonds and over the angles "
+            "compared, against the reference runs pooled.")
 
 
 def _mean(summaries: list[dict], key: str) -> float | None:

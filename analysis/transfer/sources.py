@@ -97,7 +97,7 @@ def _compare_sources(config: TransferConfig, out: Path, folders: dict[str, Path]
                                   folders={m: str(f.relative_to(out)) for m, f in folders.items()})
     for label in results[config.source_models[0]].molecules:
         comparison.molecules[label] = [source_rows(model, results[model], label) for model in config.source_models]
-        if config.finetune:
+        if config.finetune or config.learn:
             comparison.finetune[label] = [{"model": model, **row} for model in config.source_models
                                           for row in (results[model].finetune or {}).get(label, [])]
     comparison.wall_time_s = round(time.perf_counter() - start, 1)

@@ -116,7 +116,7 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
     results.comparisons = _comparisons(results.source, pooled.distributions, config.n_bins)
     results.energy_conservation = _conservation(jobs, md)
     _uncertainty(results, config, calc, ensemble, pooled)
-    if config.finetune:
+    if config.finetune or config.learn:
         from .finetune_curve import finetune_curve
 
         results.finetune = {}

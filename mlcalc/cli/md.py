@@ -1,4 +1,5 @@
-"""``mlcalc md``: MD of a structure with a model (one run, or replicas in one TorchSim batch)."""
+"""``mlcalc md``: MD of a structure with a model (one run, or replicas in one TorchSim batch), learning on the fly
+with ``--learn METHOD``."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import click
 
 from mlcalc.cli.options import progress_option, schema_options, settings_from
 from mlcalc.errors import check_resume_or_overwrite
-from mlcalc.md.settings import MDSettings
+from mlcalc.md.settings import LEARN_REFERENCES, LearnSettings, MDSettings
 
 #: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
 _MD_OPTIONS = tuple(MDSettings.model_fields)
+#: the learning settings that are options of `mlcalc md` (besides --learn, which is LearnSettings.reference)
+_LEARN_OPTIONS = ("max_calls", "threshold", "on_budget", "members")
+
+
+def _learn_help(name: str) -> str:
+    info = LearnSettings.model_fields[name]
+    return f"with --learn: {info.description} (default {info.default})"
 
 
 @click.command()
@@ -24,16 +32,31 @@ _MD_OPTIONS = tuple(MDSettings.model_fields)
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
               help="run N copies (seeds SEED, SEED+1, ...) as one TorchSim batch into OUT/replica-000, ...; "
                    "N > 1 is --engine torchsim with N seeds")
+@click.option("--learn", type=click.Choice(LEARN_REFERENCES), default=None,
+              help="learn on the fly: a committee made from MODEL drives the MD, this reference labels the steps it is "
+                   "unsure of and the members fine-tune on them as the run goes (OUT/labelled.extxyz, "
+                   "OUT/learned.mlc, OUT/learning.json)")
+@click.option("--max-calls", type=int, default=None, help=_learn_help("max_calls"))
+@click.option("--threshold", default=None, metavar="auto|X", help=_learn_help("threshold") + ", eV/Å")
+@click.option("--on-budget", default=None, metavar="continue|stop", help=_learn_help("on_budget"))
+@click.option("--members", type=int, default=None, help=_learn_help("members"))
 @click.pass_context
 def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
-       progress: bool, replicas: int, **options) -> None:
+       progress: bool, replicas: int, learn: str | None, **options) -> None:
     """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
     check_resume_or_overwrite(resume, overwrite, "MD run")
+    learning = {name: options.pop(name) for name in _LEARN_OPTIONS}
+    learning = {name: value for name, value in learning.items() if value is not None}
+    if learning and learn is None:
+        given = ", ".join("--" + name.replace("_", "-") for name in learning)
+        raise click.UsageError(f"{given} {'needs' if len(learning) == 1 else 'need'} --learn METHOD "
+                               f"({', '.join(LEARN_REFERENCES)})")
     if replicas > 1:  # the shortcut for --engine torchsim with N seeds
         if options["engine"] == "ase" and ctx.get_parameter_source("engine") == click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("--replicas N runs the copies as one TorchSim batch: leave out --engine ase")
         options["engine"] = "torchsim"
     settings = settings_from(MDSettings, options)
+    learn_settings = settings_from(LearnSettings, {"reference": learn, **learning}) if learn else None
     import torch
 
     from mlcalc.named_calculators import get_calculator
@@ -42,6 +65,9 @@ def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, r
 
     dtype = torch.float64 if double else torch.float32
     atoms = load_molecule(structure)
+    if learn_settings is not None:
+        _md_learning(model, atoms, settings, learn_settings, out, replicas, resume, overwrite, progress, dtype)
+        return
     if replicas > 1:
         _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progress, dtype)
         return
@@ -81,3 +107,32 @@ def _md_replicas(model, atoms, settings, out, replicas, resume, overwrite, progr
     blown = [folder.name for folder, result in zip(folders, results) if result.status == "blew_up"]
     if blown:
         raise click.ClickException(f"{len(blown)} of {replicas} replicas blew up: {', '.join(blown)}")
+
+
+def _md_learning(model, atoms, settings, learn, out, replicas, resume, overwrite, progress, dtype) -> None:
+    """``mlcalc md --learn METHOD``: MD that labels its uncertain steps and fine-tunes a committee on them."""
+    from mlcalc.named_calculators import REFERENCE_NAMES
+    from mlcalc.potentials.training.on_the_fly import run_learning_md
+
+    if str(model).lower() in REFERENCE_NAMES:
+        raise ValueError(f"--learn fine-tunes an mlcalc model on {learn.reference} labels; {model} is a reference "
+                         "method: give a .mlc file or a shipped energy model")
+    result = run_learning_md(model, atoms, settings, learn, out, replicas=replicas, resume=resume,
+                             overwrite=overwrite, progress=progress, dtype=dtype)
+    s = result.summary
+    for run in result.runs:
+        r = run.summary()
+        drift = r["drift_meV_per_atom_per_ps"]
+        click.echo(f"{run.out_dir}: {run.status}, {r['steps_done']} steps ({r['duration_ps']:g} ps), {r['frames']} frames"
+                   + (f", drift {drift:+.4f} meV/atom/ps (less the model updates' jumps)" if drift is not None else ""))
+    threshold = s["threshold"]["value_eV_per_A"]
+    click.echo(f"{s['reference_calls']} {learn.reference} calls ({100 * s['share_of_steps']:.2g} % of {s['steps']} steps)"
+               + (f"; budget of {s['max_calls']} spent at step {s['budget_spent_at_step']}"
+                  if s["budget_spent_at_step"] is not None else "")
+               + (f"; threshold {threshold:.3g} eV/Å ({s['threshold']['mode']})" if threshold is not None else ""))
+    w = s["wall_time_s"]
+    click.echo(f"wall time {w['total']:.1f} s: model {w['model']:.1f} s, reference {w['reference']:.1f} s, fine-tuning "
+               f"{w['finetune']:.1f} s; {result.model}, {result.labelled}, {out}/learning.json")
+    failed = [str(run.out_dir) for run in result.runs if run.status == "blew_up"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(result.runs)} runs blew up: {', '.join(failed)}")

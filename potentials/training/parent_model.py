@@ -28,22 +28,39 @@ from mlcalc.named_models import resolve_model_path
 
 from .rereference import level_of_theory, rereference_to_method
 
-__all__ = ["load_parent", "atomrefs_at_frames_zero", "residual_frames", "parent_record", "parent_name"]
+__all__ = ["load_parent", "load_members", "atomrefs_at_frames_zero", "residual_frames", "parent_record", "parent_name"]
 
 
 def load_parent(model_path: str | os.PathLike) -> tuple[Path, torch.nn.Module, dict[str, Any]]:
     """The parent's path, model (float32) and manifest; a one-line error for a model that cannot be trained on."""
     path = resolve_model_path(model_path)
     model, manifest = load_model(path, dtype=torch.float32)
+    _check_trainable(model, path, manifest["kind"])
+    return path, model, manifest
+
+
+def load_members(model_path: str | os.PathLike) -> tuple[Path, list[torch.nn.Module], dict[str, Any]]:
+    """The path, the models to train (float32) and the manifest of an ensemble file (its members) or of one model
+    (a list of one); each must be a gradient-trained energy model (a one-line error otherwise)."""
+    path = resolve_model_path(model_path)
+    model, manifest = load_model(path, dtype=torch.float32)
+    if manifest["kind"] != "ensemble":
+        _check_trainable(model, path, manifest["kind"])
+        return path, [model], manifest
+    for k, member in enumerate(model.members):
+        _check_trainable(member, path, f"ensemble member {k} ({getattr(member, 'kind', type(member).__name__)})")
+    return path, list(model.members), manifest
+
+
+def _check_trainable(model: torch.nn.Module, path: Path, kind: str) -> None:
     if getattr(model, "family", "") != "energy":
-        raise MLCalcError(f"{path} is a {manifest['kind']!r} {getattr(model, 'family', 'property')} model; "
+        raise MLCalcError(f"{path} is a {kind!r} {getattr(model, 'family', 'property')} model; "
                           "training from it (fine-tuning, init_from) needs an energy model (bpnn, torchmdnet-et, "
                           "torchmdnet-tensornet, ...)")
     if getattr(model, "closed_form", False) or not any(p.requires_grad for p in model.parameters()):
-        raise MLCalcError(f"{path} is a {manifest['kind']!r} model solved in closed form or made of members; "
+        raise MLCalcError(f"{path} is a {kind!r} model solved in closed form or made of members; "
                           "training from it (fine-tuning, init_from) needs a single gradient-trained energy model "
                           "(bpnn, torchmdnet-et, ...)")
-    return path, model, manifest
 
 
 def parent_name(path: Path, manifest: dict[str, Any]) -> str:

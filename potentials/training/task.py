@@ -11,7 +11,7 @@ from torchmetrics import MeanAbsoluteError
 from mlcalc import keys as K
 from mlcalc.derivatives import energy_forces_stress, model_inputs
 
-__all__ = ["OptimTask", "PotentialTask", "make_optimizer"]
+__all__ = ["OptimTask", "PotentialTask", "make_optimizer", "energy_force_loss"]
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -27,6 +27,16 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
 
         return Lamb(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose sgd, adam, adamw or lamb")
+
+
+def energy_force_loss(out: dict[str, torch.Tensor], batch, scale: float, energy_weight: float,
+                      force_weight: float) -> torch.Tensor:
+    """w_E·MSE(ΔE/s) + w_F·MSE(ΔF/s) of a model's ``out`` against ``batch``'s labels, s = ``scale`` (the model's
+    energy scale, eV and eV/Å); the force term only when ``out`` holds forces."""
+    loss = energy_weight * torch.mean(((out[K.ENERGY] - batch[K.ENERGY]) / scale) ** 2)
+    if K.FORCES in out:
+        loss = loss + force_weight * torch.mean(((out[K.FORCES] - batch[K.FORCES]) / scale) ** 2)
+    return loss
 
 
 class OptimTask(L.LightningModule):
@@ -93,9 +103,7 @@ class PotentialTask(OptimTask):
         with torch.enable_grad():
             out = energy_forces_stress(self.model, model_inputs(batch), forces=wF > 0 or stage != "train",
                                        create_graph=stage == "train")
-        loss = wE * torch.mean(((out[K.ENERGY] - batch[K.ENERGY]) / self.scale) ** 2)
-        if K.FORCES in out:
-            loss = loss + wF * torch.mean(((out[K.FORCES] - batch[K.FORCES]) / self.scale) ** 2)
+        loss = energy_force_loss(out, batch, self.scale, wE, wF)
         n = int(batch[K.N_ATOMS].shape[0])
         self.log(f"{stage}_loss", loss.detach(), batch_size=n, prog_bar=stage != "test", on_epoch=True,
                  on_step=False, sync_dist=True)  # averaged over the processes of a multi-process (DDP) run

@@ -1,0 +1,255 @@
+"""On-the-fly learning MD: a committee labels the steps it is unsure of and learns from them as the run goes.
+
+The reference here is a "teacher" (a tiny seeded bpnn with small forces, so that random weights
+make no violent dynamics) and the model a "student" made from it by perturbing its weights: the
+loop's mechanics are real and cheap. One reference call per labelled step, one fine-tune per label,
+a resume that repeats nothing, a budget that stops labelling, an energy log whose total less the
+model updates' jumps is conserved.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase.build import molecule
+from ase.calculators.calculator import Calculator, all_changes
+from ase.io import read
+from ase.io.trajectory import Trajectory
+from click.testing import CliRunner
+
+from mlcalc import MLCalc
+from mlcalc.data.structure_files import file_sha256
+from mlcalc.md import LearnSettings, MDSettings, read_energy_log
+from mlcalc.modelfile import read_manifest, save_model
+from mlcalc.testing import tiny_potential
+
+from mlcalc.potentials.training.finetune import frames_sha256
+from mlcalc.potentials.training.on_the_fly import run_learning_md
+from mlcalc.potentials.training.on_the_fly.committee import Committee, perturbed
+from mlcalc.potentials.training.on_the_fly.learner import Learner, _read_frames
+
+MD = dict(steps=36, interval=3, temperature=300, bond_stretch=None)
+LEARN = dict(reference="emt", members=2, init_steps=5, update_steps=5, lr=5e-3, calibration=2, calibration_interval=10,
+             min_gap=4, target_error=6e-4)
+
+
+class Teacher(Calculator):
+    """The reference: a tiny bpnn in float64; counts its calls; raises KeyboardInterrupt at call ``kill_at``."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, model, kill_at: int | None = None):
+        super().__init__()
+        self.inner = MLCalc(model, dtype=torch.float64)
+        self.calls, self.kill_at = 0, kill_at
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if self.kill_at is not None and self.calls + 1 == self.kill_at:
+            raise KeyboardInterrupt
+        self.calls += 1
+        copy = self.atoms.copy()
+        copy.calc = self.inner
+        self.results = {"energy": copy.get_potential_energy(), "forces": copy.get_forces()}
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    return tiny_potential("bpnn", elements=(1, 6, 8), seed=1, energy_scale=0.1)
+
+
+@pytest.fixture(scope="module")
+def student(teacher, tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("student") / "student.mlc", perturbed(teacher, 0.3, seed=7, member=0))
+
+
+def learn_md(student, teacher, out, md=None, learn=None, reference=None, **options):
+    reference = reference or Teacher(teacher)
+    result = run_learning_md(student, molecule("CH3OH"), MDSettings(**{**MD, **(md or {})}),
+                             LearnSettings(**{**LEARN, **(learn or {})}), out, reference_calculator=reference,
+                             **options)
+    return result, reference
+
+
+BATCHED = {"md": {"engine": "torchsim", "steps": 24}, "replicas": 2}
+
+
+@pytest.fixture(scope="module")
+def learned(student, teacher, tmp_path_factory):
+    """A run with the auto threshold: (result, reference calls)."""
+    result, reference = learn_md(student, teacher, tmp_path_factory.mktemp("learned") / "run")
+    return result, reference.calls
+
+
+@pytest.fixture(scope="module")
+def batched(student, teacher, tmp_path_factory):
+    """Two replicas in one TorchSim batch: (result, reference calls)."""
+    pytest.importorskip("torch_sim")
+    result, reference = learn_md(student, teacher, tmp_path_factory.mktemp("batched") / "run", **BATCHED)
+    return result, reference.calls
+
+
+def test_a_step_above_the_threshold_is_held_labelled_once_and_learned_once(student, teacher, tmp_path, monkeypatch):
+    probe, _ = learn_md(student, teacher, tmp_path / "probe", md={"interval": 1}, learn={"threshold": 10.0})
+    u = probe.runs[0].log["uncertainty_eV_per_A"]
+    threshold = 0.5 * (u[1] + u.max())
+    first = int(np.argmax(u > threshold))
+    assert 1 < first < MD["steps"] and probe.summary["reference_calls"] == 1
+    fits = []  # the reference calls made when each fit began
+    reference = Teacher(teacher)
+    original = Committee.fit
+    monkeypatch.setattr(Committee, "fit", lambda self, *a, **k: fits.append(reference.calls) or original(self, *a, **k))
+    run, _ = learn_md(student, teacher, tmp_path / "run", md={"interval": 1},
+                      learn={"threshold": threshold, "min_gap": 1, "update_energy": "jump"}, reference=reference)
+    calls = np.genfromtxt(tmp_path / "run" / "learning.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert calls["step"][1] == first and list(calls["step"]).count(first) == 1  # one reference call at that step
+    assert fits[:2] == [1, 2] and fits.count(2) == 1  # the start frame's fit, then one fit after the second call
+    assert fits == list(range(1, reference.calls + 1))  # one fit per reference call
+    assert calls["uncertainty_eV_per_A"][1] == pytest.approx(u[first], rel=1e-6)
+    log = run.runs[0].log
+    assert log["labelled"][first] == 1 and log["labelled"][1:first].sum() == 0 and log["labelled"][0] == 1
+    before = {k: v[:first] for k, v in log.items()}  # the model alone stepped until then: the probe's run
+    for key in ("potential_eV", "kinetic_eV", "uncertainty_eV_per_A"):
+        np.testing.assert_array_equal(before[key], probe.runs[0].log[key][:first])
+    assert log["uncertainty_eV_per_A"][first] != u[first]  # recorded after the update, from the held state
+    assert log["model_update_eV"][first - 1] == 0 and log["model_update_eV"][first] != 0
+
+
+def test_learning_lowers_the_uncertainty_on_the_labelled_frames(learned, student):
+    result, calls = learned
+    s = result.summary
+    assert s["reference_calls"] == calls >= 4 and s["threshold"]["mode"] == "auto" and s["threshold"]["pairs"] >= 3
+    labelled = _read_frames(result.out_dir / "learning" / "reference.traj")[:calls]
+    before = np.array([f.info["uncertainty"] for f in labelled[1:]])
+    calc = MLCalc.load(result.model)
+    after = []
+    for frame in labelled[1:]:
+        atoms = frame.copy()
+        atoms.calc = calc
+        atoms.get_forces()
+        after.append(calc.results["uncertainty"])
+    assert np.mean(after) < 0.5 * np.mean(before)
+    assert s["labelled_uncertainty_after_eV_per_A"] < s["labelled_uncertainty_before_eV_per_A"]
+    record = read_manifest(result.model)["on_the_fly"]
+    assert record["parent"]["sha256"] == file_sha256(student) and record["frames"]["count"] == calls
+    assert record["frames"]["sha256"] == frames_sha256(labelled) and record["updates"] == calls - 1
+    assert len(read(result.labelled, ":")) == calls
+    assert s["wall_time_s"]["reference"] > 0 and s["wall_time_s"]["finetune"] > 0 and s["wall_time_s"]["model"] > 0
+    assert s["share_of_steps"] == pytest.approx(calls / MD["steps"])
+
+
+def test_the_nve_energy_log_stays_meaningful_across_model_updates(learned, student, teacher, tmp_path):
+    """update_energy jump: the total jumps at each update by what the log records; conserve (default): the momenta
+    take up each update's potential-energy change and the total itself stays."""
+    jumped, _ = learn_md(student, teacher, tmp_path / "jump", learn={"update_energy": "jump"})
+    log = jumped.runs[0].log
+    jumps = np.diff(np.concatenate([[0.0], log["model_update_eV"]]))
+    conserved = log["total_eV"] - log["model_update_eV"]
+    assert np.count_nonzero(jumps) >= 3
+    assert np.ptp(conserved) < 0.05 * np.abs(jumps).max()  # the jumps, not the dynamics, move the total
+    assert np.ptp(log["total_eV"]) > 0.5 * np.abs(jumps).max()
+    slope = np.polyfit(log["time_ps"], conserved, 1)[0] * 1000 / 6  # meV/atom/ps, methanol's six atoms
+    assert jumped.runs[0].drift == pytest.approx(slope)
+    result, calls = learned
+    kept = result.runs[0].log
+    assert calls == jumped.summary["reference_calls"] and not kept["model_update_eV"].any()
+    assert np.ptp(kept["total_eV"]) < 0.05 * np.abs(jumps).max()
+    assert not np.allclose(kept["kinetic_eV"], log["kinetic_eV"])  # the momenta were scaled
+
+
+@pytest.mark.parametrize("uninterrupted", ["learned", "batched"])
+def test_a_killed_run_resumes_to_the_same_labels_and_trajectory(uninterrupted, student, teacher, tmp_path, monkeypatch,
+                                                                 request):
+    done, calls = request.getfixturevalue(uninterrupted)
+    options = BATCHED if uninterrupted == "batched" else {}
+    steps = read_energy_log(done.runs[0].out_dir / "energies.csv")["step"]
+    labels = [int(f.info["step"]) for f in _read_frames(done.out_dir / "learning" / "reference.traj")]
+    kill_step = next(s for s in steps if s > labels[2])  # the commit after the third label: killed before it
+    committed = sum(step <= max(s for s in steps if s < kill_step) for step in labels)  # in the last commit
+    made = sum(step <= kill_step for step in labels)  # labelled before the kill
+    commit = Learner.commit
+
+    def killed(self):
+        if self.step == kill_step:
+            raise KeyboardInterrupt
+        commit(self)
+
+    monkeypatch.setattr(Learner, "commit", killed)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        learn_md(student, teacher, out, **options)
+    state = json.loads((out / "learning" / "state.json").read_text())
+    assert state["labelled"] == committed < made == len(_read_frames(out / "learning" / "reference.traj"))
+    monkeypatch.setattr(Learner, "commit", commit)
+    resumed, reference = learn_md(student, teacher, out, resume=True, **options)
+    assert reference.calls == calls - made  # the labels made after the last commit were found again, not recomputed
+    assert (out / "labelled.extxyz").read_bytes() == (done.out_dir / "labelled.extxyz").read_bytes()
+    for run, twin in zip(resumed.runs, done.runs):
+        assert (run.out_dir / "energies.csv").read_bytes() == (twin.out_dir / "energies.csv").read_bytes()
+        with Trajectory(run.trajectory) as a, Trajectory(twin.trajectory) as b:
+            assert len(a) == len(b)
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x.positions, y.positions)
+                np.testing.assert_array_equal(x.get_momenta(), y.get_momenta())
+    assert resumed.summary["reference_calls"] == calls
+
+
+@pytest.mark.parametrize("on_budget", ["continue", "stop"])
+def test_the_budget_stops_labelling_and_the_summary_says_so(on_budget, student, teacher, tmp_path):
+    result, reference = learn_md(student, teacher, tmp_path / "run", md={"steps": 24},
+                                 learn={"threshold": 1e-6, "max_calls": 3, "min_gap": 2, "on_budget": on_budget})
+    s = json.loads((tmp_path / "run" / "learning.json").read_text())
+    assert reference.calls == s["reference_calls"] == 3 and s["budget_spent"]
+    assert s["budget_spent_at_step"] == 6 and s["on_budget"] == on_budget  # labels at 0, 2, 4; step 6 is refused
+    run = result.runs[0]
+    if on_budget == "continue":
+        assert run.status == "completed" and run.steps_done == 24 and s["unlabelled_steps_above_threshold"] == 20
+    else:
+        assert run.status == "stopped" and "budget of 3 reference calls is spent and step 6" in run.message
+        assert run.steps_done == 6 and s["runs"][0]["status"] == "stopped"
+    assert result.model.exists() and read_manifest(result.model)["on_the_fly"]["frames"]["count"] == 3
+
+
+def test_replicas_share_the_labels_and_the_committee_on_torchsim(batched):
+    result, calls = batched
+    s = result.summary
+    assert [r.status for r in result.runs] == ["completed", "completed"]
+    assert {0, 1} <= set(s["call_systems"]) and calls == s["reference_calls"]
+    for k, run in enumerate(result.runs):
+        assert run.out_dir == result.out_dir / f"replica-{k:03d}"
+        assert run.log["labelled"].sum() == s["call_systems"].count(k)
+        assert not run.log["model_update_eV"].any()
+        assert np.ptp(run.log["total_eV"]) < 0.05 * np.ptp(run.log["potential_eV"])  # every replica's energy kept
+
+
+def test_cli_md_learn(student, tmp_path):
+    from mlcalc.cli import main
+
+    out = tmp_path / "run"
+    args = ["md", str(student), "ethanol", "--steps", "6", "--interval", "3", "--bond-stretch", "none", "--out", str(out),
+            "--no-progress", "--learn", "emt", "--max-calls", "1", "--members", "2"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "1 emt calls" in result.output and "learned.mlc" in result.output
+    assert json.loads((out / "learning.json").read_text())["budget_spent"]
+    bad = CliRunner().invoke(main, args[:-6] + ["--threshold", "x"])
+    assert bad.exit_code == 2 and "--threshold needs --learn" in bad.output
+    bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])
+    assert bad.exit_code == 2 and "threshold must be auto or a number > 0 (eV/Å), got '-1'" in bad.output
+    bad = CliRunner().invoke(main, ["md", "gfn2-xtb"] + args[2:] + ["--overwrite"])
+    assert bad.exit_code == 2 and "gfn2-xtb is a reference method" in bad.output
+
+
+def test_an_ensemble_file_brings_its_own_members(teacher, tmp_path):
+    from mlcalc.model import create_model
+
+    members = [perturbed(teacher, 0.3, seed=7, member=j) for j in range(3)]
+    path = save_model(tmp_path / "ensemble.mlc", create_model("ensemble", members=members))
+    result, reference = learn_md(path, teacher, tmp_path / "run", md={"steps": 6}, learn={"threshold": 1.0})
+    s = result.summary
+    assert s["members"] == 3 and reference.calls == 1  # the start frame only
+    assert s["threshold"]["pairs"] == 1  # an ensemble's own spread at the start frame counts as a calibration pair
+    start = read(result.labelled, 0)
+    assert start.info["uncertainty"] > 0 and start.info["reason"] == "start"
+    assert read_manifest(result.model)["on_the_fly"]["parent"]["kind"] == "ensemble"
