@@ -87,9 +87,10 @@ def test_least_squares_nearest_to_a_start(ethanols):
     assert plain[1] == pytest.approx(mean * 6 / 41)  # minimum norm: the total spread by count
 
 
-def test_one_molecule_training_transfers_with_isolated_atoms(tmp_path, xtb_frames):
+def test_one_molecule_training_transfers_with_isolated_atoms(tmp_path, xtb_frames, trained_tiny_model):
     """A tiny ET trained on ethanol only: its n-propanol and methanol energies are off by ~20 eV with
-    least-squares atomrefs, and by about 1 eV with the GFN2-xTB isolated atoms (frames say gfn2-xtb)."""
+    least-squares atomrefs, and by about 1 eV with the GFN2-xTB isolated atoms (frames say gfn2-xtb). The
+    isolated-atom model is the session's ``trained_tiny_model`` (the same network and frames, atomref auto)."""
     from mlcalc import MLCalc
     from mlcalc.potentials.training.config import TrainConfig
     from mlcalc.data.xtb import xtb_calculator
@@ -100,14 +101,16 @@ def test_one_molecule_training_transfers_with_isolated_atoms(tmp_path, xtb_frame
     for atoms in targets:
         atoms.calc = xtb_calculator()
         reference.append(atoms.get_potential_energy())
+    config = TrainConfig.model_validate({
+        "name": "least_squares", "seed": 0,
+        "data": {"path": xtb_frames, "train": 36, "val": 6, "test": 6, "atomref": "least_squares"},
+        "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
+                  "hyperparameters": {"hidden_channels": 32, "num_layers": 1, "num_rbf": 16, "num_heads": 2}},
+        "optim": {"epochs": 30, "batch_size": 4, "lr": 5e-3}, "out_dir": tmp_path / "least_squares",
+        "progress": False})
     errors, manifests = {}, {}
-    for method in ("least_squares", "auto"):
-        config = TrainConfig.model_validate({
-            "name": method, "seed": 0, "data": {"path": xtb_frames, "train": 36, "val": 6, "test": 6, "atomref": method},
-            "model": {"kind": "torchmdnet-et", "cutoff": 4.0,
-                      "hyperparameters": {"hidden_channels": 32, "num_layers": 1, "num_rbf": 16, "num_heads": 2}},
-            "optim": {"epochs": 30, "batch_size": 4, "lr": 5e-3}, "out_dir": tmp_path / method, "progress": False})
-        calc = MLCalc.load(train(config).model_path, dtype="float64")
+    for method, path in (("least_squares", train(config).model_path), ("auto", trained_tiny_model)):
+        calc = MLCalc.load(path, dtype="float64")
         manifests[method] = calc.manifest["normalisation"]["atomref"]
         errors[method] = np.array([calc.predict([a.copy()])["energy"][0] - e for a, e in zip(targets, reference)])
     assert manifests["least_squares"]["method"] == "least_squares"

@@ -16,7 +16,8 @@ pytest.importorskip("rdkit")
 
 from mlcalc.data.frame_folder import FrameFolder, read_frame_folder  # noqa: E402
 from mlcalc.potentials.training.broad_set import broad_set_settings, generate_broad_set  # noqa: E402
-from mlcalc.potentials.training.broad_set.molecules import held_out_smiles, select_molecules  # noqa: E402
+from mlcalc.potentials.training.broad_set.molecules import (  # noqa: E402
+    held_out_smiles, sample_molecules, select_molecules)
 
 #: a few cheap frames per molecule: 2 temperatures x 2 frames after 20 steps, 10 steps apart
 TINY = {"frames_per_temperature": 2, "temperatures": [300, 600], "thermalise": 20, "interval": 10}
@@ -72,27 +73,52 @@ def test_exclude_adds_smiles_and_the_sample_grows_as_a_prefix(qm9_env):
     assert "held out" in skipped[first[0].qm9_id]
 
 
-def test_ray_with_two_workers_gives_the_in_process_frames(qm9_env, tmp_path):
-    pytest.importorskip("ray")
-    settings = broad_set_settings({"molecules": 3, **TINY})
-    generate_broad_set(settings, tmp_path / "local", engine="local", progress=False, echo=lambda s: None)
-    summary = generate_broad_set(settings, tmp_path / "ray", engine="ray", workers=2, progress=False,
-                                 echo=lambda s: None)
-    assert summary.done == 3 and summary.frames == 3 * 4
-    local, ray = FrameFolder(tmp_path / "local"), FrameFolder(tmp_path / "ray")
-    assert sorted(local.keys) == sorted(ray.keys)
-    for key in local.keys:
-        a, b = local.shard(key), ray.shard(key)
+@pytest.fixture(scope="module")
+def six_in_process(tmp_path_factory, qm9_cache):
+    """The TINY broad set of 6 molecules made in process: what the Ray run and the killed-and-resumed run must give.
+    A sample grows as a prefix and each molecule has its own seed: its first 3 molecules are the 3-molecule set."""
+    out = tmp_path_factory.mktemp("six-in-process")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLCALC_CACHE", str(qm9_cache))
+        generate_broad_set(broad_set_settings({"molecules": 6, **TINY}), out, engine="local", progress=False,
+                           echo=lambda s: None)
+    return FrameFolder(out)
+
+
+def _assert_same_shards(folder: FrameFolder, reference: FrameFolder, keys) -> None:
+    for key in keys:
+        a, b = reference.shard(key), folder.shard(key)
+        assert a.keys() == b.keys(), key
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=f"{key} {name}")
 
 
+def test_ray_with_two_workers_gives_the_in_process_frames(qm9_env, tmp_path, six_in_process):
+    pytest.importorskip("ray")
+    settings = broad_set_settings({"molecules": 3, **TINY})
+    summary = generate_broad_set(settings, tmp_path / "ray", engine="ray", workers=2, progress=False,
+                                 echo=lambda s: None)
+    assert summary.done == 3 and summary.frames == 3 * 4
+    ray = FrameFolder(tmp_path / "ray")
+    first_three = [job.key for job in sample_molecules(3, settings.seed, settings.max_heavy_atoms, settings.exclude)]
+    assert sorted(ray.keys) == sorted(first_three) and set(first_three) <= set(six_in_process.keys)
+    _assert_same_shards(ray, six_in_process, ray.keys)
+
+
+def _broad_args(out, molecules: int) -> list[str]:
+    return ["data", "broad", "--out", str(out), "--engine", "local", "--molecules", str(molecules), "--no-progress",
+            *[f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]]
+
+
 def _generate_cli(out, molecules: int) -> list[str]:
-    return [sys.executable, "-m", "mlcalc.cli", "data", "broad", "--out", str(out), "--engine", "local",
-            "--molecules", str(molecules), "--no-progress", *[f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]]
+    return [sys.executable, "-m", "mlcalc.cli", *_broad_args(out, molecules)]
 
 
-def test_a_killed_generation_resumes_without_duplicate_or_missing_molecules(qm9_env, tmp_path):
+def test_a_killed_generation_resumes_without_duplicate_or_missing_molecules(qm9_env, tmp_path, six_in_process):
+    from click.testing import CliRunner
+
+    from mlcalc.cli import main
+
     out, n = tmp_path / "killed", 6
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.Popen(_generate_cli(out, n), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -106,18 +132,15 @@ def test_a_killed_generation_resumes_without_duplicate_or_missing_molecules(qm9_
     run.wait()
     interrupted = len(FrameFolder(out).keys)
     assert 2 <= interrupted < n
-    refused = subprocess.run(_generate_cli(out, n), env=env, capture_output=True, text=True)
-    assert refused.returncode == 2 and "--resume" in refused.stderr
+    refused = CliRunner().invoke(main, _broad_args(out, n))  # in process: the same refusal without a new interpreter
+    assert refused.exit_code == 2 and "--resume" in refused.stderr
     subprocess.run(_generate_cli(out, n) + ["--resume"], env=env, check=True, capture_output=True)
-    generate_broad_set(broad_set_settings({"molecules": n, **TINY}), tmp_path / "whole", engine="local",
-                       progress=False, echo=lambda s: None)
-    resumed, whole = FrameFolder(out), FrameFolder(tmp_path / "whole")
+    resumed = FrameFolder(out)
     lines = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     done = [line["key"] for line in lines if line["status"] == "done"]
     assert len(done) == len(set(done)) == n, "a molecule is missing or was written twice"
-    assert sorted(resumed.keys) == sorted(whole.keys)
-    for key in whole.keys:
-        np.testing.assert_array_equal(resumed.shard(key)["forces"], whole.shard(key)["forces"])
+    assert sorted(resumed.keys) == sorted(six_in_process.keys)
+    _assert_same_shards(resumed, six_in_process, six_in_process.keys)
     assert "already holds" in refused.stderr
 
 

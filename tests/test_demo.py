@@ -11,7 +11,7 @@ from mlcalc.cli import main
 def test_demo_runs_and_reports(tmp_path):
     pytest.importorskip("tblite")
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--steps", "200", "--no-progress"])
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--steps", "100", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert str(out / "report.html") in result.output
     saved = json.loads((out / "results.json").read_text())

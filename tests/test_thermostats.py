@@ -25,7 +25,7 @@ from mlcalc.md.torchsim_stepper import TorchSimStepper  # noqa: E402
 
 
 def _copper(a: float = 3.61) -> "Atoms":  # noqa: F821
-    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(3)  # 108 atoms
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(2)  # 32 atoms (108 held the same margins at 3x the cost)
     atoms.calc = EMT()
     return atoms
 
@@ -45,7 +45,7 @@ def test_ase_nose_hoover_holds_the_temperature_and_its_conserved_energy():
         temperatures.append(atoms.get_temperature())
         conserved.append(stepper.integrator.get_conserved_energy())
     assert np.mean(temperatures[300:]) == pytest.approx(300, rel=0.1)
-    assert np.ptp(conserved) / len(atoms) < 2e-4  # eV/atom, while the kinetic energy swings by ~0.02 eV/atom
+    assert np.ptp(conserved) / len(atoms) < 2e-4  # eV/atom, while the kinetic energy swings by ~0.05 eV/atom
 
 
 def test_torchsim_nose_hoover_holds_each_replicas_temperature_and_its_conserved_energy():

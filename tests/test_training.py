@@ -119,7 +119,7 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path, xtb_fram
     import time
 
     path = _config(tmp_path, xtb_frames)
-    cmd = [sys.executable, "-m", "mlcalc.cli", "train", str(path), "--set", "optim.epochs=30"]
+    cmd = [sys.executable, "-m", "mlcalc.cli", "train", str(path), "--set", "optim.epochs=12"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
@@ -132,9 +132,9 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tmp_path, xtb_fram
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["epochs"] == 30
+    assert metrics["epochs"] == 12
     assert (tmp_path / "run" / "tiny.mlc").exists()
-    assert "epoch 30/30" in done.stdout and "val_loss" in done.stdout
+    assert "epoch 12/12" in done.stdout and "val_loss" in done.stdout
     whole = subprocess.run(cmd + ["--set", f"out_dir={tmp_path / 'whole'}"], capture_output=True, text=True,
                            timeout=600)
     assert whole.returncode == 0, whole.stderr[-3000:]
