@@ -23,7 +23,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-# every test, including any marked slow (none at present: the whole suite runs in `make test`)
+# every test, including those marked slow (`pytest -m slow --collect-only` lists them): the shipped models' 1-ps NVE,
+# the kill tests of transfer studies and searches, parallel ensemble members, a local Ray search, UMAP of transfer frames
 test-all: setup
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 

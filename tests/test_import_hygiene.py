@@ -29,12 +29,29 @@ def test_light_imports_load_no_torch_and_no_model(code):
     assert _loaded_after(code) == set()
 
 
-def test_the_calculator_loads_models_only_through_the_registry():
-    loaded = _loaded_after("from mlcalc import MLCalc")
+@pytest.fixture(scope="module")
+def model_loads():
+    """One fresh interpreter (one start instead of three): the modules of torch and HEAVY loaded after
+    ``from mlcalc import MLCalc``, then after ``MLCalc.load('ethanol-et')``, then an ethanol-tensornet energy;
+    ``(after_import, after_load, completed process)``."""
+    code = ("import sys\n"
+            f"def loaded(): return ' '.join(m for m in sys.modules if m == 'torch' or m.startswith({HEAVY!r}))\n"
+            "from mlcalc import MLCalc\nprint('IMPORT:', loaded())\n"
+            "MLCalc.load('ethanol-et')\nprint('LOAD:', loaded())\n"
+            "from mlcalc.data import load_molecule\na = load_molecule('ethanol')\n"
+            "a.calc = MLCalc.load('ethanol-tensornet')\nprint('ENERGY:', a.get_potential_energy())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split(":", 1) for line in out.stdout.splitlines() if line.startswith(("IMPORT:", "LOAD:")))
+    return set(lines["IMPORT"].split()), set(lines["LOAD"].split()), out
+
+
+def test_the_calculator_loads_models_only_through_the_registry(model_loads):
+    loaded, after_load, _ = model_loads
     assert "torch" in loaded and "torchmdnet" not in loaded
     assert not any(m.startswith("mlcalc.potentials") for m in loaded)
-    loaded = _loaded_after("from mlcalc import MLCalc; MLCalc.load('ethanol-et')")
-    assert "mlcalc.potentials.torchmdnet" in loaded and "torchmdnet" in loaded
+    assert "mlcalc.potentials.torchmdnet" in after_load and "torchmdnet" in after_load
 
 
 def test_import_changes_no_global_state():
@@ -57,16 +74,16 @@ def test_import_changes_no_global_state():
     assert "clean" in out.stdout
 
 
-def test_loading_a_torchmdnet_model_prints_no_warp_cuda_warning():
+def test_loading_a_torchmdnet_model_prints_no_warp_cuda_warning(model_loads):
     """warp's C-level 'Could not find or load the NVIDIA CUDA driver' line is dropped where mlcalc imports
-    torchmd-net (on a machine with a driver warp prints nothing of the kind anyway)."""
-    for args in (["-m", "mlcalc.cli", "info", "ethanol-et"],
-                 ["-c", "from mlcalc import MLCalc; from mlcalc.data import load_molecule; a = load_molecule('ethanol');"
-                        "a.calc = MLCalc.load('ethanol-tensornet'); print(a.get_potential_energy())"]):
-        out = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    torchmd-net (on a machine with a driver warp prints nothing of the kind anyway): `mlcalc info`, and loading ET
+    and TensorNet models and computing an energy (``model_loads``)."""
+    info = subprocess.run([sys.executable, "-m", "mlcalc.cli", "info", "ethanol-et"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for out in (info, model_loads[2]):
         assert out.returncode == 0, out.stderr[-2000:]
         assert "Could not find or load the NVIDIA CUDA driver" not in out.stderr, out.stderr
+    assert "ENERGY:" in model_loads[2].stdout
 
 
 def test_stderr_without_drops_only_the_named_line():

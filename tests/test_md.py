@@ -73,8 +73,8 @@ def test_nve_with_a_trained_tiny_model_conserves_energy(trained_tiny_model, etha
 
 def test_langevin_holds_the_temperature(tiny_et_calc, ethanol, tmp_path):
     ethanol.calc = tiny_et_calc
-    settings = MDSettings(steps=800, timestep=1.0, temperature=600, ensemble="langevin", friction=0.1, interval=5,
-                          bond_stretch=None)
+    settings = MDSettings(steps=400, timestep=1.0, temperature=600, ensemble="langevin", friction=0.1, interval=5,
+                          bond_stretch=None)  # late mean 594 K (605 K on 800 steps)
     result = run_md(ethanol, settings, tmp_path)
     assert result.drift is None
     late = result.log["temperature_K"][len(result.log["temperature_K"]) // 3:]
