@@ -24,17 +24,30 @@ from mlcalc.cli.options import (config_overrides, set_option, shortcut_option, s
               help="processes (CPU) or GPUs to train on; with --strategy ddp, data-parallel")
 @click.option("--strategy", type=click.Choice(["auto", "ddp"]), default="auto", show_default=True,
               help="ddp: Lightning's distributed data parallel (gloo on CPU)")
+@click.option("--export-best", "export_best", type=click.Path(dir_okay=False),
+              help="do not train: write the best checkpoint so far of the run in the config's out_dir to this .mlc "
+                   "file, with its validation and test errors (also while that run is still training)")
 @wandb_flags
 def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...], seeds: int,
-          jobs: int, devices: int, strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None) -> None:
+          jobs: int, devices: int, strategy: str, use_wandb: bool, wandb_online: bool, wandb_project: str | None,
+          export_best: str | None) -> None:
     """Train a model from a YAML CONFIG and export it as .mlc."""
     from mlcalc.potentials.training import train as run_training
     from mlcalc.potentials.training.config import load_config
 
     from mlcalc.errors import check_resume_or_overwrite
 
-    check_resume_or_overwrite(resume, overwrite, "training run")
     changes = config_overrides(overrides)
+    if export_best is not None:
+        from mlcalc.potentials.training.train import export_best_checkpoint
+
+        if resume or seeds > 1 or jobs > 1 or devices > 1 or use_wandb:
+            raise click.UsageError("--export-best only exports a checkpoint: give it without --resume, --seeds, "
+                                   "--jobs, --devices and --wandb (--overwrite replaces an existing file)")
+        result = export_best_checkpoint(load_config(config, changes), export_best, overwrite=overwrite)
+        _report(result)
+        return
+    check_resume_or_overwrite(resume, overwrite, "training run")
     if "data.subset" in shortcuts_given():
         source = load_config(config, {k: v for k, v in changes.items() if k != "data.subset"}).data.source
         if source != "qm9":
@@ -50,13 +63,22 @@ def train(config: str, resume: bool, overwrite: bool, overrides: tuple[str, ...]
     else:
         result = run_training(cfg, resume=resume, overwrite=overwrite, wandb=wandb, devices=devices,
                               strategy=strategy)
-    test = result.metrics["test"]
-    click.echo(f"model: {result.model_path}")
-    errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
-    count = test.get("frames", test.get("structures"))
-    click.echo(f"test {errors} ({count} structures); training wall time {result.metrics['train_wall_time_s']:.0f} s"
-               + (f", CPU time {result.metrics['train_cpu_time_s']:.0f} s" if "train_cpu_time_s" in result.metrics else ""))
+    _report(result)
     for key, spread in result.metrics.get("seed_spread", {}).items():
         if "_mae_" in key:
             click.echo(f"{seeds} seeds: {key} {spread['mean']:.4g} ± {spread['std']:.2g} (min {spread['min']:.4g}, "
                        f"max {spread['max']:.4g})")
+
+
+def _report(result) -> None:
+    """The model path and its test errors (and training times, when it was trained in this run)."""
+    test, metrics = result.metrics["test"], result.metrics
+    click.echo(f"model: {result.model_path}")
+    errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
+    count = test.get("frames", test.get("structures"))
+    if "train_wall_time_s" in metrics:
+        times = f"; training wall time {metrics['train_wall_time_s']:.0f} s" + (
+            f", CPU time {metrics['train_cpu_time_s']:.0f} s" if "train_cpu_time_s" in metrics else "")
+    else:
+        times = f"; best checkpoint after {metrics['epochs']} epochs ({metrics['optimizer_steps']} optimizer steps)"
+    click.echo(f"test {errors} ({count} structures){times}")

@@ -33,7 +33,7 @@ from .fit import TrainResult, fit
 from .out_dir import training_folder
 from .task import PotentialTask
 
-__all__ = ["train", "TrainResult", "test_metrics"]
+__all__ = ["train", "export_best_checkpoint", "TrainResult", "test_metrics"]
 
 
 def _ensure_data(config: TrainConfig) -> Path:
@@ -152,8 +152,40 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, wa
         return _train_energy_model(config, resume, wandb=wandb, devices=devices, strategy=strategy)
 
 
+def export_best_checkpoint(config: TrainConfig, path: Path, overwrite: bool = False) -> TrainResult:
+    """Write the best validation checkpoint of the run in ``config.out_dir`` to ``path`` (.mlc), tested, without
+    training: the model so far of a run that is still training (its folder is only read) or was stopped.
+
+    Energy models (``data.source: file``, gradient-trained) only.
+    """
+    from mlcalc.errors import OutputExistsError
+
+    path, checkpoint = Path(path), Path(config.out_dir) / "checkpoints" / "best.ckpt"
+    if config.data.source != "file":
+        raise ValueError(f"exporting a checkpoint works for energy models (data.source: file); "
+                         f"this config has data.source: {config.data.source}")
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"no checkpoint to export: {checkpoint} does not exist (train first)")
+    if path.suffix != ".mlc":
+        raise ValueError(f"the exported model file must end in .mlc, got {path}")
+    if path.resolve() == (Path(config.out_dir) / f"{config.name}.mlc").resolve():
+        raise ValueError(f"{path} is the file the training run itself writes; export to another path")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    return _train_energy_model(config, resume=False, export_from=checkpoint, export_to=path)
+
+
+def _best_checkpoint_weights(model: torch.nn.Module, checkpoint: Path) -> dict:
+    """Load the network weights of a Lightning checkpoint into ``model``; its epoch and step counts."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in saved["state_dict"].items() if k.startswith("model.")})
+    return {"epochs": int(saved.get("epoch", -1)) + 1, "optimizer_steps": int(saved.get("global_step", 0)),
+            "exported_from_checkpoint": str(checkpoint.name)}
+
+
 def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = None, devices: int = 1,
-                        strategy: str = "auto") -> TrainResult:
+                        strategy: str = "auto", export_from: Path | None = None,
+                        export_to: Path | None = None) -> TrainResult:
     out = Path(config.out_dir)
     data_path = _ensure_data(config)
     structures, split, lazy = _training_data(config, data_path)
@@ -186,7 +218,11 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         from .wandb_log import wandb_logger
 
         logger = wandb_logger(out, wandb, json.loads(config.model_dump_json()))
-    if getattr(model, "closed_form", False):  # kernel energy models: solved on the training energies
+    if export_from is not None:  # a checkpoint of this run, exported without training
+        if getattr(model, "closed_form", False):
+            raise ValueError(f"{config.model.kind} is solved in closed form and has no checkpoints to export")
+        fitted = _best_checkpoint_weights(model, export_from)
+    elif getattr(model, "closed_form", False):  # kernel energy models: solved on the training energies
         start = time.perf_counter()
         model.fit(train_set, np.array([a.get_potential_energy() for a in train_set]),
                   forces=[a.get_forces() for a in train_set],  # used with kernel_params.force_weight > 0
@@ -202,7 +238,7 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
                **fitted, "torch_threads": torch.get_num_threads()}
     path = save_model(
-        out / f"{config.name}.mlc", model, metrics=metrics,
+        export_to or out / f"{config.name}.mlc", model, metrics=metrics,
         data={"name": d.name or data_path.name, "path": str(data_path), "size": len(structures),
               "sha256": file_sha256(data_path), "split_seed": d.split_seed,
               "splits": {k: len(v) for k, v in split.items()}, "split_by": d.split,
@@ -212,7 +248,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
         training=json.loads(config.model_dump_json()),
         **({"init_from": parent} if parent is not None else {}),
     )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if export_to is None:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if logger is not None:
         from .training_plots import loss_curves
         from .wandb_log import finish_wandb
