@@ -43,6 +43,7 @@ def test_export_best_is_the_model_training_exported(trained_tiny_model, xtb_fram
     exported = snapshot.manifest["metrics"]
     assert abs(exported["test"]["forces_mae_meV_per_A"] - tested["forces_mae_meV_per_A"]) < 1e-3
     assert exported["epochs"] >= 1 and exported["optimizer_steps"] > 0
+    assert exported["train_cpu_time_s"] > 0 and exported["train_wall_time_s"] > 0
 
 
 def test_export_best_refusals(trained_tiny_model, xtb_frames, tmp_path):

@@ -76,9 +76,8 @@ def _report(result) -> None:
     click.echo(f"model: {result.model_path}")
     errors = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if "_mae_" in k)
     count = test.get("frames", test.get("structures"))
-    if "train_wall_time_s" in metrics:
-        times = f"; training wall time {metrics['train_wall_time_s']:.0f} s" + (
-            f", CPU time {metrics['train_cpu_time_s']:.0f} s" if "train_cpu_time_s" in metrics else "")
-    else:
-        times = f"; best checkpoint after {metrics['epochs']} epochs ({metrics['optimizer_steps']} optimizer steps)"
+    times = f"; training wall time {metrics['train_wall_time_s']:.0f} s" + (
+        f", CPU time {metrics['train_cpu_time_s']:.0f} s" if "train_cpu_time_s" in metrics else "")
+    if "exported_from_checkpoint" in metrics:
+        times = f"; best checkpoint after {metrics['epochs']} epochs ({metrics['optimizer_steps']} optimizer steps{times})"
     click.echo(f"test {errors} ({count} structures){times}")

@@ -176,10 +176,14 @@ def export_best_checkpoint(config: TrainConfig, path: Path, overwrite: bool = Fa
 
 
 def _best_checkpoint_weights(model: torch.nn.Module, checkpoint: Path) -> dict:
-    """Load the network weights of a Lightning checkpoint into ``model``; its epoch and step counts."""
+    """Load the network weights of a Lightning checkpoint into ``model``; its epoch and step counts and the
+    training's wall and CPU time up to it (s)."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model.load_state_dict({k.removeprefix("model."): v for k, v in saved["state_dict"].items() if k.startswith("model.")})
+    times = saved.get("callbacks", {})
     return {"epochs": int(saved.get("epoch", -1)) + 1, "optimizer_steps": int(saved.get("global_step", 0)),
+            "train_wall_time_s": round(times.get("Timer", {}).get("time_elapsed", {}).get("train", 0.0), 1),
+            "train_cpu_time_s": round(times.get("CPUBudget", {}).get("used_s", 0.0), 1),
             "exported_from_checkpoint": str(checkpoint.name)}
 
 
