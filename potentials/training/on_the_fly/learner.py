@@ -7,10 +7,13 @@ records it: a step above the threshold (or, while an auto threshold calibrates, 
 ``calibration_interval`` steps) is held, labelled by the reference, every member is fitted on all
 labelled frames, the stepper recomputes every system's forces with the new weights
 (``Stepper.refresh``) and the state goes on to the folder. An update changes each system's potential
-energy at its positions (new model minus old); in NVE with ``update_energy: conserve`` the system's
-momenta are scaled so that its total energy stays (``Stepper.scale_momenta``), else (``jump``, or a
-change larger than the kinetic energy) the total jumps and the jump is added to the folder's
-``model_update_eV`` (energy-log column): an NVE run conserves ``total_eV - model_update_eV``.
+energy at its positions (new model minus old). In NVE the system's momenta are then scaled
+(``Stepper.scale_momenta``) so that its total energy changes by what the update changed the start
+geometry's potential energy (``update_energy: anchor``: the run keeps the total energy its start state
+has on the current model) or not at all (``conserve``); with ``jump``, or when the kinetic energy
+cannot pay for the change, the momenta stay and the total jumps by the potential-energy change. Each
+total's jump is added to the folder's ``model_update_eV`` (energy-log column): an NVE run conserves
+``total_eV - model_update_eV``.
 
 **Resume.** The run folders checkpoint at every saved frame, and at the next step :meth:`commit`
 writes ``learning/state.json`` (atomically): the learner's state (labelled count, committee
@@ -72,7 +75,8 @@ class Learner:
         self.reference, self.parent, self.device, self.dtype = reference, parent, device, dtype
         self.frames: list[Atoms] = []  # the labelled frames, in order
         self.cache: dict[int, list[Atoms]] = {}  # label number -> reference results of an earlier process
-        self.threshold = Threshold.from_settings(learn.threshold, learn.target_error, learn.calibration)
+        self.threshold = Threshold.from_settings(learn.threshold, learn.target_error, learn.calibration,
+                                                 learn.calibration_window)
         self.committee: Committee | None = None
         self.last_label = [0] * n_systems
         self.step = 0
@@ -185,8 +189,12 @@ class Learner:
         forces = np.array(atoms.calc.results["forces"])
         frame = self._reference(atoms, len(self.frames), step, k, reason,
                                 lambda frame: (uncertainty, float(np.mean(np.abs(forces - frame.get_forces())))))
+        t = time.perf_counter()
         before = {j: float(self.stepper.snapshot(j).get_potential_energy())
                   for j, folder in enumerate(self.folders) if folder.running}
+        anchor = self._anchoring()
+        start_before = self._start_energy() if anchor else 0.0
+        self.times["model_s"] += time.perf_counter() - t
         t = time.perf_counter()
         s = self.learn
         loss = self.committee.fit(self.frames + [frame], s.update_steps, s.lr, s.batch_size, s.seed)
@@ -195,28 +203,44 @@ class Learner:
         self.times["finetune_s"] += fit_s
         t = time.perf_counter()
         self.stepper.refresh()
+        wanted = self._start_energy() - start_before if anchor else 0.0
         for j, energy in before.items():
-            self.folders[j].model_update_eV += self._settle(j, float(self.stepper.snapshot(j).get_potential_energy())
-                                                            - energy)
+            change = float(self.stepper.snapshot(j).get_potential_energy()) - energy
+            self.folders[j].model_update_eV += self._settle(j, change, wanted)
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
         self.last_label[k] = step
         self.threshold.add(frame.info["uncertainty"], frame.info["force_mae"])
         self._keep(frame, fit_s, loss)
 
-    def _settle(self, b: int, change: float) -> float:
+    def _anchoring(self) -> bool:
+        return self.learn.update_energy == "anchor" and self.md.ensemble == "nve"
+
+    def _start_energy(self) -> float:
+        """The committee's potential energy (eV) at the start geometry (the first labelled frame)."""
+        from mlcalc.calculator import MLCalc
+
+        start = self.frames[0]
+        atoms = Atoms(start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
+        atoms.calc = MLCalc(self.committee.ensemble, dtype=self.dtype, device=self.device)
+        return float(atoms.get_potential_energy())
+
+    def _settle(self, b: int, change: float, wanted: float = 0.0) -> float:
         """After an update that changed system ``b``'s potential energy by ``change`` (eV): in NVE with
-        ``update_energy: conserve``, scale its momenta so that its total energy stays; the jump of its total
-        energy (eV) that remains (0 when conserved)."""
-        if self.learn.update_energy != "conserve" or self.md.ensemble != "nve" or change == 0:
+        ``update_energy`` anchor or conserve, scale its momenta so that its total energy changes by ``wanted``
+        (eV; anchor: the change of the start geometry's potential energy; conserve: 0). Returns the jump of its
+        total energy (eV): ``wanted``, or ``change`` when the momenta stay (jump, a thermostat, or a kinetic
+        energy that cannot pay for ``change - wanted``)."""
+        if self.learn.update_energy == "jump" or self.md.ensemble != "nve" or change == wanted:
             return change
         kinetic = float(self.stepper.snapshot(b).get_kinetic_energy())
-        if not kinetic - change > 0:
-            log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, more than "
-                        "its kinetic energy (%.3g eV): its total energy jumps", self.systems[b], change, kinetic)
+        if not kinetic - (change - wanted) > 0:
+            log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, %.3g eV more "
+                        "than its kinetic energy (%.3g eV) can give: its total energy jumps", self.systems[b], change,
+                        change - wanted, kinetic)
             return change
-        self.stepper.scale_momenta(b, float(np.sqrt((kinetic - change) / kinetic)))
-        return 0.0
+        self.stepper.scale_momenta(b, float(np.sqrt((kinetic - (change - wanted)) / kinetic)))
+        return wanted
 
     def _reference(self, atoms: Atoms, index: int, step: int, system: int, reason: str,
                    describe: Callable[[Atoms], tuple[float, float]]) -> Atoms:
@@ -252,8 +276,7 @@ class Learner:
             fh.write(",".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in row) + "\n")
         if reason == "threshold" or reason == "calibration":
             log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); threshold "
-                     "%s eV/Å", step, system, reason, uncertainty, error,
-                     "calibrating" if threshold is None else f"{threshold:.3g}")
+                     "%s", step, system, reason, uncertainty, error, self.threshold.describe())
 
     # -- commits --------------------------------------------------------------------------------------
     def commit_due(self) -> bool:
