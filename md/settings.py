@@ -202,10 +202,10 @@ class LearnSettings(CheckedSettings):
     again only ``min_gap`` steps after its last label. ``max_calls`` reference calls at most (the start
     frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
     (a system ends at its first step that would need a label). ``update_energy`` (NVE) says what an update
-    does to each system's total energy: ``anchor`` scales the momenta so that the total changes by what the
-    update changed the start state's energy (the potential energy of the start geometry): the run keeps the
-    total energy its start state has on the current model, as if it had started on it (kept as a jump
-    when the kinetic energy cannot pay for it); ``conserve`` scales them so that the total stays (the
+    does to each system's total energy: ``anchor`` scales the momenta so that the total becomes the start
+    state's (start geometry, step-0 kinetic energy) on the new model, as if the run had started on it
+    (the momenta stay when the kinetic energy cannot pay for it; a later update anchors again); ``conserve``
+    scales them so that the total stays (the
     total of the start state on the untrained committee); ``jump``: the momenta stay and the total jumps
     by the potential-energy change. Either way the energy log's ``model_update_eV`` sums the jumps, and
     ``total_eV`` less it is what NVE conserves.
@@ -232,8 +232,8 @@ class LearnSettings(CheckedSettings):
     lr: Annotated[float, _field("first learning rate of each update (AdamW, cosine decay to lr/100)", gt=0)] = 5e-4
     batch_size: Annotated[int, Field(ge=1, strict=True, description="labelled frames per optimiser step")] = 16
     update_energy: Annotated[Literal["anchor", "conserve", "jump"], Field(description=(
-        "NVE: after a model update scale the momenta so that the total energy moves with the start state's energy "
-        "on the new model (anchor) or stays (conserve), or let it jump by the potential-energy change (jump)"))] = \
+        "NVE: after a model update scale the momenta so that the total energy is the start state's on the new "
+        "model (anchor) or stays (conserve), or let it jump by the potential-energy change (jump)"))] = \
         "anchor"
     min_gap: Annotated[int, Field(ge=1, strict=True, description="steps between two labels of one system",
                                   json_schema_extra={"unit": "steps"})] = 10

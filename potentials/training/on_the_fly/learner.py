@@ -8,10 +8,10 @@ records it: a step above the threshold (or, while an auto threshold calibrates, 
 labelled frames, the stepper recomputes every system's forces with the new weights
 (``Stepper.refresh``) and the state goes on to the folder. An update changes each system's potential
 energy at its positions (new model minus old). In NVE the system's momenta are then scaled
-(``Stepper.scale_momenta``) so that its total energy changes by what the update changed the start
-geometry's potential energy (``update_energy: anchor``: the run keeps the total energy its start state
-has on the current model) or not at all (``conserve``); with ``jump``, or when the kinetic energy
-cannot pay for the change, the momenta stay and the total jumps by the potential-energy change. Each
+(``Stepper.scale_momenta``) so that its total energy becomes the start state's (start geometry,
+step-0 kinetic energy) on the new model (``update_energy: anchor``) or stays (``conserve``); with
+``jump``, or when the kinetic energy cannot pay for the change, the momenta stay and the total jumps
+by the potential-energy change. Each
 total's jump is added to the folder's ``model_update_eV`` (energy-log column): an NVE run conserves
 ``total_eV - model_update_eV``.
 
@@ -84,6 +84,7 @@ class Learner:
         self.times = {"model_s": 0.0, "reference_s": 0.0, "finetune_s": 0.0}
         self.elapsed = 0.0  # wall time of earlier processes, as committed
         self.t0 = time.perf_counter()
+        self.start_kinetic: list[float] = []  # each system's kinetic energy at step 0 (eV), for update_energy anchor
         self.budget_step: int | None = None  # the first step that needed a label past the budget
         self.unlabelled_above = 0  # steps above the threshold once the budget was spent
         self.stepper: Any = None
@@ -135,6 +136,7 @@ class Learner:
         self.last_label = list(state["last_label"])
         self.step = self.committed_step = state["step"]
         self.times = dict(state["times"])
+        self.start_kinetic = list(state.get("start_kinetic", []))
         self.elapsed = state["wall_time_s"]
         self.budget_step, self.unlabelled_above = state["budget_step"], state["unlabelled_above"]
         _cut_csv(self.out / CALLS, n)
@@ -190,10 +192,8 @@ class Learner:
         frame = self._reference(atoms, len(self.frames), step, k, reason,
                                 lambda frame: (uncertainty, float(np.mean(np.abs(forces - frame.get_forces())))))
         t = time.perf_counter()
-        before = {j: float(self.stepper.snapshot(j).get_potential_energy())
-                  for j, folder in enumerate(self.folders) if folder.running}
-        anchor = self._anchoring()
-        start_before = self._start_energy() if anchor else 0.0
+        held = {j: self.stepper.snapshot(j) for j, folder in enumerate(self.folders) if folder.running}
+        before = {j: (float(atoms.get_potential_energy()), float(atoms.get_total_energy())) for j, atoms in held.items()}
         self.times["model_s"] += time.perf_counter() - t
         t = time.perf_counter()
         s = self.learn
@@ -203,9 +203,10 @@ class Learner:
         self.times["finetune_s"] += fit_s
         t = time.perf_counter()
         self.stepper.refresh()
-        wanted = self._start_energy() - start_before if anchor else 0.0
-        for j, energy in before.items():
+        start = self._start_energy() if self._anchoring() else None
+        for j, (energy, total) in before.items():
             change = float(self.stepper.snapshot(j).get_potential_energy()) - energy
+            wanted = 0.0 if start is None else start + self.start_kinetic[self.systems[j]] - total
             self.folders[j].model_update_eV += self._settle(j, change, wanted)
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
@@ -228,9 +229,9 @@ class Learner:
     def _settle(self, b: int, change: float, wanted: float = 0.0) -> float:
         """After an update that changed system ``b``'s potential energy by ``change`` (eV): in NVE with
         ``update_energy`` anchor or conserve, scale its momenta so that its total energy changes by ``wanted``
-        (eV; anchor: the change of the start geometry's potential energy; conserve: 0). Returns the jump of its
-        total energy (eV): ``wanted``, or ``change`` when the momenta stay (jump, a thermostat, or a kinetic
-        energy that cannot pay for ``change - wanted``)."""
+        (eV; anchor: to the start state's total on the new model; conserve: 0). Returns the jump of its total
+        energy (eV): ``wanted``, or ``change`` when the momenta stay (jump, a thermostat, or a kinetic energy that
+        cannot pay for ``change - wanted``; an anchored run is put back on its anchor at a later update)."""
         if self.learn.update_energy == "jump" or self.md.ensemble != "nve" or change == wanted:
             return change
         kinetic = float(self.stepper.snapshot(b).get_kinetic_energy())
@@ -293,7 +294,8 @@ class Learner:
         state = {"step": self.step, "labelled": len(self.frames), "version": self.committee.version,
                  "threshold": self.threshold.state(), "last_label": self.last_label, "times": self.times,
                  "wall_time_s": self.wall_time(), "budget_step": self.budget_step,
-                 "unlabelled_above": self.unlabelled_above, "learn": self.learn.to_dict(), "md": self.md.to_dict(),
+                 "unlabelled_above": self.unlabelled_above, "start_kinetic": self.start_kinetic,
+                 "learn": self.learn.to_dict(), "md": self.md.to_dict(),
                  "n_systems": self.n_systems, "parent": self.parent, "optim": self.committee.optim,
                  "systems": systems}
         _write_json(self.out / STATE, state)
