@@ -18,7 +18,15 @@ The issue's benchmarks (10 ps each; hours on the 2-core machine, not run here):
         --pairs ethanol-bpnn:n-propanol,ethanol-bpnn:iso-propanol,ethanol-bpnn:methyl-ethyl-ether,\\
 runs/uracil-et/uracil-et.mlc:pyrimidine,runs/uracil-et/uracil-et.mlc:naphthalene
 
-The demonstration in docs/RESULTS.md (1 ps, one pair, 20 scored frames):
+The general model's runs in docs/RESULTS.md (third session; 1 ps, a budget of 20 calls, scored against
+GFN2-xTB's own run):
+
+    OMP_NUM_THREADS=1 nice -n 5 python bench/otf_learning.py --ps 1 --eval-frames 20 --xtb-md --max-calls 20 \
+        --pairs /work/data/snapshots/organic-xtb-e11.mlc:iso-propanol,\
+/work/data/snapshots/organic-xtb-e11.mlc:naphthalene --out runs/otf-general
+
+The first demonstration in docs/RESULTS.md (1 ps, one pair, 20 scored frames; add --update-energy conserve
+for the settings it had):
 
     OMP_NUM_THREADS=1 nice -n 5 python bench/otf_learning.py --ps 1 --eval-frames 20 \\
         --pairs ethanol-bpnn:iso-propanol --out runs/otf-demo
