@@ -204,7 +204,8 @@ class LearnSettings(CheckedSettings):
     (a system ends at its first step that would need a label). ``update_energy`` (NVE) says what an update
     does to each system's total energy: ``anchor`` scales the momenta so that the total becomes the start
     state's (start geometry, step-0 kinetic energy) on the new model, as if the run had started on it
-    (the momenta stay when the kinetic energy cannot pay for it; a later update anchors again); ``conserve``
+    (when the kinetic energy cannot pay for it the total stays, and the first later step that can pay is put on
+    the anchor); ``conserve``
     scales them so that the total stays (the
     total of the start state on the untrained committee); ``jump``: the momenta stay and the total jumps
     by the potential-energy change. Either way the energy log's ``model_update_eV`` sums the jumps, and

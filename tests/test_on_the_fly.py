@@ -192,6 +192,33 @@ def test_anchor_keeps_the_total_energy_of_the_start_state_on_the_current_model(l
     assert not np.allclose(kept["kinetic_eV"], log["kinetic_eV"])
 
 
+def test_an_anchor_the_kinetic_energy_cannot_pay_is_kept_conserved_and_paid_at_a_later_step(student, teacher, tmp_path,
+                                                                                             monkeypatch):
+    """The first update's anchor is put 0.1 meV below the held state's potential energy on the new model, where no
+    kinetic energy can pay for it: the update keeps the total (conserve), and the first later step whose
+    potential energy lies below the anchor moves the total onto it."""
+    original, targets = Learner._start_energy, []
+
+    def lowered(self):
+        if self.committee.version != 1:
+            return original(self)
+        targets.append(float(self.stepper.snapshot(0).get_potential_energy()) - 1e-4)
+        return targets[-1] - self.start_kinetic[0]
+
+    monkeypatch.setattr(Learner, "_start_energy", lowered)
+    result, _ = learn_md(student, teacher, tmp_path / "run", md={"interval": 1, "steps": 48},
+                         learn={"calibration_interval": 16})  # held at step 16, on the way down the surface
+    log = result.runs[0].log
+    update = int(np.flatnonzero(log["labelled"][1:])[0]) + 1  # the first update
+    paid = int(np.flatnonzero(np.diff(log["model_update_eV"]))[0]) + 1  # the first move of the total
+    assert len(targets) == 1 and log["model_update_eV"][update] == 0  # the update conserved the total
+    assert update < paid < int(np.flatnonzero(log["labelled"][update + 1:])[0]) + update + 1  # before the next update
+    assert log["labelled"][paid] == 0 and log["kinetic_eV"][paid] > 0
+    assert log["total_eV"][paid] == pytest.approx(targets[0], abs=1e-5)
+    conserved = log["total_eV"] - log["model_update_eV"]
+    assert np.ptp(conserved[:paid + 1]) < 0.01 * abs(log["model_update_eV"][paid])
+
+
 def test_the_auto_threshold_follows_the_recent_labels():
     """Early large errors leave the threshold once `window` newer labels came: the committee as it is now decides."""
     threshold = Threshold.from_settings("auto", target_error=0.04, calibration=3, window=5)

@@ -11,7 +11,9 @@ energy at its positions (new model minus old). In NVE the system's momenta are t
 (``Stepper.scale_momenta``) so that its total energy becomes the start state's (start geometry,
 step-0 kinetic energy) on the new model (``update_energy: anchor``) or stays (``conserve``); with
 ``jump``, or when the kinetic energy cannot pay for the change, the momenta stay and the total jumps
-by the potential-energy change. Each
+by the potential-energy change. An anchor the kinetic energy cannot pay for at the update (the held
+geometry lies above it on the new model) keeps the total and is paid at the first later step that can
+(:meth:`Learner.visit`; pending anchors are part of the commit). Each
 total's jump is added to the folder's ``model_update_eV`` (energy-log column): an NVE run conserves
 ``total_eV - model_update_eV``.
 
@@ -85,6 +87,7 @@ class Learner:
         self.elapsed = 0.0  # wall time of earlier processes, as committed
         self.t0 = time.perf_counter()
         self.start_kinetic: list[float] = []  # each system's kinetic energy at step 0 (eV), for update_energy anchor
+        self.pending: dict[int, float] = {}  # system -> the anchor (total energy, eV) its kinetic energy could not pay
         self.budget_step: int | None = None  # the first step that needed a label past the budget
         self.unlabelled_above = 0  # steps above the threshold once the budget was spent
         self.stepper: Any = None
@@ -137,6 +140,7 @@ class Learner:
         self.step = self.committed_step = state["step"]
         self.times = dict(state["times"])
         self.start_kinetic = list(state.get("start_kinetic", []))
+        self.pending = {int(k): v for k, v in state.get("pending_anchor", {}).items()}
         self.elapsed = state["wall_time_s"]
         self.budget_step, self.unlabelled_above = state["budget_step"], state["unlabelled_above"]
         _cut_csv(self.out / CALLS, n)
@@ -166,6 +170,8 @@ class Learner:
         if step == 0:
             return atoms  # the start frame was labelled when the committee was made
         k = self.systems[b]
+        if k in self.pending:
+            atoms = self._anchor_late(b, step, atoms)
         uncertainty = float(atoms.calc.results.get("uncertainty", np.nan))
         since = step - self.last_label[k]
         calibrating = self.threshold.calibrating
@@ -206,8 +212,8 @@ class Learner:
         start = self._start_energy() if self._anchoring() else None
         for j, (energy, total) in before.items():
             change = float(self.stepper.snapshot(j).get_potential_energy()) - energy
-            wanted = 0.0 if start is None else start + self.start_kinetic[self.systems[j]] - total
-            self.folders[j].model_update_eV += self._settle(j, change, wanted)
+            target = None if start is None else start + self.start_kinetic[self.systems[j]]
+            self.folders[j].model_update_eV += self._settle(j, change, total, target)
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
         self.last_label[k] = step
@@ -226,22 +232,49 @@ class Learner:
         atoms.calc = MLCalc(self.committee.ensemble, dtype=self.dtype, device=self.device)
         return float(atoms.get_potential_energy())
 
-    def _settle(self, b: int, change: float, wanted: float = 0.0) -> float:
-        """After an update that changed system ``b``'s potential energy by ``change`` (eV): in NVE with
-        ``update_energy`` anchor or conserve, scale its momenta so that its total energy changes by ``wanted``
-        (eV; anchor: to the start state's total on the new model; conserve: 0). Returns the jump of its total
-        energy (eV): ``wanted``, or ``change`` when the momenta stay (jump, a thermostat, or a kinetic energy that
-        cannot pay for ``change - wanted``; an anchored run is put back on its anchor at a later update)."""
-        if self.learn.update_energy == "jump" or self.md.ensemble != "nve" or change == wanted:
+    def _settle(self, b: int, change: float, total: float, target: float | None) -> float:
+        """After an update that changed system ``b``'s potential energy by ``change`` (eV; its total was ``total``
+        before), in NVE: with ``target`` (update_energy anchor: the start state's total on the new model, eV)
+        scale its momenta so that its total becomes ``target``; else (conserve) so that it stays. Returns the
+        jump of its total energy (eV). When the kinetic energy cannot pay for the anchor, the total is kept
+        (conserve) if it can, and the anchor is paid at the first later step where it can (:meth:`visit`); with
+        ``jump``, a thermostat, or nothing that can pay, the momenta stay and the total jumps by ``change``."""
+        if self.learn.update_energy == "jump" or self.md.ensemble != "nve":
             return change
+        k = self.systems[b]
+        if target is not None:
+            if self._rescale(b, change - (target - total)):
+                self.pending.pop(k, None)
+                return target - total
+            self.pending[k] = target
+            log.warning("on-the-fly: the update moved system %d's total energy %.3g eV off its anchor, more than its "
+                        "kinetic energy can give now; anchored at the first step it can", k, total + change - target)
+        if self._rescale(b, change):
+            return 0.0
+        log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, more than its "
+                    "kinetic energy can give: its total energy jumps", k, change)
+        return change
+
+    def _rescale(self, b: int, excess: float) -> bool:
+        """Scale system ``b``'s momenta so that its kinetic energy falls by ``excess`` (eV; negative: rises);
+        False (momenta unchanged) when its kinetic energy is not larger than ``excess``."""
         kinetic = float(self.stepper.snapshot(b).get_kinetic_energy())
-        if not kinetic - (change - wanted) > 0:
-            log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, %.3g eV more "
-                        "than its kinetic energy (%.3g eV) can give: its total energy jumps", self.systems[b], change,
-                        change - wanted, kinetic)
-            return change
-        self.stepper.scale_momenta(b, float(np.sqrt((kinetic - (change - wanted)) / kinetic)))
-        return wanted
+        if not kinetic - excess > 0:
+            return False
+        if excess != 0:
+            self.stepper.scale_momenta(b, float(np.sqrt((kinetic - excess) / kinetic)))
+        return True
+
+    def _anchor_late(self, b: int, step: int, atoms: Atoms) -> Atoms:
+        """System ``b``'s state after ``step`` on its pending anchor when its kinetic energy can now pay for it."""
+        k = self.systems[b]
+        excess = float(atoms.get_total_energy()) - self.pending[k]
+        if not self._rescale(b, excess):
+            return atoms
+        del self.pending[k]
+        self.folders[b].model_update_eV -= excess
+        log.info("on-the-fly: system %d anchored at step %d (total energy moved by %.3g eV)", k, step, -excess)
+        return self.stepper.snapshot(b)
 
     def _reference(self, atoms: Atoms, index: int, step: int, system: int, reason: str,
                    describe: Callable[[Atoms], tuple[float, float]]) -> Atoms:
@@ -295,6 +328,7 @@ class Learner:
                  "threshold": self.threshold.state(), "last_label": self.last_label, "times": self.times,
                  "wall_time_s": self.wall_time(), "budget_step": self.budget_step,
                  "unlabelled_above": self.unlabelled_above, "start_kinetic": self.start_kinetic,
+                 "pending_anchor": {str(k): v for k, v in self.pending.items()},
                  "learn": self.learn.to_dict(), "md": self.md.to_dict(),
                  "n_systems": self.n_systems, "parent": self.parent, "optim": self.committee.optim,
                  "systems": systems}
