@@ -6,8 +6,11 @@ was), then the learned run scored: did it blow up (a bond past twice its length,
 how many reference calls and when (share in the first tenth of the run), the force MAE of the parent
 and of the learned committee against GFN2-xTB on ``--eval-frames`` frames drawn evenly from the learned
 run, the wall time split, and the cost of plain GFN2-xTB MD of the same length (measured time per call ×
-steps). h(r) against the reference's replica noise: the transfer-study option (``learn:`` in a
-transfer config) runs it with the study's reference runs.
+steps). With ``--xtb-md`` the same NVE run (seed, start) with GFN2-xTB itself is run once per target
+(kept in OUT/xtb-TARGET) and the learned run is scored against it: the first bond 0.5 Å off its mean
+length in the xTB run (``mlcalc.analysis.stability``), the temperature over the second half of each
+run, and h(r) MAE. h(r) against the reference's replica noise: the transfer-study option (``learn:``
+in a transfer config) runs it with the study's reference runs.
 
 The issue's benchmarks (10 ps each; hours on the 2-core machine, not run here):
 
@@ -15,7 +18,15 @@ The issue's benchmarks (10 ps each; hours on the 2-core machine, not run here):
         --pairs ethanol-bpnn:n-propanol,ethanol-bpnn:iso-propanol,ethanol-bpnn:methyl-ethyl-ether,\\
 runs/uracil-et/uracil-et.mlc:pyrimidine,runs/uracil-et/uracil-et.mlc:naphthalene
 
-The demonstration in docs/RESULTS.md (1 ps, one pair, 20 scored frames):
+The general model's runs in docs/RESULTS.md (third session; 1 ps, a budget of 20 calls, scored against
+GFN2-xTB's own run):
+
+    OMP_NUM_THREADS=1 nice -n 5 python bench/otf_learning.py --ps 1 --eval-frames 20 --xtb-md --max-calls 20 \
+        --pairs /work/data/snapshots/organic-xtb-e11.mlc:iso-propanol,\
+/work/data/snapshots/organic-xtb-e11.mlc:naphthalene --out runs/otf-general
+
+The first demonstration in docs/RESULTS.md (1 ps, one pair, 20 scored frames; add --update-energy conserve
+for the settings it had):
 
     OMP_NUM_THREADS=1 nice -n 5 python bench/otf_learning.py --ps 1 --eval-frames 20 \\
         --pairs ethanol-bpnn:iso-propanol --out runs/otf-demo
@@ -47,7 +58,8 @@ def run_pair(model: str, target: str, args) -> dict:
     out = Path(args.out) / f"{Path(model).stem}-{target}"
     steps = round(args.ps * 1000 / args.timestep)
     md = MDSettings(steps=steps, timestep=args.timestep, temperature=300, ensemble="nve", interval=10, seed=0)
-    learn = LearnSettings(reference="gfn2-xtb", max_calls=args.max_calls, members=args.members)
+    learn = LearnSettings(reference="gfn2-xtb", max_calls=args.max_calls, members=args.members,
+                          update_energy=args.update_energy)
     done = (out / "learning.json").exists()
     result = run_learning_md(model, load_molecule(target), md, learn, out, resume=out.exists(),
                              overwrite=False, progress=args.progress) if not done or args.rerun else None
@@ -66,7 +78,12 @@ def run_pair(model: str, target: str, args) -> dict:
     mae = {name: float(np.mean([np.abs(f - r).mean() for f, r in zip(forces, reference)])) * 1000
            for name, forces in (("parent", parent), ("learned", learned))}
     calls = np.array(summary["call_steps"])
-    return {"model": model, "target": target, "status": run["status"], "message": run["message"],
+    quarters = [int(np.sum((calls > steps * q / 4) & (calls <= steps * (q + 1) / 4))) for q in range(4)]
+    quarters[0] += int(np.sum(calls == 0))
+    scores = _against_xtb(Path(run["folder"]), target, md, args) if args.xtb_md else {}
+    return {**scores, "calls_per_quarter": quarters, "temperature_second_half_K": _second_half_t(Path(run["folder"])),
+            "update_energy": summary.get("update_energy"), "budget_spent_at_step": summary["budget_spent_at_step"],
+            "unlabelled_steps_above_threshold": summary["unlabelled_steps_above_threshold"],"model": model, "target": target, "status": run["status"], "message": run["message"],
             "steps_done": run["steps_done"], "ps": run["steps_done"] * args.timestep / 1000,
             "reference_calls": summary["reference_calls"],
             "calls_in_first_tenth": int(np.sum(calls <= steps / 10)), "last_call_step": int(calls.max()),
@@ -74,6 +91,39 @@ def run_pair(model: str, target: str, args) -> dict:
             "scored_frames": len(frames), "wall_time_s": summary["wall_time_s"],
             "plain_reference_md_estimate_s": summary["plain_reference_md_estimate_s"],
             "drift_meV_per_atom_per_ps": run["drift_meV_per_atom_per_ps"], "threshold": summary["threshold"]}
+
+
+def _second_half_t(folder: Path) -> float:
+    from mlcalc.md import read_energy_log
+
+    t = read_energy_log(folder / "energies.csv")["temperature_K"]
+    return float(np.mean(t[len(t) // 2:]))
+
+
+def _against_xtb(folder: Path, target: str, md, args) -> dict:
+    """The plain GFN2-xTB NVE run of the same settings (made once, in OUT/xtb-TARGET), and the learned run scored
+    against it: first bond 0.5 Å off the xTB mean, second-half temperatures, h(r) MAE."""
+    import time
+
+    from mlcalc.analysis.stability.bonds import run_stability
+    from mlcalc.analysis.stability.structure import h_mae, run_distance_histogram
+    from mlcalc.data.molecules import load_molecule
+    from mlcalc.data.xtb import xtb_calculator
+    from mlcalc.md import run_md
+
+    xtb_dir = Path(args.out) / f"xtb-{target}"
+    timing = xtb_dir / "wall_s.txt"
+    if not timing.exists():
+        atoms = load_molecule(target)
+        atoms.calc = xtb_calculator()
+        t = time.perf_counter()
+        run_md(atoms, md, xtb_dir, resume=xtb_dir.exists())
+        timing.write_text(f"{time.perf_counter() - t:.2f}\n")
+    stability = run_stability(folder, xtb_dir)
+    (r, h_run), (_, h_xtb) = run_distance_histogram(folder), run_distance_histogram(xtb_dir)
+    return {"bond_broke": stability["broke"], "stable_ps": stability["stable_ps"],
+            "xtb_temperature_second_half_K": _second_half_t(xtb_dir), "xtb_md_wall_s": float(timing.read_text()),
+            "h_mae_vs_xtb": h_mae(h_run, h_xtb, float(r[1] - r[0]))}
 
 
 def main() -> None:
@@ -85,20 +135,25 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--eval-frames", type=int, default=100, help="frames of the learned run scored against xTB")
     parser.add_argument("--out", default="runs/otf-bench")
+    parser.add_argument("--update-energy", default="anchor", choices=("anchor", "conserve", "jump"))
+    parser.add_argument("--xtb-md", action="store_true", help="run GFN2-xTB NVE of the same settings and score against it")
     parser.add_argument("--rerun", action="store_true", help="rerun finished pairs (resume them) before scoring")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args()
     rows = [run_pair(*pair.rsplit(":", 1), args) for pair in args.pairs.split(",") if pair]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "bench.json").write_text(json.dumps(rows, indent=1))
-    print("| model | target | run | calls (first tenth) | force MAE parent -> learned | wall: model / xTB / fit | "
-          "plain xTB MD |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | target | run | calls (first tenth; per quarter) | force MAE parent -> learned | T 2nd half "
+          "(xTB run) | bond broke | wall: model / xTB / fit | plain xTB MD |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         w = r["wall_time_s"]
         print(f"| {r['model']} | {r['target']} | {r['status']}, {r['ps']:g} ps | {r['reference_calls']} "
-              f"({r['calls_in_first_tenth']}) | {r['force_mae_parent_meV_per_A']:.0f} -> "
+              f"({r['calls_in_first_tenth']}; {'/'.join(map(str, r['calls_per_quarter']))}) | "
+              f"{r['force_mae_parent_meV_per_A']:.0f} -> "
               f"{r['force_mae_learned_meV_per_A']:.0f} meV/Å ({r['scored_frames']} frames) | "
+              f"{r['temperature_second_half_K']:.0f} K ({r.get('xtb_temperature_second_half_K', float('nan')):.0f} K) | "
+              f"{r.get('bond_broke', '?')} | "
               f"{w['model']:.0f} / {w['reference']:.0f} / {w['finetune']:.0f} s of {w['total']:.0f} s | "
               f"{r['plain_reference_md_estimate_s']:.0f} s |")
 

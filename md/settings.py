@@ -197,14 +197,19 @@ class LearnSettings(CheckedSettings):
     on from the held state. ``threshold``: a force uncertainty (eV/Å), or ``auto``: the first ``calibration`` frames are
     labelled every ``calibration_interval`` steps, and the threshold is then the uncertainty at which the
     committee's force MAE is expected to reach ``target_error`` (a line through the origin fitted to
-    the (uncertainty, error) pairs of the labelled frames, refitted at every label). A system is labelled
+    the (uncertainty, error) pairs of the last ``calibration_window`` labelled frames, refitted at every
+    label: it follows the committee as it learns). A system is labelled
     again only ``min_gap`` steps after its last label. ``max_calls`` reference calls at most (the start
     frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
-    (a system ends at its first step that would need a label). ``update_energy`` (NVE): ``conserve`` scales each
-    system's momenta after an update so that its total energy on the new model equals the one before (no
-    heating from the updates; kept as a jump when the kinetic energy cannot pay for it), or ``jump``: the
-    momenta stay and the total energy jumps by the potential-energy change. Either way the energy log's
-    ``model_update_eV`` sums the jumps, and ``total_eV`` less it is what NVE conserves.
+    (a system ends at its first step that would need a label). ``update_energy`` (NVE) says what an update
+    does to each system's total energy: ``anchor`` scales the momenta so that the total becomes the start
+    state's (start geometry, step-0 kinetic energy) on the new model, as if the run had started on it
+    (when the kinetic energy cannot pay for it the total stays, and the first later step that can pay is put on
+    the anchor); ``conserve``
+    scales them so that the total stays (the
+    total of the start state on the untrained committee); ``jump``: the momenta stay and the total jumps
+    by the potential-energy change. Either way the energy log's ``model_update_eV`` sums the jumps, and
+    ``total_eV`` less it is what NVE conserves.
     """
 
     reference: Annotated[LearnReference, Field(description=(
@@ -227,15 +232,18 @@ class LearnSettings(CheckedSettings):
         "optimiser steps each member takes on all labelled frames after a label"))] = 50
     lr: Annotated[float, _field("first learning rate of each update (AdamW, cosine decay to lr/100)", gt=0)] = 5e-4
     batch_size: Annotated[int, Field(ge=1, strict=True, description="labelled frames per optimiser step")] = 16
-    update_energy: Annotated[Literal["conserve", "jump"], Field(description=(
-        "NVE: after a model update scale the momenta so that the total energy stays (conserve), or let it jump by "
-        "the potential-energy change (jump)"))] = "conserve"
+    update_energy: Annotated[Literal["anchor", "conserve", "jump"], Field(description=(
+        "NVE: after a model update scale the momenta so that the total energy is the start state's on the new "
+        "model (anchor) or stays (conserve), or let it jump by the potential-energy change (jump)"))] = \
+        "anchor"
     min_gap: Annotated[int, Field(ge=1, strict=True, description="steps between two labels of one system",
                                   json_schema_extra={"unit": "steps"})] = 10
     target_error: Annotated[float, _field("threshold auto: the force MAE the threshold aims at", "eV/Å",
                                           gt=0)] = 0.04
     calibration: Annotated[int, Field(ge=1, strict=True, description=(
         "threshold auto: frames labelled at a fixed interval before the threshold is fitted"))] = 3
+    calibration_window: Annotated[int, Field(ge=1, strict=True, description=(
+        "threshold auto: the last labelled frames whose uncertainty-error pairs set the threshold"))] = 5
     calibration_interval: Annotated[int, Field(ge=1, strict=True, description=(
         "threshold auto: steps between the calibration labels"), json_schema_extra={"unit": "steps"})] = 20
     seed: Annotated[int, Field(ge=0, strict=True, description=(

@@ -28,10 +28,11 @@ from mlcalc.potentials.training.finetune import frames_sha256
 from mlcalc.potentials.training.on_the_fly import run_learning_md
 from mlcalc.potentials.training.on_the_fly.committee import Committee, perturbed
 from mlcalc.potentials.training.on_the_fly.learner import Learner, _read_frames
+from mlcalc.potentials.training.on_the_fly.threshold import Threshold
 
 MD = dict(steps=36, interval=3, temperature=300, bond_stretch=None)
 LEARN = dict(reference="emt", members=2, init_steps=5, update_steps=5, lr=5e-3, calibration=2, calibration_interval=10,
-             min_gap=4, target_error=6e-4)
+             min_gap=4, target_error=6e-4, calibration_window=3)
 
 
 class Teacher(Calculator):
@@ -79,6 +80,14 @@ BATCHED = {"md": {"engine": "torchsim", "steps": 24}, "replicas": 2}
 def learned(student, teacher, tmp_path_factory):
     """A run with the auto threshold: (result, reference calls)."""
     result, reference = learn_md(student, teacher, tmp_path_factory.mktemp("learned") / "run")
+    return result, reference.calls
+
+
+@pytest.fixture(scope="module")
+def conserving(student, teacher, tmp_path_factory):
+    """The learned run again with update_energy conserve (the same labels: the dynamics differ only in momenta)."""
+    result, reference = learn_md(student, teacher, tmp_path_factory.mktemp("conserve") / "run",
+                                 learn={"update_energy": "conserve"})
     return result, reference.calls
 
 
@@ -139,9 +148,9 @@ def test_learning_lowers_the_uncertainty_on_the_labelled_frames(learned, student
     assert s["share_of_steps"] == pytest.approx(calls / MD["steps"])
 
 
-def test_the_nve_energy_log_stays_meaningful_across_model_updates(learned, student, teacher, tmp_path):
-    """update_energy jump: the total jumps at each update by what the log records; conserve (default): the momenta
-    take up each update's potential-energy change and the total itself stays."""
+def test_the_nve_energy_log_stays_meaningful_across_model_updates(conserving, student, teacher, tmp_path):
+    """update_energy jump: the total jumps at each update by what the log records; conserve: the momenta take up
+    each update's potential-energy change and the total itself stays."""
     jumped, _ = learn_md(student, teacher, tmp_path / "jump", learn={"update_energy": "jump"})
     log = jumped.runs[0].log
     jumps = np.diff(np.concatenate([[0.0], log["model_update_eV"]]))
@@ -151,11 +160,92 @@ def test_the_nve_energy_log_stays_meaningful_across_model_updates(learned, stude
     assert np.ptp(log["total_eV"]) > 0.5 * np.abs(jumps).max()
     slope = np.polyfit(log["time_ps"], conserved, 1)[0] * 1000 / 6  # meV/atom/ps, methanol's six atoms
     assert jumped.runs[0].drift == pytest.approx(slope)
-    result, calls = learned
+    result, calls = conserving
     kept = result.runs[0].log
     assert calls == jumped.summary["reference_calls"] and not kept["model_update_eV"].any()
     assert np.ptp(kept["total_eV"]) < 0.05 * np.abs(jumps).max()
     assert not np.allclose(kept["kinetic_eV"], log["kinetic_eV"])  # the momenta were scaled
+
+
+def start_energy(model, frame) -> float:
+    atoms = frame.copy()
+    atoms.calc = MLCalc.load(model)
+    return float(atoms.get_potential_energy())
+
+
+def test_anchor_keeps_the_total_energy_of_the_start_state_on_the_current_model(learned, conserving):
+    """update_energy anchor (default): after every update the total energy is the start state's (start geometry,
+    start momenta) on the updated model, up to the integrator's drift; conserve keeps the untrained committee's."""
+    result, calls = learned
+    assert result.summary["update_energy"] == "anchor"
+    log = result.runs[0].log
+    jumps = np.diff(log["model_update_eV"])
+    assert np.count_nonzero(jumps) >= 2 and np.abs(jumps).max() > 1e-4  # the start geometry's energy moved
+    conserved = log["total_eV"] - log["model_update_eV"]
+    assert np.ptp(conserved) < 0.05 * np.abs(log["model_update_eV"]).max()
+    start = read(result.labelled, 0)
+    anchored = start_energy(result.model, start) + log["kinetic_eV"][0]  # the start state on the final committee
+    assert log["total_eV"][-1] == pytest.approx(anchored, abs=0.05 * np.abs(log["model_update_eV"]).max())
+    kept = conserving[0].runs[0].log
+    assert kept["total_eV"][-1] == pytest.approx(kept["total_eV"][0], abs=1e-4)
+    assert abs(kept["total_eV"][-1] - anchored) > 0.5 * abs(log["model_update_eV"][-1])
+    assert not np.allclose(kept["kinetic_eV"], log["kinetic_eV"])
+
+
+def test_an_anchor_the_kinetic_energy_cannot_pay_is_kept_conserved_and_paid_at_a_later_step(student, teacher, tmp_path,
+                                                                                             monkeypatch):
+    """The first update's anchor is put 0.1 meV below the held state's potential energy on the new model, where no
+    kinetic energy can pay for it: the update keeps the total (conserve), and the first later step whose
+    potential energy lies below the anchor moves the total onto it."""
+    original, targets = Learner._start_energy, []
+
+    def lowered(self):
+        if self.committee.version != 1:
+            return original(self)
+        targets.append(float(self.stepper.snapshot(0).get_potential_energy()) - 1e-4)
+        return targets[-1] - self.start_kinetic[0]
+
+    monkeypatch.setattr(Learner, "_start_energy", lowered)
+    result, _ = learn_md(student, teacher, tmp_path / "run", md={"interval": 1, "steps": 48},
+                         learn={"calibration_interval": 16})  # held at step 16, on the way down the surface
+    log = result.runs[0].log
+    update = int(np.flatnonzero(log["labelled"][1:])[0]) + 1  # the first update
+    paid = int(np.flatnonzero(np.diff(log["model_update_eV"]))[0]) + 1  # the first move of the total
+    assert len(targets) == 1 and log["model_update_eV"][update] == 0  # the update conserved the total
+    assert update < paid < int(np.flatnonzero(log["labelled"][update + 1:])[0]) + update + 1  # before the next update
+    assert log["labelled"][paid] == 0 and log["kinetic_eV"][paid] > 0
+    assert log["total_eV"][paid] == pytest.approx(targets[0], abs=1e-5)
+    conserved = log["total_eV"] - log["model_update_eV"]
+    assert np.ptp(conserved[:paid + 1]) < 0.01 * abs(log["model_update_eV"][paid])
+
+
+def test_the_auto_threshold_follows_the_recent_labels():
+    """Early large errors leave the threshold once `window` newer labels came: the committee as it is now decides."""
+    threshold = Threshold.from_settings("auto", target_error=0.04, calibration=3, window=5)
+    for _ in range(5):
+        threshold.add(0.02, 0.24)  # the untrained committee: errors 12 x its spread
+    assert threshold.value == pytest.approx(0.04 / 12)
+    for _ in range(4):
+        threshold.add(0.02, 0.03)
+    assert threshold.value == pytest.approx(0.04 / ((0.24 + 4 * 0.03) / 5 / 0.02))  # one early pair still counts
+    threshold.add(0.02, 0.03)
+    assert threshold.value == pytest.approx(0.04 / 1.5)  # 0.027 eV/Å; fitted on all 10 pairs: 0.0059
+    assert "over the last 5 of 10 labels" in threshold.describe()
+    assert Threshold.from_state(threshold.state()) == threshold
+
+
+def test_the_logged_auto_threshold_is_fitted_on_the_last_window_labels(student, teacher, tmp_path):
+    window, target = 1, LEARN["target_error"]
+    result, _ = learn_md(student, teacher, tmp_path / "run", learn={"calibration_window": window})
+    rows = np.genfromtxt(result.out_dir / "learning.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    u, e, logged = rows["uncertainty_eV_per_A"][1:], rows["force_mae_eV_per_A"][1:], rows["threshold_eV_per_A"][1:]
+    assert len(u) >= window + 2 and np.isnan(logged[:LEARN["calibration"] - 1]).all()
+    for k in range(LEARN["calibration"] - 1, len(u)):
+        uu, ee = u[max(0, k + 1 - window):k + 1], e[max(0, k + 1 - window):k + 1]
+        assert logged[k] == pytest.approx(target * np.dot(uu, uu) / np.dot(uu, ee), rel=1e-6)
+    everything = target * np.dot(u, u) / np.dot(u, e)
+    assert logged[-1] != pytest.approx(everything, rel=1e-3)  # not the fit on every pair
+    assert result.summary["threshold"]["window"] == window
 
 
 @pytest.mark.parametrize("uninterrupted", ["learned", "batched"])
@@ -219,8 +309,15 @@ def test_replicas_share_the_labels_and_the_committee_on_torchsim(batched):
     for k, run in enumerate(result.runs):
         assert run.out_dir == result.out_dir / f"replica-{k:03d}"
         assert run.log["labelled"].sum() == s["call_systems"].count(k)
-        assert not run.log["model_update_eV"].any()
-        assert np.ptp(run.log["total_eV"]) < 0.05 * np.ptp(run.log["potential_eV"])  # every replica's energy kept
+        conserved = run.log["total_eV"] - run.log["model_update_eV"]
+        assert np.ptp(conserved) < 0.05 * np.ptp(run.log["potential_eV"])  # every replica's energy kept
+    first, second = (run.log["model_update_eV"] for run in result.runs)
+    assert np.count_nonzero(np.diff(first)) >= 2
+    np.testing.assert_allclose(first, second, atol=0.05 * np.abs(first).max())  # anchored to the one start geometry
+    start = start_energy(result.model, read(result.labelled, 0))
+    kinetic = [run.log["kinetic_eV"][0] for run in result.runs]
+    for run, k0 in zip(result.runs, kinetic):  # each replica on its own start state's energy
+        assert run.log["total_eV"][-1] == pytest.approx(start + k0, abs=0.05 * np.abs(first).max())
 
 
 def test_cli_md_learn(student, tmp_path):
@@ -237,6 +334,8 @@ def test_cli_md_learn(student, tmp_path):
     assert bad.exit_code == 2 and "--threshold needs --learn" in bad.output
     bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "threshold must be auto or a number > 0 (eV/Å), got '-1'" in bad.output
+    bad = CliRunner().invoke(main, args + ["--update-energy", "heat", "--overwrite"])
+    assert bad.exit_code == 2 and "update_energy must be one of anchor, conserve, jump, got 'heat'" in bad.output
     bad = CliRunner().invoke(main, ["md", "gfn2-xtb"] + args[2:] + ["--overwrite"])
     assert bad.exit_code == 2 and "gfn2-xtb is a reference method" in bad.output
 

@@ -7,10 +7,15 @@ records it: a step above the threshold (or, while an auto threshold calibrates, 
 ``calibration_interval`` steps) is held, labelled by the reference, every member is fitted on all
 labelled frames, the stepper recomputes every system's forces with the new weights
 (``Stepper.refresh``) and the state goes on to the folder. An update changes each system's potential
-energy at its positions (new model minus old); in NVE with ``update_energy: conserve`` the system's
-momenta are scaled so that its total energy stays (``Stepper.scale_momenta``), else (``jump``, or a
-change larger than the kinetic energy) the total jumps and the jump is added to the folder's
-``model_update_eV`` (energy-log column): an NVE run conserves ``total_eV - model_update_eV``.
+energy at its positions (new model minus old). In NVE the system's momenta are then scaled
+(``Stepper.scale_momenta``) so that its total energy becomes the start state's (start geometry,
+step-0 kinetic energy) on the new model (``update_energy: anchor``) or stays (``conserve``); with
+``jump``, or when the kinetic energy cannot pay for the change, the momenta stay and the total jumps
+by the potential-energy change. An anchor the kinetic energy cannot pay for at the update (the held
+geometry lies above it on the new model) keeps the total and is paid at the first later step that can
+(:meth:`Learner.visit`; pending anchors are part of the commit). Each
+total's jump is added to the folder's ``model_update_eV`` (energy-log column): an NVE run conserves
+``total_eV - model_update_eV``.
 
 **Resume.** The run folders checkpoint at every saved frame, and at the next step :meth:`commit`
 writes ``learning/state.json`` (atomically): the learner's state (labelled count, committee
@@ -72,7 +77,8 @@ class Learner:
         self.reference, self.parent, self.device, self.dtype = reference, parent, device, dtype
         self.frames: list[Atoms] = []  # the labelled frames, in order
         self.cache: dict[int, list[Atoms]] = {}  # label number -> reference results of an earlier process
-        self.threshold = Threshold.from_settings(learn.threshold, learn.target_error, learn.calibration)
+        self.threshold = Threshold.from_settings(learn.threshold, learn.target_error, learn.calibration,
+                                                 learn.calibration_window)
         self.committee: Committee | None = None
         self.last_label = [0] * n_systems
         self.step = 0
@@ -80,6 +86,8 @@ class Learner:
         self.times = {"model_s": 0.0, "reference_s": 0.0, "finetune_s": 0.0}
         self.elapsed = 0.0  # wall time of earlier processes, as committed
         self.t0 = time.perf_counter()
+        self.start_kinetic: list[float] = []  # each system's kinetic energy at step 0 (eV), for update_energy anchor
+        self.pending: dict[int, float] = {}  # system -> the anchor (total energy, eV) its kinetic energy could not pay
         self.budget_step: int | None = None  # the first step that needed a label past the budget
         self.unlabelled_above = 0  # steps above the threshold once the budget was spent
         self.stepper: Any = None
@@ -131,6 +139,8 @@ class Learner:
         self.last_label = list(state["last_label"])
         self.step = self.committed_step = state["step"]
         self.times = dict(state["times"])
+        self.start_kinetic = list(state.get("start_kinetic", []))
+        self.pending = {int(k): v for k, v in state.get("pending_anchor", {}).items()}
         self.elapsed = state["wall_time_s"]
         self.budget_step, self.unlabelled_above = state["budget_step"], state["unlabelled_above"]
         _cut_csv(self.out / CALLS, n)
@@ -160,6 +170,8 @@ class Learner:
         if step == 0:
             return atoms  # the start frame was labelled when the committee was made
         k = self.systems[b]
+        if k in self.pending:
+            atoms = self._anchor_late(b, step, atoms)
         uncertainty = float(atoms.calc.results.get("uncertainty", np.nan))
         since = step - self.last_label[k]
         calibrating = self.threshold.calibrating
@@ -185,8 +197,10 @@ class Learner:
         forces = np.array(atoms.calc.results["forces"])
         frame = self._reference(atoms, len(self.frames), step, k, reason,
                                 lambda frame: (uncertainty, float(np.mean(np.abs(forces - frame.get_forces())))))
-        before = {j: float(self.stepper.snapshot(j).get_potential_energy())
-                  for j, folder in enumerate(self.folders) if folder.running}
+        t = time.perf_counter()
+        held = {j: self.stepper.snapshot(j) for j, folder in enumerate(self.folders) if folder.running}
+        before = {j: (float(atoms.get_potential_energy()), float(atoms.get_total_energy())) for j, atoms in held.items()}
+        self.times["model_s"] += time.perf_counter() - t
         t = time.perf_counter()
         s = self.learn
         loss = self.committee.fit(self.frames + [frame], s.update_steps, s.lr, s.batch_size, s.seed)
@@ -195,28 +209,72 @@ class Learner:
         self.times["finetune_s"] += fit_s
         t = time.perf_counter()
         self.stepper.refresh()
-        for j, energy in before.items():
-            self.folders[j].model_update_eV += self._settle(j, float(self.stepper.snapshot(j).get_potential_energy())
-                                                            - energy)
+        start = self._start_energy() if self._anchoring() else None
+        for j, (energy, total) in before.items():
+            change = float(self.stepper.snapshot(j).get_potential_energy()) - energy
+            target = None if start is None else start + self.start_kinetic[self.systems[j]]
+            self.folders[j].model_update_eV += self._settle(j, change, total, target)
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
         self.last_label[k] = step
         self.threshold.add(frame.info["uncertainty"], frame.info["force_mae"])
         self._keep(frame, fit_s, loss)
 
-    def _settle(self, b: int, change: float) -> float:
-        """After an update that changed system ``b``'s potential energy by ``change`` (eV): in NVE with
-        ``update_energy: conserve``, scale its momenta so that its total energy stays; the jump of its total
-        energy (eV) that remains (0 when conserved)."""
-        if self.learn.update_energy != "conserve" or self.md.ensemble != "nve" or change == 0:
+    def _anchoring(self) -> bool:
+        return self.learn.update_energy == "anchor" and self.md.ensemble == "nve"
+
+    def _start_energy(self) -> float:
+        """The committee's potential energy (eV) at the start geometry (the first labelled frame)."""
+        from mlcalc.calculator import MLCalc
+
+        start = self.frames[0]
+        atoms = Atoms(start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
+        atoms.calc = MLCalc(self.committee.ensemble, dtype=self.dtype, device=self.device)
+        return float(atoms.get_potential_energy())
+
+    def _settle(self, b: int, change: float, total: float, target: float | None) -> float:
+        """After an update that changed system ``b``'s potential energy by ``change`` (eV; its total was ``total``
+        before), in NVE: with ``target`` (update_energy anchor: the start state's total on the new model, eV)
+        scale its momenta so that its total becomes ``target``; else (conserve) so that it stays. Returns the
+        jump of its total energy (eV). When the kinetic energy cannot pay for the anchor, the total is kept
+        (conserve) if it can, and the anchor is paid at the first later step where it can (:meth:`visit`); with
+        ``jump``, a thermostat, or nothing that can pay, the momenta stay and the total jumps by ``change``."""
+        if self.learn.update_energy == "jump" or self.md.ensemble != "nve":
             return change
+        k = self.systems[b]
+        if target is not None:
+            if self._rescale(b, change - (target - total)):
+                self.pending.pop(k, None)
+                return target - total
+            self.pending[k] = target
+            log.warning("on-the-fly: the update moved system %d's total energy %.3g eV off its anchor, more than its "
+                        "kinetic energy can give now; anchored at the first step it can", k, total + change - target)
+        if self._rescale(b, change):
+            return 0.0
+        log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, more than its "
+                    "kinetic energy can give: its total energy jumps", k, change)
+        return change
+
+    def _rescale(self, b: int, excess: float) -> bool:
+        """Scale system ``b``'s momenta so that its kinetic energy falls by ``excess`` (eV; negative: rises);
+        False (momenta unchanged) when its kinetic energy is not larger than ``excess``."""
         kinetic = float(self.stepper.snapshot(b).get_kinetic_energy())
-        if not kinetic - change > 0:
-            log.warning("on-the-fly: a model update raised the potential energy of system %d by %.3g eV, more than "
-                        "its kinetic energy (%.3g eV): its total energy jumps", self.systems[b], change, kinetic)
-            return change
-        self.stepper.scale_momenta(b, float(np.sqrt((kinetic - change) / kinetic)))
-        return 0.0
+        if not kinetic - excess > 0:
+            return False
+        if excess != 0:
+            self.stepper.scale_momenta(b, float(np.sqrt((kinetic - excess) / kinetic)))
+        return True
+
+    def _anchor_late(self, b: int, step: int, atoms: Atoms) -> Atoms:
+        """System ``b``'s state after ``step`` on its pending anchor when its kinetic energy can now pay for it."""
+        k = self.systems[b]
+        excess = float(atoms.get_total_energy()) - self.pending[k]
+        if not self._rescale(b, excess):
+            return atoms
+        del self.pending[k]
+        self.folders[b].model_update_eV -= excess
+        log.info("on-the-fly: system %d anchored at step %d (total energy moved by %.3g eV)", k, step, -excess)
+        return self.stepper.snapshot(b)
 
     def _reference(self, atoms: Atoms, index: int, step: int, system: int, reason: str,
                    describe: Callable[[Atoms], tuple[float, float]]) -> Atoms:
@@ -252,8 +310,7 @@ class Learner:
             fh.write(",".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in row) + "\n")
         if reason == "threshold" or reason == "calibration":
             log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); threshold "
-                     "%s eV/Å", step, system, reason, uncertainty, error,
-                     "calibrating" if threshold is None else f"{threshold:.3g}")
+                     "%s", step, system, reason, uncertainty, error, self.threshold.describe())
 
     # -- commits --------------------------------------------------------------------------------------
     def commit_due(self) -> bool:
@@ -270,7 +327,9 @@ class Learner:
         state = {"step": self.step, "labelled": len(self.frames), "version": self.committee.version,
                  "threshold": self.threshold.state(), "last_label": self.last_label, "times": self.times,
                  "wall_time_s": self.wall_time(), "budget_step": self.budget_step,
-                 "unlabelled_above": self.unlabelled_above, "learn": self.learn.to_dict(), "md": self.md.to_dict(),
+                 "unlabelled_above": self.unlabelled_above, "start_kinetic": self.start_kinetic,
+                 "pending_anchor": {str(k): v for k, v in self.pending.items()},
+                 "learn": self.learn.to_dict(), "md": self.md.to_dict(),
                  "n_systems": self.n_systems, "parent": self.parent, "optim": self.committee.optim,
                  "systems": systems}
         _write_json(self.out / STATE, state)

@@ -228,6 +228,8 @@ def _run(learner: Learner, opened: list, settings: MDSettings, dtype: torch.dtyp
     learner.folders = [folder for _, folder, _, _ in opened]
     learner.systems = [k for k, *_ in opened]
     if start == 0:
+        learner.start_kinetic = [float(inner.snapshot(b).get_kinetic_energy()) for b in range(len(opened))]
+    if start == 0:
         learner.folders[0].labelled_since_row += 1  # the start frame, labelled when the committee was made
     folders = [LearningFolder(folder, learner, b) for b, (_, folder, _, _) in enumerate(opened)]
     run_steps(LearningStepper(inner, learner), folders, start)
@@ -281,7 +283,8 @@ def summarise(learner: Learner, runs: list[MDResult]) -> dict[str, Any]:
         "call_steps": [int(f.info["step"]) for f in frames], "call_systems": [int(f.info["system"]) for f in frames],
         "threshold": {"mode": learner.threshold.mode, "value_eV_per_A": learner.threshold.value,
                       "slope": learner.threshold.slope, "target_error_eV_per_A": s.target_error,
-                      "pairs": len(learner.threshold.pairs)},
+                      "pairs": len(learner.threshold.pairs), "window": learner.threshold.window},
+        "update_energy": s.update_energy,
         "labelled_uncertainty_before_eV_per_A": _mean(before_u), "labelled_uncertainty_after_eV_per_A": _mean(after_u),
         "labelled_force_mae_before_eV_per_A": _mean([f.info["force_mae"] for f in frames]),
         "labelled_force_mae_after_eV_per_A": _mean(after_e),
