@@ -1,4 +1,13 @@
-"""Shared fixtures: small molecules and cells, tiny seeded models, QM9 in a per-session cache."""
+"""Shared fixtures: small molecules and cells, tiny seeded models, QM9 in a per-session cache.
+
+The tests run on one OpenMP/torch thread (``OMP_NUM_THREADS``, 1 unless set): torch and tblite share one libgomp,
+and on small systems a second spinning thread makes GFN2-xTB 4-5 times slower (more on a shared machine).
+``one_thread`` puts the count back after a test that changed it (numba's UMAP sets it to the core count).
+"""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch and tblite load libgomp
 
 import numpy as np
 import pytest
@@ -10,6 +19,16 @@ from mlcalc.data.molecules import load_molecule
 from mlcalc.testing import tiny_potential
 
 MODEL_KINDS = ["torchmdnet-et", "torchmdnet-tensornet", "sum"]
+THREADS = int(os.environ["OMP_NUM_THREADS"])
+torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The thread count back to ``THREADS`` after each test (torch's count is libgomp's, which tblite uses)."""
+    yield
+    if torch.get_num_threads() != THREADS:
+        torch.set_num_threads(THREADS)
 
 
 def installed_kinds(family=None):
