@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # torch is pinned in constraints.txt to the CPU build (2.13.0); a local wheel folder is used when present.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+# test processes (pytest-xdist, whole files per process): one per core of the 2-core CI machine
+TEST_WORKERS ?= 2
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
 .PHONY: setup demo test test-all bench docs docs-screenshots tutorial-figures clean
@@ -21,12 +23,12 @@ demo: setup
 	$(BIN)/mlcalc demo --out demo-output
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # every test, including those marked slow (`pytest -m slow --collect-only` lists them): the shipped models' 1-ps NVE,
 # the kill tests of transfer studies and searches, parallel ensemble members, a local Ray search, UMAP of transfer frames
 test-all: setup
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow or not slow"
 
 bench: setup
 	$(BIN)/python bench/bench_calculator.py
