@@ -38,7 +38,7 @@ from mlcalc.potentials.training.exact_resume import RandomStates, exactly_resuma
 
 from .config import OptimConfig
 
-__all__ = ["TrainResult", "fit"]
+__all__ = ["TrainResult", "fit", "load_checkpoint_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,17 @@ def fit(task: L.LightningModule, train_loader, val_loader, optim: OptimConfig, o
     if trainer.global_rank > 0:  # a DDP worker process: rank 0 tests and exports
         sys.exit(0)
 
-    best = checkpoint.best_model_path or str(last)
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    task.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    load_checkpoint_weights(task.model, checkpoint.best_model_path or str(last))
     return {"epochs": trainer.current_epoch, "optimizer_steps": trainer.global_step, "train_wall_time_s": round(timer.time_elapsed("train"), 1),
             "train_cpu_time_s": round(cpu.used_s, 1)}
+
+
+def load_checkpoint_weights(model: torch.nn.Module, checkpoint: str | Path) -> dict[str, Any]:
+    """Load the network weights of the Lightning checkpoint ``checkpoint`` (its task's ``model.*`` entries) into
+    ``model``; the whole checkpoint, read without executing anything from it (``weights_only``)."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in saved["state_dict"].items() if k.startswith("model.")})
+    return saved
 
 
 class _DropTips(logging.Filter):

@@ -29,7 +29,7 @@ from mlcalc.modelfile import save_model
 
 from .config import TrainConfig
 from .data import FrameView, GraphDataset, LazyGraphDataset, force_rms, split_indices
-from .fit import TrainResult, fit
+from .fit import TrainResult, fit, load_checkpoint_weights
 from .out_dir import training_folder
 from .task import PotentialTask
 
@@ -178,8 +178,7 @@ def export_best_checkpoint(config: TrainConfig, path: Path, overwrite: bool = Fa
 def _best_checkpoint_weights(model: torch.nn.Module, checkpoint: Path) -> dict:
     """Load the network weights of a Lightning checkpoint into ``model``; its epoch and step counts and the
     training's wall and CPU time up to it (s)."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model.load_state_dict({k.removeprefix("model."): v for k, v in saved["state_dict"].items() if k.startswith("model.")})
+    saved = load_checkpoint_weights(model, checkpoint)
     times = saved.get("callbacks", {})
     return {"epochs": int(saved.get("epoch", -1)) + 1, "optimizer_steps": int(saved.get("global_step", 0)),
             "train_wall_time_s": round(times.get("Timer", {}).get("time_elapsed", {}).get("train", 0.0), 1),
