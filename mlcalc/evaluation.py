@@ -44,7 +44,7 @@ from mlcalc.validation import DEFAULT_MIN_DISTANCE, check_elements, check_pair_d
 
 __all__ = ["DEFAULT_DTYPE", "MAX_ENERGY_PER_ATOM", "MAX_FORCE", "ImplausiblePredictionError", "as_dtype",
            "load_for_evaluation", "structure_model_inputs", "check_evaluation_memory", "check_plausible",
-           "evaluate_inputs", "evaluate_structures"]
+           "check_plausible_properties", "MAX_STANDARD_SCORE", "evaluate_inputs", "evaluate_structures"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: the dtype a model is evaluated in unless asked otherwise (MLCalc, the TorchSim model, ``mlcalc md``)
@@ -54,6 +54,10 @@ DEFAULT_DTYPE = torch.float32
 MAX_ENERGY_PER_ATOM = 1e6
 #: the largest force (eV/Å) a prediction may have: atoms at the 0.5 Å close-contact limit feel some 1e3 eV/Å
 MAX_FORCE = 1e5
+
+#: the farthest a property model's prediction may lie from its training targets' mean, in their standard deviations
+#: (per atom for extensive targets): a QM9 HOMO (std 0.59 eV) 1,000 deviations off is 600 eV off, no molecule's
+MAX_STANDARD_SCORE = 1e3
 
 
 class ImplausiblePredictionError(ValueError):
@@ -188,6 +192,31 @@ def check_plausible(model: torch.nn.Module, inputs: dict[str, torch.Tensor], out
         f"{_model_name(model)} predicts an energy of {e:.3g} eV ({e / max(n, 1):.3g} eV per atom) and forces up to "
         f"{f:.3g} eV/Å for {_structure_name(inputs, b)}: no real structure has more than {MAX_ENERGY_PER_ATOM:.0e} "
         f"eV per atom or {MAX_FORCE:.0e} eV/Å; the model's weights are likely broken (check or retrain the model)")
+
+
+def check_plausible_properties(model: torch.nn.Module, inputs: dict[str, torch.Tensor],
+                               out: dict[str, torch.Tensor]) -> None:
+    """Raise :class:`ImplausiblePredictionError` (one line, naming the structure, the target and the model) if a
+    property model's finite prediction lies more than :data:`MAX_STANDARD_SCORE` standard deviations of its
+    training targets from their mean (a structure far outside anything it learned, or broken weights). Models
+    without target statistics (``standardise``) are not checked."""
+    if not hasattr(model, "standardise") or not hasattr(model, "targets"):
+        return
+    values = torch.stack([out[name].detach().reshape(-1) for name in model.targets], dim=1)
+    with torch.no_grad():
+        score = model.standardise(values.to(model.target_mean.dtype) - model.references(inputs), inputs[K.N_ATOMS])
+    score = torch.where(torch.isfinite(score), score, 0.0).abs()  # NaN and infinities: the callers name them
+    if not bool((score > MAX_STANDARD_SCORE).any()):
+        return
+    b, k = (int(i) for i in torch.nonzero(score > MAX_STANDARD_SCORE)[0])
+    name, unit = model.targets[k], model.properties.get(model.targets[k], {}).get("unit", "")
+    mean, std = float(model.target_mean[k]), float(model.target_std[k])
+    per = " per atom" if model.extensive[k] else ""
+    raise ImplausiblePredictionError(
+        f"{_model_name(model)} predicts {name} = {float(values[b, k]):.5g} {unit} for {_structure_name(inputs, b)}, "
+        f"{float(score[b, k]):.3g} standard deviations from its training targets ({mean:.4g} ± {std:.3g} {unit}{per}): "
+        f"the structure is far outside what the model learned (or its weights are broken); a property model "
+        f"answers for structures like its training set")
 
 
 def evaluate_inputs(model: torch.nn.Module, inputs: dict[str, torch.Tensor], stress: bool = False

@@ -17,7 +17,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlcalc import keys as K
-from mlcalc.evaluation import evaluate_inputs
+from mlcalc.evaluation import check_plausible_properties, evaluate_inputs
 
 __all__ = ["Evaluator", "EnergyEvaluator", "PropertyEvaluator", "register_evaluator", "evaluator_for",
            "NonFinitePredictionError", "check_finite"]
@@ -175,6 +175,7 @@ class PropertyEvaluator(Evaluator):
     def batch(self, inputs: dict[str, torch.Tensor], sizes: Sequence[int], properties: Sequence[str]) -> dict:
         with torch.no_grad():
             out = self.model(inputs)
+        check_plausible_properties(self.model, inputs, out)
         return {name: _numpy(out[name]) for name in self.properties}
 
     def results(self, inputs: dict[str, torch.Tensor], properties: Sequence[str]) -> dict[str, Any]:

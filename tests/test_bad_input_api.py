@@ -160,6 +160,22 @@ def test_a_cell_needing_more_memory_than_the_limit_is_refused_before_building(mo
         atoms.calc.get_potential_energy(load_molecule("ethanol"))
 
 
+def test_a_property_far_outside_the_training_targets_is_refused_with_the_structure_named():
+    """Before: qm9-homo gave a HOMO of -16,011 eV for the one-H triclinic cell, silently; a molecule still passes."""
+    from mlcalc.evaluation import ImplausiblePredictionError
+
+    calc = MLCalc.load("qm9-homo")
+    assert -12 < calc.get_property("homo", load_molecule("ethanol")) < -4
+    with pytest.raises(ImplausiblePredictionError) as err:
+        calc.get_property("homo", _small_triclinic_cell())
+    line = _one_line(err)
+    assert re.search(r"qm9-homo \(physnet\) predicts homo = -1\d{4} eV for the structure \(H, 1 atom, periodic cell "
+                     r"of 0.384 Å\^3\), [\d.e+]+ standard deviations from its training targets \(-6.534 ± 0.595 eV\)",
+                     line), line
+    with pytest.raises(ImplausiblePredictionError, match="structure 1 "):  # a batch names the one
+        calc.predict([load_molecule("ethanol"), _small_triclinic_cell()])
+
+
 ENERGY_KINDS = ["torchmdnet-et", "torchmdnet-tensornet", "bpnn", "krr-energy", "gp-energy", "sum", "ensemble",
                 "sevennet", "chgnet"]
 
