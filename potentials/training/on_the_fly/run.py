@@ -229,7 +229,6 @@ def _run(learner: Learner, opened: list, settings: MDSettings, dtype: torch.dtyp
     learner.systems = [k for k, *_ in opened]
     if start == 0:
         learner.start_kinetic = [float(inner.snapshot(b).get_kinetic_energy()) for b in range(len(opened))]
-    if start == 0:
         learner.folders[0].labelled_since_row += 1  # the start frame, labelled when the committee was made
     folders = [LearningFolder(folder, learner, b) for b, (_, folder, _, _) in enumerate(opened)]
     run_steps(LearningStepper(inner, learner), folders, start)
