@@ -3,12 +3,14 @@
 Run: python bench/eval_memory.py [--models ethanol-et,ethanol-tensornet,ethanol-bpnn] [--boxes 5.5:1.0,5.5:1.4]
 
 Each measurement runs in a fresh process: the model is loaded and warmed up on ethanol, then one
-``get_forces`` (float32, one thread) of a periodic box of jittered grid points (H, C, O in turn)
+``get_forces`` (an energy model) or one ``get_property`` of its first target (a property model, no gradient),
+float32, one thread, of a periodic box of jittered grid points (H, C, O in turn)
 with side L Å and spacing s Å (``--boxes L:s,...``) is timed, and the process's peak resident memory
 (``ru_maxrss``) above its resident memory before the call is compared with
 ``model.evaluation_bytes`` (:mod:`mlcalc.evaluation`'s memory check). A model is a shipped name,
-a ``.mlc`` file or ``tiny:KIND`` (``mlcalc.testing.tiny_potential``'s settings, cutoff 5 Å; hyperparameters changed
-by ``tiny:KIND:key=value+key=value``). Prints one row per
+a ``.mlc`` file, ``tiny:KIND`` (``mlcalc.testing.tiny_potential``'s settings, cutoff 5 Å; hyperparameters changed
+by ``tiny:KIND:key=value+key=value``) or ``property:KIND`` (a property model of that kind with its default
+hyperparameters, cutoff 5 Å, one target; changed the same way). Prints one row per
 model and box: atoms, edges and atoms as the model evaluates them, measured and estimated MB, their ratio.
 """
 
@@ -35,15 +37,29 @@ def _box(side: float, spacing: float, seed: int = 0):
 def _model(name: str):
     from mlcalc import MLCalc
 
-    if name.startswith("tiny:"):  # tiny:KIND or tiny:KIND:key=value+key=value (YAML values)
+    prefix, _, rest = name.partition(":")
+    if prefix in ("tiny", "property"):  # PREFIX:KIND or PREFIX:KIND:key=value+key=value (YAML values)
         import yaml
 
-        from mlcalc.testing import tiny_potential
-
-        kind, _, changes = name[5:].partition(":")
+        kind, _, changes = rest.partition(":")
         hyperparameters = {k: yaml.safe_load(v) for k, v in (c.split("=", 1) for c in changes.split("+") if c)}
-        return MLCalc(tiny_potential(kind, elements=(1, 6, 8), cutoff=5.0, **hyperparameters))
+        if prefix == "tiny":
+            from mlcalc.testing import tiny_potential
+
+            return MLCalc(tiny_potential(kind, elements=(1, 6, 8), cutoff=5.0, **hyperparameters))
+        from mlcalc.model import create_model
+
+        return MLCalc(create_model(kind, elements=[1, 6, 7, 8, 9], targets=["homo"], units=["eV"], extensive=[False],
+                                   cutoff=5.0, **hyperparameters))
     return MLCalc.load(name)
+
+
+def _evaluate(calc, atoms) -> None:
+    """One evaluation: forces of an energy model, the first target of a property model."""
+    if calc.model.family == "property":
+        calc.get_property(calc.model.targets[0], atoms)
+    else:
+        calc.get_forces(atoms)
 
 
 def measure(model: str, side: float, spacing: float) -> dict:
@@ -58,14 +74,19 @@ def measure(model: str, side: float, spacing: float) -> dict:
 
     torch.set_num_threads(1)
     calc = _model(model)
-    calc.get_forces(load_molecule("ethanol"))
+    warm = load_molecule("ethanol")
+    if calc.model.periodic:  # a model of periodic systems warms up on ethanol in a 12 Å box
+        warm.set_cell([12.0] * 3)
+        warm.center()
+        warm.pbc = True
+    _evaluate(calc, warm)
     atoms = _box(side, spacing)
     inputs = calc._inputs([atoms])
     estimate = calc.model.evaluation_bytes(inputs)
     graph = calc.model.evaluated_graph(inputs)
     before_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rss = psutil.Process().memory_info().rss
-    calc.get_forces(atoms)
+    _evaluate(calc, atoms)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"model": model, "box": f"{side:g}:{spacing:g}", "atoms": len(atoms), "edges": int(inputs[K.EDGE_INDEX].shape[1]),
             "graph": list(graph), "measured_MB": (peak - rss) / 1e6, "estimated_MB": estimate / 1e6,

@@ -17,7 +17,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlcalc import keys as K
-from mlcalc.evaluation import check_plausible_properties, evaluate_inputs
+from mlcalc.evaluation import check_evaluation_memory, check_plausible_properties, evaluate_inputs
 
 __all__ = ["Evaluator", "EnergyEvaluator", "PropertyEvaluator", "register_evaluator", "evaluator_for",
            "NonFinitePredictionError", "check_finite"]
@@ -173,6 +173,7 @@ class PropertyEvaluator(Evaluator):
             raise ValueError(f"stress asked for, but this is a property model for {', '.join(self.properties)}")
 
     def batch(self, inputs: dict[str, torch.Tensor], sizes: Sequence[int], properties: Sequence[str]) -> dict:
+        check_evaluation_memory(self.model, inputs)
         with torch.no_grad():
             out = self.model(inputs)
         check_plausible_properties(self.model, inputs, out)

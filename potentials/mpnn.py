@@ -51,6 +51,13 @@ class MPNNModel(PropertyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), **self.sizes}
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """No gradients: per edge 1.5 × (hidden_channels² + 2 × edge_hidden + num_gaussians + 100) values (the edge
+        network's h × h matrix per edge dominates), per atom 16 × hidden_channels (measured: 4,266 per edge at 64
+        channels, 4,602 with the transformer's 4 heads, 1,196 at 32; bench/eval_memory.py)."""
+        h = self.sizes["hidden_channels"]
+        return 1.5 * (h * h + 2 * self.sizes["edge_hidden"] + self.sizes["num_gaussians"] + 100), 16.0 * h
+
     def after_step(self, step: int, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
         """Hook run after each message-passing step (identity here; attention in the MPNN-transformer)."""
         return h

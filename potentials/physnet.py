@@ -84,6 +84,11 @@ class PhysNetModel(PropertyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), **self.sizes}
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """No gradients: per edge 1.5 × (4 × features + num_basis) values, per atom 16 × features (measured: 238
+        per edge at 64 features, 481 at 128; bench/eval_memory.py)."""
+        return 1.5 * (4 * self.sizes["features"] + self.sizes["num_basis"]), 16.0 * self.sizes["features"]
+
     def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         """Nodes: the last module's features; hidden: every module's output-block layer, concatenated."""
         basis = self.basis(edge_lengths(inputs))

@@ -42,6 +42,13 @@ class SchNetModel(PropertyModel):
     def hyperparameters(self) -> dict[str, Any]:
         return {**super().hyperparameters(), **self.sizes}
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """No gradients: per edge 1.5 × (3 × the wider of hidden_channels and num_filters + num_gaussians + 20)
+        values, per atom 16 × hidden_channels (measured: 246 per edge at 64, 441 at 128; bench/eval_memory.py)."""
+        s = self.sizes
+        return 1.5 * (3 * max(s["hidden_channels"], s["num_filters"]) + s["num_gaussians"] + 20), \
+            16.0 * s["hidden_channels"]
+
     def encode(self, inputs: dict[str, torch.Tensor]) -> Encoding:
         r = edge_lengths(inputs)
         basis = self.expansion(r)

@@ -194,6 +194,28 @@ def test_every_energy_kind_checks_its_memory_before_evaluating(kind, monkeypatch
     assert f"evaluating the structure (C2H6O, 9 atoms) with the {kind} model" in _one_line(err)
 
 
+PROPERTY_KINDS = ["schnet", "physnet", "mpnn", "mpnn-transformer", "gnn", "cgcnn", "linear", "krr", "gp"]
+
+
+@pytest.mark.parametrize("kind", PROPERTY_KINDS)
+def test_every_property_kind_checks_its_memory_before_predicting(kind, monkeypatch):
+    """Before: property models were evaluated whatever the limit; now each kind's no-gradient estimate is checked
+    first, and a molecule needs far less than an energy model's evaluation of it."""
+    from mlcalc.testing.property_models import tiny_property_model
+
+    calc = MLCalc(tiny_property_model(kind))
+    ethanol = load_molecule("ethanol")
+    needed = calc.model.evaluation_bytes(calc._inputs([ethanol]))
+    assert 1e3 < needed < 1e7, needed  # no gradients: a molecule under 10 MB
+    model_runs = []
+    monkeypatch.setattr(calc.model, "forward", lambda *a, **k: model_runs.append(a))
+    monkeypatch.setenv("MLCALC_MAX_MEMORY_GB", f"{needed / 2e9:.6g}")
+    with pytest.raises(GraphTooLargeError) as err:
+        calc.get_property(calc.model.targets[0], ethanol)
+    assert model_runs == []  # refused before the model ran
+    assert f"evaluating the structure (C2H6O, 9 atoms) with the {kind} model" in _one_line(err)
+
+
 def test_a_model_with_absurd_weights_is_refused_naming_the_structure_and_the_model(tmp_path):
     """One layer's weights set to 1e30 and the checksum recomputed: finite, but E = -1.76e30 eV was returned."""
     from mlcalc.evaluation import ImplausiblePredictionError

@@ -213,6 +213,11 @@ class PropertyModel(AtomisticModel):
         return {**super().hyperparameters(), "targets": self.targets, "units": self.units,
                 "extensive": self.extensive}
 
+    def evaluation_values(self) -> tuple[float, float]:
+        """``(values per edge, values per atom)`` of one prediction without gradients: the inputs' own pairs and a
+        little per atom. Message-passing kinds give their own (measured with ``bench/eval_memory.py``)."""
+        return 32.0, 256.0
+
     def species(self, z: torch.Tensor) -> torch.Tensor:
         """Row of each atomic number in ``elements`` (0..n_elements-1), int [n_atoms]."""
         return self.species_index[z]
