@@ -19,7 +19,8 @@ def project(features: np.ndarray, method: str = "umap", dimensions: int = 2, see
             n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
     """Coordinates [n, dimensions] of ``features`` [n, D]; same ``seed``, same coordinates.
 
-    UMAP with a seed runs single-threaded (umap-learn's rule for reproducibility).
+    UMAP with a seed runs single-threaded (umap-learn's rule for reproducibility); the process's OpenMP thread
+    count (torch's, shared with tblite) is the same afterwards.
     """
     if method not in PROJECTIONS:
         raise ValueError(f"unknown projection {method!r}; choose from {', '.join(PROJECTIONS)}")
@@ -32,13 +33,18 @@ def project(features: np.ndarray, method: str = "umap", dimensions: int = 2, see
         from sklearn.decomposition import PCA
 
         return PCA(n_components=dimensions, random_state=seed).fit_transform(features)
+    import torch
     import umap
 
     reducer = umap.UMAP(n_components=dimensions, n_neighbors=min(n_neighbors, len(features) - 1),
                         min_dist=min_dist, random_state=seed, n_jobs=1)
-    with warnings.catch_warnings():  # umap-learn says that a seed means one thread; that is the point
-        warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
-        return np.asarray(reducer.fit_transform(features), dtype=np.float64)
+    threads = torch.get_num_threads()  # numba's OpenMP layer resets the process's shared libgomp thread count
+    try:
+        with warnings.catch_warnings():  # umap-learn says that a seed means one thread; that is the point
+            warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
+            return np.asarray(reducer.fit_transform(features), dtype=np.float64)
+    finally:  # torch and tblite (GFN2-xTB) after a map run on the threads the process had, not numba's count
+        torch.set_num_threads(threads)
 
 
 def write_coordinates(path: str | Path, coordinates: np.ndarray, columns: dict[str, Sequence]) -> Path:

@@ -46,8 +46,12 @@ def test_rogi_of_a_smooth_landscape_is_lower_than_of_a_shuffled_one():
 
 @pytest.mark.parametrize("method", ["umap", "pca"])
 def test_projection_shape_and_seeded_reproducibility(method, tmp_path):
+    import torch
+
     features = np.random.default_rng(1).normal(size=(40, 8))
+    threads = torch.get_num_threads()
     a = project(features, method, dimensions=2, seed=3)
+    assert torch.get_num_threads() == threads  # before: UMAP (numba) left libgomp at the core count, and xTB after it
     assert a.shape == (40, 2) and np.isfinite(a).all()
     np.testing.assert_array_equal(project(features, method, dimensions=2, seed=3), a)
     if method == "pca":  # UMAP in 3D compiles again (numba): slow, and the same code path
