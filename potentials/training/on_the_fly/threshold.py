@@ -37,16 +37,15 @@ class Threshold:
     mode: str
     target_error: float
     calibration: int
+    window: int  # the default lives in LearnSettings.calibration_window
     value: float | None = None
     pairs: list[tuple[float, float]] = field(default_factory=list)
-    window: int = 5
 
     @classmethod
-    def from_settings(cls, threshold: str | float, target_error: float, calibration: int,
-                      window: int = 5) -> Threshold:
+    def from_settings(cls, threshold: str | float, target_error: float, calibration: int, window: int) -> Threshold:
         if threshold == "auto":
-            return cls("auto", target_error, calibration, window=window)
-        return cls("fixed", target_error, calibration, value=float(threshold), window=window)
+            return cls("auto", target_error, calibration, window)
+        return cls("fixed", target_error, calibration, window, value=float(threshold))
 
     @property
     def calibrating(self) -> bool:
@@ -94,5 +93,5 @@ class Threshold:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Threshold:
-        return cls(state["mode"], state["target_error"], state["calibration"], state["value"],
-                   [tuple(p) for p in state["pairs"]], state.get("window", 5))
+        return cls(state["mode"], state["target_error"], state["calibration"], state["window"], state["value"],
+                   [tuple(p) for p in state["pairs"]])
