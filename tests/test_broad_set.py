@@ -168,6 +168,40 @@ def test_normal_mode_sampling_keeps_bonds_and_spreads_with_temperature(qm9_env, 
         assert np.isfinite(shard["forces"]).all()
 
 
+def test_md_sampling_keeps_the_temperatures_below_a_bond_change(qm9_env, qm9, monkeypatch):
+    """Before: a bond that broke at the ladder's top temperature threw the molecule away, its lower-temperature
+    frames with it. Now the ladder stops there and keeps what lies below; breaking at the first step fails."""
+    import mlcalc.md
+    from mlcalc.potentials.training.broad_set.sampling import label_molecule
+
+    real = mlcalc.md.generate_reference
+    calls = []
+
+    def breaks_at(hot):
+        def generate(state, reference, **kwargs):
+            calls.append(reference.temperature)
+            frames = real(state, reference, **kwargs)
+            if reference.temperature >= hot:  # an atom 3 Å further out: a bond broken in every frame
+                for frame in frames:
+                    frame.positions[-1] += [3.0, 0.0, 0.0]
+            return frames
+        return generate
+
+    job = select_molecules([100], n=1, seed=0)[0]
+    settings = broad_set_settings({"molecules": 1, **TINY, "temperatures": [300, 600, 900]})
+    monkeypatch.setattr(mlcalc.md, "generate_reference", breaks_at(600))
+    result = label_molecule(job, settings)
+    assert result.failure is None and calls == [300, 600]  # the ladder stopped where the bond broke
+    assert result.arrays["temperature"].tolist() == [300.0, 300.0]
+    assert result.record["bonds_changed_K"] == 600.0
+    assert np.isfinite(result.arrays["forces"]).all()
+
+    calls.clear()
+    monkeypatch.setattr(mlcalc.md, "generate_reference", breaks_at(300))
+    result = label_molecule(job, settings)
+    assert result.arrays is None and result.failure == "its bonds change in md sampling at 300 K" and calls == [300]
+
+
 # -- a tiny general model: two compositions in training, a third one priced by its atom references ---------
 
 @pytest.fixture(scope="module")

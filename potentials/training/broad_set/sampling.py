@@ -79,26 +79,34 @@ def _label(job: MoleculeJob, settings: BroadSetSettings) -> tuple[dict[str, np.n
         raise MoleculeFailed("its bonds change when it is relaxed with GFN2-xTB")
     relaxed = Atoms(atoms.numbers, atoms.positions.copy())
     sample = _md_frames if settings.sampling == "md" else _normal_mode_frames
-    frames, temperatures = sample(relaxed, atoms.calc, settings, np.random.default_rng(job.seed), bonds)
-    for frame, temperature in zip(frames, temperatures):
-        if _bond_set(bonded_pairs(frame)) != bonds:
-            raise MoleculeFailed(f"its bonds change in {settings.sampling} sampling at {temperature:g} K")
+    frames, temperatures, changed_at = sample(relaxed, atoms.calc, settings, np.random.default_rng(job.seed), bonds)
+    if not frames:
+        raise MoleculeFailed(f"its bonds change in {settings.sampling} sampling at {changed_at:g} K")
     arrays = {"numbers": relaxed.numbers.astype(np.int64),
               "positions": np.stack([f.positions for f in frames]),
               "energy": np.array([f.get_potential_energy() for f in frames]),
               "forces": np.stack([f.get_forces() for f in frames]),
               "temperature": np.asarray(temperatures, dtype=np.float64)}
-    return arrays, {"relax_steps": int(optimiser.nsteps), "relax_converged": converged,
-                    "relaxed_energy": float(atoms.get_potential_energy())}
+    facts = {"relax_steps": int(optimiser.nsteps), "relax_converged": converged,
+             "relaxed_energy": float(atoms.get_potential_energy())}
+    if changed_at is not None:  # the frames below that temperature are kept
+        facts["bonds_changed_K"] = float(changed_at)
+    return arrays, facts
 
 
 def _bond_set(pairs: np.ndarray) -> frozenset[tuple[int, int]]:
     return frozenset(map(tuple, pairs.tolist()))
 
 
-def _md_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: np.random.Generator, bonds=None):
-    """Langevin MD up the temperature ladder: ``thermalise`` steps at each temperature, then its frames."""
-    from mlcalc.md import generate_reference
+def _md_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: np.random.Generator,
+               bonds: frozenset[tuple[int, int]]):
+    """Langevin MD up the temperature ladder: ``thermalise`` steps at each temperature, then its frames.
+
+    Returns the frames, their temperatures and the temperature at which a bond changed (None if none did): the
+    ladder stops there, and the frames of the lower temperatures are kept (still the molecule; a molecule that
+    breaks at 800 K is still worth its 300 and 500 K frames).
+    """
+    from mlcalc.md import bonded_pairs, generate_reference
     from mlcalc.md.settings import ReferenceSettings
 
     frames, temperatures, state = [], [], relaxed
@@ -108,10 +116,12 @@ def _md_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: np.random.
                                       timestep=settings.timestep, friction=settings.friction,
                                       seed=int(rng.integers(2**31)))
         got = generate_reference(state, reference, calculator=calc, progress=False)
+        if any(_bond_set(bonded_pairs(frame)) != bonds for frame in got):
+            return frames, temperatures, temperature
         frames += got
         temperatures += [temperature] * len(got)
         state = Atoms(got[-1].numbers, got[-1].positions.copy())
-    return frames, temperatures
+    return frames, temperatures, None
 
 
 def _normal_mode_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: np.random.Generator,
@@ -123,6 +133,7 @@ def _normal_mode_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: n
     than ``min_wavenumber`` get that mode's curvature so that torsions stay bounded. A draw
     whose bonds (``bonds``) differ from the relaxed molecule's is drawn again (Cartesian
     displacements along torsions bring atoms together), at most :data:`_REDRAWS` times a frame.
+    Returns the frames, their temperatures and None (no bond changes in what is returned).
     """
     from mlcalc.md import bonded_pairs
 
@@ -156,7 +167,7 @@ def _normal_mode_frames(relaxed: Atoms, calc, settings: BroadSetSettings, rng: n
             frame.calc = SinglePointCalculator(frame, energy=energy, forces=forces)
             frames.append(frame)
             temperatures.append(temperature)
-    return frames, temperatures
+    return frames, temperatures, None
 
 
 #: draws of one normal-mode frame before the molecule counts as failed
