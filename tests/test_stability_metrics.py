@@ -94,6 +94,13 @@ def test_differences_beyond_replica_noise_are_told_apart_from_noise():
     assert far["exceeds"] is True and far["difference"] > 2 * far["noise"]
     assert near["exceeds"] is False and abs(near["difference"]) < 2 * near["noise"]
     assert far["model"]["n"] == far["reference"]["n"] == 8
+    # an error metric: only higher is worse (before: an h(r) MAE below the replicas' own was 'beyond noise')
+    better = exceeds_noise(rng.normal(0.7, 0.1, size=8), reference, worse="higher")
+    assert better["exceeds"] is False and -better["difference"] > 2 * better["noise"]
+    assert exceeds_noise(rng.normal(0.7, 0.1, size=8), reference, worse="lower")["exceeds"] is True
+    assert exceeds_noise(rng.normal(1.3, 0.1, size=8), reference, worse="higher")["exceeds"] is True
+    with pytest.raises(ValueError, match="worse must be None, 'higher' or 'lower', got 'up'"):
+        exceeds_noise([1.0, 2.0], [1.0, 2.0], worse="up")
 
 
 def test_pooling_concatenates_replicas_and_refuses_mismatched_shapes():

@@ -35,17 +35,22 @@ def replica_stats(values: Sequence[float] | np.ndarray) -> dict:
 
 
 def exceeds_noise(model: Sequence[float] | np.ndarray, reference: Sequence[float] | np.ndarray,
-                  k: float = NOISE_FACTOR) -> dict:
+                  k: float = NOISE_FACTOR, worse: str | None = None) -> dict:
     """Whether the model's replica mean differs from the reference's by more than ``k`` combined standard errors.
 
-    ``model``, ``reference``: one value per replica. Returns ``difference`` (model − reference mean),
+    ``model``, ``reference``: one value per replica. ``worse``: None (a difference either way counts), "higher" or
+    "lower" (only a difference in that direction counts: an error metric such as the h(r) MAE that lies below the
+    reference replicas' own is not beyond their noise). Returns ``difference`` (model − reference mean),
     ``noise`` (sqrt(sem_m² + sem_r²)), ``exceeds`` (bool, or None when either side has < 2 finite
     values), and the two sides' :func:`replica_stats` as ``model`` and ``reference``.
     """
+    if worse not in (None, "higher", "lower"):
+        raise ValueError(f"worse must be None, 'higher' or 'lower', got {worse!r}")
     m, r = replica_stats(model), replica_stats(reference)
     difference = None if m["mean"] is None or r["mean"] is None else m["mean"] - r["mean"]
     noise = None if m["sem"] is None or r["sem"] is None else math.hypot(m["sem"], r["sem"])
-    exceeds = None if difference is None or noise is None else bool(abs(difference) > k * noise)
+    signed = {None: abs, "higher": lambda d: d, "lower": lambda d: -d}[worse]
+    exceeds = None if difference is None or noise is None else bool(signed(difference) > k * noise)
     return {"difference": difference, "noise": noise, "exceeds": exceeds, "model": m, "reference": r}
 
 

@@ -40,6 +40,8 @@ SPECTRUM_LAG = 1000  # frames of velocity autocorrelation (1 ps at a frame per f
 SPECTRUM_PAD = 8192  # FFT length: every run's spectrum on one wavenumber grid
 #: the per-run metrics summarised over replicas
 METRICS = ("stable_ps", "h_mae", "spectrum_w1_cm1")
+#: the direction in which each metric is worse: a model beyond the reference's noise only that way
+WORSE = {"stable_ps": "lower", "h_mae": "higher", "spectrum_w1_cm1": "higher"}
 
 
 @dataclass
@@ -150,7 +152,9 @@ def summarise_runs(per_run: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def beyond_noise(model_runs: Sequence[dict[str, Any]], noise_runs: Sequence[dict[str, Any]],
                  metric: str) -> dict[str, Any]:
-    """Whether the model's ``metric`` differs from the reference's own leave-one-out values by more than noise."""
+    """Whether the model's ``metric`` is worse (:data:`WORSE`) than the reference's own leave-one-out values by more
+    than noise: less stable, or an h(r) or spectrum further from the reference than its replicas are from each
+    other. A model closer to the pooled reference than the replicas are to each other is within the noise."""
     model = [np.nan if r[metric] is None else r[metric] for r in model_runs]
     noise = [np.nan if r[metric] is None else r[metric] for r in noise_runs]
-    return exceeds_noise(model, noise)
+    return exceeds_noise(model, noise, worse=WORSE[metric])
