@@ -325,15 +325,18 @@ def test_cli_md_learn(student, tmp_path):
 
     out = tmp_path / "run"
     args = ["md", str(student), "ethanol", "--steps", "6", "--interval", "3", "--bond-stretch", "none", "--out", str(out),
-            "--no-progress", "--learn", "emt", "--max-calls", "1", "--members", "2"]
+            "--no-progress", "--learn", "emt", "--max-calls", "1", "--members", "2", "--spread", "0.01"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "1 emt calls" in result.output and "learned.mlc" in result.output
     assert json.loads((out / "learning.json").read_text())["budget_spent"]
-    bad = CliRunner().invoke(main, args[:-6] + ["--threshold", "x"])
+    assert json.loads((out / "learning" / "state.json").read_text())["learn"]["spread"] == 0.01
+    bad = CliRunner().invoke(main, args[:-8] + ["--threshold", "x"])
     assert bad.exit_code == 2 and "--threshold needs --learn" in bad.output
     bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "threshold must be auto or a number > 0 (eV/Å), got '-1'" in bad.output
+    bad = CliRunner().invoke(main, args[:-2] + ["--spread", "2", "--overwrite"])
+    assert bad.exit_code == 2 and "spread must be a number > 0 and ≤ 1, got 2.0" in bad.output, bad.output
     bad = CliRunner().invoke(main, args + ["--update-energy", "heat", "--overwrite"])
     assert bad.exit_code == 2 and "update_energy must be one of anchor, conserve, jump, got 'heat'" in bad.output
     bad = CliRunner().invoke(main, ["md", "gfn2-xtb"] + args[2:] + ["--overwrite"])
