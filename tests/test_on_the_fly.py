@@ -336,7 +336,7 @@ def test_cli_md_learn(student, tmp_path):
     bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])
     assert bad.exit_code == 2 and "threshold must be auto or a number > 0 (eV/Å), got '-1'" in bad.output
     bad = CliRunner().invoke(main, args[:-2] + ["--spread", "2", "--overwrite"])
-    assert bad.exit_code == 2 and "spread must be a number > 0 and ≤ 1, got 2.0" in bad.output, bad.output
+    assert bad.exit_code == 2 and "spread must be a number > 0 and ≤ 1, got 2" in bad.output, bad.output
     bad = CliRunner().invoke(main, args + ["--update-energy", "heat", "--overwrite"])
     assert bad.exit_code == 2 and "update_energy must be one of anchor, conserve, jump, got 'heat'" in bad.output
     bad = CliRunner().invoke(main, ["md", "gfn2-xtb"] + args[2:] + ["--overwrite"])
