@@ -31,8 +31,8 @@ from mlcalc.potentials.training.on_the_fly.learner import Learner, _read_frames
 from mlcalc.potentials.training.on_the_fly.threshold import Threshold
 
 MD = dict(steps=36, interval=3, temperature=300, bond_stretch=None)
-LEARN = dict(reference="emt", members=2, init_steps=5, update_steps=5, lr=5e-3, calibration=2, calibration_interval=10,
-             min_gap=4, target_error=6e-4, calibration_window=3)
+LEARN = dict(reference="emt", members=2, spread=0.05, init_steps=5, update_steps=5, lr=5e-3, calibration=2,
+             calibration_interval=10, min_gap=4, target_error=6e-4, calibration_window=3)
 
 
 class Teacher(Calculator):
