@@ -16,6 +16,7 @@ committee starts where its parent is). Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -41,12 +42,9 @@ def main() -> None:
     from mlcalc.md.settings import LearnSettings
     from mlcalc.modelfile import load_model
     from mlcalc.named_models import resolve_model_path
-    from mlcalc.potentials.training.on_the_fly.committee import Committee, member_optim, perturbed
-    from mlcalc.potentials.training.on_the_fly.references import method_of
-    from mlcalc.potentials.training.parent_model import atomrefs_at_frames_zero
+    from mlcalc.potentials.training.on_the_fly.committee import start_committee
 
-    settings = LearnSettings(reference="gfn2-xtb", members=args.members)
-    steps = args.init_steps or settings.init_steps
+    steps = args.init_steps or LearnSettings.model_fields["init_steps"].default
     print(f"{args.model}: {args.members} members, {steps} optimiser steps each on the labelled start frame; "
           f"{args.frames} GFN2-xTB 300 K frames per molecule")
     print(f"{'molecule':20s} {'spread':>7s} {'parent MAE':>11s} {'committee MAE':>14s} {'uncertainty':>12s}  (meV/Å)")
@@ -60,11 +58,9 @@ def main() -> None:
         start.get_forces()
         parent, manifest = load_model(resolve_model_path(args.model))
         parent_mae = _force_mae(MLCalc(parent).predict(frames)["forces"], reference)
-        atomrefs_at_frames_zero(parent, manifest, [start], method_of("gfn2-xtb"))
-        for spread in sorted(args.spreads):
-            members = [perturbed(parent, spread, settings.seed, j) for j in range(args.members)]
-            committee = Committee(members, member_optim(manifest))
-            committee.fit([start], steps, settings.lr, settings.batch_size, settings.seed)
+        for spread in sorted(args.spreads):  # the committee exactly as a learning run makes it from the parent
+            learn = LearnSettings(reference="gfn2-xtb", members=args.members, spread=spread, init_steps=steps)
+            committee, _ = start_committee([copy.deepcopy(parent)], manifest, start, learn)
             out = MLCalc(committee.ensemble).predict(frames)
             mae, uncertainty = _force_mae(out["forces"], reference), 1000 * float(np.mean(out["uncertainty"]))
             print(f"{molecule:20s} {spread:7.3f} {parent_mae:11.1f} {mae:14.1f} {uncertainty:12.1f}", flush=True)

@@ -2,7 +2,8 @@
 
 The tests run on one OpenMP/torch thread (``OMP_NUM_THREADS``, 1 unless set): torch and tblite share one libgomp,
 and on small systems a second spinning thread makes GFN2-xTB 4-5 times slower (more on a shared machine).
-``one_thread`` puts the count back after a test that changed it (numba's UMAP sets it to the core count).
+``one_thread`` puts the count back after a test that changed it (a library's OpenMP layer can; UMAP maps restore
+it themselves since ``mlcalc.analysis.projection`` does).
 """
 
 import os

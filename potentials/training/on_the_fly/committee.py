@@ -40,9 +40,11 @@ from mlcalc.model import create_model
 from mlcalc.modelfile import load_model, save_model
 
 from ..config import OptimConfig
+from ..parent_model import atomrefs_at_frames_zero
 from ..task import energy_force_loss
+from .references import method_of
 
-__all__ = ["Committee", "perturbed", "member_optim"]
+__all__ = ["Committee", "perturbed", "member_optim", "start_committee"]
 
 #: the parent's training settings the members' fits keep
 _KEPT = ("energy_weight", "force_weight", "weight_decay", "gradient_clip")
@@ -65,6 +67,23 @@ def perturbed(model: torch.nn.Module, spread: float, seed: int, member: int) -> 
                 noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float32)
                 parameter.mul_(1 + spread * noise.to(parameter.device, parameter.dtype))
     return out
+
+
+def start_committee(members: Sequence[torch.nn.Module], manifest: dict[str, Any], frame: Atoms, learn: Any,
+                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> tuple[Committee, float]:
+    """The committee a learning run starts from, and its fit's mean last loss: ``members`` (one model, or an
+    ensemble's members) re-referenced on the labelled start ``frame``; one model becomes ``learn.members``
+    :func:`perturbed` copies fitted ``learn.init_steps`` steps on it, an ensemble's members ``learn.update_steps``
+    (``learn``: :class:`~mlcalc.md.settings.LearnSettings`)."""
+    for member in members:
+        atomrefs_at_frames_zero(member, manifest, [frame], method_of(learn.reference))
+    one_model = len(members) == 1
+    if one_model:
+        members = [perturbed(members[0], learn.spread, learn.seed, j) for j in range(learn.members)]
+    committee = Committee(members, member_optim(manifest), device, dtype)
+    loss = committee.fit([frame], learn.init_steps if one_model else learn.update_steps, learn.lr, learn.batch_size,
+                         learn.seed)
+    return committee, loss
 
 
 class Committee:

@@ -46,10 +46,9 @@ from ase.io.trajectory import Trajectory
 from mlcalc.md.files import CHECKPOINT
 from mlcalc.md.settings import LearnSettings, MDSettings
 
-from ..parent_model import atomrefs_at_frames_zero
-from .committee import Committee, member_optim, perturbed
+from .committee import Committee, start_committee
 from .files import CALLS, LABELLED, REFERENCE_FRAMES, STATE, committee_file
-from .references import label, method_of
+from .references import label
 from .threshold import Threshold
 
 __all__ = ["Learner", "CALL_COLUMNS"]
@@ -102,13 +101,7 @@ class Learner:
         frame = self._reference(atoms, 0, 0, 0, "start", lambda frame: self._spread_and_error(members, frame))
         t = time.perf_counter()
         one_model = len(members) == 1
-        for member in members:
-            atomrefs_at_frames_zero(member, manifest, [frame], method_of(self.learn.reference))
-        s = self.learn
-        if one_model:
-            members = [perturbed(members[0], s.spread, s.seed, j) for j in range(s.members)]
-        self.committee = Committee(members, member_optim(manifest), self.device, self.dtype)
-        loss = self.committee.fit([frame], s.init_steps if one_model else s.update_steps, s.lr, s.batch_size, s.seed)
+        self.committee, loss = start_committee(members, manifest, frame, self.learn, self.device, self.dtype)
         self.committee.version = 0
         self.committee.save(self.out / committee_file(0))
         fit_s = time.perf_counter() - t
