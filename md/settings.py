@@ -199,7 +199,9 @@ class LearnSettings(CheckedSettings):
     committee's force MAE is expected to reach ``target_error`` (a line through the origin fitted to
     the (uncertainty, error) pairs of the last ``calibration_window`` labelled frames, refitted at every
     label: it follows the committee as it learns). A system is labelled
-    again only ``min_gap`` steps after its last label. ``max_calls`` reference calls at most (the start
+    again only ``min_gap`` steps after its last label. A system without a label for ``audit`` steps is
+    labelled anyway (an audit; the interval doubles while audits find the error at or below ``target_error``):
+    the committee's error where it is sure of itself, which an uncertainty alone cannot show. ``max_calls`` reference calls at most (the start
     frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
     (a system ends at its first step that would need a label). ``update_energy`` (NVE) says what an update
     does to each system's total energy: ``anchor`` scales the momenta so that the total becomes the start
@@ -248,6 +250,13 @@ class LearnSettings(CheckedSettings):
         "threshold auto: the last labelled frames whose uncertainty-error pairs set the threshold"))] = 5
     calibration_interval: Annotated[int, Field(ge=1, strict=True, description=(
         "threshold auto: steps between the calibration labels"), json_schema_extra={"unit": "steps"})] = 20
+    # measured (RESULTS, the new defaults): without audits a confident committee is never checked again, and
+    # organic-xtb's naphthalene run stopped labelling at 55 meV/Å after its 3 calibration labels
+    audit: Annotated[int, Field(ge=0, strict=True, description=(
+        "steps without a label after which a system is labelled anyway, however sure the committee is (an audit: "
+        "its error where it is confident, which also refits an auto threshold); the interval doubles after an "
+        "audit at or below target_error and returns to this after one above it; 0: no audits"),
+        json_schema_extra={"unit": "steps"})] = 1000
     seed: Annotated[int, Field(ge=0, strict=True, description=(
         "seed of the members' perturbations and of their batches"))] = 0
 

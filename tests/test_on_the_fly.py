@@ -285,6 +285,28 @@ def test_a_killed_run_resumes_to_the_same_labels_and_trajectory(uninterrupted, s
     assert resumed.summary["reference_calls"] == calls
 
 
+@pytest.mark.parametrize("target_error, steps", [(1e-9, [0, 8, 16, 24, 32]), (10.0, [0, 8, 24])])
+def test_a_confident_committee_is_audited_and_checked_less_often_while_right(target_error, steps, student, teacher,
+                                                                             tmp_path):
+    """A threshold no step reaches: only audits label, every 8 steps while they find the error above target_error,
+    at doubling intervals (8, then 16) while they find it below."""
+    result, reference = learn_md(student, teacher, tmp_path / "run",
+                                 learn={"threshold": 10.0, "audit": 8, "target_error": target_error})
+    s = result.summary
+    assert s["call_steps"] == steps and reference.calls == len(steps)
+    assert s["audits"] == len(steps) - 1 and s["audit_steps"] == steps[1:]
+    labelled = read(tmp_path / "run" / "labelled.extxyz", ":")
+    assert [f.info["reason"] for f in labelled] == ["start"] + ["audit"] * (len(steps) - 1)
+    assert s["audit_force_mae_eV_per_A"] == pytest.approx(np.mean([f.info["force_mae"] for f in labelled[1:]]))
+
+
+def test_audits_end_with_the_budget(student, teacher, tmp_path):
+    result, reference = learn_md(student, teacher, tmp_path / "run",
+                                 learn={"threshold": 10.0, "audit": 4, "target_error": 1e-9, "max_calls": 3})
+    s = result.summary
+    assert s["call_steps"] == [0, 4, 8] and s["budget_spent_at_step"] is None and result.runs[0].status == "completed"
+
+
 @pytest.mark.parametrize("on_budget", ["continue", "stop"])
 def test_the_budget_stops_labelling_and_the_summary_says_so(on_budget, student, teacher, tmp_path):
     result, reference = learn_md(student, teacher, tmp_path / "run", md={"steps": 24},

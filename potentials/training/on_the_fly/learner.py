@@ -4,7 +4,7 @@ and commits its state together with the MD checkpoints.
 One :class:`Learner` serves every system of a run (the replicas share the labelled frames and the
 committee). :meth:`Learner.visit` sees each system's state after each step, before its run folder
 records it: a step above the threshold (or, while an auto threshold calibrates, every
-``calibration_interval`` steps) is held, labelled by the reference, every member is fitted on all
+``calibration_interval`` steps; or an audit, a system ``audit_gap`` steps without a label) is held, labelled by the reference, every member is fitted on all
 labelled frames, the stepper recomputes every system's forces with the new weights
 (``Stepper.refresh``) and the state goes on to the folder. An update changes each system's potential
 energy at its positions (new model minus old). In NVE the system's momenta are then scaled
@@ -80,6 +80,7 @@ class Learner:
                                                  learn.calibration_window)
         self.committee: Committee | None = None
         self.last_label = [0] * n_systems
+        self.audit_gap = [learn.audit] * n_systems  # steps without a label before each system's next audit
         self.step = 0
         self.committed_step: int | None = None
         self.times = {"model_s": 0.0, "reference_s": 0.0, "finetune_s": 0.0}
@@ -130,6 +131,7 @@ class Learner:
                                         self.device, self.dtype)
         self.threshold = Threshold.from_state(state["threshold"])
         self.last_label = list(state["last_label"])
+        self.audit_gap = list(state.get("audit_gap", [self.learn.audit] * self.n_systems))
         self.step = self.committed_step = state["step"]
         self.times = dict(state["times"])
         self.start_kinetic = list(state.get("start_kinetic", []))
@@ -170,7 +172,8 @@ class Learner:
         calibrating = self.threshold.calibrating
         above = self.threshold.exceeded(uncertainty)
         due = since >= self.learn.calibration_interval if calibrating else above and since >= self.learn.min_gap
-        if len(self.frames) >= self.learn.max_calls:
+        audit = not calibrating and 0 < self.audit_gap[k] <= since
+        if len(self.frames) >= self.learn.max_calls:  # audits end with the budget; a step above the threshold counts
             self.unlabelled_above += int(above)
             if not due:
                 return atoms
@@ -180,9 +183,13 @@ class Learner:
                             "%.3g eV/Å) is not labelled (on_budget: %s)", self.learn.max_calls, step, k, uncertainty,
                             self.learn.on_budget)
             return None if self.learn.on_budget == "stop" else atoms
-        if not due:
+        if not (due or audit):
             return atoms
-        self._label_and_learn(b, step, atoms, uncertainty, "calibration" if calibrating else "threshold")
+        reason = "calibration" if calibrating else "threshold" if due else "audit"
+        self._label_and_learn(b, step, atoms, uncertainty, reason)
+        if reason == "audit":  # a confident committee that was right is checked half as often from now on
+            right = self.frames[-1].info["force_mae"] <= self.learn.target_error
+            self.audit_gap[k] = 2 * self.audit_gap[k] if right else self.learn.audit
         return self.stepper.snapshot(b)
 
     def _label_and_learn(self, b: int, step: int, atoms: Atoms, uncertainty: float, reason: str) -> None:
@@ -301,7 +308,7 @@ class Learner:
             path.write_text(",".join(CALL_COLUMNS) + "\n")
         with path.open("a") as fh:
             fh.write(",".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in row) + "\n")
-        if reason == "threshold" or reason == "calibration":
+        if reason in ("threshold", "calibration", "audit"):
             log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); threshold "
                      "%s", step, system, reason, uncertainty, error, self.threshold.describe())
 
@@ -318,7 +325,8 @@ class Learner:
                     "checkpoint": json.loads((running[k].out / CHECKPOINT).read_text()) if k in running else None}
                    for k in range(self.n_systems)]
         state = {"step": self.step, "labelled": len(self.frames), "version": self.committee.version,
-                 "threshold": self.threshold.state(), "last_label": self.last_label, "times": self.times,
+                 "threshold": self.threshold.state(), "last_label": self.last_label,
+                 "audit_gap": self.audit_gap, "times": self.times,
                  "wall_time_s": self.wall_time(), "budget_step": self.budget_step,
                  "unlabelled_above": self.unlabelled_above, "start_kinetic": self.start_kinetic,
                  "pending_anchor": {str(k): v for k, v in self.pending.items()},

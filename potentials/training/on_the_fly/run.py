@@ -11,7 +11,9 @@ The run's output folder holds, besides the run folder(s) (one system: the folder
     learned.mlc         the final committee (kind ensemble); manifest record ``on_the_fly``: the
                         parent (name, kind, sha256), the labelled frames (count, sha256), settings
     learning.json       summary: reference calls and their share of steps, the steps they came at,
-                        the budget, the threshold, wall time split (model, reference, fine-tuning)
+                        the budget, the threshold, the audits (their force MAE before learning:
+                        the committee's error where it was sure of itself), wall time split
+                        (model, reference, fine-tuning)
     learning.csv        one row per reference call
     learning/           the learner's state: state.json (the commit), reference.traj (every
                         reference result, float64), committee-vNNNN.mlc (members' weights)
@@ -271,6 +273,7 @@ def summarise(learner: Learner, runs: list[MDResult]) -> dict[str, Any]:
         after_e.append(float(np.mean(np.abs(atoms.get_forces() - frame.get_forces()))))
         after_u.append(float(atoms.calc.results["uncertainty"]))
     before_u = [f.info["uncertainty"] for f in frames]
+    audits = [f for f in frames if f.info["reason"] == "audit"]  # the committee's error where it was sure, before learning
     times = learner.times
     total = learner.wall_time()
     reference_per_call = times["reference_s"] / max(len(frames), 1)
@@ -284,6 +287,8 @@ def summarise(learner: Learner, runs: list[MDResult]) -> dict[str, Any]:
                       "slope": learner.threshold.slope, "target_error_eV_per_A": s.target_error,
                       "pairs": len(learner.threshold.pairs), "window": learner.threshold.window},
         "update_energy": s.update_energy,
+        "audits": len(audits), "audit_steps": [int(f.info["step"]) for f in audits],
+        "audit_force_mae_eV_per_A": _mean([f.info["force_mae"] for f in audits]),
         "labelled_uncertainty_before_eV_per_A": _mean(before_u), "labelled_uncertainty_after_eV_per_A": _mean(after_u),
         "labelled_force_mae_before_eV_per_A": _mean([f.info["force_mae"] for f in frames]),
         "labelled_force_mae_after_eV_per_A": _mean(after_e),

@@ -14,7 +14,9 @@ committee's errors are many times its spread (ethanol-bpnn on iso-propanol: 240 
 first 10 labels, 31-56 over the last 10); it then puts the threshold below the learned committee's
 typical uncertainty, and a label comes every ``min_gap`` steps until the budget is spent. Fitted on
 the last few labels, the threshold rises as soon as labelled frames show errors at or below the
-target, so calls come early and thin out. A fixed threshold only records the pairs (the summary
+target, so calls come early and thin out. Audits (``LearnSettings.audit``: a label after a stretch without one,
+however sure the committee is) add pairs from where the committee is confident; a confident committee that is
+wrong there raises the slope and lowers the threshold. A fixed threshold only records the pairs (the summary
 reports the slope of the recent ones).
 """
 
