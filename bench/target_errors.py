@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--targets", type=Path, required=True, help="folder of <molecule>-300K/-500K.extxyz")
     parser.add_argument("--k", type=int, default=10, help="fine-tuning frames (0: zero-shot only)")
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning optimiser steps (default: mlcalc's)")
-    parser.add_argument("--work", type=Path, default=Path("runs/target-errors"))
+    parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: mlcalc's)")
+    parser.add_argument("--work", type=Path, default=Path("runs/target-errors"),
+                        help="fine-tuned models (reused by a rerun: another --steps or --lr needs another --work)")
     args = parser.parse_args()
     wall = time.perf_counter()
     from mlcalc import MLCalc
@@ -54,7 +56,7 @@ def main() -> None:
                 start = time.perf_counter()
                 if not tuned.exists():
                     frames = read_structures(args.targets / f"{target}-500K.extxyz")[: args.k]
-                    tuned = ft.finetune(model, frames, out, lr=ft.DEFAULT_LR, steps=args.steps or ft.DEFAULT_STEPS,
+                    tuned = ft.finetune(model, frames, out, lr=args.lr or ft.DEFAULT_LR, steps=args.steps or ft.DEFAULT_STEPS,
                                         reference="gfn2-xtb", progress=False, name=f"{name}-ft{args.k}")
                 row["finetuned"] = {**model_errors(MLCalc.load(tuned), test),
                                     "finetune_wall_s": round(time.perf_counter() - start, 1)}

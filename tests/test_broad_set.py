@@ -313,3 +313,41 @@ def test_a_missing_ray_and_bad_engine_options_are_one_line(monkeypatch):
         make_executor("local", workers=2)
     with pytest.raises(ValueError, match="engines: ray, local"):
         make_executor("dask")
+
+
+def test_a_warm_start_on_a_larger_set_never_tests_on_its_parents_molecules(two_composition_set, tmp_path):
+    """A parent trained on a frame folder; the child trains on a copy with more molecules: without
+    data.parent_data it is refused, with it every validation and test molecule is one the parent never saw."""
+    import shutil
+
+    from mlcalc.data.frame_folder import write_shard
+    from mlcalc.modelfile import save_model
+    from mlcalc.potentials.training.config import TrainConfig
+    from mlcalc.potentials.training.train import _training_data
+    from mlcalc.testing import tiny_potential
+
+    parent_folder, extended = two_composition_set["train"], tmp_path / "extended"
+    shutil.copytree(parent_folder, extended)
+    third = FrameFolder(two_composition_set["third"])
+    for key, arrays in third.molecules():
+        write_shard(extended, key, arrays, {})
+    parent_keys, keys = set(FrameFolder(parent_folder).keys), FrameFolder(extended).keys
+    new = len(keys) - len(parent_keys)
+    assert new >= 2
+    parent = save_model(tmp_path / "parent.mlc", tiny_potential("torchmdnet-et", elements=(1, 6, 8)),
+                        training={"data": {"path": str(parent_folder)}})
+    data = {"path": extended, "train": len(keys) - 2, "val": 1, "test": 1, "split": "molecules"}
+    config = TrainConfig.model_validate({"name": "child", "init_from": str(parent), "data": data,
+                                         "optim": {"epochs": 1}, "out_dir": tmp_path / "run"})
+    with pytest.raises(ValueError, match="set data.parent_data: .* so that none of them is a validation or test"):
+        _training_data(config, extended)
+    config = TrainConfig.model_validate({"name": "child", "init_from": str(parent),
+                                         "data": {**data, "parent_data": parent_folder},
+                                         "optim": {"epochs": 1}, "out_dir": tmp_path / "run"})
+    frames, split, _ = _training_data(config, extended)
+    owners = {stage: {keys[row] for row in set(frames.molecule[idx].tolist())} for stage, idx in split.items()}
+    assert len(owners["val"]) == len(owners["test"]) == 1 and len(owners["train"]) == len(keys) - 2
+    assert not (owners["val"] | owners["test"]) & parent_keys and parent_keys <= owners["train"]
+    with pytest.raises(ValueError, match="needs data.split: molecules and init_from"):
+        TrainConfig.model_validate({"name": "x", "data": {**data, "parent_data": parent_folder},
+                                    "model": {"kind": "torchmdnet-et", "cutoff": 4.0}, "out_dir": tmp_path})

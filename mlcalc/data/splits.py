@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["split_indices"]
+__all__ = ["split_indices", "split_indices_train_only"]
 
 
 def split_indices(n: int, train: int, val: int, test: int | None, seed: int) -> dict[str, np.ndarray]:
@@ -16,3 +16,24 @@ def split_indices(n: int, train: int, val: int, test: int | None, seed: int) -> 
     order = np.random.default_rng(seed).permutation(n)
     return {"train": np.sort(order[:train]), "val": np.sort(order[train:train + val]),
             "test": np.sort(order[train + val:train + val + test])}
+
+
+def split_indices_train_only(n: int, train_only: np.ndarray, train: int, val: int, test: int | None,
+                             seed: int) -> dict[str, np.ndarray]:
+    """As :func:`split_indices`, with the items ``train_only`` never in val or test (a parent model trained on them).
+
+    Val and test (default: the rest of the other items) are drawn from the other items; train from everything left.
+    """
+    banned = np.zeros(n, dtype=bool)
+    banned[np.asarray(train_only, dtype=np.int64)] = True
+    free = np.flatnonzero(~banned)
+    test = len(free) - val if test is None else test
+    if val + test > len(free):
+        raise ValueError(f"split val={val} test={test} needs more than the {len(free)} items outside the parent's data")
+    order = np.random.default_rng(seed).permutation(free)
+    chosen = {"val": np.sort(order[:val]), "test": np.sort(order[val:val + test])}
+    pool = np.setdiff1d(np.arange(n), np.concatenate(list(chosen.values())))
+    if train > len(pool):
+        raise ValueError(f"split train={train} needs more than the {len(pool)} items left after val and test")
+    picked = pool if train == len(pool) else np.random.default_rng(seed + 1).choice(pool, train, replace=False)
+    return {"train": np.sort(picked), **chosen}

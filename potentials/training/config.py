@@ -62,6 +62,10 @@ class DataConfig(_Strict):
     split: Literal["frames", "molecules"] = Field(
         "frames", description="frames: train/val/test count frames drawn at random; molecules (a frame folder, "
         "`mlcalc data broad`): they count molecules, and all frames of a molecule are in one split")
+    parent_data: Optional[Path] = Field(
+        None, description="split: molecules with init_from: the frame folder the parent trained on; its molecules "
+        "are never validation or test molecules (they may train), so the test error is on molecules neither model "
+        "saw")
     reference: Optional[Literal["gfn2-xtb", "gfn1-xtb"]] = Field(
         None, description="the method that labelled the data (default: the frames' 'reference' info, which "
         "`mlcalc data reference` writes, or gfn2-xtb with a generate section; else unknown)")
@@ -264,6 +268,10 @@ class TrainConfig(_Strict):
                              "or coremof")
         if self.init_from is not None and self.data.source != "file":
             raise ValueError(f"init_from starts an energy model on data.source file, not {self.data.source}")
+        if self.data.source == "file" and self.data.parent_data is not None and (
+                self.data.split != "molecules" or self.init_from is None):
+            raise ValueError("data.parent_data keeps a parent model's molecules out of validation and test; it needs "
+                             "data.split: molecules and init_from")
         if self.data.source == "file" and self.optim.loss != "mse":
             raise ValueError("optim.loss applies to property models (data.source: qm9); force fields use "
                              "energy_weight and force_weight")

@@ -21,6 +21,7 @@ from mlcalc import keys as K
 from mlcalc.atomref import choose_atomref, compositions
 from mlcalc.data.frame_folder import FlatFrames
 from mlcalc.data.molecules import load_molecule
+from mlcalc.data.splits import split_indices_train_only
 from mlcalc.data.structure_files import file_sha256, read_structures, require_labels
 from mlcalc.derivatives import energy_forces_stress, model_inputs
 from mlcalc.errors import check_resume_or_overwrite
@@ -63,7 +64,9 @@ def _training_data(config: TrainConfig, path: Path):
     if is_frame_folder(path):
         frames = FrameFolder(path).arrays()
         if d.split == "molecules":
-            by_molecule = split_indices(len(frames.keys), d.train, d.val, d.test, d.split_seed)
+            seen = _parent_molecules(config, frames.keys)
+            by_molecule = (split_indices(len(frames.keys), d.train, d.val, d.test, d.split_seed) if seen is None else
+                           split_indices_train_only(len(frames.keys), seen, d.train, d.val, d.test, d.split_seed))
             return frames, {k: frames.frames_of(v) for k, v in by_molecule.items()}, True
         return frames, split_indices(len(frames), d.train, d.val, d.test, d.split_seed), True
     if d.split == "molecules":
@@ -72,6 +75,35 @@ def _training_data(config: TrainConfig, path: Path):
     structures = read_structures(path)
     require_labels(structures, forces=True, source=str(path))
     return structures, split_indices(len(structures), d.train, d.val, d.test, d.split_seed), False
+
+
+def _parent_molecules(config: TrainConfig, keys: list[str]) -> np.ndarray | None:
+    """Rows of ``keys`` that the ``init_from`` parent trained on (``data.parent_data``), kept out of val and test.
+
+    Without ``parent_data``, a parent trained on a frame folder that is still there and shares molecules with this
+    one is refused: a random molecule split would test the child on molecules its parent learned.
+    """
+    from mlcalc.data.frame_folder import FrameFolder, is_frame_folder
+
+    d = config.data
+    given = d.parent_data
+    if given is None and config.init_from is not None:
+        from mlcalc.modelfile import read_manifest
+        from mlcalc.named_models import resolve_model_path
+
+        training = read_manifest(resolve_model_path(config.init_from), verify=False).get("training") or {}
+        path = Path(str((training.get("data") or {}).get("path", "")))
+        if path.parts and is_frame_folder(path) and set(FrameFolder(path).keys) & set(keys):
+            raise ValueError(f"init_from {config.init_from} trained on molecules of {path}, which this data set "
+                             f"shares; set data.parent_data: {path} so that none of them is a validation or test "
+                             "molecule")
+        return None
+    if given is None:
+        return None
+    if not is_frame_folder(given):
+        raise ValueError(f"data.parent_data {given} is not a frame folder (mlcalc data broad)")
+    parent = set(FrameFolder(given).keys)
+    return np.array([row for row, key in enumerate(keys) if key in parent], dtype=np.int64)
 
 
 def _loader(dataset, config: TrainConfig, train: bool) -> DataLoader:
