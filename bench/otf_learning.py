@@ -25,6 +25,11 @@ GFN2-xTB's own run):
         --pairs /work/data/snapshots/organic-xtb-e11.mlc:iso-propanol,\
 /work/data/snapshots/organic-xtb-e11.mlc:naphthalene --out runs/otf-general
 
+The learning runs of a transfer study with ``learn:`` (10 ps from the reference's start), scored the same way:
+
+    python bench/otf_learning.py --out runs/otf-study-scores --score \
+        organic-xtb:n-propanol:runs/transfer-ethanol-sources/sources/organic-xtb/finetune/n-propanol/on-the-fly
+
 The first demonstration in docs/RESULTS.md (1 ps, one pair, 20 scored frames; add --update-energy conserve
 for the settings it had):
 
@@ -44,7 +49,9 @@ DEFAULT_PAIRS = ("ethanol-bpnn:n-propanol,ethanol-bpnn:iso-propanol,ethanol-bpnn
                  "runs/uracil-et/uracil-et.mlc:pyrimidine,runs/uracil-et/uracil-et.mlc:naphthalene")
 
 
-def run_pair(model: str, target: str, args) -> dict:
+def run_pair(model: str, target: str, args, folder: Path | None = None) -> dict:
+    """Run (or reuse) the learning run of ``model`` on ``target`` and score it; ``folder``: score the finished
+    learning run there instead (a transfer study's ``finetune/<target>/on-the-fly``), made with its own settings."""
     import torch
     from ase.io.trajectory import Trajectory
 
@@ -55,15 +62,22 @@ def run_pair(model: str, target: str, args) -> dict:
     from mlcalc.potentials.training.on_the_fly import run_learning_md
 
     torch.set_num_threads(1)
-    out = Path(args.out) / f"{Path(model).stem}-{target}"
-    steps = round(args.ps * 1000 / args.timestep)
-    md = MDSettings(steps=steps, timestep=args.timestep, temperature=300, ensemble="nve", interval=10, seed=0)
-    learn = LearnSettings(reference="gfn2-xtb", max_calls=args.max_calls, members=args.members,
-                          update_energy=args.update_energy)
-    done = (out / "learning.json").exists()
-    result = run_learning_md(model, load_molecule(target), md, learn, out, resume=out.exists(),
-                             overwrite=False, progress=args.progress) if not done or args.rerun else None
-    summary = result.summary if result else json.loads((out / "learning.json").read_text())
+    out = Path(args.out) / f"{Path(model).stem}-{target}" if folder is None else Path(folder)
+    if folder is None:
+        steps = round(args.ps * 1000 / args.timestep)
+        md = MDSettings(steps=steps, timestep=args.timestep, temperature=300, ensemble="nve", interval=10, seed=0)
+        learn = LearnSettings(reference="gfn2-xtb", max_calls=args.max_calls, members=args.members,
+                              update_energy=args.update_energy)
+        done = (out / "learning.json").exists()
+        result = run_learning_md(model, load_molecule(target), md, learn, out, resume=out.exists(),
+                                 overwrite=False, progress=args.progress) if not done or args.rerun else None
+        summary = result.summary if result else json.loads((out / "learning.json").read_text())
+    else:
+        if not (out / "learning.json").exists():
+            raise SystemExit(f"{out} holds no finished learning run (learning.json)")
+        summary = json.loads((out / "learning.json").read_text())
+        md = MDSettings(**json.loads((out / "learning" / "state.json").read_text())["md"])
+        steps = md.steps
     run = summary["runs"][0]
     with Trajectory(Path(run["folder"]) / "trajectory.traj") as traj:
         picks = np.unique(np.linspace(0, len(traj) - 1, args.eval_frames).round().astype(int))
@@ -80,12 +94,13 @@ def run_pair(model: str, target: str, args) -> dict:
     calls = np.array(summary["call_steps"])
     quarters = [int(np.sum((calls > steps * q / 4) & (calls <= steps * (q + 1) / 4))) for q in range(4)]
     quarters[0] += int(np.sum(calls == 0))
-    scores = _against_xtb(Path(run["folder"]), target, md, args) if args.xtb_md else {}
+    scores = _against_xtb(Path(run["folder"]), target, md, args) if args.xtb_md and folder is None else {}
     return {**scores, "calls_per_quarter": quarters, "temperature_second_half_K": _second_half_t(Path(run["folder"])),
             "update_energy": summary.get("update_energy"), "budget_spent_at_step": summary["budget_spent_at_step"],
             "unlabelled_steps_above_threshold": summary["unlabelled_steps_above_threshold"],"model": model, "target": target, "status": run["status"], "message": run["message"],
             "steps_done": run["steps_done"], "ps": run["steps_done"] * args.timestep / 1000,
-            "reference_calls": summary["reference_calls"],
+            "reference_calls": summary["reference_calls"], "audits": summary.get("audits"),
+            "audit_force_mae_meV_per_A": 1000 * (summary.get("audit_force_mae_eV_per_A") or float("nan")),
             "calls_in_first_tenth": int(np.sum(calls <= steps / 10)), "last_call_step": int(calls.max()),
             "force_mae_parent_meV_per_A": mae["parent"], "force_mae_learned_meV_per_A": mae["learned"],
             "scored_frames": len(frames), "wall_time_s": summary["wall_time_s"],
@@ -139,17 +154,24 @@ def main() -> None:
     parser.add_argument("--xtb-md", action="store_true", help="run GFN2-xTB NVE of the same settings and score against it")
     parser.add_argument("--rerun", action="store_true", help="rerun finished pairs (resume them) before scoring")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--score", nargs="+", metavar="MODEL:TARGET:FOLDER",
+                        help="score finished learning runs instead (a transfer study's finetune/TARGET/on-the-fly "
+                             "folders; MODEL: the parent), with their own MD settings")
     args = parser.parse_args()
-    rows = [run_pair(*pair.rsplit(":", 1), args) for pair in args.pairs.split(",") if pair]
+    if args.score:
+        rows = [run_pair(*spec.split(":", 2)[:2], args, Path(spec.split(":", 2)[2])) for spec in args.score]
+    else:
+        rows = [run_pair(*pair.rsplit(":", 1), args) for pair in args.pairs.split(",") if pair]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "bench.json").write_text(json.dumps(rows, indent=1))
-    print("| model | target | run | calls (first tenth; per quarter) | force MAE parent -> learned | T 2nd half "
-          "(xTB run) | bond broke | wall: model / xTB / fit | plain xTB MD |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | target | run | calls (first tenth; per quarter) | audits (their MAE) | force MAE parent -> "
+          "learned | T 2nd half (xTB run) | bond broke | wall: model / xTB / fit | plain xTB MD |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         w = r["wall_time_s"]
         print(f"| {r['model']} | {r['target']} | {r['status']}, {r['ps']:g} ps | {r['reference_calls']} "
               f"({r['calls_in_first_tenth']}; {'/'.join(map(str, r['calls_per_quarter']))}) | "
+              f"{r['audits']} ({r['audit_force_mae_meV_per_A']:.0f} meV/Å) | "
               f"{r['force_mae_parent_meV_per_A']:.0f} -> "
               f"{r['force_mae_learned_meV_per_A']:.0f} meV/Å ({r['scored_frames']} frames) | "
               f"{r['temperature_second_half_K']:.0f} K ({r.get('xtb_temperature_second_half_K', float('nan')):.0f} K) | "
