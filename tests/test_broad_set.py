@@ -348,6 +348,15 @@ def test_a_warm_start_on_a_larger_set_never_tests_on_its_parents_molecules(two_c
     owners = {stage: {keys[row] for row in set(frames.molecule[idx].tolist())} for stage, idx in split.items()}
     assert len(owners["val"]) == len(owners["test"]) == 1 and len(owners["train"]) == len(keys) - 2
     assert not (owners["val"] | owners["test"]) & parent_keys and parent_keys <= owners["train"]
+    rest = TrainConfig.model_validate({"name": "child", "init_from": str(parent), "out_dir": tmp_path / "run",
+                                       "data": {**{k: v for k, v in data.items() if k != "train"},
+                                                "parent_data": parent_folder}})
+    assert rest.data.train is None  # train: all the rest after val and test
+    _, same, _ = _training_data(rest, extended)
+    assert all(np.array_equal(same[stage], split[stage]) for stage in split)
+    with pytest.raises(ValueError, match="give train or test"):
+        TrainConfig.model_validate({"name": "x", "data": {"path": extended, "val": 1}, "out_dir": tmp_path,
+                                    "model": {"kind": "torchmdnet-et", "cutoff": 4.0}})
     with pytest.raises(ValueError, match="needs data.split: molecules and init_from"):
         TrainConfig.model_validate({"name": "x", "data": {**data, "parent_data": parent_folder},
                                     "model": {"kind": "torchmdnet-et", "cutoff": 4.0}, "out_dir": tmp_path})

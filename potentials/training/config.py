@@ -55,7 +55,8 @@ class DataConfig(_Strict):
     path: Path
     name: Optional[str] = None
     generate: Optional[GenerateConfig] = None
-    train: int = Field(gt=0, description="training frames (molecules with split: molecules)")
+    train: Optional[int] = Field(None, gt=0, description="training frames (molecules with split: molecules); default: "
+                                 "all the rest after val and test (test must then be given), for a set that grows")
     val: int = Field(gt=0, description="validation frames (molecules with split: molecules)")
     test: Optional[int] = Field(None, ge=0, description="test frames or molecules (default: all the rest)")
     split_seed: int = 0
@@ -73,6 +74,12 @@ class DataConfig(_Strict):
         "auto", description="per-element reference energies: least squares on element counts, or the least-squares "
         "solution nearest to the reference method's isolated-atom energies; auto: least squares when the training "
         "compositions determine every element, else isolated atoms (mlcalc.atomref)")
+
+    @model_validator(mode="after")
+    def _one_split_is_the_rest(self):
+        if self.train is None and self.test is None:
+            raise ValueError("data: give train or test (the other is all the rest after val)")
+        return self
 
 
 def _extensive_field():
