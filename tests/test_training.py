@@ -266,3 +266,32 @@ def test_epoch_frames_draws_that_many_frames_per_epoch(tmp_path, xtb_frames):
     config.write_text(yaml.safe_dump(raw))
     result = train(load_config(config))
     assert result.metrics["epochs"] == 2 and result.metrics["optimizer_steps"] == 2 * 8 // 4
+
+
+def test_a_parents_atomrefs_are_fitted_on_a_capped_subset_that_holds_every_element(monkeypatch):
+    """A large training set: the per-element correction calls the parent on at most ATOMREF_FRAMES frames (plus one
+    per element the draw missed), and an element in a single frame still gets its correction."""
+    import torch
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from mlcalc.potentials.training import parent_model
+    from mlcalc.testing import tiny_potential
+
+    parent = tiny_potential("bpnn", elements=(1, 6, 7, 8), seed=0)
+    frames = []
+    for k, name in enumerate(["CH3OH"] * 30 + ["CH3CN"]):  # nitrogen in the last frame only
+        atoms = molecule(name)
+        atoms.rattle(0.01, seed=k)
+        atoms.calc = SinglePointCalculator(atoms, energy=float(len(atoms)) + 0.5 * int((atoms.numbers == 7).sum()))
+        frames.append(atoms)
+    called = []
+    original = parent_model.residual_frames
+    monkeypatch.setattr(parent_model, "residual_frames", lambda model, chosen: called.append(len(chosen)) or
+                        original(model, chosen))
+    monkeypatch.setattr(parent_model, "ATOMREF_FRAMES", 5)
+    before = {z: float(parent.atomref[z]) for z in parent.elements}
+    refs = parent_model.atomrefs_at_frames_zero(parent, {}, frames, None)
+    assert called == [6]  # 5 drawn, and the one frame with nitrogen
+    assert refs[7] != pytest.approx(before[7], abs=1e-6)
+    assert torch.tensor([refs[z] for z in sorted(refs)]).isfinite().all()

@@ -19,6 +19,7 @@ import torch
 from ase import Atoms
 from ase.data import chemical_symbols
 
+from mlcalc.atomref import compositions
 from mlcalc.errors import OutputExistsError
 
 from .parent_model import atomrefs_at_frames_zero, load_parent, parent_record
@@ -37,7 +38,7 @@ def start_from_parent(spec: str, train_set: Sequence[Atoms], reference: str | No
     level of theory's free atoms and only gets the least-squares correction); ``out``: the run folder.
     """
     path, model, manifest = load_parent(spec)
-    unknown = sorted({int(z) for a in train_set for z in a.numbers} - set(model.elements))
+    unknown = sorted(set(compositions(train_set)[0]) - set(model.elements))
     if unknown:
         raise ValueError(f"init_from {spec}: the training frames hold elements "
                          f"{', '.join(chemical_symbols[z] for z in unknown)} that the model does not know")

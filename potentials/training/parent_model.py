@@ -6,7 +6,9 @@
 the first step: a foundation parent (manifest record ``foundation``: another level of theory, e.g.
 PBE) first gets the frames' method's isolated-atom energies (:func:`.rereference.rereference_to_method`),
 then a least-squares per-element correction fitted on the residual energies (frames minus parent)
-is added. Both move energies only, never forces, so no optimiser step is spent on a constant.
+is added (on at most :data:`ATOMREF_FRAMES` of them, seeded, every element included: a large training
+set would otherwise cost one parent call per frame before the first step). Both move energies only, never
+forces, so no optimiser step is spent on a constant.
 :func:`parent_record` is what a child's manifest says about its parent (kind, name, file sha256).
 """
 
@@ -16,11 +18,12 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from mlcalc.atomref import fit_atomref
+from mlcalc.atomref import compositions, fit_atomref
 from mlcalc.data.structure_files import file_sha256
 from mlcalc.errors import MLCalcError
 from mlcalc.modelfile import load_model
@@ -28,7 +31,11 @@ from mlcalc.named_models import resolve_model_path
 
 from .rereference import level_of_theory, rereference_to_method
 
-__all__ = ["load_parent", "load_members", "atomrefs_at_frames_zero", "residual_frames", "parent_record", "parent_name"]
+__all__ = ["load_parent", "load_members", "atomrefs_at_frames_zero", "residual_frames", "parent_record", "parent_name",
+           "ATOMREF_FRAMES"]
+
+#: the most frames the per-element correction of a parent's atomrefs is fitted on
+ATOMREF_FRAMES = 2000
 
 
 def load_parent(model_path: str | os.PathLike) -> tuple[Path, torch.nn.Module, dict[str, Any]]:
@@ -81,12 +88,28 @@ def atomrefs_at_frames_zero(parent: torch.nn.Module, manifest: dict[str, Any], f
     ``reference``: the method that labelled the frames (e.g. "gfn2-xtb"); a foundation parent is moved to its
     isolated atoms first (None: not moved, as for any other parent).
     """
+    elements, counts = compositions(frames)
     if reference is not None and level_of_theory(manifest) is not None:
-        rereference_to_method(parent, reference, sorted({int(z) for a in frames for z in a.numbers}))
-    correction = fit_atomref(residual_frames(parent, frames))
+        rereference_to_method(parent, reference, elements)
+    chosen = _spread_subset(counts, ATOMREF_FRAMES)
+    correction = fit_atomref(residual_frames(parent, frames if chosen is None else [frames[int(k)] for k in chosen]))
     refs = {int(z): float(parent.atomref[z]) + correction.get(int(z), 0.0) for z in parent.elements}
     parent.set_atomref(refs)
     return refs
+
+
+def _spread_subset(counts: np.ndarray, cap: int) -> np.ndarray | None:
+    """At most ``cap`` seeded row indices of the [frames, elements] ``counts`` holding a frame of every element
+    (None: all frames, when there are no more than ``cap``)."""
+    n = len(counts)
+    if n <= cap:
+        return None
+    chosen = set(np.random.default_rng(0).choice(n, cap, replace=False).tolist())
+    for column in range(counts.shape[1]):  # an element that the draw missed: its first frame replaces a drawn one
+        rows = np.flatnonzero(counts[:, column])
+        if rows.size and not chosen & set(rows.tolist()):
+            chosen.add(int(rows[0]))
+    return np.array(sorted(chosen), dtype=np.int64)
 
 
 def residual_frames(model: torch.nn.Module, frames: Sequence[Atoms]) -> list[Atoms]:
