@@ -85,7 +85,8 @@ def test_data_emt_copper_writes_labelled_periodic_frames(tmp_path):
 
 
 def test_config_shortcuts_are_the_same_as_their_set_option():
-    for command, flag, key in (("train", "--subset", "data.subset"), ("transfer", "--replicas", "replicas"),
+    for command, flag, key in (("train", "--subset", "data.subset"), ("train", "--no-progress", "progress"),
+                               ("transfer", "--replicas", "replicas"),
                                ("transfer", "--finetune", "finetune")):
         text = CliRunner().invoke(main, [command, "--help"]).output
         assert flag in text and f"--set {key}=VALUE" in " ".join(text.split())

@@ -15,6 +15,7 @@ from mlcalc.cli.options import (config_overrides, set_option, shortcut_option, s
 @set_option("optim.epochs=5")
 @shortcut_option("--subset", "data.subset", type=click.IntRange(min=1),
                  help="QM9 configs: train on a seeded random subset of this many molecules")
+@shortcut_option("--progress/--no-progress", "progress", help="progress bars (default: the config's progress)")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="train this many members (seed, seed+1, ...) and export one ensemble .mlc with their spread")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
