@@ -68,3 +68,17 @@ def test_overwrite_clears_the_shared_reference_runs_once(tmp_path):
     first, second = (out / "sources" / f"m{seed}" / "results.json" for seed in (0, 1))
     assert made < first.stat().st_mtime_ns < second.stat().st_mtime_ns  # made once, in the first model's study
     assert json.loads((out / "sources.json").read_text())["models"] == models
+
+
+def test_the_comparison_names_each_curve_rows_source_with_its_stability_and_h_r(tmp_path):
+    from mlcalc.analysis.transfer.sources import write_source_report
+
+    curve = [{"model": "runs/x/finetune/n-propanol/on-the-fly/learned.mlc", "k": 35, "kind": "on-the-fly",
+              "forces_mae_meV_per_A": 33.9, "stable_ps": {"mean": 10.0, "n": 1}, "broke": 0, "runs": 1,
+              "h_mae": {"mean": 0.1331, "n": 1}, "source": "organic-xtb"}]
+    comparison = SourceComparison("s", ["organic-xtb"], {"organic-xtb": "sources/organic-xtb"},
+                                  molecules={"n-propanol": []}, finetune={"n-propanol": curve})
+    write_source_report(comparison, tmp_path)
+    row = next(line for line in (tmp_path / "sources.md").read_text().splitlines() if line.startswith("| organic-xtb"))
+    assert row == "| organic-xtb | 35 | on-the-fly | 33.9 | 10.00 | 0 of 1 | 0.1331 |"
+    assert "learned.mlc" not in (tmp_path / "sources.html").read_text()

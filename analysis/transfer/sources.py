@@ -98,7 +98,7 @@ def _compare_sources(config: TransferConfig, out: Path, folders: dict[str, Path]
     for label in results[config.source_models[0]].molecules:
         comparison.molecules[label] = [source_rows(model, results[model], label) for model in config.source_models]
         if config.finetune or config.learn:
-            comparison.finetune[label] = [{"model": model, **row} for model in config.source_models
+            comparison.finetune[label] = [{**row, "source": model} for model in config.source_models
                                           for row in (results[model].finetune or {}).get(label, [])]
     comparison.wall_time_s = round(time.perf_counter() - start, 1)
     comparison.write(out / "sources.json")
@@ -131,8 +131,17 @@ _COLUMNS = (("model", "model", "{}"), ("forces_mae_meV_per_A", "force MAE (meV/�
             ("h_mae", "h(r) MAE", "{:.4f}"), ("nve_conserved", "NVE criterion met", "{}"))
 
 
+#: the fine-tuning curve's columns (key, header, format): each row is a model made from a source with k frames
+_CURVE_COLUMNS = (("source", "source", "{}"), ("k", "k (frames; on-the-fly: reference calls)", "{}"),
+                  ("kind", "kind", "{}"), ("forces_mae_meV_per_A", "force MAE (meV/Å)", "{:.1f}"),
+                  ("stable_ps", "stable (ps, mean)", "{:.2f}"), ("broke", "runs that broke a bond", "{}"),
+                  ("h_mae", "h(r) MAE", "{:.4f}"))
+
+
 def _cell(row: dict, key: str, form: str) -> str:
     value = row.get(key)
+    if isinstance(value, dict):  # a statistic over runs (the fine-tuning curve's rows): its mean
+        value = value.get("mean")
     if value is None:
         return "–"
     if key == "broke":
@@ -161,14 +170,13 @@ def write_source_report(comparison: SourceComparison, out: Path) -> None:
                                + "</tr>" for r in rows) + "</table>")
         curve = comparison.finetune.get(label)
         if curve:
-            lines += ["", "Fine-tuning curve (force MAE, meV/Å):", "", "| model | k | kind | force MAE |",
-                      "|---|---|---|---|"]
-            lines += [f"| {r['model']} | {r['k']} | {r['kind']} | " + _cell(r, "forces_mae_meV_per_A", "{:.1f}")
-                      + " |" for r in curve]
-            parts.append("<h3>Fine-tuning curve</h3><table><tr><th>model</th><th>k</th><th>kind</th>"
-                         "<th>force MAE (meV/Å)</th></tr>"
-                         + "".join(f"<tr><td>{html.escape(r['model'])}</td><td>{r['k']}</td><td>{r['kind']}</td>"
-                                   f"<td>{_cell(r, 'forces_mae_meV_per_A', '{:.1f}')}</td></tr>" for r in curve)
+            lines += ["", "Fine-tuning curve and learning on the fly:", "",
+                      "| " + " | ".join(h for _, h, _ in _CURVE_COLUMNS) + " |", "|" + "---|" * len(_CURVE_COLUMNS)]
+            lines += ["| " + " | ".join(_cell(r, k, f) for k, _, f in _CURVE_COLUMNS) + " |" for r in curve]
+            parts.append("<h3>Fine-tuning curve and learning on the fly</h3><table><tr>"
+                         + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in _CURVE_COLUMNS) + "</tr>"
+                         + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>"
+                                                    for k, _, f in _CURVE_COLUMNS) + "</tr>" for r in curve)
                          + "</table>")
         lines.append("")
     lines.append(f"Wall time {comparison.wall_time_s:.0f} s.")
