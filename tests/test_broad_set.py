@@ -354,6 +354,10 @@ def test_a_warm_start_on_a_larger_set_never_tests_on_its_parents_molecules(two_c
     assert rest.data.train is None  # train: all the rest after val and test
     _, same, _ = _training_data(rest, extended)
     assert all(np.array_equal(same[stage], split[stage]) for stage in split)
+    from mlcalc.data.splits import split_indices
+
+    with pytest.raises(ValueError, match="val=3 test=3 leaves no training item of the 5"):
+        split_indices(5, None, 3, 3, seed=0)
     with pytest.raises(ValueError, match="give train or test"):
         TrainConfig.model_validate({"name": "x", "data": {"path": extended, "val": 1}, "out_dir": tmp_path,
                                     "model": {"kind": "torchmdnet-et", "cutoff": 4.0}})

@@ -11,6 +11,8 @@ def split_indices(n: int, train: int | None, val: int, test: int | None, seed: i
     """Disjoint random train/val/test indices of ``n`` items (train or test: the rest when None, not both)."""
     if train is None and test is None:
         raise ValueError("give train or test (the other is all the rest after val)")
+    if train is None and val + test >= n:
+        raise ValueError(f"split val={val} test={test} leaves no training item of the {n} available")
     train = n - val - test if train is None else train
     rest = n - train - val
     test = rest if test is None else test
