@@ -201,8 +201,8 @@ class LearnSettings(CheckedSettings):
     label: it follows the committee as it learns). A system is labelled
     again only ``min_gap`` steps after its last label. A system without a label for ``audit`` steps is
     labelled anyway (an audit; the interval doubles while audits find the error at or below ``target_error``):
-    the committee's error where it is sure of itself, which an uncertainty alone cannot show. ``max_calls`` reference calls at most (the start
-    frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
+    the committee's error where it is sure of itself, which an uncertainty alone cannot show. ``max_calls``
+    reference calls at most (the start frame included); after that ``on_budget``: ``continue`` (the committee stays as it is) or ``stop``
     (a system ends at its first step that would need a label). ``update_energy`` (NVE) says what an update
     does to each system's total energy: ``anchor`` scales the momenta so that the total becomes the start
     state's (start geometry, step-0 kinetic energy) on the new model, as if the run had started on it
