@@ -5,8 +5,9 @@ One :class:`Learner` serves every system of a run (the replicas share the labell
 committee). :meth:`Learner.visit` sees each system's state after each step, before its run folder
 records it: a step above the threshold (or, while an auto threshold calibrates, every
 ``calibration_interval`` steps; or an audit, a system ``audit_gap`` steps without a label) is
-held, labelled by the reference, every member is fitted on all labelled frames, the stepper recomputes every system's forces with the new weights
-(``Stepper.refresh``) and the state goes on to the folder. An update changes each system's potential
+held, labelled by the reference, every member is fitted on all labelled frames, the stepper
+recomputes every system's forces with the new weights (``Stepper.refresh``) and the state goes on
+to the folder. An update changes each system's potential
 energy at its positions (new model minus old). In NVE the system's momenta are then scaled
 (``Stepper.scale_momenta``) so that its total energy becomes the start state's (start geometry,
 step-0 kinetic energy) on the new model (``update_energy: anchor``) or stays (``conserve``); with
