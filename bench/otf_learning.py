@@ -98,7 +98,7 @@ def run_pair(model: str, target: str, args, folder: Path | None = None) -> dict:
     return {**scores, "calls_per_quarter": quarters, "temperature_second_half_K": _second_half_t(Path(run["folder"])),
             "update_energy": summary.get("update_energy"), "budget_spent_at_step": summary["budget_spent_at_step"],
             "unlabelled_steps_above_threshold": summary["unlabelled_steps_above_threshold"],"model": model, "target": target, "status": run["status"], "message": run["message"],
-            "steps_done": run["steps_done"], "ps": run["steps_done"] * args.timestep / 1000,
+            "steps_done": run["steps_done"], "ps": run["steps_done"] * md.timestep / 1000,
             "reference_calls": summary["reference_calls"], "audits": summary.get("audits"),
             "audit_force_mae_meV_per_A": 1000 * (summary.get("audit_force_mae_eV_per_A") or float("nan")),
             "calls_in_first_tenth": int(np.sum(calls <= steps / 10)), "last_call_step": int(calls.max()),

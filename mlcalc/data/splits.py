@@ -33,9 +33,9 @@ def split_indices_train_only(n: int, train_only: np.ndarray, train: int | None, 
     banned = np.zeros(n, dtype=bool)
     banned[np.asarray(train_only, dtype=np.int64)] = True
     free = np.flatnonzero(~banned)
-    test = len(free) - val if test is None else test
-    if val + test > len(free):
+    if val + (test or 0) > len(free):
         raise ValueError(f"split val={val} test={test} needs more than the {len(free)} items outside the parent's data")
+    test = len(free) - val if test is None else test
     order = np.random.default_rng(seed).permutation(free)
     chosen = {"val": np.sort(order[:val]), "test": np.sort(order[val:val + test])}
     pool = np.setdiff1d(np.arange(n), np.concatenate(list(chosen.values())))

@@ -99,13 +99,13 @@ def atomrefs_at_frames_zero(parent: torch.nn.Module, manifest: dict[str, Any], f
 
 
 def _spread_subset(counts: np.ndarray, cap: int) -> np.ndarray | None:
-    """At most ``cap`` seeded row indices of the [frames, elements] ``counts`` holding a frame of every element
-    (None: all frames, when there are no more than ``cap``)."""
+    """``cap`` seeded row indices of the [frames, elements] ``counts``, plus the first frame of each element the draw
+    missed (None: all frames, when there are no more than ``cap``)."""
     n = len(counts)
     if n <= cap:
         return None
     chosen = set(np.random.default_rng(0).choice(n, cap, replace=False).tolist())
-    for column in range(counts.shape[1]):  # an element that the draw missed: its first frame replaces a drawn one
+    for column in range(counts.shape[1]):  # an element that the draw missed: its first frame is added
         rows = np.flatnonzero(counts[:, column])
         if rows.size and not chosen & set(rows.tolist()):
             chosen.add(int(rows[0]))

@@ -85,20 +85,18 @@ def _parent_molecules(config: TrainConfig, keys: list[str]) -> np.ndarray | None
     """
     from mlcalc.data.frame_folder import FrameFolder, is_frame_folder
 
-    d = config.data
-    given = d.parent_data
-    if given is None and config.init_from is not None:
-        from mlcalc.modelfile import read_manifest
-        from mlcalc.named_models import resolve_model_path
-
-        training = read_manifest(resolve_model_path(config.init_from), verify=False).get("training") or {}
-        path = Path(str((training.get("data") or {}).get("path", "")))
-        if path.parts and is_frame_folder(path) and set(FrameFolder(path).keys) & set(keys):
-            raise ValueError(f"init_from {config.init_from} trained on molecules of {path}, which this data set "
-                             f"shares; set data.parent_data: {path} so that none of them is a validation or test "
-                             "molecule")
-        return None
+    given = config.data.parent_data
     if given is None:
+        if config.init_from is not None:
+            from mlcalc.modelfile import read_manifest
+            from mlcalc.named_models import resolve_model_path
+
+            training = read_manifest(resolve_model_path(config.init_from), verify=False).get("training") or {}
+            path = Path(str((training.get("data") or {}).get("path", "")))
+            if path.parts and is_frame_folder(path) and set(FrameFolder(path).keys) & set(keys):
+                raise ValueError(f"init_from {config.init_from} trained on molecules of {path}, which this data set "
+                                 f"shares; set data.parent_data: {path} so that none of them is a validation or test "
+                                 "molecule")
         return None
     if not is_frame_folder(given):
         raise ValueError(f"data.parent_data {given} is not a frame folder (mlcalc data broad)")
