@@ -44,7 +44,7 @@ def _check_figures(name: str, written: list[Path]) -> None:
 
 def test_every_tutorial_has_a_page_that_includes_its_script():
     assert [p.stem for p in SCRIPTS] == ["01_shipped_model", "02_train_force_field", "03_transfer_study",
-                                         "04_property_prediction", "05_finetune"]
+                                         "04_property_prediction", "05_finetune", "06_learn_on_the_fly"]
     for script in SCRIPTS:
         assert f'--8<-- "docs/tutorials/scripts/{script.name}"' in _page(script.stem), script.name
 
@@ -94,4 +94,19 @@ def test_finetune_for_a_new_molecule(tmp_path):
     result = _run("05_finetune", tmp_path)
     errors = list(result["errors"].values())                    # as shipped, fine-tuned, from scratch
     assert errors[1] < 0.5 * errors[0] and errors[1] < errors[2]
+    assert result["run"].status == "completed"
+
+
+def test_learn_on_the_fly_on_a_new_molecule(tmp_path):
+    pytest.importorskip("tblite")
+    from mlcalc.data import read_structures
+    from mlcalc.modelfile import read_manifest
+
+    result = _run("06_learn_on_the_fly", tmp_path)
+    summary = result["summary"]
+    assert summary["reference_calls"] == 5 and summary["budget_spent"]      # the small budget, spent
+    assert len(read_structures(tmp_path / "learn" / "labelled.extxyz")) == 5
+    assert read_manifest(result["model"])["on_the_fly"]["parent"]["name"] == "organic-xtb"
+    errors = list(result["errors"].values())                                # parent, learned
+    assert errors[1] < 0.8 * errors[0]
     assert result["run"].status == "completed"
