@@ -300,6 +300,49 @@ def test_a_confident_committee_is_audited_and_checked_less_often_while_right(tar
     assert s["audit_force_mae_eV_per_A"] == pytest.approx(np.mean([f.info["force_mae"] for f in labelled[1:]]))
 
 
+@pytest.mark.parametrize("gap_growth, steps", [(2.0, [0, 4, 12, 28]), (1.0, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36])])
+def test_false_alarms_space_out_the_next_threshold_labels(gap_growth, steps, student, teacher, tmp_path):
+    """Every step above the threshold, every label at or below target_error: the gap after a label doubles (4, 8,
+    16 steps); with gap_growth 1 it stays min_gap."""
+    result, reference = learn_md(student, teacher, tmp_path / "run",
+                                 learn={"threshold": 1e-9, "target_error": 10.0, "gap_growth": gap_growth, "audit": 0})
+    assert result.summary["call_steps"] == steps and reference.calls == len(steps)
+
+
+def test_a_label_above_target_error_brings_the_gap_back(student, teacher, tmp_path):
+    """target_error between the errors: each label above it resets the gap to min_gap, each below doubles it."""
+    probe, _ = learn_md(student, teacher, tmp_path / "probe", learn={"threshold": 1e-9, "gap_growth": 1.0, "audit": 0})
+    errors = [f.info["force_mae"] for f in read(tmp_path / "probe" / "labelled.extxyz", ":")][1:]
+    assert max(errors) > 2 * min(errors)
+    target = float(np.median(errors))
+    result, _ = learn_md(student, teacher, tmp_path / "run",
+                         learn={"threshold": 1e-9, "target_error": target, "audit": 0})
+    labelled = read(tmp_path / "run" / "labelled.extxyz", ":")
+    gaps = np.diff([f.info["step"] for f in labelled][1:])
+    expected, gap = [], LEARN["min_gap"]
+    for frame in labelled[1:-1]:
+        gap = 2 * gap if frame.info["force_mae"] <= target else LEARN["min_gap"]
+        expected.append(gap)
+    assert list(gaps) == expected and LEARN["min_gap"] in expected and max(expected) > LEARN["min_gap"]
+
+
+def test_a_changed_learning_setting_is_refused_on_resume_and_an_older_run_resumes_as_it_ran(student, teacher,
+                                                                                            tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):  # killed at its second reference call (step 10)
+        learn_md(student, teacher, out, learn={"gap_growth": 1.0}, reference=Teacher(teacher, kill_at=2))
+    with pytest.raises(ValueError, match=r"settings changed \(members: 2 in the run, 3 now\)"):
+        learn_md(student, teacher, out, resume=True, learn={"gap_growth": 1.0, "members": 3})
+    state_file = out / "learning" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["learn"]["gap_growth"]  # a run written before gap_growth existed: it ran with a fixed gap
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=r"gap_growth: 1.0 in the run, 2.0 now"):
+        learn_md(student, teacher, out, resume=True)
+    resumed, _ = learn_md(student, teacher, out, resume=True, learn={"gap_growth": 1.0})
+    assert resumed.runs[0].status == "completed" and resumed.runs[0].steps_done == MD["steps"]
+
+
 def test_audits_end_with_the_budget(student, teacher, tmp_path):
     result, reference = learn_md(student, teacher, tmp_path / "run",
                                  learn={"threshold": 10.0, "audit": 4, "target_error": 1e-9, "max_calls": 3})
@@ -310,7 +353,8 @@ def test_audits_end_with_the_budget(student, teacher, tmp_path):
 @pytest.mark.parametrize("on_budget", ["continue", "stop"])
 def test_the_budget_stops_labelling_and_the_summary_says_so(on_budget, student, teacher, tmp_path):
     result, reference = learn_md(student, teacher, tmp_path / "run", md={"steps": 24},
-                                 learn={"threshold": 1e-6, "max_calls": 3, "min_gap": 2, "on_budget": on_budget})
+                                 learn={"threshold": 1e-6, "max_calls": 3, "min_gap": 2, "gap_growth": 1.0,
+                                        "on_budget": on_budget})
     s = json.loads((tmp_path / "run" / "learning.json").read_text())
     assert reference.calls == s["reference_calls"] == 3 and s["budget_spent"]
     assert s["budget_spent_at_step"] == 6 and s["on_budget"] == on_budget  # labels at 0, 2, 4; step 6 is refused

@@ -12,7 +12,8 @@ from mlcalc.md.settings import LEARN_REFERENCES, LearnSettings, MDSettings
 #: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
 _MD_OPTIONS = tuple(MDSettings.model_fields)
 #: the learning settings that are options of `mlcalc md` (besides --learn, which is LearnSettings.reference)
-_LEARN_OPTIONS = ("max_calls", "threshold", "on_budget", "members", "spread", "update_energy", "audit")
+_LEARN_OPTIONS = ("max_calls", "threshold", "on_budget", "members", "spread", "update_energy", "audit",
+                  "gap_growth")
 
 
 def _learn_help(name: str) -> str:
@@ -44,6 +45,7 @@ def _learn_help(name: str) -> str:
               help=_learn_help("spread") + "; smaller for a general model (bench/committee_spread.py)")
 @click.option("--update-energy", default=None, metavar="anchor|conserve|jump", help=_learn_help("update_energy"))
 @click.option("--audit", type=int, default=None, metavar="STEPS", help=_learn_help("audit"))
+@click.option("--gap-growth", type=float, default=None, metavar="X", help=_learn_help("gap_growth"))
 @click.pass_context
 def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
        progress: bool, replicas: int, learn: str | None, **options) -> None:

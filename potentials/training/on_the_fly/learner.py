@@ -4,7 +4,8 @@ and commits its state together with the MD checkpoints.
 One :class:`Learner` serves every system of a run (the replicas share the labelled frames and the
 committee). :meth:`Learner.visit` sees each system's state after each step, before its run folder
 records it: a step above the threshold (or, while an auto threshold calibrates, every
-``calibration_interval`` steps; or an audit, a system ``audit_gap`` steps without a label) is
+``calibration_interval`` steps; or an audit, a system ``audit_gap`` steps without a label; threshold labels
+of one system at least ``label_gap`` apart, a gap that grows after false alarms) is
 held, labelled by the reference, every member is fitted on all labelled frames, the stepper
 recomputes every system's forces with the new weights (``Stepper.refresh``) and the state goes on
 to the folder. An update changes each system's potential
@@ -82,6 +83,7 @@ class Learner:
         self.committee: Committee | None = None
         self.last_label = [0] * n_systems
         self.audit_gap = [learn.audit] * n_systems  # steps without a label before each system's next audit
+        self.label_gap = [learn.min_gap] * n_systems  # steps after a label before each system's next threshold label
         self.step = 0
         self.committed_step: int | None = None
         self.times = {"model_s": 0.0, "reference_s": 0.0, "finetune_s": 0.0}
@@ -133,6 +135,7 @@ class Learner:
         self.threshold = Threshold.from_state(state["threshold"])
         self.last_label = list(state["last_label"])
         self.audit_gap = list(state.get("audit_gap", [self.learn.audit] * self.n_systems))
+        self.label_gap = list(state.get("label_gap", [self.learn.min_gap] * self.n_systems))
         self.step = self.committed_step = state["step"]
         self.times = dict(state["times"])
         self.start_kinetic = list(state.get("start_kinetic", []))
@@ -172,7 +175,7 @@ class Learner:
         since = step - self.last_label[k]
         calibrating = self.threshold.calibrating
         above = self.threshold.exceeded(uncertainty)
-        due = since >= self.learn.calibration_interval if calibrating else above and since >= self.learn.min_gap
+        due = since >= self.learn.calibration_interval if calibrating else above and since >= self.label_gap[k]
         audit = not calibrating and 0 < self.audit_gap[k] <= since
         if len(self.frames) >= self.learn.max_calls:  # audits end with the budget; a step above the threshold counts
             self.unlabelled_above += int(above)
@@ -188,10 +191,17 @@ class Learner:
             return atoms
         reason = "calibration" if calibrating else "threshold" if due else "audit"
         self._label_and_learn(b, step, atoms, uncertainty, reason)
+        right = self.frames[-1].info["force_mae"] <= self.learn.target_error
         if reason == "audit":  # a confident committee that was right is checked half as often from now on
-            right = self.frames[-1].info["force_mae"] <= self.learn.target_error
             self.audit_gap[k] = 2 * self.audit_gap[k] if right else self.learn.audit
+        elif reason == "threshold":  # a false alarm spaces the next threshold label further out
+            self.label_gap[k] = self._next_label_gap(k) if right else self.learn.min_gap
         return self.stepper.snapshot(b)
+
+    def _next_label_gap(self, k: int) -> int:
+        """System ``k``'s gap after a false alarm: ``gap_growth`` times the last, at most ``audit`` steps (audits on)."""
+        gap = int(round(self.label_gap[k] * self.learn.gap_growth))
+        return max(self.learn.min_gap, min(gap, self.learn.audit) if self.learn.audit else gap)
 
     def _label_and_learn(self, b: int, step: int, atoms: Atoms, uncertainty: float, reason: str) -> None:
         k = self.systems[b]
@@ -327,7 +337,7 @@ class Learner:
                    for k in range(self.n_systems)]
         state = {"step": self.step, "labelled": len(self.frames), "version": self.committee.version,
                  "threshold": self.threshold.state(), "last_label": self.last_label,
-                 "audit_gap": self.audit_gap, "times": self.times,
+                 "audit_gap": self.audit_gap, "label_gap": self.label_gap, "times": self.times,
                  "wall_time_s": self.wall_time(), "budget_step": self.budget_step,
                  "unlabelled_above": self.unlabelled_above, "start_kinetic": self.start_kinetic,
                  "pending_anchor": {str(k): v for k, v in self.pending.items()},

@@ -56,6 +56,8 @@ __all__ = ["run_learning_md", "LearningResult", "LEARNING_ENSEMBLES"]
 LEARNING_ENSEMBLES = ("nve", "langevin", "nose-hoover")
 #: learn settings a resume may change (the budget); any other change is refused
 _RESUMABLE_CHANGES = ("max_calls", "on_budget")
+#: learn settings added since a run's state may have been written, with the value that the older code behaved as
+_ADDED = {"gap_growth": 1.0}
 
 
 @dataclass
@@ -182,7 +184,9 @@ def _prepare(out: Path, dirs: Sequence[Path], resume: bool, overwrite: bool, lea
     if state["n_systems"] != replicas:
         raise ValueError(f"cannot resume the learning run in {out}: it has {state['n_systems']} systems, asked for "
                          f"{replicas}")
-    changed = [k for k, v in learn.to_dict().items() if k not in _RESUMABLE_CHANGES and state["learn"].get(k) != v]
+    before = {**_ADDED, **state["learn"]}
+    changed = [f"{k}: {before.get(k)!r} in the run, {v!r} now" for k, v in learn.to_dict().items()
+               if k not in _RESUMABLE_CHANGES and before.get(k) != v]
     changed += [f"md.{k}" for k in settings.differences(MDSettings(**state["md"]), ignore=("steps",))]
     if state["parent"]["sha256"] != parent["sha256"]:
         changed.append(f"the model ({parent['name']} is not the run's {state['parent']['name']})")
