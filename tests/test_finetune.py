@@ -166,3 +166,18 @@ def test_the_command_takes_the_frames_reference_method_for_a_foundation_parent(p
     bad = CliRunner().invoke(main, ["finetune", str(parent), str(tmp_path / "frames.extxyz"), "--out",
                                     str(tmp_path / "x"), "--reference", "pbe"])
     assert bad.exit_code == 2 and "gfn2-xtb" in bad.output
+
+
+def test_a_child_names_a_shipped_parent_by_its_name_and_any_other_by_its_path(tmp_path):
+    import shutil
+
+    from mlcalc.modelfile import read_manifest
+    from mlcalc.named_models import resolve_model_path
+    from mlcalc.potentials.training.parent_model import parent_record
+
+    shipped = resolve_model_path("ethanol-bpnn")
+    record = parent_record(shipped, read_manifest(shipped))
+    assert record["path"] == "ethanol-bpnn" and record["name"] == "ethanol-bpnn"   # no machine's folders
+    copy = shutil.copy(shipped, tmp_path / "mine.mlc")
+    other = parent_record(copy, read_manifest(copy))
+    assert other["path"] == str(copy) and other["sha256"] == record["sha256"]

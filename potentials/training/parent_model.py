@@ -25,6 +25,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlcalc.atomref import compositions, fit_atomref
 from mlcalc.data.structure_files import file_sha256
+from mlcalc.named_models import PRETRAINED_DIR
 from mlcalc.errors import MLCalcError
 from mlcalc.modelfile import load_model
 from mlcalc.named_models import resolve_model_path
@@ -76,9 +77,12 @@ def parent_name(path: Path, manifest: dict[str, Any]) -> str:
 
 
 def parent_record(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The parent as a child's manifest names it: name, kind, file sha256 and path."""
+    """The parent as a child's manifest names it: name, kind, file sha256 and path (a shipped parent: its shipped
+    name, so that a child that is shipped in turn names no machine's folders)."""
+    path = Path(path)
+    shipped = path.resolve().parent == PRETRAINED_DIR.resolve()
     return {"name": parent_name(path, manifest), "kind": manifest["kind"], "sha256": file_sha256(path),
-            "path": str(path)}
+            "path": path.stem if shipped else str(path)}
 
 
 def atomrefs_at_frames_zero(parent: torch.nn.Module, manifest: dict[str, Any], frames: Sequence[Atoms],
