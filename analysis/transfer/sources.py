@@ -151,6 +151,16 @@ def _cell(row: dict, key: str, form: str) -> str:
     return form.format(value)
 
 
+def _tables(rows: list[dict], columns: tuple) -> tuple[list[str], str]:
+    """``rows`` under ``columns`` ((key, header, format), ...) as Markdown lines and as one HTML table."""
+    markdown = ["| " + " | ".join(h for _, h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    markdown += ["| " + " | ".join(_cell(r, k, f) for k, _, f in columns) + " |" for r in rows]
+    table = ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns) + "</tr>"
+             + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>" for k, _, f in columns) + "</tr>"
+                       for r in rows) + "</table>")
+    return markdown, table
+
+
 def write_source_report(comparison: SourceComparison, out: Path) -> None:
     """``sources.md`` and ``sources.html``: one table per molecule, one row per model, links to each study."""
     lines = [f"# {comparison.name}: source models side by side", "",
@@ -161,23 +171,14 @@ def write_source_report(comparison: SourceComparison, out: Path) -> None:
                          for m, f in comparison.folders.items()) + "</p>"]
     for label, rows in comparison.molecules.items():
         role = rows[0]["role"] if rows else ""
-        lines += [f"## {label} ({role})", "", "| " + " | ".join(h for _, h, _ in _COLUMNS) + " |",
-                  "|" + "---|" * len(_COLUMNS)]
-        lines += ["| " + " | ".join(_cell(r, k, f) for k, _, f in _COLUMNS) + " |" for r in rows]
-        parts.append(f"<h2>{html.escape(label)} ({html.escape(role)})</h2><table><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in _COLUMNS) + "</tr>"
-                     + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>" for k, _, f in _COLUMNS)
-                               + "</tr>" for r in rows) + "</table>")
+        markdown, table = _tables(rows, _COLUMNS)
+        lines += [f"## {label} ({role})", "", *markdown]
+        parts.append(f"<h2>{html.escape(label)} ({html.escape(role)})</h2>{table}")
         curve = comparison.finetune.get(label)
         if curve:
-            lines += ["", "Fine-tuning curve and learning on the fly:", "",
-                      "| " + " | ".join(h for _, h, _ in _CURVE_COLUMNS) + " |", "|" + "---|" * len(_CURVE_COLUMNS)]
-            lines += ["| " + " | ".join(_cell(r, k, f) for k, _, f in _CURVE_COLUMNS) + " |" for r in curve]
-            parts.append("<h3>Fine-tuning curve and learning on the fly</h3><table><tr>"
-                         + "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in _CURVE_COLUMNS) + "</tr>"
-                         + "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>"
-                                                    for k, _, f in _CURVE_COLUMNS) + "</tr>" for r in curve)
-                         + "</table>")
+            markdown, table = _tables(curve, _CURVE_COLUMNS)
+            lines += ["", "Fine-tuning curve and learning on the fly:", "", *markdown]
+            parts.append(f"<h3>Fine-tuning curve and learning on the fly</h3>{table}")
         lines.append("")
     lines.append(f"Wall time {comparison.wall_time_s:.0f} s.")
     (out / "sources.md").write_text("\n".join(lines) + "\n")
