@@ -22,8 +22,9 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/mlcalc demo --out demo-output
 
+# the 15 slowest tests are listed at the end, so a CI log shows where the suite's time goes
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # every test, including those marked slow (`pytest -m slow --collect-only` lists them): the shipped models' 1-ps NVE,
 # the kill tests of transfer studies and searches, parallel ensemble members, a local Ray search, UMAP of transfer frames

@@ -73,6 +73,32 @@ def test_exclude_adds_smiles_and_the_sample_grows_as_a_prefix(qm9_env):
     assert "held out" in skipped[first[0].qm9_id]
 
 
+def test_include_adds_every_matching_molecule_after_the_sample(qm9_env, qm9):
+    """``include`` patterns bring in every QM9 molecule with that substructure, after the random sample and
+    without the held-out ones (pyrimidine matches its own ring); a resume may add patterns."""
+    from rdkit import Chem
+
+    from mlcalc.potentials.training.broad_set import BroadSetSettings
+
+    ring = "c1cncnc1"
+    skipped: dict[int, str] = {}
+    jobs = sample_molecules(3, seed=0, include=(ring,), skipped=skipped)
+    sample = sample_molecules(3, seed=0)
+    assert [j.key for j in jobs[:3]] == [j.key for j in sample] and all(j.include is None for j in jobs[:3])
+    extra = jobs[3:]
+    query = Chem.MolFromSmarts(ring)
+    assert len(extra) > 10 and all(j.include == ring for j in extra)
+    assert all(Chem.MolFromSmiles(j.smiles).HasSubstructMatch(query) for j in extra)
+    assert len({j.key for j in jobs}) == len(jobs)
+    assert "held out (pyrimidine)" in skipped.values()
+    # the extra molecules follow the seed's order of QM9
+    place = {int(qm9.ids[row]): k for k, row in enumerate(np.random.default_rng(0).permutation(len(qm9.ids)))}
+    assert [place[j.qm9_id] for j in extra] == sorted(place[j.qm9_id] for j in extra)
+    assert BroadSetSettings(include=(ring,)).differences(BroadSetSettings()) == []
+    with pytest.raises(ValueError, match="SMARTS pattern 'c1cc\\(' .*benzene"):
+        broad_set_settings({"include": ["c1cc("]})
+
+
 @pytest.fixture(scope="module")
 def six_in_process(tmp_path_factory, qm9_cache):
     """The TINY broad set of 6 molecules made in process: what the Ray run and the killed-and-resumed run must give.
@@ -150,6 +176,12 @@ def test_a_resume_with_other_settings_is_refused(qm9_env, tmp_path):
     with pytest.raises(ValueError, match="other settings .*interval"):
         generate_broad_set(broad_set_settings({"molecules": 2, **TINY, "interval": 5}), tmp_path, engine="local",
                            resume=True, progress=False, echo=lambda s: None)
+    record = json.loads((tmp_path / "settings.json").read_text())
+    record["settings"]["molecules"] = 3  # as if a larger sample had been asked for (and partly labelled)
+    (tmp_path / "settings.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="molecules=3; a resume may grow the sample, not shrink it"):
+        generate_broad_set(broad_set_settings({"molecules": 2, **TINY}), tmp_path, engine="local", resume=True,
+                           progress=False, echo=lambda s: None)
     with pytest.raises(ValueError, match="give one"):
         generate_broad_set(broad_set_settings({"molecules": 1, **TINY}), tmp_path, resume=True, overwrite=True)
 

@@ -64,6 +64,8 @@ def data_emt_copper(out: str, n_bulk: int, n_slab: int, seed: int, overwrite: bo
                  type=click.IntRange(min=1))
 @shortcut_option("--sampling", "sampling", "md: Langevin MD up the temperature ladder; normal-modes: harmonic "
                  "Boltzmann displacements", type=click.Choice(["md", "normal-modes"]))
+@shortcut_option("--include", "include", "also label every QM9 molecule matching this SMARTS pattern, on top of the "
+                 "sample (repeatable; e.g. c1ccccc1: every benzene ring)", convert=list, multiple=True)
 @set_option("temperatures=[300,600]")
 @click.option("--engine", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
               help="ray: Ray tasks (a local Ray with --workers, or the cluster at --address); local: this process")
@@ -81,8 +83,8 @@ def data_broad(config: str | None, out: str, overrides: tuple[str, ...], engine:
     """GFN2-xTB frames (energies, forces) of a seeded QM9 sample, held-out molecules excluded.
 
     Each molecule is relaxed, then sampled at each temperature (configs/broad_md.yaml,
-    configs/broad_nms.yaml); the data set resumes molecule by molecule and `mlcalc train`
-    reads the folder as data.path.
+    configs/broad_nms.yaml); the data set resumes molecule by molecule (a resume may ask for more
+    molecules or more --include patterns) and `mlcalc train` reads the folder as data.path.
     """
     from mlcalc.potentials.training.broad_set import BroadSetSettings, broad_set_settings, generate_broad_set
     from mlcalc.yaml_config import load_yaml_config

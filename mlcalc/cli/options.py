@@ -123,7 +123,7 @@ def shortcut_option(flag: str, key: str, help: str, convert: Callable[[str], Any
     """
 
     def remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value is not None:
+        if value is not None and value != ():  # () is a multiple option not given
             ctx.meta.setdefault(_SHORTCUTS, {})[key] = (flag, convert(value) if convert else value)
 
     return click.option(flag, expose_value=False, callback=remember, default=None,

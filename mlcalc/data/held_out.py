@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from ase import Atoms
 
-__all__ = ["EXTRA_HELD_OUT", "canonical_smiles", "smiles_of_atoms", "held_out_molecules"]
+__all__ = ["EXTRA_HELD_OUT", "canonical_smiles", "parse_smarts", "smiles_of_atoms", "held_out_molecules"]
 
 #: name -> SMILES of held-out molecules that are not shipped as XYZ files (the hidden-molecule study's files)
 EXTRA_HELD_OUT: dict[str, str] = {"methanol": "CO", "dimethyl-ether": "COC", "propane": "CCC"}
@@ -35,6 +35,15 @@ def canonical_smiles(smiles: str) -> str:
     if mol is None:
         raise ValueError(f"RDKit cannot parse the SMILES {smiles!r}")
     return Chem.MolToSmiles(mol, isomericSmiles=False)
+
+
+def parse_smarts(pattern: str):
+    """RDKit query molecule of the SMARTS ``pattern``; ValueError naming it if RDKit cannot parse it."""
+    Chem = _rdkit()
+    query = Chem.MolFromSmarts(pattern) if pattern.strip() else None
+    if query is None:
+        raise ValueError(f"RDKit cannot parse the SMARTS pattern {pattern!r} (e.g. c1ccccc1: a benzene ring)")
+    return query
 
 
 def smiles_of_atoms(atoms: Atoms, charge: int = 0) -> str:

@@ -4,7 +4,7 @@ The output is a frame folder (:mod:`mlcalc.data.frame_folder`) with ``settings.j
 settings and the held-out molecules), ``generate.log`` (progress lines) and
 ``summary.json``. Rerunning with ``resume=True`` skips every molecule already done or
 failed, so a killed run loses only the molecules in flight; a larger ``molecules``
-extends the same seeded sample.
+extends the same seeded sample, and ``include`` patterns add every QM9 molecule that matches one.
 """
 
 from __future__ import annotations
@@ -72,9 +72,13 @@ def generate_broad_set(settings: BroadSetSettings, out: str | os.PathLike, engin
             os.environ.setdefault(key, value)
         folder = FrameFolder(out) if is_frame_folder(out) else None
         finished = set(folder.records) | set(folder.failures) if folder else set()
-        jobs = [job for job in sample_molecules(settings.molecules, settings.seed, settings.max_heavy_atoms,
-                                                settings.exclude) if job.key not in finished]
-        echo(f"{len(finished)} of {settings.molecules} molecules already finished; {len(jobs)} to label in {out}")
+        wanted = sample_molecules(settings.molecules, settings.seed, settings.max_heavy_atoms, settings.exclude,
+                                  include=settings.include)
+        jobs = [job for job in wanted if job.key not in finished]
+        included = sum(job.include is not None for job in wanted)
+        echo(f"{len(wanted) - len(jobs)} of {len(wanted)} molecules already finished"
+             + (f" ({settings.molecules} sampled, {included} more matching {list(settings.include)})" if included else "")
+             + f"; {len(jobs)} to label in {out}")
         return _label_all(jobs, settings, out, engine, workers, address, max_cpu_minutes, progress, echo)
 
 
@@ -92,7 +96,10 @@ def _prepare(out: Path, settings: BroadSetSettings, resume: bool, overwrite: boo
         changed = settings.differences(stored)
         if changed:
             raise ValueError(f"{out} was made with other settings ({', '.join(changed)}); a resume may change only "
-                             "molecules: use another folder or --overwrite")
+                             "molecules and include: use another folder or --overwrite")
+        if settings.molecules < stored.molecules:
+            raise ValueError(f"{out} was made with molecules={stored.molecules}; a resume may grow the sample, not "
+                             f"shrink it (asked for {settings.molecules})")
     elif resume:
         raise FileNotFoundError(f"nothing to resume in {out}: no {SETTINGS_FILE} (leave out --resume to start)")
     record = {"settings": settings.model_dump(mode="json"), "held_out": held_out_smiles(settings.exclude),

@@ -1,19 +1,21 @@
-"""The molecules of a broad data set: a seeded sample of QM9 without the held-out molecules."""
+"""The molecules of a broad data set: a seeded sample of QM9 without the held-out molecules, and on top of it every
+QM9 molecule that matches one of the ``include`` SMARTS patterns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mlcalc.data.held_out import canonical_smiles, held_out_molecules, smiles_of_atoms
+from mlcalc.data.held_out import canonical_smiles, held_out_molecules, parse_smarts, smiles_of_atoms
 
-__all__ = ["MoleculeJob", "sample_molecules", "select_molecules", "held_out_smiles"]
+__all__ = ["MoleculeJob", "sample_molecules", "select_molecules", "held_out_smiles", "matching_rows"]
 
 
 @dataclass(frozen=True)
 class MoleculeJob:
-    """One molecule to label: ``key`` names its shard; positions in Å; ``seed`` its own random stream."""
+    """One molecule to label: ``key`` names its shard; positions in Å; ``seed`` its own random stream;
+    ``include``: the SMARTS pattern that brought it in (None: the random sample)."""
 
     key: str
     qm9_id: int
@@ -21,6 +23,7 @@ class MoleculeJob:
     numbers: np.ndarray
     positions: np.ndarray
     seed: int
+    include: str | None = None
 
 
 def held_out_smiles(exclude: tuple[str, ...] = ()) -> dict[str, str]:
@@ -31,13 +34,14 @@ def held_out_smiles(exclude: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def sample_molecules(n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple[str, ...] = (),
-                     skipped: dict[int, str] | None = None) -> list[MoleculeJob]:
-    """The first ``n`` QM9 molecules of one seeded order that are not held out, as jobs.
+                     skipped: dict[int, str] | None = None, include: tuple[str, ...] = ()) -> list[MoleculeJob]:
+    """The first ``n`` QM9 molecules of one seeded order that are not held out, as jobs, then every other
+    molecule of that order whose QM9 SMILES matches an ``include`` SMARTS pattern (kept the same way).
 
     A molecule is held out when its QM9 SMILES or the SMILES perceived from its QM9 geometry
     is one of :func:`held_out_smiles` (``exclude`` adds SMILES). The order depends on ``seed``
-    only, so a larger ``n`` extends a smaller sample. ``skipped`` (if given) collects
-    ``qm9_id -> reason`` for every molecule passed over (held out, too large, unreadable).
+    only, so a larger ``n`` extends a smaller sample, and more patterns add to it. ``skipped`` (if given)
+    collects ``qm9_id -> reason`` for every molecule passed over (held out, too large, unreadable).
     """
     from mlcalc.data.qm9 import load_qm9
 
@@ -47,7 +51,32 @@ def sample_molecules(n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple
     if len(jobs) < n:
         raise ValueError(f"QM9 has only {len(jobs)} molecules that are not held out and have at most "
                          f"{max_heavy_atoms} heavy atoms; asked for {n}")
+    if include:
+        sampled = {int(job.qm9_id) for job in jobs}
+        extra = {row: pattern for row, pattern in matching_rows(order, include).items()
+                 if int(qm9.ids[row]) not in sampled}
+        pattern_of = {int(qm9.ids[row]): pattern for row, pattern in extra.items()}
+        for job in select_molecules(list(extra), len(extra), seed, max_heavy_atoms, exclude, skipped):
+            jobs.append(replace(job, include=pattern_of[job.qm9_id]))
     return jobs
+
+
+def matching_rows(rows, patterns: tuple[str, ...]) -> dict[int, str]:
+    """QM9 ``rows`` (in the given order) whose SMILES matches one of the SMARTS ``patterns`` -> the first
+    pattern it matches. Reads every row's SMILES with RDKit: about 10 s for all of QM9."""
+    from rdkit import Chem
+
+    from mlcalc.data.qm9_smiles import load_qm9_smiles
+
+    smiles = load_qm9_smiles()
+    queries = [(pattern, parse_smarts(pattern)) for pattern in patterns]
+    found: dict[int, str] = {}
+    for row in rows:
+        mol = Chem.MolFromSmiles(str(smiles[row]))
+        hit = None if mol is None else next((p for p, q in queries if mol.HasSubstructMatch(q)), None)
+        if hit is not None:
+            found[int(row)] = hit
+    return found
 
 
 def select_molecules(rows, n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple[str, ...] = (),

@@ -54,6 +54,8 @@ def label_molecule(job: MoleculeJob, settings: BroadSetSettings) -> MoleculeResu
 def _timed(job: MoleculeJob, settings: BroadSetSettings) -> MoleculeResult:
     wall, cpu = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {"qm9_id": job.qm9_id, "smiles": job.smiles}
+    if job.include is not None:
+        record["include"] = job.include  # the pattern that brought it in beside the random sample
     try:
         arrays, facts = _label(job, settings)
         failure = None
