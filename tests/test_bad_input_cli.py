@@ -110,6 +110,8 @@ CASES = {
                                                  ["not both"]),
     "data broad: --resume with --overwrite": (["data", "broad", "--out", "{d}/broad", "--resume", "--overwrite"],
                                               ["data set", "not both"]),
+    "data broad: --include not SMARTS": (["data", "broad", "--out", "{d}/broad", "--include", "c1cc("],
+                                         ["include", "SMARTS pattern 'c1cc('", "c1ccccc1"]),
     "train: a crystal target named energy": (["train", "{d}/cif-energy.yaml"],
                                              ["data.target cannot be named 'energy'", "reserved for energy models",
                                               "'total_energy'", "extensive", "'energy_per_atom'"]),
