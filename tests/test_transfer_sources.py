@@ -82,3 +82,19 @@ def test_the_comparison_names_each_curve_rows_source_with_its_stability_and_h_r(
     row = next(line for line in (tmp_path / "sources.md").read_text().splitlines() if line.startswith("| organic-xtb"))
     assert row == "| organic-xtb | 35 | on-the-fly | 33.9 | 10.00 | 0 of 1 | 0.1331 |"
     assert "learned.mlc" not in (tmp_path / "sources.html").read_text()
+
+
+def test_the_comparison_names_a_model_file_by_its_study_folder_not_its_path(tmp_path):
+    from mlcalc.analysis.transfer.sources import write_source_report
+
+    path = "runs/foundation/sevennet-0-ethanol10/sevennet-0-ethanol10.mlc"
+    row = {"model": path, "kind": "sevennet", "role": "target", "forces_mae_meV_per_A": 65.2, "stable_ps": 2.0,
+           "broke": 0, "runs": 1, "h_mae": 0.1499, "nve_conserved": 1, "nve_runs": 1}
+    curve = [{"model": "learned.mlc", "k": 10, "kind": "finetuned", "forces_mae_meV_per_A": 40.0, "source": path}]
+    comparison = SourceComparison("s", [path], {path: "sources/sevennet-0-ethanol10"},
+                                  molecules={"n-propanol": [row]}, finetune={"n-propanol": curve})
+    write_source_report(comparison, tmp_path)
+    markdown, page = (tmp_path / "sources.md").read_text(), (tmp_path / "sources.html").read_text()
+    assert "| sevennet-0-ethanol10 | 65.2 |" in markdown and "| sevennet-0-ethanol10 | 10 | finetuned |" in markdown
+    assert "[sevennet-0-ethanol10](sources/sevennet-0-ethanol10/report.md)" in markdown
+    assert path not in markdown and path not in page

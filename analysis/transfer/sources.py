@@ -162,20 +162,23 @@ def _tables(rows: list[dict], columns: tuple) -> tuple[list[str], str]:
 
 
 def write_source_report(comparison: SourceComparison, out: Path) -> None:
-    """``sources.md`` and ``sources.html``: one table per molecule, one row per model, links to each study."""
+    """``sources.md`` and ``sources.html``: one table per molecule, one row per model, links to each study.
+    A model is named by its study's folder (a file's stem), not the path it was given."""
+    short = {m: Path(f).name for m, f in comparison.folders.items()}
     lines = [f"# {comparison.name}: source models side by side", "",
              "Each model's own study (figures, distributions, runs): "
-             + ", ".join(f"[{m}]({f}/report.md)" for m, f in comparison.folders.items()), ""]
+             + ", ".join(f"[{short[m]}]({f}/report.md)" for m, f in comparison.folders.items()), ""]
     parts = [f"<h1>{html.escape(comparison.name)}: source models side by side</h1><p>Each model's own study: "
-             + ", ".join(f'<a href="{html.escape(f)}/report.html">{html.escape(m)}</a>'
+             + ", ".join(f'<a href="{html.escape(f)}/report.html">{html.escape(short[m])}</a>'
                          for m, f in comparison.folders.items()) + "</p>"]
     for label, rows in comparison.molecules.items():
         role = rows[0]["role"] if rows else ""
-        markdown, table = _tables(rows, _COLUMNS)
+        markdown, table = _tables([{**r, "model": short.get(r["model"], r["model"])} for r in rows], _COLUMNS)
         lines += [f"## {label} ({role})", "", *markdown]
         parts.append(f"<h2>{html.escape(label)} ({html.escape(role)})</h2>{table}")
         curve = comparison.finetune.get(label)
         if curve:
+            curve = [{**r, "source": short.get(r["source"], r["source"])} for r in curve]
             markdown, table = _tables(curve, _CURVE_COLUMNS)
             lines += ["", "Fine-tuning curve and learning on the fly:", "", *markdown]
             parts.append(f"<h3>Fine-tuning curve and learning on the fly</h3>{table}")
