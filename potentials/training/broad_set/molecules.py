@@ -64,12 +64,12 @@ def sample_molecules(n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple
 def matching_rows(rows, patterns: tuple[str, ...]) -> dict[int, str]:
     """QM9 ``rows`` (in the given order) whose SMILES matches one of the SMARTS ``patterns`` -> the first
     pattern it matches. Reads every row's SMILES with RDKit: about 10 s for all of QM9."""
-    from rdkit import Chem
-
     from mlcalc.data.qm9_smiles import load_qm9_smiles
 
+    queries = [(pattern, parse_smarts(pattern)) for pattern in patterns]  # first: rdkit missing is said in one line
+    from rdkit import Chem
+
     smiles = load_qm9_smiles()
-    queries = [(pattern, parse_smarts(pattern)) for pattern in patterns]
     found: dict[int, str] = {}
     for row in rows:
         mol = Chem.MolFromSmiles(str(smiles[row]))
