@@ -324,6 +324,8 @@ def describe_errors(err: ValidationError, known: list[str] | None = None) -> str
             problems.append(f"{where} is required")
         elif e["type"] == "extra_forbidden":
             problems.append(f"unknown setting {where!r}" + (f"; known: {', '.join(known)}" if known else ""))
+        elif e["type"] == "value_error":  # a validator's own sentence, without pydantic's "Value error, "
+            problems.append(f"{where}: {e['ctx']['error']}" if e["loc"] else str(e["ctx"]["error"]))
         else:
             problems.append(f"{where}: {e['msg']}")
     return "; ".join(problems)

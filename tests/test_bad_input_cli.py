@@ -74,6 +74,7 @@ def files(tmp_path_factory):
     (d / "study.yaml").write_text("name: s\nsource: {molecule: ethanol, model: ethanol-et}\ntargets: [n-propanol]\n"
                                   "compare: [C-C]\nout_dir: study\nmd: {stepz: 3}\n")
     (d / "study-broken.yaml").write_text("name: s\nsource: {molecule: ethanol\n")
+    (d / "charged.smi").write_text("# two molecules\nc1ccc2ncccc2c1 quinoline\nC[NH3+] methylammonium\n")
     return d
 
 
@@ -112,6 +113,11 @@ CASES = {
                                               ["data set", "not both"]),
     "data broad: --include not SMARTS": (["data", "broad", "--out", "{d}/broad", "--include", "c1cc("],
                                          ["include", "SMARTS pattern 'c1cc('", "c1ccccc1"]),
+    "data broad: --smiles file with a charged molecule": (
+        ["data", "broad", "--out", "{d}/broad", "--smiles", "{d}/charged.smi"],
+        ["--smiles", "charged.smi, line 3", "'C[NH3+]'", "net charge of +1", "only neutral"]),
+    "data broad: --smiles file missing": (["data", "broad", "--out", "{d}/broad", "--smiles", "{d}/absent.smi"],
+                                          ["--smiles", "absent.smi", "not found"]),
     "train: a crystal target named energy": (["train", "{d}/cif-energy.yaml"],
                                              ["data.target cannot be named 'energy'", "reserved for energy models",
                                               "'total_energy'", "extensive", "'energy_per_atom'"]),

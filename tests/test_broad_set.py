@@ -186,6 +186,63 @@ def test_a_resume_with_other_settings_is_refused(qm9_env, tmp_path):
         generate_broad_set(broad_set_settings({"molecules": 1, **TINY}), tmp_path, resume=True, overwrite=True)
 
 
+def test_smiles_molecules_join_the_set_held_out_ones_and_repeats_skipped(qm9_env, tmp_path):
+    """Molecules beyond QM9 given as SMILES (a file or the settings): embedded in 3-D with the bonds the SMILES
+    says, the same geometry for the same seed, a key from the molecule's identity; naphthalene (held out, written
+    in Kekulé form), ethanol and a repeat are passed over, each with its reason."""
+    from mlcalc.data.held_out import smiles_of_atoms
+    from mlcalc.potentials.training.broad_set.molecules import smiles_jobs
+
+    file = tmp_path / "mine.smi"
+    file.write_text("# aromatics\nc1ccc2ncccc2c1 quinoline\nC1=CC=C2C=CC=CC2=C1 naphthalene\n\nCc1ccc2ccccc2c1\n")
+    settings = broad_set_settings({"molecules": 0, "smiles": [str(file), "CCO", "c1ccc2ncccc2c1 again"]})
+    assert settings.smiles == ("c1ccc2ncccc2c1 quinoline", "C1=CC=C2C=CC=CC2=C1 naphthalene", "Cc1ccc2ccccc2c1",
+                               "CCO", "c1ccc2ncccc2c1 again")
+    skipped: dict = {}
+    jobs = smiles_jobs(settings.smiles, seed=0, skipped=skipped)
+    assert [(j.smiles, j.name, j.qm9_id) for j in jobs] == [("c1ccc2ncccc2c1", "quinoline", None),
+                                                            ("Cc1ccc2ccccc2c1", None, None)]
+    assert skipped == {"C1=CC=C2C=CC=CC2=C1": "held out (naphthalene)", "CCO": "held out (ethanol)",
+                       "c1ccc2ncccc2c1": "already in the set"}
+    from ase import Atoms
+
+    for job in jobs:
+        atoms = Atoms(job.numbers, job.positions)
+        assert smiles_of_atoms(atoms) == job.smiles  # hydrogens added, bonds as the SMILES says
+        assert job.key.startswith("smi-") and len(job.key) == 16
+    again = smiles_jobs(settings.smiles[2:3], seed=0)
+    np.testing.assert_array_equal(again[0].positions, jobs[1].positions)
+    assert again[0].key == jobs[1].key and again[0].seed == jobs[1].seed
+    assert not np.allclose(smiles_jobs(settings.smiles[2:3], seed=1)[0].positions, jobs[1].positions)
+    with pytest.raises(ValueError, match="mine.smi, line 2: RDKit cannot parse the SMILES 'c1cc\\('"):
+        file.write_text("c1ccccc1\nc1cc( broken\n"), broad_set_settings({"smiles": [str(file)]})
+    with pytest.raises(ValueError, match="'\\[CH3\\]' is a radical"):
+        broad_set_settings({"smiles": ["[CH3]"]})
+    with pytest.raises(ValueError, match="nothing to label"):
+        broad_set_settings({"molecules": 0})
+
+
+def test_smiles_molecules_are_labelled_and_a_resume_adds_but_never_drops_smiles(qm9_env, tmp_path):
+    """A set of SMILES molecules only (molecules: 0) is labelled like QM9's and names them in its index;
+    a resume with one more SMILES labels just that one; one that leaves a SMILES out is refused."""
+    first = broad_set_settings({"molecules": 0, "smiles": ["CC#N acetonitrile"], **TINY})
+    lines: list[str] = []
+    generate_broad_set(first, tmp_path, engine="local", progress=False, echo=lines.append)
+    assert "1 from SMILES" in lines[0]
+    more = broad_set_settings({"molecules": 0, "smiles": ["CC#N acetonitrile", "C=CC=O"], **TINY})
+    summary = generate_broad_set(more, tmp_path, engine="local", resume=True, progress=False, echo=lines.append)
+    assert summary.new_molecules == 1 and summary.done + summary.failed == 2
+    index = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
+    assert [(r["smiles"], r.get("name"), r["qm9_id"]) for r in index] == [("CC#N", "acetonitrile", None),
+                                                                          ("C=CC=O", None, None)]
+    frames = read_frame_folder(tmp_path)
+    assert sorted({len(a) for a in frames}) == [6, 8] and all(np.isfinite(a.get_forces()).all() for a in frames)
+    assert "and 2 SMILES" in json.loads((tmp_path / "settings.json").read_text())["source"]
+    with pytest.raises(ValueError, match="a resume may add SMILES, not leave any out .*'C=CC=O'"):
+        generate_broad_set(broad_set_settings({"molecules": 0, "smiles": ["CC#N"], **TINY}), tmp_path,
+                           engine="local", resume=True, progress=False, echo=lines.append)
+
+
 def test_normal_mode_sampling_keeps_bonds_and_spreads_with_temperature(qm9_env, tmp_path):
     settings = broad_set_settings({"molecules": 2, "sampling": "normal-modes", "frames_per_temperature": 6,
                                    "temperatures": [100, 800]})

@@ -57,15 +57,30 @@ def data_emt_copper(out: str, n_bulk: int, n_slab: int, seed: int, overwrite: bo
     click.echo(f"wrote {n_bulk + n_slab} frames to {write_copper_reference(out, n_bulk, n_slab, seed=seed)}")
 
 
+def _smiles_files(paths: tuple[str, ...]) -> list[str]:
+    """--smiles FILE...: each must exist (it is read when the settings are checked)."""
+    from mlcalc.data.smiles_molecules import read_smiles_file
+
+    for path in paths:
+        try:
+            read_smiles_file(path)
+        except ValueError as err:  # a missing file or a bad line: one line naming it
+            raise ValueError(f"--smiles: {err}") from None
+    return list(paths)
+
+
 @data.command("broad")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(), required=True, help="output folder (a frame folder: shards + index)")
-@shortcut_option("--molecules", "molecules", "QM9 molecules to label (default: the config's, else 1000)",
-                 type=click.IntRange(min=1))
+@shortcut_option("--molecules", "molecules", "QM9 molecules to label (default: the config's, else 1000; 0: only "
+                 "--include and --smiles molecules)", type=click.IntRange(min=0))
 @shortcut_option("--sampling", "sampling", "md: Langevin MD up the temperature ladder; normal-modes: harmonic "
                  "Boltzmann displacements", type=click.Choice(["md", "normal-modes"]))
 @shortcut_option("--include", "include", "also label every QM9 molecule matching this SMARTS pattern, on top of the "
                  "sample (repeatable; e.g. c1ccccc1: every benzene ring)", convert=list, multiple=True)
+@shortcut_option("--smiles", "smiles", "also label the molecules of this SMILES file (one a line, optionally a name "
+                 "after it; any size beyond QM9; embedded in 3-D by RDKit; repeatable)", convert=_smiles_files,
+                 multiple=True, type=click.Path(dir_okay=False))
 @set_option("temperatures=[300,600]")
 @click.option("--engine", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
               help="ray: Ray tasks (a local Ray with --workers, or the cluster at --address); local: this process")
@@ -80,11 +95,11 @@ def data_emt_copper(out: str, n_bulk: int, n_slab: int, seed: int, overwrite: bo
 def data_broad(config: str | None, out: str, overrides: tuple[str, ...], engine: str, workers: int | None,
                address: str | None, max_cpu_minutes: float | None, resume: bool, overwrite: bool,
                progress: bool) -> None:
-    """GFN2-xTB frames (energies, forces) of a seeded QM9 sample, held-out molecules excluded.
+    """GFN2-xTB frames (energies, forces) of a seeded QM9 sample and of given SMILES, held-out molecules excluded.
 
     Each molecule is relaxed, then sampled at each temperature (configs/broad_md.yaml,
     configs/broad_nms.yaml); the data set resumes molecule by molecule (a resume may ask for more
-    molecules or more --include patterns) and `mlcalc train` reads the folder as data.path.
+    molecules, more --include patterns or more SMILES) and `mlcalc train` reads the folder as data.path.
     """
     from mlcalc.potentials.training.broad_set import BroadSetSettings, broad_set_settings, generate_broad_set
     from mlcalc.yaml_config import load_yaml_config

@@ -13,13 +13,14 @@ from functools import lru_cache
 
 from ase import Atoms
 
-__all__ = ["EXTRA_HELD_OUT", "canonical_smiles", "parse_smarts", "smiles_of_atoms", "held_out_molecules"]
+__all__ = ["EXTRA_HELD_OUT", "rdkit_chem", "canonical_smiles", "parse_smarts", "smiles_of_atoms", "held_out_molecules"]
 
 #: name -> SMILES of held-out molecules that are not shipped as XYZ files (the hidden-molecule study's files)
 EXTRA_HELD_OUT: dict[str, str] = {"methanol": "CO", "dimethyl-ether": "COC", "propane": "CCC"}
 
 
-def _rdkit():
+def rdkit_chem():
+    """RDKit's Chem module, its logging off; ImportError in one line naming the extra if rdkit is missing."""
     try:
         from rdkit import Chem, RDLogger
     except ImportError:
@@ -30,7 +31,7 @@ def _rdkit():
 
 def canonical_smiles(smiles: str) -> str:
     """RDKit canonical SMILES of ``smiles`` without stereochemistry; ValueError if RDKit cannot parse it."""
-    Chem = _rdkit()
+    Chem = rdkit_chem()
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise ValueError(f"RDKit cannot parse the SMILES {smiles!r}")
@@ -39,7 +40,7 @@ def canonical_smiles(smiles: str) -> str:
 
 def parse_smarts(pattern: str):
     """RDKit query molecule of the SMARTS ``pattern``; ValueError naming it if RDKit cannot parse it."""
-    Chem = _rdkit()
+    Chem = rdkit_chem()
     query = Chem.MolFromSmarts(pattern) if pattern.strip() else None
     if query is None:
         raise ValueError(f"RDKit cannot parse the SMARTS pattern {pattern!r} (e.g. c1ccccc1: a benzene ring)")
@@ -48,7 +49,7 @@ def parse_smarts(pattern: str):
 
 def smiles_of_atoms(atoms: Atoms, charge: int = 0) -> str:
     """Canonical SMILES (no stereochemistry) of a molecule's geometry, bonds perceived by RDKit."""
-    Chem = _rdkit()
+    Chem = rdkit_chem()
     from rdkit.Chem import rdDetermineBonds
 
     block = f"{len(atoms)}\n\n" + "\n".join(f"{s} {x:.6f} {y:.6f} {z:.6f}"

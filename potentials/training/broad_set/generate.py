@@ -4,7 +4,8 @@ The output is a frame folder (:mod:`mlcalc.data.frame_folder`) with ``settings.j
 settings and the held-out molecules), ``generate.log`` (progress lines) and
 ``summary.json``. Rerunning with ``resume=True`` skips every molecule already done or
 failed, so a killed run loses only the molecules in flight; a larger ``molecules``
-extends the same seeded sample, and ``include`` patterns add every QM9 molecule that matches one.
+extends the same seeded sample, ``include`` patterns add every QM9 molecule that matches one, and more
+``smiles`` add molecules beyond QM9.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from mlcalc.data.frame_folder import FrameFolder, is_frame_folder, write_failure, write_shard
+from mlcalc.data.smiles_molecules import parse_smiles_entry
 from mlcalc.errors import OutputExistsError, check_resume_or_overwrite
 from mlcalc.locks import FolderLock
 
@@ -72,14 +74,26 @@ def generate_broad_set(settings: BroadSetSettings, out: str | os.PathLike, engin
             os.environ.setdefault(key, value)
         folder = FrameFolder(out) if is_frame_folder(out) else None
         finished = set(folder.records) | set(folder.failures) if folder else set()
+        skipped: dict = {}
         wanted = sample_molecules(settings.molecules, settings.seed, settings.max_heavy_atoms, settings.exclude,
-                                  include=settings.include)
+                                  skipped=skipped, include=settings.include, smiles=settings.smiles)
         jobs = [job for job in wanted if job.key not in finished]
-        included = sum(job.include is not None for job in wanted)
-        echo(f"{len(wanted) - len(jobs)} of {len(wanted)} molecules already finished"
-             + (f" ({settings.molecules} sampled, {included} more matching {list(settings.include)})" if included else "")
-             + f"; {len(jobs)} to label in {out}")
+        echo(f"{len(wanted) - len(jobs)} of {len(wanted)} molecules already finished{_sources(settings, wanted, skipped)}"
+             f"; {len(jobs)} to label in {out}")
         return _label_all(jobs, settings, out, engine, workers, address, max_cpu_minutes, progress, echo)
+
+
+def _sources(settings: BroadSetSettings, wanted, skipped: dict) -> str:
+    """' (5000 sampled, 12 more matching [...], 40 from SMILES; 2 SMILES skipped: ...)', or '' for a plain sample."""
+    included = sum(job.include is not None for job in wanted)
+    given = sum(job.qm9_id is None for job in wanted)
+    passed = {smiles: reason for smiles, reason in skipped.items() if isinstance(smiles, str)}
+    parts = [f"{settings.molecules} sampled"] if included or given or passed else []
+    parts += [f"{included} more matching {list(settings.include)}"] if included else []
+    parts += [f"{given} from SMILES"] if settings.smiles else []
+    parts += [f"{len(passed)} SMILES skipped: " + "; ".join(f"{s} {r}" for s, r in list(passed.items())[:5])
+              + (" ..." if len(passed) > 5 else "")] if passed else []
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _prepare(out: Path, settings: BroadSetSettings, resume: bool, overwrite: bool) -> None:
@@ -100,10 +114,16 @@ def _prepare(out: Path, settings: BroadSetSettings, resume: bool, overwrite: boo
         if settings.molecules < stored.molecules:
             raise ValueError(f"{out} was made with molecules={stored.molecules}; a resume may grow the sample, not "
                              f"shrink it (asked for {settings.molecules})")
+        given = {parse_smiles_entry(entry).canonical for entry in settings.smiles}
+        dropped = [entry for entry in stored.smiles if parse_smiles_entry(entry).canonical not in given]
+        if dropped:
+            raise ValueError(f"{out} was made with {len(stored.smiles)} SMILES; a resume may add SMILES, not leave "
+                             f"any out ({len(dropped)} missing, e.g. {dropped[0]!r})")
     elif resume:
         raise FileNotFoundError(f"nothing to resume in {out}: no {SETTINGS_FILE} (leave out --resume to start)")
     record = {"settings": settings.model_dump(mode="json"), "held_out": held_out_smiles(settings.exclude),
-              "source": "QM9 (qm9pack)", "reference": settings.method.lower(), "format": "frame folder v1"}
+              "source": "QM9 (qm9pack)" + (f" and {len(settings.smiles)} SMILES" if settings.smiles else ""),
+              "reference": settings.method.lower(), "format": "frame folder v1"}
     tmp = path.with_name(f".{SETTINGS_FILE}.tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
     os.replace(tmp, path)

@@ -1,5 +1,5 @@
-"""The molecules of a broad data set: a seeded sample of QM9 without the held-out molecules, and on top of it every
-QM9 molecule that matches one of the ``include`` SMARTS patterns."""
+"""The molecules of a broad data set: a seeded sample of QM9 without the held-out molecules, on top of it every
+QM9 molecule that matches one of the ``include`` SMARTS patterns, then the molecules given as SMILES."""
 
 from __future__ import annotations
 
@@ -9,21 +9,23 @@ import numpy as np
 
 from mlcalc.data.held_out import canonical_smiles, held_out_molecules, parse_smarts, smiles_of_atoms
 
-__all__ = ["MoleculeJob", "sample_molecules", "select_molecules", "held_out_smiles", "matching_rows"]
+__all__ = ["MoleculeJob", "sample_molecules", "select_molecules", "smiles_jobs", "held_out_smiles", "matching_rows"]
 
 
 @dataclass(frozen=True)
 class MoleculeJob:
     """One molecule to label: ``key`` names its shard; positions in Å; ``seed`` its own random stream;
-    ``include``: the SMARTS pattern that brought it in (None: the random sample)."""
+    ``include``: the SMARTS pattern that brought it in (None: the random sample); ``qm9_id`` None and
+    ``name`` (may be empty) for a molecule given as SMILES."""
 
     key: str
-    qm9_id: int
+    qm9_id: int | None
     smiles: str
     numbers: np.ndarray
     positions: np.ndarray
     seed: int
     include: str | None = None
+    name: str | None = None
 
 
 def held_out_smiles(exclude: tuple[str, ...] = ()) -> dict[str, str]:
@@ -34,14 +36,17 @@ def held_out_smiles(exclude: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def sample_molecules(n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple[str, ...] = (),
-                     skipped: dict[int, str] | None = None, include: tuple[str, ...] = ()) -> list[MoleculeJob]:
+                     skipped: dict[int | str, str] | None = None, include: tuple[str, ...] = (),
+                     smiles: tuple[str, ...] = ()) -> list[MoleculeJob]:
     """The first ``n`` QM9 molecules of one seeded order that are not held out, as jobs, then every other
-    molecule of that order whose QM9 SMILES matches an ``include`` SMARTS pattern (kept the same way).
+    molecule of that order whose QM9 SMILES matches an ``include`` SMARTS pattern (kept the same way), then
+    the ``smiles`` molecules (:func:`smiles_jobs`).
 
     A molecule is held out when its QM9 SMILES or the SMILES perceived from its QM9 geometry
     is one of :func:`held_out_smiles` (``exclude`` adds SMILES). The order depends on ``seed``
     only, so a larger ``n`` extends a smaller sample, and more patterns add to it. ``skipped`` (if given)
-    collects ``qm9_id -> reason`` for every molecule passed over (held out, too large, unreadable).
+    collects ``qm9_id`` (or the SMILES) ``-> reason`` for every molecule passed over (held out, too large,
+    unreadable, a duplicate).
     """
     from mlcalc.data.qm9 import load_qm9
 
@@ -58,6 +63,38 @@ def sample_molecules(n: int, seed: int, max_heavy_atoms: int = 9, exclude: tuple
         pattern_of = {int(qm9.ids[row]): pattern for row, pattern in extra.items()}
         for job in select_molecules(list(extra), len(extra), seed, max_heavy_atoms, exclude, skipped):
             jobs.append(replace(job, include=pattern_of[job.qm9_id]))
+    if smiles:
+        jobs.extend(smiles_jobs(smiles, seed, exclude, skipped, taken={job.smiles for job in jobs}))
+    return jobs
+
+
+def smiles_jobs(entries: tuple[str, ...], seed: int, exclude: tuple[str, ...] = (),
+                skipped: dict[int | str, str] | None = None, taken: set[str] = frozenset()) -> list[MoleculeJob]:
+    """Jobs for molecules given as ``"SMILES [NAME]"`` entries, in their order: each embedded in 3-D by RDKit
+    with its own seed (from ``seed`` and the canonical SMILES). Held-out molecules, repeats and those whose
+    canonical SMILES is in ``taken`` (already in the set) are passed over into ``skipped`` (SMILES -> reason),
+    as is one that RDKit cannot embed."""
+    from mlcalc.data.smiles_molecules import embed_smiles, parse_smiles_entry
+
+    held = {s: name for name, s in held_out_smiles(exclude).items()}
+    seen, jobs = set(taken), []
+    skipped = {} if skipped is None else skipped
+    for entry in entries:
+        molecule = parse_smiles_entry(entry)
+        reason = (f"held out ({held[molecule.canonical]})" if molecule.canonical in held
+                  else "already in the set" if molecule.canonical in seen else None)
+        seen.add(molecule.canonical)
+        if reason is None:
+            molecule_seed = int(np.random.SeedSequence([seed, int(molecule.key[4:], 16)]).generate_state(1)[0])
+            try:
+                atoms = embed_smiles(molecule.smiles, molecule_seed)
+            except ValueError as err:
+                reason = str(err)
+        if reason is not None:
+            skipped[molecule.smiles] = reason
+            continue
+        jobs.append(MoleculeJob(key=molecule.key, qm9_id=None, smiles=molecule.canonical, numbers=atoms.numbers.copy(),
+                                positions=atoms.positions.copy(), seed=molecule_seed, name=molecule.name or None))
     return jobs
 
 

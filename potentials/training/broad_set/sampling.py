@@ -56,6 +56,8 @@ def _timed(job: MoleculeJob, settings: BroadSetSettings) -> MoleculeResult:
     record: dict[str, Any] = {"qm9_id": job.qm9_id, "smiles": job.smiles}
     if job.include is not None:
         record["include"] = job.include  # the pattern that brought it in beside the random sample
+    if job.name:
+        record["name"] = job.name  # a molecule given as SMILES with a name
     try:
         arrays, facts = _label(job, settings)
         failure = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlcalc.md.settings import describe_errors
 
@@ -13,8 +14,8 @@ __all__ = ["BroadSetSettings", "SAMPLINGS", "GROWABLE", "broad_set_settings"]
 #: how frames are drawn around each relaxed molecule
 SAMPLINGS = ("md", "normal-modes")
 #: settings a resumed data set may change (the molecule sample is a prefix of one seeded order; included
-#: molecules come on top of it)
-GROWABLE = ("molecules", "include")
+#: molecules and SMILES come on top of it)
+GROWABLE = ("molecules", "include", "smiles")
 
 
 class BroadSetSettings(BaseModel):
@@ -32,12 +33,15 @@ class BroadSetSettings(BaseModel):
     ``exclude``: more SMILES to hold out besides :func:`mlcalc.data.held_out.held_out_molecules`.
     ``include``: SMARTS patterns; every QM9 molecule that matches one (and is not held out) is labelled
     too, on top of the sample: more of a chemistry the random sample holds little of (benzene rings are
-    0.2 % of QM9).
+    0.2 % of QM9). ``smiles``: molecules beyond QM9 (any size; neutral, closed-shell), each ``"SMILES"`` or
+    ``"SMILES NAME"``, or a ``.smi``/``.txt`` file of such lines, read here (the settings keep the SMILES);
+    embedded in 3-D by RDKit (seeded), then labelled like the rest. Held-out molecules among them are skipped.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    molecules: int = Field(1000, ge=1, strict=True, description="QM9 molecules to label (a seeded sample)")
+    molecules: int = Field(1000, ge=0, strict=True, description="QM9 molecules to label (a seeded sample; 0: only "
+                                                                "include and smiles molecules)")
     seed: int = Field(0, ge=0, strict=True, description="seed of the molecule sample and of every molecule's frames")
     method: Literal["GFN2-xTB"] = "GFN2-xTB"
     sampling: Literal["md", "normal-modes"] = Field("md", description="md: Langevin MD up the temperature ladder; normal-modes: harmonic Boltzmann displacements")
@@ -54,6 +58,8 @@ class BroadSetSettings(BaseModel):
     exclude: tuple[str, ...] = ()
     include: tuple[str, ...] = Field((), description="SMARTS: every QM9 molecule matching one is labelled too, "
                                      "on top of the random sample (e.g. c1ccccc1: all benzene rings)")
+    smiles: tuple[str, ...] = Field((), description="molecules beyond QM9: SMILES (optionally a name after a space) "
+                                    "or .smi/.txt files of them, one a line; embedded in 3-D by RDKit")
 
     @field_validator("temperatures")
     @classmethod
@@ -70,6 +76,27 @@ class BroadSetSettings(BaseModel):
         for pattern in patterns:
             parse_smarts(pattern)
         return patterns
+
+    @field_validator("smiles")
+    @classmethod
+    def _smiles(cls, items: tuple[str, ...]) -> tuple[str, ...]:
+        """Files read into their lines; every SMILES checked (one-line errors name the file and line)."""
+        from mlcalc.data.smiles_molecules import SMILES_FILE_SUFFIXES, parse_smiles_entry, read_smiles_file
+
+        entries: list[str] = []
+        for item in items:
+            if item.strip().lower().endswith(SMILES_FILE_SUFFIXES) or Path(item.strip()).is_file():
+                entries.extend(read_smiles_file(item.strip()))
+            else:
+                parse_smiles_entry(item)
+                entries.append(" ".join(item.split()))
+        return tuple(entries)
+
+    @model_validator(mode="after")
+    def _something_to_label(self) -> "BroadSetSettings":
+        if not (self.molecules or self.include or self.smiles):
+            raise ValueError("nothing to label: molecules is 0 and neither include nor smiles is given")
+        return self
 
     @property
     def frames_per_molecule(self) -> int:
