@@ -28,3 +28,13 @@ def test_config_loads_with_its_commands_schema(path):
         assert load_config(CONFIGS.parent / tune.train, tune.overrides).name  # the config each trial trains
     else:
         assert load_config(path).name
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.smi")), ids=lambda p: p.name)
+def test_smiles_file_reads_every_line_as_a_neutral_closed_shell_molecule(path):
+    pytest.importorskip("rdkit")
+    from mlcalc.data.smiles_molecules import parse_smiles_entry, read_smiles_file
+
+    entries = read_smiles_file(path)
+    canonical = [parse_smiles_entry(entry).canonical for entry in entries]
+    assert len(set(canonical)) == len(canonical), "a molecule is listed twice"
