@@ -83,8 +83,24 @@ def test_shipped_molecules_are_sane():
         assert atoms.get_chemical_formula(mode="hill") == formula
         d = atoms.get_all_distances()[np.triu_indices(len(atoms), 1)]
         assert 0.9 < d.min() < 1.2
-    with pytest.raises(ValueError, match="unknown molecule 'butanol'"):
+    with pytest.raises(ValueError, match="unknown molecule 'butanol': give an XYZ file, smiles:SMILES"):
         load_molecule("butanol")
+
+
+def test_a_molecule_from_its_smiles_has_the_bonds_it_says_and_one_geometry():
+    pytest.importorskip("rdkit")
+    from mlcalc.data.held_out import smiles_of_atoms
+
+    quinoline = load_molecule("smiles:c1ccc2ncccc2c1")
+    assert quinoline.get_chemical_formula(mode="hill") == "C9H7N"
+    assert smiles_of_atoms(quinoline) == "c1ccc2ncccc2c1"
+    d = quinoline.get_all_distances()[np.triu_indices(len(quinoline), 1)]
+    assert 1.0 < d.min() < 1.15 and not quinoline.pbc.any()
+    np.testing.assert_array_equal(load_molecule("smiles:c1ccc2ncccc2c1").positions, quinoline.positions)
+    for bad, words in (("smiles:", "needs one SMILES"), ("smiles:C[NH3+]", "net charge of \\+1"),
+                       ("smiles:c1cc(", "cannot parse")):
+        with pytest.raises(ValueError, match=words):
+            load_molecule(bad)
 
 
 def test_xtb_reference_md_is_seeded_and_labelled(tmp_path):

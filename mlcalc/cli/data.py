@@ -20,7 +20,7 @@ def data() -> None:
 
 
 @data.command("reference")
-@click.option("--molecule", required=True, help=f"one of {', '.join(MOLECULES)}, or an XYZ file")
+@click.option("--molecule", required=True, help=f"one of {', '.join(MOLECULES)}, an XYZ file or smiles:SMILES")
 @schema_options(ReferenceSettings, _REFERENCE_OPTIONS)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="extxyz output (default: <molecule>-xtb-<T>K.extxyz)")

@@ -49,7 +49,8 @@ def _learn_help(name: str) -> str:
 @click.pass_context
 def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
        progress: bool, replicas: int, learn: str | None, **options) -> None:
-    """Run MD of STRUCTURE (a shipped molecule or a structure file) with MODEL (.mlc, shipped name or gfn2-xtb)."""
+    """Run MD of STRUCTURE (a shipped molecule, a structure file or smiles:SMILES, e.g. smiles:c1ccncc1) with MODEL
+    (.mlc, shipped name or gfn2-xtb)."""
     check_resume_or_overwrite(resume, overwrite, "MD run")
     learning = {name: options.pop(name) for name in _LEARN_OPTIONS}
     learning = {name: value for name, value in learning.items() if value is not None}
