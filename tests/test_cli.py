@@ -57,6 +57,19 @@ def test_data_reference_writes_frames(runner, tmp_path):
     assert again.exit_code == 2 and "--overwrite" in again.output and out.read_bytes() == before
 
 
+def test_data_reference_of_a_smiles_is_named_by_its_formula(runner, tmp_path, monkeypatch):
+    pytest.importorskip("tblite")
+    pytest.importorskip("rdkit")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["data", "reference", "--molecule", "smiles:C/C=C/C#N", "--frames", "1",
+                                  "--thermalise", "2", "--interval", "1"])
+    assert result.exit_code == 0, result.output
+    from mlcalc.data import read_structures
+
+    (frame,) = read_structures(tmp_path / "C4H5N-xtb-500K.extxyz")  # no folder from the SMILES's slashes
+    assert frame.get_chemical_formula() == "C4H5N" and abs(frame.get_forces()).max() > 0
+
+
 def test_data_reference_unknown_molecule(runner):
     result = runner.invoke(main, ["data", "reference", "--molecule", "unobtainium", "--frames", "1"])
     assert result.exit_code == 2 and "unknown molecule 'unobtainium'" in result.output

@@ -8,7 +8,7 @@ import click
 
 from mlcalc.cli.options import (config_overrides, refuse_existing_file, schema_options, set_option, settings_from,
                                 shortcut_option)
-from mlcalc.data.molecules import MOLECULES
+from mlcalc.data.molecules import MOLECULES, SMILES_PREFIX
 from mlcalc.md.settings import ReferenceSettings
 
 _REFERENCE_OPTIONS = ("frames", "thermalise", "temperature", "seed", "timestep", "interval", "friction")
@@ -23,7 +23,7 @@ def data() -> None:
 @click.option("--molecule", required=True, help=f"one of {', '.join(MOLECULES)}, an XYZ file or smiles:SMILES")
 @schema_options(ReferenceSettings, _REFERENCE_OPTIONS)
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="extxyz output (default: <molecule>-xtb-<T>K.extxyz)")
+              help="extxyz output (default: <molecule>-xtb-<T>K.extxyz; a SMILES's formula for <molecule>)")
 @click.option("--overwrite", is_flag=True, help="replace an existing --out file (default: refuse)")
 def data_reference(molecule: str, out: str | None, overwrite: bool, **options) -> None:
     """MD17-style reference frames from GFN2-xTB Langevin MD (energies and forces as extxyz).
@@ -34,9 +34,11 @@ def data_reference(molecule: str, out: str | None, overwrite: bool, **options) -
     from mlcalc.data.molecules import load_molecule
     from mlcalc.md import generate_reference
 
-    out = out or f"{Path(molecule).stem}-xtb-{settings.temperature:g}K.extxyz"
+    atoms = load_molecule(molecule)
+    stem = atoms.get_chemical_formula() if molecule.startswith(SMILES_PREFIX) else Path(molecule).stem
+    out = out or f"{stem}-xtb-{settings.temperature:g}K.extxyz"
     refuse_existing_file(out, overwrite)
-    generate_reference(load_molecule(molecule), settings, out=out)
+    generate_reference(atoms, settings, out=out)
     click.echo(f"wrote {settings.frames} frames to {out}")
 
 
