@@ -6,6 +6,8 @@ every error is found before any training or MD starts.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -74,6 +76,12 @@ def files(tmp_path_factory):
     (d / "study.yaml").write_text("name: s\nsource: {molecule: ethanol, model: ethanol-et}\ntargets: [n-propanol]\n"
                                   "compare: [C-C]\nout_dir: study\nmd: {stepz: 3}\n")
     (d / "study-broken.yaml").write_text("name: s\nsource: {molecule: ethanol\n")
+    from mlcalc.potentials.training.broad_set import BroadSetSettings
+
+    (d / "broad-small").mkdir()  # a data set begun with 3 QM9 molecules; its config now says 5
+    (d / "broad-small" / "settings.json").write_text(json.dumps({"settings": BroadSetSettings(molecules=3).model_dump(
+        mode="json")}))
+    (d / "broad.yaml").write_text("molecules: 5\n")
     (d / "charged.smi").write_text("# two molecules\nc1ccc2ncccc2c1 quinoline\nC[NH3+] methylammonium\n")
     return d
 
@@ -111,6 +119,9 @@ CASES = {
                                                  ["not both"]),
     "data broad: --resume with --overwrite": (["data", "broad", "--out", "{d}/broad", "--resume", "--overwrite"],
                                               ["data set", "not both"]),
+    "data broad: --resume with the config's count, not the set's": (
+        ["data", "broad", "{d}/broad.yaml", "--out", "{d}/broad-small", "--resume"],
+        ["broad-small holds a sample of 3", "ask for 5", "--molecules 5 to grow it", "--molecules 3 to go on"]),
     "data broad: --include not SMARTS": (["data", "broad", "--out", "{d}/broad", "--include", "c1cc("],
                                          ["include", "SMARTS pattern 'c1cc('", "c1ccccc1"]),
     "data broad: --smiles file with a charged molecule": (

@@ -91,7 +91,8 @@ def _smiles_files(paths: tuple[str, ...]) -> list[str]:
 @click.option("--address", default=None, help="a Ray cluster to run on (e.g. ray://head:10001); default: local Ray")
 @click.option("--max-cpu-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="stop handing out molecules after this much CPU time (summed over workers); --resume goes on")
-@click.option("--resume", is_flag=True, help="continue the data set in --out (a larger --molecules extends it)")
+@click.option("--resume", is_flag=True, help="continue the data set in --out (a larger --molecules extends it; where the "
+              "config's count differs from the set's, give --molecules)")
 @click.option("--overwrite", is_flag=True, help="delete the data set in --out first (default: refuse)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def data_broad(config: str | None, out: str, overrides: tuple[str, ...], engine: str, workers: int | None,
@@ -103,11 +104,17 @@ def data_broad(config: str | None, out: str, overrides: tuple[str, ...], engine:
     configs/broad_nms.yaml); the data set resumes molecule by molecule (a resume may ask for more
     molecules, more --include patterns or more SMILES) and `mlcalc train` reads the folder as data.path.
     """
-    from mlcalc.potentials.training.broad_set import BroadSetSettings, broad_set_settings, generate_broad_set
+    from mlcalc.potentials.training.broad_set import (BroadSetSettings, broad_set_settings, generate_broad_set,
+                                                      stored_settings)
     from mlcalc.yaml_config import load_yaml_config
 
     changes = config_overrides(overrides)
     settings = load_yaml_config(config, BroadSetSettings, changes) if config else broad_set_settings(changes)
+    stored = stored_settings(out) if resume and "molecules" not in changes else None
+    if stored is not None and stored.molecules != settings.molecules:  # never grow a set by a config's default
+        raise ValueError(f"{out} holds a sample of {stored.molecules} QM9 molecules and the settings ask for "
+                         f"{settings.molecules}: give --molecules {settings.molecules} to grow it, or --molecules "
+                         f"{stored.molecules} to go on as it is")
     summary = generate_broad_set(settings, out, engine=engine, workers=workers, address=address, resume=resume,
                                  overwrite=overwrite, max_cpu_minutes=max_cpu_minutes, progress=progress,
                                  echo=click.echo)

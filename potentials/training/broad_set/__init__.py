@@ -5,7 +5,8 @@ settings (:class:`BroadSetSettings`), the molecule sample (``molecules``), one m
 relaxation and sampling (``sampling``), where it runs (``executors``: in process or Ray).
 """
 
-from .generate import BroadSetSummary, generate_broad_set
+from .generate import BroadSetSummary, generate_broad_set, stored_settings
 from .settings import SAMPLINGS, BroadSetSettings, broad_set_settings
 
-__all__ = ["BroadSetSettings", "broad_set_settings", "BroadSetSummary", "SAMPLINGS", "generate_broad_set"]
+__all__ = ["BroadSetSettings", "broad_set_settings", "BroadSetSummary", "SAMPLINGS", "generate_broad_set",
+           "stored_settings"]

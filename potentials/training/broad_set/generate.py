@@ -30,7 +30,7 @@ from .executors import ONE_THREAD, make_executor
 from .molecules import held_out_smiles, sample_molecules
 from .settings import BroadSetSettings
 
-__all__ = ["generate_broad_set", "BroadSetSummary", "SETTINGS_FILE"]
+__all__ = ["generate_broad_set", "stored_settings", "BroadSetSummary", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "settings.json"
 LOG_FILE = "generate.log"
@@ -83,6 +83,12 @@ def generate_broad_set(settings: BroadSetSettings, out: str | os.PathLike, engin
         return _label_all(jobs, settings, out, engine, workers, address, max_cpu_minutes, progress, echo)
 
 
+def stored_settings(out: str | os.PathLike) -> BroadSetSettings | None:
+    """The settings the data set in ``out`` was made with, or None where there is none yet."""
+    path = Path(out) / SETTINGS_FILE
+    return BroadSetSettings(**json.loads(path.read_text())["settings"]) if path.is_file() else None
+
+
 def _sources(settings: BroadSetSettings, wanted, skipped: dict) -> str:
     """' (5000 sampled, 12 more matching [...], 40 from SMILES; 2 SMILES skipped: ...)', or '' for a plain sample."""
     included = sum(job.include is not None for job in wanted)
@@ -106,7 +112,7 @@ def _prepare(out: Path, settings: BroadSetSettings, resume: bool, overwrite: boo
     elif path.is_file():
         if not resume:
             raise OutputExistsError(f"{out} already holds a data set: --resume continues it, --overwrite deletes it")
-        stored = BroadSetSettings(**json.loads(path.read_text())["settings"])
+        stored = stored_settings(out)
         changed = settings.differences(stored)
         if changed:
             raise ValueError(f"{out} was made with other settings ({', '.join(changed)}); a resume may change only "
