@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import yaml
 from click.testing import CliRunner
 
@@ -28,7 +29,12 @@ def _config_of(trained_tiny_model, xtb_frames, tmp_path):
 def test_export_best_is_the_model_training_exported(trained_tiny_model, xtb_frames, tmp_path):
     config = _config_of(trained_tiny_model, xtb_frames, tmp_path)
     out = tmp_path / "snapshot.mlc"
-    result = CliRunner().invoke(main, ["train", str(config), "--export-best", str(out)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)  # the exporting process runs with other threads than the training did
+    try:
+        result = CliRunner().invoke(main, ["train", str(config), "--export-best", str(out)])
+    finally:
+        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
     assert "best checkpoint after" in result.output and str(out) in result.output
 
@@ -44,6 +50,8 @@ def test_export_best_is_the_model_training_exported(trained_tiny_model, xtb_fram
     assert abs(exported["test"]["forces_mae_meV_per_A"] - tested["forces_mae_meV_per_A"]) < 1e-3
     assert exported["epochs"] >= 1 and exported["optimizer_steps"] > 0
     assert exported["train_cpu_time_s"] > 0 and exported["train_wall_time_s"] > 0
+    assert exported["torch_threads"] == json.loads((trained_tiny_model.parent / "metrics.json").read_text())[
+        "torch_threads"]  # the training's threads, recorded in its checkpoint
 
 
 def test_export_best_refusals(trained_tiny_model, xtb_frames, tmp_path):

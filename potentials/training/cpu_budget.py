@@ -1,8 +1,9 @@
 """A CPU-time budget for fitting: on a shared machine, wall minutes do not say how much work a model got.
 
 :class:`CPUBudget` stops Lightning's fit at the end of the first epoch by which this process
-has used ``minutes`` of CPU time (user + system, all its threads) for fitting. The time used is
-saved in the checkpoints, so a resumed fit continues the same budget.
+has used ``minutes`` of CPU time (user + system, all its threads) for fitting. The time used (and the torch
+threads the fit ran with) is saved in the checkpoints, so a resumed fit continues the same budget and an exported
+checkpoint reports the training's threads, not the exporting process's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
 
 __all__ = ["CPUBudget"]
 
@@ -43,7 +45,7 @@ class CPUBudget(L.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         self._count()
-        return {"used_s": self.used_s}
+        return {"used_s": self.used_s, "torch_threads": torch.get_num_threads()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.used_s = float(state_dict.get("used_s", 0.0))

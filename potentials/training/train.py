@@ -206,13 +206,14 @@ def export_best_checkpoint(config: TrainConfig, path: Path, overwrite: bool = Fa
 
 
 def _best_checkpoint_weights(model: torch.nn.Module, checkpoint: Path) -> dict:
-    """Load the network weights of a Lightning checkpoint into ``model``; its epoch and step counts and the
-    training's wall and CPU time up to it (s)."""
+    """Load the network weights of a Lightning checkpoint into ``model``; its epoch and step counts, the
+    training's wall and CPU time up to it (s) and the torch threads it ran with."""
     saved = load_checkpoint_weights(model, checkpoint)
     times = saved.get("callbacks", {})
     return {"epochs": int(saved.get("epoch", -1)) + 1, "optimizer_steps": int(saved.get("global_step", 0)),
             "train_wall_time_s": round(times.get("Timer", {}).get("time_elapsed", {}).get("train", 0.0), 1),
             "train_cpu_time_s": round(times.get("CPUBudget", {}).get("used_s", 0.0), 1),
+            "torch_threads": times.get("CPUBudget", {}).get("torch_threads"),  # None: not recorded (older checkpoint)
             "exported_from_checkpoint": str(checkpoint.name)}
 
 
@@ -269,7 +270,8 @@ def _train_energy_model(config: TrainConfig, resume: bool, wandb: dict | None = 
     tested = test_metrics(model, loaders["test"]) if len(split["test"]) else {}  # test: 0 keeps every molecule
     metrics = {"test": {**tested, "frames": len(split["test"])},
                "val": {**test_metrics(model, loaders["val"]), "frames": len(split["val"])},
-               **fitted, "torch_threads": torch.get_num_threads()}
+               "torch_threads": torch.get_num_threads(), **fitted}  # an exported checkpoint's: the training's
+    metrics = {key: value for key, value in metrics.items() if value is not None}
     path = save_model(
         export_to or out / f"{config.name}.mlc", model, metrics=metrics,
         data={"name": d.name or data_path.name, "path": str(data_path), "size": len(structures),
