@@ -131,6 +131,27 @@ def test_ray_with_two_workers_gives_the_in_process_frames(qm9_env, tmp_path, six
     _assert_same_shards(ray, six_in_process, ray.keys)
 
 
+def test_sigterm_under_ray_ends_the_run_cleanly(qm9_env, tmp_path):
+    """A SIGTERM while Ray labels ends the process through Python (exit 143, no C++ stack dump that reads as a
+    crash) and says how to go on (that a killed run keeps every finished molecule: the test below)."""
+    pytest.importorskip("ray")
+    out = tmp_path / "terminated"
+    command = [sys.executable, "-m", "mlcalc.cli", *_broad_args(out, 40)]
+    command[command.index("local")] = "ray"
+    run = subprocess.Popen(command + ["--workers", "1"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    log = out / "generate.log"  # its first line comes once Ray has started and molecules are handed out
+    while time.monotonic() < deadline and run.poll() is None and not (log.is_file() and log.read_text()):
+        time.sleep(0.05)
+    assert run.poll() is None, f"the run ended before the signal: {run.stderr.read().decode()[-500:]}"
+    run.send_signal(signal.SIGTERM)
+    stdout, stderr = (text.decode() for text in run.communicate(timeout=120))
+    assert run.returncode == 128 + signal.SIGTERM, stderr[-500:]
+    assert "SIGTERM received" not in stderr and "Traceback" not in stderr
+    assert "--resume" in stdout and "interrupted" in log.read_text()
+
+
 def _broad_args(out, molecules: int) -> list[str]:
     return ["data", "broad", "--out", str(out), "--engine", "local", "--molecules", str(molecules), "--no-progress",
             *[f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]]

@@ -8,13 +8,15 @@ with the same job and settings, so a molecule's frames do not depend on where it
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from typing import Iterable, Iterator, Protocol
 
 from .molecules import MoleculeJob
 from .sampling import MoleculeResult, label_molecule
 from .settings import BroadSetSettings
 
-__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "make_executor", "ENGINES", "ONE_THREAD"]
+__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "make_executor", "ENGINES", "ONE_THREAD", "Terminated"]
 
 #: values of ``--engine``
 ENGINES = ("ray", "local")
@@ -65,11 +67,14 @@ class RayExecutor:
         if address is None:
             kwargs.update(num_cpus=workers or os.cpu_count() or 1, object_store_memory=200 * 2**20)
         self._started = not ray.is_initialized()
+        self._sigterm = None
         if self._started:
+            before = signal.getsignal(signal.SIGTERM)
             try:
                 ray.init(address=address, **kwargs)
             except ConnectionError as err:
                 raise ConnectionError(f"cannot reach the Ray cluster at {address}: {err}") from None
+            self._sigterm = _end_quietly_on_sigterm(before)
         self.workers = int(ray.cluster_resources().get("CPU", 1)) if workers is None or address else workers
         self._task = ray.remote(num_cpus=1, max_retries=0)(label_molecule)
 
@@ -95,6 +100,29 @@ class RayExecutor:
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
+        if self._sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._sigterm)
+            self._sigterm = None
+
+
+class Terminated(SystemExit):
+    """SIGTERM while Ray ran: the process ends through Python (exit code 143), its ``finally`` blocks first."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(128 + signum)
+
+
+def _end_quietly_on_sigterm(before):
+    """Make SIGTERM raise :class:`Terminated` in this (main) thread; return the handler to restore, or None.
+
+    ``ray.init`` leaves a C++ failure-signal handler on SIGTERM that prints a stack dump before Ray's own
+    exit, which reads as a crash when a run is only being stopped (the data set loses nothing: it resumes).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return before if before is not None else signal.SIG_DFL
 
 
 def make_executor(engine: str, workers: int | None = None, address: str | None = None) -> Executor:

@@ -171,6 +171,10 @@ def _label_all(jobs, settings, out: Path, engine, workers, address, max_cpu_minu
                     log.info("%d/%d molecules, %d failed, %d frames, %.2f molecules/s, %.0f CPU-s", new, len(jobs),
                              failed_now, frames_now, rate, cpu_s)
         stopped = new < len(jobs)
+    except (KeyboardInterrupt, SystemExit):
+        log.info("interrupted after %d new molecules: every finished one is kept; --resume goes on", new)
+        echo(f"interrupted after {new} new molecules: every finished one is kept; rerun with --resume to go on")
+        raise
     finally:
         executor.close()
         log.removeHandler(handler)
