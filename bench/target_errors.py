@@ -27,7 +27,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10, help="fine-tuning frames (0: zero-shot only)")
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning optimiser steps (default: mlcalc's)")
     parser.add_argument("--stride", type=int, default=1,
-                        help="fine-tune on every STRIDE-th frame of the 500 K set (K of them; default: the first K)")
+                        help="fine-tune on every STRIDE-th frame of the fine-tuning set (K of them; default: the first K)")
+    parser.add_argument("--finetune-set", default="500K",
+                        help="the fine-tuning frames: <molecule>-SET.extxyz in --targets (default: 500K)")
     parser.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: mlcalc's)")
     parser.add_argument("--work", type=Path, default=Path("runs/target-errors"),
                         help="fine-tuned models (reused by a rerun: another --steps or --lr needs another --work)")
@@ -57,7 +59,7 @@ def main() -> None:
                 tuned = out / f"{name}-ft{args.k}.mlc"
                 start = time.perf_counter()
                 if not tuned.exists():
-                    frames = read_structures(args.targets / f"{target}-500K.extxyz")[:: args.stride][: args.k]
+                    frames = read_structures(args.targets / f"{target}-{args.finetune_set}.extxyz")[:: args.stride][: args.k]
                     if len(frames) < args.k:
                         raise SystemExit(f"{target}: fewer than {args.k} frames at stride {args.stride}")
                     tuned = ft.finetune(model, frames, out, lr=args.lr or ft.DEFAULT_LR, steps=args.steps or ft.DEFAULT_STEPS,
