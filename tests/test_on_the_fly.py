@@ -396,7 +396,14 @@ def test_cli_md_learn(student, tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 emt calls" in result.output and "learned.mlc" in result.output
     assert json.loads((out / "learning.json").read_text())["budget_spent"]
-    assert json.loads((out / "learning" / "state.json").read_text())["learn"]["spread"] == 0.01
+    stored = json.loads((out / "learning" / "state.json").read_text())["learn"]
+    assert stored["spread"] == 0.01
+    tuned = CliRunner().invoke(main, args + ["--target-error", "0.05", "--min-gap", "40", "--overwrite"])
+    assert tuned.exit_code == 0, tuned.output
+    stored = json.loads((out / "learning" / "state.json").read_text())["learn"]
+    assert (stored["target_error"], stored["min_gap"]) == (0.05, 40)
+    bad = CliRunner().invoke(main, args + ["--min-gap", "0", "--overwrite"])
+    assert bad.exit_code == 2 and "min_gap must be" in bad.output, bad.output
     bad = CliRunner().invoke(main, args[:-8] + ["--threshold", "x"])
     assert bad.exit_code == 2 and "--threshold needs --learn" in bad.output
     bad = CliRunner().invoke(main, args + ["--threshold", "-1", "--overwrite"])

@@ -12,8 +12,8 @@ from mlcalc.md.settings import LEARN_REFERENCES, LearnSettings, MDSettings
 #: every MD setting is an option of `mlcalc md` (a new setting reaches the CLI from the schema alone)
 _MD_OPTIONS = tuple(MDSettings.model_fields)
 #: the learning settings that are options of `mlcalc md` (besides --learn, which is LearnSettings.reference)
-_LEARN_OPTIONS = ("max_calls", "threshold", "on_budget", "members", "spread", "update_energy", "audit",
-                  "gap_growth")
+_LEARN_OPTIONS = ("max_calls", "threshold", "target_error", "on_budget", "members", "spread", "update_energy",
+                  "audit", "min_gap", "gap_growth")
 
 
 def _learn_help(name: str) -> str:
@@ -39,12 +39,15 @@ def _learn_help(name: str) -> str:
                    "OUT/learned.mlc, OUT/learning.json)")
 @click.option("--max-calls", type=int, default=None, help=_learn_help("max_calls"))
 @click.option("--threshold", default=None, metavar="auto|X", help=_learn_help("threshold") + ", eV/Å")
+@click.option("--target-error", type=float, default=None, metavar="X",
+              help=_learn_help("target_error") + ", eV/Å")
 @click.option("--on-budget", default=None, metavar="continue|stop", help=_learn_help("on_budget"))
 @click.option("--members", type=int, default=None, help=_learn_help("members"))
 @click.option("--spread", type=float, default=None,
               help=_learn_help("spread") + "; smaller for a general model (bench/committee_spread.py)")
 @click.option("--update-energy", default=None, metavar="anchor|conserve|jump", help=_learn_help("update_energy"))
 @click.option("--audit", type=int, default=None, metavar="STEPS", help=_learn_help("audit"))
+@click.option("--min-gap", type=int, default=None, metavar="STEPS", help=_learn_help("min_gap"))
 @click.option("--gap-growth", type=float, default=None, metavar="X", help=_learn_help("gap_growth"))
 @click.pass_context
 def md(ctx: click.Context, model: str, structure: str, out: str, double: bool, resume: bool, overwrite: bool,
