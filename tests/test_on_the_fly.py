@@ -32,7 +32,7 @@ from mlcalc.potentials.training.on_the_fly.threshold import Threshold
 
 MD = dict(steps=36, interval=3, temperature=300, bond_stretch=None)
 LEARN = dict(reference="emt", members=2, spread=0.05, init_steps=5, update_steps=5, lr=5e-3, calibration=2,
-             calibration_interval=10, min_gap=4, target_error=6e-4, calibration_window=3)
+             calibration_interval=10, min_gap=4, target_error=6e-4, calibration_window=3, max_update_steps=None)
 
 
 class Teacher(Calculator):
@@ -384,6 +384,27 @@ def test_replicas_share_the_labels_and_the_committee_on_torchsim(batched):
     kinetic = [run.log["kinetic_eV"][0] for run in result.runs]
     for run, k0 in zip(result.runs, kinetic):  # each replica on its own start state's energy
         assert run.log["total_eV"][-1] == pytest.approx(start + k0, abs=0.05 * np.abs(first).max())
+
+
+def test_a_member_above_target_error_on_its_labels_fits_in_more_rounds_up_to_max_update_steps(learned, teacher):
+    """max_update_steps: a member still above the error aimed at on the labelled frames takes update_steps more,
+    up to the maximum, and fits them better; one already below takes update_steps; the first round is the
+    plain fit's, draw for draw."""
+    frames = read(learned[0].labelled, ":")
+    optim = {"energy_weight": 0.1, "force_weight": 0.9, "weight_decay": 0.0, "gradient_clip": None}
+
+    def fitted(**options):
+        committee = Committee([perturbed(teacher, 0.3, seed=7, member=j) for j in range(2)], optim)
+        committee.fit(frames, 5, 5e-3, 16, 0, **options)
+        return committee, [committee.force_mae(m, frames) for m in committee.members]
+
+    plain, plain_mae = fitted()
+    longer, longer_mae = fitted(max_steps=22, fit_error=1e-9)  # never reached: 4 rounds of 5 (a fifth passes 22)
+    enough, _ = fitted(max_steps=22, fit_error=10.0)
+    assert plain.last_steps == enough.last_steps == [5, 5] and longer.last_steps == [20, 20]
+    assert all(b < a for a, b in zip(plain_mae, longer_mae))
+    for a, b in zip(plain.members, enough.members):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_cli_md_learn(student, tmp_path):

@@ -119,7 +119,7 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     config = _config(trained_tiny_model, out, md={"steps": 60, "timestep": 0.5, "interval": 2}, finetune=[0, 8],
                      finetune_steps=30, finetune_train_steps=60, error_frames=12,
                      learn={"reference": "gfn2-xtb", "max_calls": 3, "members": 2, "init_steps": 5, "update_steps": 5,
-                            "calibration_interval": 10})
+                            "max_update_steps": 10, "calibration_interval": 10})
     results = run_transfer(config, echo=lambda s: None, progress=False)
     metrics = results.molecules["n-propanol"].metrics
     assert set(metrics) >= {"reference", "model", "model-unoptimised"}

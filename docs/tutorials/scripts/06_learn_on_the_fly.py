@@ -56,7 +56,8 @@ def main(out: Path, small: bool = False) -> dict:
     md = MDSettings(ensemble="nve", steps=80 if small else 4000, timestep=0.5, temperature=300,
                     interval=2 if small else 10, seed=0)
     learn = LearnSettings(reference="gfn2-xtb", max_calls=5 if small else 20, members=2 if small else 4,
-                          update_steps=20 if small else 50, calibration_interval=10 if small else 20,
+                          update_steps=20 if small else 50, max_update_steps=40 if small else 200,
+                          calibration_interval=10 if small else 20,
                           min_gap=5 if small else 10, audit=40 if small else 1000)
     where = out / "learn"
     result = run_learning_md("organic-xtb", atoms, md, learn, where, resume=where.exists())

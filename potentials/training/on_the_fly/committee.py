@@ -34,6 +34,7 @@ import torch
 from ase import Atoms
 from torch_geometric.data import Batch
 
+from mlcalc import keys as K
 from mlcalc.derivatives import energy_forces_stress, model_inputs
 from mlcalc.graph import atoms_to_graph
 from mlcalc.model import create_model
@@ -106,23 +107,41 @@ class Committee:
             for target, member in zip(self.ensemble.members, self.members):
                 target.load_state_dict(member.state_dict())
 
-    def fit(self, frames: Sequence[Atoms], steps: int, lr: float, batch_size: int, seed: int) -> float:
+    def fit(self, frames: Sequence[Atoms], steps: int, lr: float, batch_size: int, seed: int,
+            max_steps: int | None = None, fit_error: float | None = None) -> float:
         """``steps`` optimiser steps of every member on ``frames`` (labelled); the next :attr:`version`.
-        Returns the mean last loss over members."""
-        losses = [self._fit_member(j, member, frames, steps, lr, batch_size, seed)
-                  for j, member in enumerate(self.members)]
+        With ``max_steps`` and ``fit_error`` (eV/Å): a member whose force MAE on ``frames`` is still above
+        ``fit_error`` takes another ``steps`` (a new cosine from ``lr``), up to ``max_steps`` in all.
+        Returns the mean last loss over members; :attr:`last_steps` holds each member's steps."""
+        losses, self.last_steps = [], []
+        for j, member in enumerate(self.members):
+            done, rounds = 0, 0
+            while True:
+                loss = self._fit_member(j, member, frames, steps, lr, batch_size, seed, rounds)
+                done, rounds = done + steps, rounds + 1
+                if (max_steps is None or fit_error is None or done + steps > max_steps
+                        or self.force_mae(member, frames) <= fit_error):
+                    break
+            losses.append(loss)
+            self.last_steps.append(done)
         self.version += 1
         self.sync()
         return float(np.mean(losses))
 
+    def force_mae(self, member: torch.nn.Module, frames: Sequence[Atoms]) -> float:
+        """``member``'s force MAE (eV/Å) on the labelled ``frames``."""
+        batch = Batch.from_data_list([self._graph(a, member.cutoff) for a in frames]).to(self.device)
+        out = energy_forces_stress(member, model_inputs(batch), forces=True, create_graph=False)
+        return float((out[K.FORCES].detach() - batch[K.FORCES]).abs().mean())
+
     def _fit_member(self, j: int, member: torch.nn.Module, frames: Sequence[Atoms], steps: int, lr: float,
-                    batch_size: int, seed: int) -> float:
+                    batch_size: int, seed: int, rounds: int = 0) -> float:
         graphs = [self._graph(a, member.cutoff) for a in frames]
         o = self.optim
         optimizer = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=o["weight_decay"])
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=lr / 100)
-        generator = torch.Generator().manual_seed(
-            int(np.random.SeedSequence([seed, j, self.version]).generate_state(1)[0]))
+        key = [seed, j, self.version] + ([rounds] if rounds else [])  # a first round draws as before rounds existed
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
         whole = Batch.from_data_list(graphs).to(self.device) if len(graphs) <= batch_size else None
         scale = float(getattr(member, "energy_scale", 1.0))
         member.train()

@@ -214,7 +214,8 @@ class Learner:
         self.times["model_s"] += time.perf_counter() - t
         t = time.perf_counter()
         s = self.learn
-        loss = self.committee.fit(self.frames + [frame], s.update_steps, s.lr, s.batch_size, s.seed)
+        loss = self.committee.fit(self.frames + [frame], s.update_steps, s.lr, s.batch_size, s.seed,
+                                  max_steps=s.max_update_steps, fit_error=s.target_error)
         self.committee.save(self.out / committee_file(self.committee.version))
         fit_s = time.perf_counter() - t
         self.times["finetune_s"] += fit_s
@@ -320,8 +321,9 @@ class Learner:
         with path.open("a") as fh:
             fh.write(",".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in row) + "\n")
         if reason in ("threshold", "calibration", "audit"):
-            log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); threshold "
-                     "%s", step, system, reason, uncertainty, error, self.threshold.describe())
+            log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); members "
+                     "fitted %s steps; threshold %s", step, system, reason, uncertainty, error,
+                     "/".join(map(str, getattr(self.committee, "last_steps", []))) or "no", self.threshold.describe())
 
     # -- commits --------------------------------------------------------------------------------------
     def commit_due(self) -> bool:

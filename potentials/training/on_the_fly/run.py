@@ -57,7 +57,7 @@ LEARNING_ENSEMBLES = ("nve", "langevin", "nose-hoover")
 #: learn settings a resume may change (the budget); any other change is refused
 _RESUMABLE_CHANGES = ("max_calls", "on_budget")
 #: learn settings added since a run's state may have been written, with the value that the older code behaved as
-_ADDED = {"gap_growth": 1.0}
+_ADDED = {"gap_growth": 1.0, "max_update_steps": None}
 
 
 @dataclass
