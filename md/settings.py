@@ -237,8 +237,8 @@ class LearnSettings(CheckedSettings):
         "optimiser steps each member made from one model takes on the start frame"))] = 20
     update_steps: Annotated[int, Field(ge=1, strict=True, description=(
         "optimiser steps each member takes on all labelled frames after a label"))] = 50
-    # measured (RESULTS, tenth session): after 60 labels the uracil BPNN's committee on naphthalene still fitted its
-    # own labelled frames only to ~70 meV/Å with 50 steps an update: a source this far off under-fits its labels
+    # measured (RESULTS, tenth session): after 100 labels the uracil BPNN's committee on naphthalene fitted its own
+    # labelled frames to 54 meV/Å with 50 steps an update (35 with this): a source this far off under-fits its labels
     max_update_steps: Annotated[Optional[int], Field(ge=1, strict=True, description=(
         "a member whose force MAE on the labelled frames is still above target_error after update_steps takes "
         "update_steps more (a new cosine from lr), up to this many in all; none: update_steps only"))] = 200

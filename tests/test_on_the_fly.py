@@ -335,11 +335,13 @@ def test_a_changed_learning_setting_is_refused_on_resume_and_an_older_run_resume
         learn_md(student, teacher, out, resume=True, learn={"gap_growth": 1.0, "members": 3})
     state_file = out / "learning" / "state.json"
     state = json.loads(state_file.read_text())
-    del state["learn"]["gap_growth"]  # a run written before gap_growth existed: it ran with a fixed gap
+    # a run written before gap_growth and max_update_steps existed: a fixed gap, update_steps (5) a fit
+    del state["learn"]["gap_growth"], state["learn"]["max_update_steps"]
     state_file.write_text(json.dumps(state))
-    with pytest.raises(ValueError, match=r"gap_growth: 1.0 in the run, 2.0 now"):
+    with pytest.raises(ValueError, match=r"max_update_steps: 5 in the run, None now, gap_growth: 1.0 in the run, "
+                                         r"2.0 now"):
         learn_md(student, teacher, out, resume=True)
-    resumed, _ = learn_md(student, teacher, out, resume=True, learn={"gap_growth": 1.0})
+    resumed, _ = learn_md(student, teacher, out, resume=True, learn={"gap_growth": 1.0, "max_update_steps": 5})
     assert resumed.runs[0].status == "completed" and resumed.runs[0].steps_done == MD["steps"]
 
 

@@ -13,7 +13,7 @@ from mlcalc.md.settings import LEARN_REFERENCES, LearnSettings, MDSettings
 _MD_OPTIONS = tuple(MDSettings.model_fields)
 #: the learning settings that are options of `mlcalc md` (besides --learn, which is LearnSettings.reference)
 _LEARN_OPTIONS = ("max_calls", "threshold", "target_error", "on_budget", "members", "spread", "update_energy",
-                  "audit", "min_gap", "gap_growth")
+                  "max_update_steps", "audit", "min_gap", "gap_growth")
 
 
 def _learn_help(name: str) -> str:
@@ -46,6 +46,7 @@ def _learn_help(name: str) -> str:
 @click.option("--spread", type=float, default=None,
               help=_learn_help("spread") + "; smaller for a general model (bench/committee_spread.py)")
 @click.option("--update-energy", default=None, metavar="anchor|conserve|jump", help=_learn_help("update_energy"))
+@click.option("--max-update-steps", type=int, default=None, metavar="STEPS", help=_learn_help("max_update_steps"))
 @click.option("--audit", type=int, default=None, metavar="STEPS", help=_learn_help("audit"))
 @click.option("--min-gap", type=int, default=None, metavar="STEPS", help=_learn_help("min_gap"))
 @click.option("--gap-growth", type=float, default=None, metavar="X", help=_learn_help("gap_growth"))

@@ -57,7 +57,8 @@ LEARNING_ENSEMBLES = ("nve", "langevin", "nose-hoover")
 #: learn settings a resume may change (the budget); any other change is refused
 _RESUMABLE_CHANGES = ("max_calls", "on_budget")
 #: learn settings added since a run's state may have been written, with the value that the older code behaved as
-_ADDED = {"gap_growth": 1.0, "max_update_steps": None}
+#: (a function of the run's stored settings); a resume must give that value
+_ADDED = {"gap_growth": lambda stored: 1.0, "max_update_steps": lambda stored: stored.get("update_steps")}
 
 
 @dataclass
@@ -184,7 +185,7 @@ def _prepare(out: Path, dirs: Sequence[Path], resume: bool, overwrite: bool, lea
     if state["n_systems"] != replicas:
         raise ValueError(f"cannot resume the learning run in {out}: it has {state['n_systems']} systems, asked for "
                          f"{replicas}")
-    before = {**_ADDED, **state["learn"]}
+    before = {**{k: behaved_as(state["learn"]) for k, behaved_as in _ADDED.items()}, **state["learn"]}
     changed = [f"{k}: {before.get(k)!r} in the run, {v!r} now" for k, v in learn.to_dict().items()
                if k not in _RESUMABLE_CHANGES and before.get(k) != v]
     changed += [f"md.{k}" for k in settings.differences(MDSettings(**state["md"]), ignore=("steps",))]
