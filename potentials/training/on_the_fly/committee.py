@@ -100,6 +100,7 @@ class Committee:
         self.ensemble = create_model("ensemble", members=[copy.deepcopy(m) for m in self.members])
         self.ensemble.to(self.device, dtype).eval()
         self._graphs: dict[tuple[int, float], Any] = {}  # (frame id, cutoff) -> graph
+        self.last_steps: list[int] = []  # optimiser steps of each member in the last fit
 
     def sync(self) -> None:
         """Copy the trained weights (and atomrefs) into :attr:`ensemble`, in place."""
@@ -113,7 +114,8 @@ class Committee:
         With ``max_steps`` and ``fit_error`` (eV/Å): a member whose force MAE on ``frames`` is still above
         ``fit_error`` takes another ``steps`` (a new cosine from ``lr``), up to ``max_steps`` in all.
         Returns the mean last loss over members; :attr:`last_steps` holds each member's steps."""
-        losses, self.last_steps = [], []
+        losses = []
+        self.last_steps = []
         for j, member in enumerate(self.members):
             done, rounds = 0, 0
             while True:

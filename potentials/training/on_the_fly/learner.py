@@ -323,7 +323,7 @@ class Learner:
         if reason in ("threshold", "calibration", "audit"):
             log.info("on-the-fly: step %d system %d labelled (%s; uncertainty %.3g, force MAE %.3g eV/Å); members "
                      "fitted %s steps; threshold %s", step, system, reason, uncertainty, error,
-                     "/".join(map(str, getattr(self.committee, "last_steps", []))) or "no", self.threshold.describe())
+                     "/".join(map(str, self.committee.last_steps)) or "no", self.threshold.describe())
 
     # -- commits --------------------------------------------------------------------------------------
     def commit_due(self) -> bool:
