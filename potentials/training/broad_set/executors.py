@@ -68,13 +68,15 @@ class RayExecutor:
             kwargs.update(num_cpus=workers or os.cpu_count() or 1, object_store_memory=200 * 2**20)
         self._started = not ray.is_initialized()
         self._sigterm = None
+        self._terminated: int | None = None  # the signal number once SIGTERM came
+        self._raised = False
         if self._started:
             before = signal.getsignal(signal.SIGTERM)
             try:
                 ray.init(address=address, **kwargs)
             except ConnectionError as err:
                 raise ConnectionError(f"cannot reach the Ray cluster at {address}: {err}") from None
-            self._sigterm = _end_quietly_on_sigterm(before)
+            self._sigterm = self._note_sigterm(before)
         self.workers = int(ray.cluster_resources().get("CPU", 1)) if workers is None or address else workers
         self._task = ray.remote(num_cpus=1, max_retries=0)(label_molecule)
 
@@ -84,6 +86,7 @@ class RayExecutor:
         pending = []
         try:
             while True:
+                self._raise_if_terminated()
                 while len(pending) < self.workers:  # at most one molecule per worker in flight
                     job = next(queue, None)
                     if job is None:
@@ -91,8 +94,9 @@ class RayExecutor:
                     pending.append(self._task.remote(job, settings_ref))
                 if not pending:
                     return
-                done, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(done[0])
+                done, pending = ray.wait(pending, num_returns=1, timeout=_SIGNAL_POLL_S)
+                if done:
+                    yield ray.get(done[0])
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -103,26 +107,39 @@ class RayExecutor:
         if self._sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._sigterm)
             self._sigterm = None
+        if self._terminated is not None and not self._raised:
+            self._raise_if_terminated()  # a SIGTERM outside run(): still ends the process with 143
+
+    def _note_sigterm(self, before):
+        """Make SIGTERM mark this executor terminated (this process's main thread only); return the handler
+        to restore, or None.
+
+        ``ray.init`` leaves a C++ failure-signal handler on SIGTERM that prints a stack dump before Ray's own
+        exit, which reads as a crash when a run is only being stopped (the data set loses nothing: it
+        resumes). The handler only notes the signal: an exception raised inside ``ray.wait`` is turned by
+        Ray into its own exit with code 1, so :meth:`run` raises :class:`Terminated` between its waits.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def note(signum, frame):
+            self._terminated = signum
+
+        signal.signal(signal.SIGTERM, note)
+        return before if before is not None else signal.SIG_DFL
+
+    def _raise_if_terminated(self) -> None:
+        if self._terminated is not None:
+            self._raised = True
+            raise Terminated(128 + self._terminated)
+
+
+#: seconds :meth:`RayExecutor.run` waits on Ray at a time before it looks for a SIGTERM again
+_SIGNAL_POLL_S = 0.2
 
 
 class Terminated(SystemExit):
     """SIGTERM while Ray ran: the process ends through Python (exit code 143), its ``finally`` blocks first."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated(128 + signum)
-
-
-def _end_quietly_on_sigterm(before):
-    """Make SIGTERM raise :class:`Terminated` in this (main) thread; return the handler to restore, or None.
-
-    ``ray.init`` leaves a C++ failure-signal handler on SIGTERM that prints a stack dump before Ray's own
-    exit, which reads as a crash when a run is only being stopped (the data set loses nothing: it resumes).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    return before if before is not None else signal.SIG_DFL
 
 
 def make_executor(engine: str, workers: int | None = None, address: str | None = None) -> Executor:
