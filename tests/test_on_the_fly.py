@@ -65,9 +65,9 @@ def student(teacher, tmp_path_factory):
     return save_model(tmp_path_factory.mktemp("student") / "student.mlc", perturbed(teacher, 0.3, seed=7, member=0))
 
 
-def learn_md(student, teacher, out, md=None, learn=None, reference=None, **options):
+def learn_md(student, teacher, out, md=None, learn=None, reference=None, atoms=None, **options):
     reference = reference or Teacher(teacher)
-    result = run_learning_md(student, molecule("CH3OH"), MDSettings(**{**MD, **(md or {})}),
+    result = run_learning_md(student, atoms or molecule("CH3OH"), MDSettings(**{**MD, **(md or {})}),
                              LearnSettings(**{**LEARN, **(learn or {})}), out, reference_calculator=reference,
                              **options)
     return result, reference
@@ -197,15 +197,15 @@ def test_an_anchor_the_kinetic_energy_cannot_pay_is_kept_conserved_and_paid_at_a
     """The first update's anchor is put 0.1 meV below the held state's potential energy on the new model, where no
     kinetic energy can pay for it: the update keeps the total (conserve), and the first later step whose
     potential energy lies below the anchor moves the total onto it."""
-    original, targets = Learner._start_energy, []
+    original, targets = Learner._start_energies, []
 
-    def lowered(self):
+    def lowered(self, systems):
         if self.committee.version != 1:
-            return original(self)
+            return original(self, systems)
         targets.append(float(self.stepper.snapshot(0).get_potential_energy()) - 1e-4)
-        return targets[-1] - self.start_kinetic[0]
+        return {0: targets[-1] - self.start_kinetic[0]}
 
-    monkeypatch.setattr(Learner, "_start_energy", lowered)
+    monkeypatch.setattr(Learner, "_start_energies", lowered)
     result, _ = learn_md(student, teacher, tmp_path / "run", md={"interval": 1, "steps": 48},
                          learn={"calibration_interval": 16})  # held at step 16, on the way down the surface
     log = result.runs[0].log
@@ -386,6 +386,24 @@ def test_replicas_share_the_labels_and_the_committee_on_torchsim(batched):
     kinetic = [run.log["kinetic_eV"][0] for run in result.runs]
     for run, k0 in zip(result.runs, kinetic):  # each replica on its own start state's energy
         assert run.log["total_eV"][-1] == pytest.approx(start + k0, abs=0.05 * np.abs(first).max())
+
+
+def test_replicas_from_their_own_starts_keep_their_own_start_states_energy(student, teacher, tmp_path):
+    """One start per replica: replica k begins at its own geometry and, after every update, its total energy is
+    its own start state's on the current model (not the first replica's)."""
+    pytest.importorskip("torch_sim")
+    first, second = molecule("CH3OH"), molecule("CH3OH")
+    second.rattle(0.15, seed=3)
+    result, _ = learn_md(student, teacher, tmp_path / "run", atoms=[first, second], **BATCHED)
+    assert result.summary["reference_calls"] >= 2  # the start frame and at least one update
+    energies = [start_energy(result.model, start) for start in (first, second)]
+    apart = abs(energies[1] - energies[0])
+    assert apart > 1e-3  # the two anchors differ: the test tells them apart
+    for run, start, energy in zip(result.runs, (first, second), energies):
+        np.testing.assert_allclose(read(run.trajectory, 0).positions, start.positions, atol=1e-6)
+        assert run.log["total_eV"][-1] == pytest.approx(energy + run.log["kinetic_eV"][0], abs=0.1 * apart)
+    with pytest.raises(ValueError, match="one start structure or one per replica: got 2 for 3"):
+        learn_md(student, teacher, tmp_path / "bad", atoms=[first, second], md=BATCHED["md"], replicas=3)
 
 
 def test_a_member_above_target_error_on_its_labels_fits_in_more_rounds_up_to_max_update_steps(learned, teacher):

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from ase.calculators.emt import EMT
+from ase.io import read
 
 from mlcalc.analysis.transfer.conformers import conformer, rotors
 from mlcalc.analysis.report_check import browser_check, check_images, find_browser
@@ -108,6 +109,10 @@ def test_replica_and_finetune_settings_are_checked(tmp_path):
     assert _config("ethanol-bpnn", tmp_path, finetune=[50, 0, 10, 10]).finetune == [0, 10, 50]
     with pytest.raises(ValueError, match="preoptimise"):
         _config("ethanol-bpnn", tmp_path, preoptimise="yes")
+    with pytest.raises(ValueError, match=r"learn_replicas \(3\) cannot exceed replicas \(2\)"):
+        _config("ethanol-bpnn", tmp_path, learn={"reference": "gfn2-xtb"}, learn_replicas=3)
+    with pytest.raises(ValueError, match="learn_replicas needs learn"):
+        _config("ethanol-bpnn", tmp_path, learn_replicas=2)
 
 
 def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained_tiny_model, tmp_path):
@@ -116,10 +121,11 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     during a run of the target is scored beside them."""
     pytest.importorskip("tblite")
     out = tmp_path / "study"
-    config = _config(trained_tiny_model, out, md={"steps": 60, "timestep": 0.5, "interval": 2}, finetune=[0, 8],
+    config = _config(trained_tiny_model, out, md={"steps": 60, "timestep": 0.5, "interval": 2, "engine": "torchsim"},
+                     finetune=[0, 8],
                      finetune_steps=30, finetune_train_steps=60, error_frames=12,
                      learn={"reference": "gfn2-xtb", "max_calls": 3, "members": 2, "init_steps": 5, "update_steps": 5,
-                            "max_update_steps": 10, "calibration_interval": 10})
+                            "max_update_steps": 10, "calibration_interval": 10}, learn_replicas=2)
     results = run_transfer(config, echo=lambda s: None, progress=False)
     metrics = results.molecules["n-propanol"].metrics
     assert set(metrics) >= {"reference", "model", "model-unoptimised"}
@@ -133,8 +139,13 @@ def test_stability_metrics_and_the_finetuning_curve_in_a_miniature_study(trained
     curve = results.finetune["n-propanol"]
     assert [(r["k"], r["kind"]) for r in curve] == [(0, "source"), (8, "finetuned"), (8, "scratch"), (3, "on-the-fly")]
     learned = curve[3]
-    assert learned["reference_calls"] == 3 and learned["runs"] == 1 and learned["forces_mae_meV_per_A"] > 0
+    assert learned["reference_calls"] == 3 and learned["runs"] == 2 and learned["forces_mae_meV_per_A"] > 0
     assert (out / "finetune/n-propanol/on-the-fly/learned.mlc").exists()
+    for r, folder in enumerate(("model", "model-r1")):  # each learning replica starts where the reference's does
+        first = read(out / f"finetune/n-propanol/on-the-fly/replica-{r:03d}/trajectory.traj", 0)
+        np.testing.assert_allclose(first.positions, read(out / f"md/n-propanol/reference{folder[5:]}/trajectory.traj",
+                                                         0).positions, atol=1e-5)
+    assert all(isinstance(row["beyond_noise"]["h_mae"]["exceeds"], bool) for row in curve)
     source, tuned = curve[0], curve[1]
     assert tuned["forces_mae_meV_per_A"] < source["forces_mae_meV_per_A"]
     assert tuned["runs"] == 2 and tuned["steps"] == 30

@@ -75,12 +75,18 @@ def test_the_comparison_names_each_curve_rows_source_with_its_stability_and_h_r(
 
     curve = [{"model": "runs/x/finetune/n-propanol/on-the-fly/learned.mlc", "k": 35, "kind": "on-the-fly",
               "forces_mae_meV_per_A": 33.9, "stable_ps": {"mean": 10.0, "n": 1}, "broke": 0, "runs": 1,
-              "h_mae": {"mean": 0.1331, "n": 1}, "source": "organic-xtb"}]
-    comparison = SourceComparison("s", ["organic-xtb"], {"organic-xtb": "sources/organic-xtb"},
+              "h_mae": {"mean": 0.1331, "n": 1}, "source": "organic-xtb"},
+             {"model": "runs/y/finetune/n-propanol/on-the-fly/learned.mlc", "k": 41, "kind": "on-the-fly",
+              "forces_mae_meV_per_A": 30.2, "stable_ps": {"mean": 10.0, "n": 3}, "broke": 0, "runs": 3,
+              "h_mae": {"mean": 0.2101, "n": 3}, "beyond_noise": {"h_mae": {"exceeds": False}}, "source": "u.mlc"}]
+    comparison = SourceComparison("s", ["organic-xtb", "u.mlc"], {"organic-xtb": "sources/organic-xtb",
+                                                                  "u.mlc": "sources/u"},
                                   molecules={"n-propanol": []}, finetune={"n-propanol": curve})
     write_source_report(comparison, tmp_path)
-    row = next(line for line in (tmp_path / "sources.md").read_text().splitlines() if line.startswith("| organic-xtb"))
-    assert row == "| organic-xtb | 35 | on-the-fly | 33.9 | 10.00 | 0 of 1 | 0.1331 |"
+    lines = (tmp_path / "sources.md").read_text().splitlines()
+    row = next(line for line in lines if line.startswith("| organic-xtb"))
+    assert row == "| organic-xtb | 35 | on-the-fly | 33.9 | 10.00 | 0 of 1 | 0.1331 | – |"  # one run: no verdict
+    assert "| u | 41 | on-the-fly | 30.2 | 10.00 | 0 of 3 | 0.2101 | no |" in lines
     assert "learned.mlc" not in (tmp_path / "sources.html").read_text()
 
 

@@ -98,6 +98,10 @@ class TransferConfig(_Strict):
         "per target, also run the source model learning on the fly (mlcalc md --learn), e.g. {reference: gfn2-xtb, "
         "max_calls: 100}: one run of finetune_steps (default md.steps) from the reference's start, scored beside "
         "the fine-tuning curve with the reference calls it took"))
+    learn_replicas: int = Field(1, ge=1, description=(
+        "replicas of each learning run (at most replicas): replica k from the reference's replica k start and seed, "
+        "all in one TorchSim batch sharing the labelled frames and the committee; 2 or more give its h(r) the "
+        "replica-noise verdict of the zero-shot runs"))
 
     _targets = field_validator("targets")(lambda v: [_check_molecule(m) for m in v])
 
@@ -147,6 +151,17 @@ class TransferConfig(_Strict):
             raise ValueError("give the source either a 'model' or a 'train_config', or list source_models")
         if len(set(self.source_models)) != len(self.source_models):
             raise ValueError(f"source_models repeat a model: {self.source_models}")
+        return self
+
+    @model_validator(mode="after")
+    def _learn_replicas(self):
+        if self.learn_replicas > 1 and self.learn is None:
+            raise ValueError("learn_replicas needs learn (the on-the-fly settings); drop it or set learn")
+        if self.learn_replicas > self.replicas:
+            raise ValueError(f"learn_replicas ({self.learn_replicas}) cannot exceed replicas ({self.replicas}): the "
+                             "learning replicas start where the reference's do")
+        if self.learn_replicas > 1 and self.md.engine != "torchsim":
+            raise ValueError("learn_replicas above 1 runs the replicas as one TorchSim batch: set md.engine torchsim")
         return self
 
     @model_validator(mode="after")

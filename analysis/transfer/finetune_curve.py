@@ -10,10 +10,11 @@ error frames, stability time and h(r) against the reference runs, and the W1 dis
 each bond/angle distribution from the reference's. k = 0 is the source model itself,
 scored on the first ``finetune_steps`` of its runs. With ``learn`` in the config, one more row per
 target: the source model learning on the fly from the reference during its own run (``mlcalc md
---learn``: one replica, ``finetune_steps`` steps from the reference's start, resumed by a rerun),
-its run scored the same way and its learned committee on the error frames; its ``k`` is the
-reference calls the run took. Everything is kept under ``out_dir/finetune/<target>/`` and reused by
-a rerun.
+--learn``: ``learn_replicas`` replicas, ``finetune_steps`` steps from the reference replicas' starts
+with their seeds, resumed by a rerun), its runs scored the same way and its learned committee on the
+error frames; its ``k`` is the reference calls the run took. Every row with two or more runs says
+whether its stability, h(r) and spectrum are beyond the reference replicas' noise (as the zero-shot
+runs do). Everything is kept under ``out_dir/finetune/<target>/`` and reused by a rerun.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from mlcalc.analysis.model_errors import model_errors
 from mlcalc.analysis.universe import universe_from_positions
 
 from .config import TransferConfig
-from .run_metrics import run_features, run_metrics, summarise_runs
+from .run_metrics import METRICS, beyond_noise, run_features, run_metrics, summarise_runs
 from .runs import MDJob, run_folder_name, run_jobs
 from .starts import prepare_starts
 
@@ -46,14 +47,15 @@ ON_THE_FLY = "on-the-fly"
 def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], target: str, atoms: Atoms,
                    label: str, study_jobs: list[MDJob], error_frames: list, reference: dict[str, Any],
                    reference_distributions: dict, echo: Callable[[str], None] = print,
-                   progress: bool = False) -> list[dict[str, Any]]:
+                   progress: bool = False, noise_runs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per (k, kind) for ``target``: its model file and scores (see the module docstring).
 
     ``source``: the study's model file and its calculator (already loaded); ``atoms``: the target as given;
     ``study_jobs``: the study's runs of ``target`` (k = 0 is scored on their model runs);
     ``error_frames``: the target's scored reference frames; ``reference``: the reference runs'
     structure statistics (:func:`.run_metrics.reference_statistics`);
-    ``reference_distributions``: selection -> pooled reference Distribution.
+    ``reference_distributions``: selection -> pooled reference Distribution; ``noise_runs``: the reference
+    runs' leave-one-out scores (:func:`.run_metrics.leave_one_out`), for the rows' noise verdicts.
     """
     from mlcalc.calculator import MLCalc
     from mlcalc.md.target_frames import target_training_frames
@@ -72,7 +74,7 @@ def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], 
     if 0 in config.finetune:
         source_runs = [j for j in study_jobs if j.run == "model"]
         rows.append(_score(config, 0, "source", model_path, source_runs, steps, error_frames, reference,
-                           reference_distributions, calc=source_calc))
+                           reference_distributions, noise_runs, calc=source_calc))
     for k in counts:
         for kind in KINDS:
             where = folder / f"k{k}" / kind
@@ -91,18 +93,34 @@ def finetune_curve(config: TransferConfig, out: Path, source: tuple[Path, Any], 
                           where / "md" / run_folder_name("model", r), len(atoms)) for r in range(config.replicas)]
             run_jobs(jobs, {**config.md.to_dict(), "steps": steps}, config.dtype, config.workers, config.md.engine,
                      progress, echo)
-            rows.append({**_score(config, k, kind, path, jobs, steps, error_frames, reference, reference_distributions),
+            rows.append({**_score(config, k, kind, path, jobs, steps, error_frames, reference, reference_distributions,
+                                  noise_runs),
                          "train_wall_time_s": round(trained_s, 1)})
     if config.learn is not None:
-        rows.append(_on_the_fly(config, folder / ON_THE_FLY, model_path, target, atoms, label, steps, error_frames,
-                                reference, reference_distributions, echo, progress))
+        starts = _reference_starts(study_jobs, config.learn_replicas) if config.learn_replicas > 1 else atoms
+        rows.append(_on_the_fly(config, folder / ON_THE_FLY, model_path, target, starts, label, steps, error_frames,
+                                reference, reference_distributions, noise_runs, echo, progress))
     return rows
 
 
-def _on_the_fly(config: TransferConfig, where: Path, model_path: Path, target: str, atoms: Atoms, label: str,
-                steps: int, error_frames: list, reference: dict[str, Any], reference_distributions: dict,
-                echo: Callable[[str], None], progress: bool) -> dict[str, Any]:
-    """The row of the source model learning on the fly during its own run of ``target`` (k: its reference calls)."""
+def _reference_starts(study_jobs: list[MDJob], n: int) -> list[Atoms]:
+    """The start geometries of the target's first ``n`` reference replicas (the learning run's replicas' starts)."""
+    from ase.io import read
+
+    by_replica = {job.replica: job.start for job in study_jobs if job.run == "reference"}
+    missing = [r for r in range(n) if r not in by_replica]
+    if missing:
+        raise ValueError(f"learn_replicas {n} needs the reference's replicas {missing}: the study has none to start "
+                         "from")
+    return [read(by_replica[r]) for r in range(n)]
+
+
+def _on_the_fly(config: TransferConfig, where: Path, model_path: Path, target: str, atoms: Atoms | list[Atoms],
+                label: str, steps: int, error_frames: list, reference: dict[str, Any], reference_distributions: dict,
+                noise_runs: list[dict[str, Any]] | None, echo: Callable[[str], None], progress: bool
+                ) -> dict[str, Any]:
+    """The row of the source model learning on the fly during its own run of ``target`` (k: its reference calls);
+    ``atoms``: the start, or one per replica (``config.learn_replicas``)."""
     import torch
 
     from mlcalc.md import MDSettings
@@ -110,19 +128,22 @@ def _on_the_fly(config: TransferConfig, where: Path, model_path: Path, target: s
 
     echo(f"on-the-fly learning, {label}: {steps} steps learning from {config.learn.reference} ...")
     settings = MDSettings(**{**config.md.to_dict(), "steps": steps})
-    result = run_learning_md(model_path, atoms, settings, config.learn, where, resume=where.exists(),
-                             progress=progress, dtype=getattr(torch, config.dtype), label=label)
+    result = run_learning_md(model_path, atoms, settings, config.learn, where, replicas=config.learn_replicas,
+                             resume=where.exists(), progress=progress, dtype=getattr(torch, config.dtype), label=label)
     s = result.summary
-    job = MDJob(target, "model", 0, str(result.model), "", config.md.seed, result.runs[0].out_dir, len(atoms))
-    row = _score(config, s["reference_calls"], ON_THE_FLY, result.model, [job], steps, error_frames, reference,
-                 reference_distributions)
+    jobs = [MDJob(target, "model", r, str(result.model), "", config.md.seed + r, run.out_dir, run.n_atoms)
+            for r, run in enumerate(result.runs)]
+    row = _score(config, s["reference_calls"], ON_THE_FLY, result.model, jobs, steps, error_frames, reference,
+                 reference_distributions, noise_runs)
     return {**row, "reference_calls": s["reference_calls"], "budget_spent": s["budget_spent"],
             "train_wall_time_s": s["wall_time_s"]["total"], "learning": str(where / "learning.json")}
 
 
 def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MDJob], steps: int,
-           error_frames: list, reference: dict[str, Any], reference_distributions: dict, calc=None) -> dict[str, Any]:
-    """Force errors, stability, h(r) and W1 per selection of one model's runs of the target (first ``steps``);
+           error_frames: list, reference: dict[str, Any], reference_distributions: dict,
+           noise_runs: list[dict[str, Any]] | None = None, calc=None) -> dict[str, Any]:
+    """Force errors, stability, h(r) and W1 per selection of one model's runs of the target (first ``steps``),
+    and with ``noise_runs`` (the reference's leave-one-out scores) whether each metric is beyond their noise;
     ``calc``: the model's calculator if already loaded."""
     from mlcalc.calculator import MLCalc
 
@@ -142,6 +163,8 @@ def _score(config: TransferConfig, k: int, kind: str, model: Path, jobs: list[MD
             "forces_mae_meV_per_A": errors.get("forces_mae_meV_per_A"),
             "energy_mae_offset_removed_meV_per_atom": errors.get("energy_mae_offset_removed_meV_per_atom"),
             **summarise_runs(per_run), "w1": w1,
+            "beyond_noise": ({metric: beyond_noise(per_run, noise_runs, metric) for metric in METRICS}
+                             if noise_runs else {}),
             "mean_w1_bonds_A": _mean([w for n, w in w1.items() if kinds[n] == "bond"]),
             "mean_w1_angles_deg": _mean([w for n, w in w1.items() if kinds[n] == "angle"])}
 

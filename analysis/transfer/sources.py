@@ -135,11 +135,14 @@ _COLUMNS = (("model", "model", "{}"), ("forces_mae_meV_per_A", "force MAE (meV/�
 _CURVE_COLUMNS = (("source", "source", "{}"), ("k", "k (frames; on-the-fly: reference calls)", "{}"),
                   ("kind", "kind", "{}"), ("forces_mae_meV_per_A", "force MAE (meV/Å)", "{:.1f}"),
                   ("stable_ps", "stable (ps, mean)", "{:.2f}"), ("broke", "runs that broke a bond", "{}"),
-                  ("h_mae", "h(r) MAE", "{:.4f}"))
+                  ("h_mae", "h(r) MAE", "{:.4f}"), ("h_beyond_noise", "h(r) beyond noise", "{}"))
 
 
 def _cell(row: dict, key: str, form: str) -> str:
     value = row.get(key)
+    if key == "h_beyond_noise":  # the verdict of a row with two or more runs (– with one)
+        exceeds = row.get("beyond_noise", {}).get("h_mae", {}).get("exceeds")
+        return "–" if exceeds is None else ("yes" if exceeds else "no")
     if isinstance(value, dict):  # a statistic over runs (the fine-tuning curve's rows): its mean
         value = value.get("mean")
     if value is None:

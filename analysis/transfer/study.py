@@ -125,7 +125,8 @@ def _run_study(config: TransferConfig, echo: Callable[[str], None], progress: bo
             results.finetune[label] = finetune_curve(
                 config, out, (model_path, calc), target, molecules[target], label,
                 [j for j in jobs if j.molecule == target], pooled.error_frames.get(label, []),
-                pooled.references[label], pooled.distributions[label]["reference"], echo, progress)
+                pooled.references[label], pooled.distributions[label]["reference"], echo, progress,
+                noise_runs=(results.molecules[label].metrics or {}).get("reference", {}).get("runs"))
     results.figures = _figures(config, out, jobs, pooled, results)
     results.wall_time_s = round(time.perf_counter() - t0, 1)
     results.write(out / "results.json")

@@ -10,8 +10,8 @@ held, labelled by the reference, every member is fitted on all labelled frames, 
 recomputes every system's forces with the new weights (``Stepper.refresh``) and the state goes on
 to the folder. An update changes each system's potential
 energy at its positions (new model minus old). In NVE the system's momenta are then scaled
-(``Stepper.scale_momenta``) so that its total energy becomes the start state's (start geometry,
-step-0 kinetic energy) on the new model (``update_energy: anchor``) or stays (``conserve``); with
+(``Stepper.scale_momenta``) so that its total energy becomes its start state's (its start geometry,
+its step-0 kinetic energy) on the new model (``update_energy: anchor``) or stays (``conserve``); with
 ``jump``, or when the kinetic energy cannot pay for the change, the momenta stay and the total jumps
 by the potential-energy change. An anchor the kinetic energy cannot pay for at the update (the held
 geometry lies above it on the new model) keeps the total and is paid at the first later step that can
@@ -90,6 +90,7 @@ class Learner:
         self.elapsed = 0.0  # wall time of earlier processes, as committed
         self.t0 = time.perf_counter()
         self.start_kinetic: list[float] = []  # each system's kinetic energy at step 0 (eV), for update_energy anchor
+        self.start_positions: list[list] = []  # each system's start geometry (Å; [] : all at the first label's)
         self.pending: dict[int, float] = {}  # system -> the anchor (total energy, eV) its kinetic energy could not pay
         self.budget_step: int | None = None  # the first step that needed a label past the budget
         self.unlabelled_above = 0  # steps above the threshold once the budget was spent
@@ -139,6 +140,7 @@ class Learner:
         self.step = self.committed_step = state["step"]
         self.times = dict(state["times"])
         self.start_kinetic = list(state.get("start_kinetic", []))
+        self.start_positions = list(state.get("start_positions", []))
         self.pending = {int(k): v for k, v in state.get("pending_anchor", {}).items()}
         self.elapsed = state["wall_time_s"]
         self.budget_step, self.unlabelled_above = state["budget_step"], state["unlabelled_above"]
@@ -221,10 +223,11 @@ class Learner:
         self.times["finetune_s"] += fit_s
         t = time.perf_counter()
         self.stepper.refresh()
-        start = self._start_energy() if self._anchoring() else None
+        start = self._start_energies({self.systems[j] for j in before}) if self._anchoring() else None
         for j, (energy, total) in before.items():
             change = float(self.stepper.snapshot(j).get_potential_energy()) - energy
-            target = None if start is None else start + self.start_kinetic[self.systems[j]]
+            system = self.systems[j]
+            target = None if start is None else start[system] + self.start_kinetic[system]
             self.folders[j].model_update_eV += self._settle(j, change, total, target)
         self.times["model_s"] += time.perf_counter() - t
         self.folders[b].labelled_since_row += 1
@@ -235,14 +238,23 @@ class Learner:
     def _anchoring(self) -> bool:
         return self.learn.update_energy == "anchor" and self.md.ensemble == "nve"
 
-    def _start_energy(self) -> float:
-        """The committee's potential energy (eV) at the start geometry (the first labelled frame)."""
+    def _start_energies(self, systems: set[int]) -> dict[int, float]:
+        """The committee's potential energy (eV) at each of ``systems``' start geometry: one evaluation when
+        the replicas all started at one geometry (the first labelled frame's), else one per system."""
         from mlcalc.calculator import MLCalc
 
         start = self.frames[0]
-        atoms = Atoms(start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
-        atoms.calc = MLCalc(self.committee.ensemble, dtype=self.dtype, device=self.device)
-        return float(atoms.get_potential_energy())
+        calc = MLCalc(self.committee.ensemble, dtype=self.dtype, device=self.device)
+
+        def energy(positions) -> float:
+            atoms = Atoms(start.numbers, positions=positions, cell=start.cell, pbc=start.pbc)
+            atoms.calc = calc
+            return float(atoms.get_potential_energy())
+
+        if not self.start_positions:
+            shared = energy(start.positions)
+            return {k: shared for k in systems}
+        return {k: energy(self.start_positions[k]) for k in systems}
 
     def _settle(self, b: int, change: float, total: float, target: float | None) -> float:
         """After an update that changed system ``b``'s potential energy by ``change`` (eV; its total was ``total``
@@ -342,6 +354,7 @@ class Learner:
                  "audit_gap": self.audit_gap, "label_gap": self.label_gap, "times": self.times,
                  "wall_time_s": self.wall_time(), "budget_step": self.budget_step,
                  "unlabelled_above": self.unlabelled_above, "start_kinetic": self.start_kinetic,
+                 "start_positions": self.start_positions,
                  "pending_anchor": {str(k): v for k, v in self.pending.items()},
                  "learn": self.learn.to_dict(), "md": self.md.to_dict(),
                  "n_systems": self.n_systems, "parent": self.parent, "optim": self.committee.optim,

@@ -79,14 +79,15 @@ class LearningResult:
         return self.out_dir / LABELLED
 
 
-def run_learning_md(model: str | os.PathLike, atoms: Atoms, settings: MDSettings, learn: LearnSettings,
-                    out_dir: str | os.PathLike, *, replicas: int = 1, resume: bool = False, overwrite: bool = False,
+def run_learning_md(model: str | os.PathLike, atoms: Atoms | Sequence[Atoms], settings: MDSettings,
+                    learn: LearnSettings, out_dir: str | os.PathLike, *, replicas: int = 1, resume: bool = False, overwrite: bool = False,
                     progress: bool = False, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
                     reference_calculator: Calculator | None = None, label: str | None = None) -> LearningResult:
     """MD of ``atoms`` with a committee made from ``model`` that learns from ``learn.reference`` as it goes.
 
     ``model``: an energy model (``.mlc`` or shipped name; the committee is ``learn.members`` perturbed copies)
-    or an ensemble file (its members). ``settings``: the MD (ensemble nve, langevin or nose-hoover; engine
+    or an ensemble file (its members). ``atoms``: the start of every replica, or one start per replica (the
+    first is labelled to make the committee). ``settings``: the MD (ensemble nve, langevin or nose-hoover; engine
     ase or torchsim); ``replicas`` > 1: that many seeds (``settings.seed``, +1, ...) in one TorchSim batch
     (``settings.engine`` torchsim), sharing the labelled frames and the committee. ``dtype``/``device``: where
     the committee is evaluated for MD (members train in float32). ``reference_calculator``: a calculator to
@@ -98,6 +99,8 @@ def run_learning_md(model: str | os.PathLike, atoms: Atoms, settings: MDSettings
     if not isinstance(settings, MDSettings) or not isinstance(learn, LearnSettings):
         raise TypeError("settings must be MDSettings and learn LearnSettings (mlcalc.md)")
     _check_run(settings, replicas)
+    starts = _starts(atoms, replicas)
+    atoms = starts[0]
     out = Path(out_dir)
     dirs = [out] if replicas == 1 else replica_folders(out, replicas)
     system_settings = [settings] if replicas == 1 else replica_settings(settings, replicas)
@@ -117,7 +120,8 @@ def run_learning_md(model: str | os.PathLike, atoms: Atoms, settings: MDSettings
                     continue
                 folder = RunFolder(folder_dir, system_settings[k], name if replicas == 1 else f"{name} [{k}]",
                                    progress=progress and not opened, checkpoint_seconds=0)
-                system = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+                given = starts[k]
+                system = Atoms(given.numbers, positions=given.positions, cell=given.cell, pbc=given.pbc)
                 start = folder.open(system, resume=resume, overwrite=overwrite, uncertainty=True, learning=True)
                 if start is None:
                     results[k] = load_md_result(folder_dir)
@@ -156,6 +160,18 @@ def _check_run(settings: MDSettings, replicas: int) -> None:
         raise ValueError(f"replicas must be at least 1, got {replicas}")
     if replicas > 1 and settings.engine != "torchsim":
         raise ValueError("replicas run as one TorchSim batch: set engine torchsim (mlcalc md --replicas N does)")
+
+
+def _starts(atoms: Atoms | Sequence[Atoms], replicas: int) -> list[Atoms]:
+    """One start per replica: ``atoms`` for each, or the list given (one per replica, the same atoms in order)."""
+    if isinstance(atoms, Atoms):
+        return [atoms] * replicas
+    starts = list(atoms)
+    if len(starts) != replicas:
+        raise ValueError(f"give one start structure or one per replica: got {len(starts)} for {replicas} replicas")
+    if any(list(s.numbers) != list(starts[0].numbers) for s in starts):
+        raise ValueError("the replicas' start structures must hold the same atoms in the same order")
+    return starts
 
 
 def _existing(out: Path) -> list[Path]:
@@ -236,6 +252,8 @@ def _run(learner: Learner, opened: list, settings: MDSettings, dtype: torch.dtyp
     learner.systems = [k for k, *_ in opened]
     if start == 0:
         learner.start_kinetic = [float(inner.snapshot(b).get_kinetic_energy()) for b in range(len(opened))]
+        if any(not np.array_equal(system.positions, opened[0][2].positions) for _, _, system, _ in opened):
+            learner.start_positions = [system.positions.tolist() for _, _, system, _ in opened]
         learner.folders[0].labelled_since_row += 1  # the start frame, labelled when the committee was made
     folders = [LearningFolder(folder, learner, b) for b, (_, folder, _, _) in enumerate(opened)]
     run_steps(LearningStepper(inner, learner), folders, start)
