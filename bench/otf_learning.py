@@ -5,7 +5,7 @@ from the model learning from GFN2-xTB as it goes (``run_learning_md``; a killed 
 was), then the learned run scored: did it blow up (a bond past twice its length, a force past 50 eV/Å),
 how many reference calls and when (share in the first tenth of the run), the force MAE of the parent
 and of the learned committee against GFN2-xTB on ``--eval-frames`` frames drawn evenly from the learned
-run, the wall time split, and the cost of plain GFN2-xTB MD of the same length (measured time per call ×
+run (a run of replicas: spread evenly over them), the wall time split, and the cost of plain GFN2-xTB MD of the same length (measured time per call ×
 steps). With ``--xtb-md`` the same NVE run (seed, start) with GFN2-xTB itself is run once per target
 (kept in OUT/xtb-TARGET) and the learned run is scored against it: the first bond 0.5 Å off its mean
 length in the xTB run (``mlcalc.analysis.stability``), the temperature over the second half of each
@@ -78,10 +78,14 @@ def run_pair(model: str, target: str, args, folder: Path | None = None) -> dict:
         summary = json.loads((out / "learning.json").read_text())
         md = MDSettings(**json.loads((out / "learning" / "state.json").read_text())["md"])
         steps = md.steps
-    run = summary["runs"][0]
-    with Trajectory(Path(run["folder"]) / "trajectory.traj") as traj:
-        picks = np.unique(np.linspace(0, len(traj) - 1, args.eval_frames).round().astype(int))
-        frames = [traj[int(k)] for k in picks]
+    runs = summary["runs"]  # replicas: the scored frames spread evenly over their runs
+    run = runs[0]
+    frames = []
+    for i, each in enumerate(runs):
+        n = args.eval_frames // len(runs) + (i < args.eval_frames % len(runs))
+        with Trajectory(Path(each["folder"]) / "trajectory.traj") as traj:
+            picks = np.unique(np.linspace(0, len(traj) - 1, n).round().astype(int))
+            frames += [traj[int(k)] for k in picks]
     reference, parent, learned = [], [], []
     parent_calc, learned_calc = MLCalc.load(model), MLCalc.load(out / "learned.mlc")
     for atoms in frames:
@@ -95,17 +99,21 @@ def run_pair(model: str, target: str, args, folder: Path | None = None) -> dict:
     quarters = [int(np.sum((calls > steps * q / 4) & (calls <= steps * (q + 1) / 4))) for q in range(4)]
     quarters[0] += int(np.sum(calls == 0))
     scores = _against_xtb(Path(run["folder"]), target, md, args) if args.xtb_md and folder is None else {}
-    return {**scores, "calls_per_quarter": quarters, "temperature_second_half_K": _second_half_t(Path(run["folder"])),
+    steps_done = min(each["steps_done"] for each in runs)
+    return {**scores, "calls_per_quarter": quarters, "replicas": len(runs),
+            "temperature_second_half_K": float(np.mean([_second_half_t(Path(each["folder"])) for each in runs])),
             "update_energy": summary.get("update_energy"), "budget_spent_at_step": summary["budget_spent_at_step"],
-            "unlabelled_steps_above_threshold": summary["unlabelled_steps_above_threshold"],"model": model, "target": target, "status": run["status"], "message": run["message"],
-            "steps_done": run["steps_done"], "ps": run["steps_done"] * md.timestep / 1000,
+            "unlabelled_steps_above_threshold": summary["unlabelled_steps_above_threshold"], "model": model,
+            "target": target, "status": ", ".join(each["status"] for each in runs), "message": run["message"],
+            "steps_done": steps_done, "ps": steps_done * md.timestep / 1000,
             "reference_calls": summary["reference_calls"], "audits": summary.get("audits"),
             "audit_force_mae_meV_per_A": 1000 * (summary.get("audit_force_mae_eV_per_A") or float("nan")),
             "calls_in_first_tenth": int(np.sum(calls <= steps / 10)), "last_call_step": int(calls.max()),
             "force_mae_parent_meV_per_A": mae["parent"], "force_mae_learned_meV_per_A": mae["learned"],
             "scored_frames": len(frames), "wall_time_s": summary["wall_time_s"],
             "plain_reference_md_estimate_s": summary["plain_reference_md_estimate_s"],
-            "drift_meV_per_atom_per_ps": run["drift_meV_per_atom_per_ps"], "threshold": summary["threshold"]}
+            "drift_meV_per_atom_per_ps": max((each["drift_meV_per_atom_per_ps"] for each in runs), key=abs),
+            "threshold": summary["threshold"]}
 
 
 def _second_half_t(folder: Path) -> float:
