@@ -196,10 +196,11 @@ def _finetune_table(target: str, rows_in: list[dict]) -> tuple[str, list[str], l
              "h(r) beyond noise", "W1 bonds (Å)", "W1 angles (deg)", "training (s)"], rows,
             f"k GFN2-xTB frames of {target} from 500 K Langevin MD (not the scored frames); 'finetuned': the source "
             f"model trained further on them; 'scratch': the same kind of model trained on them alone; 'source': the "
-            f"source model (k = 0); 'on-the-fly': the source model learning from the reference during one run of "
-            f"{target} from the reference's starts (k: the reference calls it took; training: its whole run). Each "
-            f"model's runs of {target}: {steps} steps per replica; 'h(r) beyond noise': as for the zero-shot runs "
-            "(– with one run); W1: mean over the bonds and over the angles compared, against the reference runs "
+            f"source model (k = 0); 'on-the-fly': the source model learning from the reference during its run of "
+            f"{target} from the reference's starts (k: the reference calls it took, its replicas together; "
+            f"training: its whole run). Each model's runs of {target}: {steps} steps per replica; 'h(r) beyond "
+            "noise': as for the zero-shot runs (– with one run); W1: mean over the bonds and over the angles "
+            "compared, against the reference runs "
             "pooled.")
 
 
