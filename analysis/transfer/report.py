@@ -200,8 +200,7 @@ def _finetune_table(target: str, rows_in: list[dict]) -> tuple[str, list[str], l
             f"{target} from the reference's starts (k: the reference calls it took, its replicas together; "
             f"training: its whole run). Each model's runs of {target}: {steps} steps per replica; 'h(r) beyond "
             "noise': as for the zero-shot runs (– with one run); W1: mean over the bonds and over the angles "
-            "compared, against the reference runs "
-            "pooled.")
+            "compared, against the reference runs pooled.")
 
 
 def _mean(summaries: list[dict], key: str) -> float | None:
