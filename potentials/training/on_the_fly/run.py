@@ -82,7 +82,8 @@ class LearningResult:
 def run_learning_md(model: str | os.PathLike, atoms: Atoms | Sequence[Atoms], settings: MDSettings,
                     learn: LearnSettings, out_dir: str | os.PathLike, *, replicas: int = 1, resume: bool = False,
                     overwrite: bool = False, progress: bool = False, dtype: torch.dtype = torch.float32,
-                    device: str | torch.device = "cpu", reference_calculator: Calculator | None = None, label: str | None = None) -> LearningResult:
+                    device: str | torch.device = "cpu", reference_calculator: Calculator | None = None,
+                    label: str | None = None) -> LearningResult:
     """MD of ``atoms`` with a committee made from ``model`` that learns from ``learn.reference`` as it goes.
 
     ``model``: an energy model (``.mlc`` or shipped name; the committee is ``learn.members`` perturbed copies)
