@@ -176,9 +176,11 @@ def _label_all(jobs, settings, out: Path, engine, workers, address, max_cpu_minu
         echo(f"interrupted after {new} new molecules: every finished one is kept; rerun with --resume to go on")
         raise
     finally:
-        executor.close()
-        log.removeHandler(handler)
-        handler.close()
+        try:
+            executor.close()  # raises Terminated for a SIGTERM that came outside the executor's loop
+        finally:
+            log.removeHandler(handler)
+            handler.close()
     wall = time.perf_counter() - start
     folder = FrameFolder(out) if is_frame_folder(out) else None
     summary = BroadSetSummary(done=len(folder.records) if folder else 0, failed=len(folder.failures) if folder else 0,
