@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import SourceConfig, TransferConfig
+from .report import _yes_no
 from .results import TransferResults
 
 __all__ = ["SourceComparison", "run_source_comparison", "source_rows", "source_folder"]
@@ -141,8 +142,7 @@ _CURVE_COLUMNS = (("source", "source", "{}"), ("k", "k (frames; on-the-fly: refe
 def _cell(row: dict, key: str, form: str) -> str:
     value = row.get(key)
     if key == "h_beyond_noise":  # the verdict of a row with two or more runs (– with one)
-        exceeds = row.get("beyond_noise", {}).get("h_mae", {}).get("exceeds")
-        return "–" if exceeds is None else ("yes" if exceeds else "no")
+        return _yes_no(row.get("beyond_noise", {}).get("h_mae", {}).get("exceeds"))
     if isinstance(value, dict):  # a statistic over runs (the fine-tuning curve's rows): its mean
         value = value.get("mean")
     if value is None:
