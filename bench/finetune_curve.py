@@ -1,7 +1,7 @@
 """The cost of making a model transfer: a source model fine-tuned on k target frames against training from scratch.
 
 Run: python bench/finetune_curve.py [--model ethanol-bpnn] [--target n-propanol] [--ks 10,50,200]
-     [--steps 1000] [--out runs/finetune-curve]
+     [--steps N] [--out runs/finetune-curve]
 Training frames: the first k of a 500 K GFN2-xTB Langevin run of the target (seed 0); scored on
 ``--held-out`` frames of another run (seed 1). Prints one row per model (force and energy MAE on
 the held-out frames, wall time of the training); the last line is the ratio of the from-scratch
@@ -37,17 +37,16 @@ def main() -> None:
     parser.add_argument("--model", default="ethanol-bpnn")
     parser.add_argument("--target", default="n-propanol")
     parser.add_argument("--ks", default="10,50,200")
-    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: mlcalc's, per k)")
     parser.add_argument("--held-out", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("runs/finetune-curve"))
     args = parser.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)
 
     from mlcalc.md import nested_subsets, target_training_frames
-    from mlcalc.potentials.training.finetune import DEFAULT_STEPS, finetune, train_from_scratch
+    from mlcalc.potentials.training.finetune import default_steps, finetune, train_from_scratch
 
     ks = [int(k) for k in args.ks.split(",")]
-    steps = args.steps or DEFAULT_STEPS
     start = time.perf_counter()
     frames = target_training_frames(args.target, max(ks), out=args.out / "frames", seed=0)
     held_out = target_training_frames(args.target, args.held_out, out=args.out / "frames", seed=1)
@@ -59,6 +58,7 @@ def main() -> None:
     for k, subset in nested_subsets(frames, ks).items():
         for label, train in (("finetune", finetune), ("scratch", train_from_scratch)):
             start = time.perf_counter()
+            steps = args.steps or default_steps(len(subset))
             path = train(args.model, subset, args.out / "models", steps=steps, source=f"{args.target} 500 K seed 0")
             wall = time.perf_counter() - start
             f, e = errors(path, held_out)

@@ -6,9 +6,9 @@ Run: OMP_NUM_THREADS=1 python bench/target_errors.py --models organic-xtb ethano
 ``--targets`` holds, per molecule, ``<molecule>-300K.extxyz`` (GFN2-xTB frames the errors are
 measured on; `mlcalc data reference --temperature 300 --seed 0`) and ``<molecule>-500K.extxyz``
 (the frames a fine-tune may use: the first K; another seed and temperature, so no test frame is
-trained on). Fine-tuning is mlcalc's own (``mlcalc finetune``: 1,000 optimiser steps, lr 5e-4,
-re-referenced to GFN2-xTB); a finished fine-tune in ``--work`` is reused. Prints force MAE
-(meV/Å) per target and model; results.json keeps energies too. The last line is the worst
+trained on). Fine-tuning is mlcalc's own (``mlcalc finetune``: by default 1,000 optimiser steps, or
+400 passes over the K frames where that is more; lr 5e-4; re-referenced to GFN2-xTB); a finished
+fine-tune in ``--work`` is reused. Prints force MAE (meV/Å) per target and model; results.json keeps energies too. The last line is the worst
 zero-shot and fine-tuned force MAE of the first model (the general model's goals: 60 and 20).
 """
 
@@ -62,7 +62,7 @@ def main() -> None:
                     frames = read_structures(args.targets / f"{target}-{args.finetune_set}.extxyz")[:: args.stride][: args.k]
                     if len(frames) < args.k:
                         raise SystemExit(f"{target}: fewer than {args.k} frames at stride {args.stride}")
-                    tuned = ft.finetune(model, frames, out, lr=args.lr or ft.DEFAULT_LR, steps=args.steps or ft.DEFAULT_STEPS,
+                    tuned = ft.finetune(model, frames, out, lr=args.lr or ft.DEFAULT_LR, steps=args.steps,
                                         reference="gfn2-xtb", progress=False, name=f"{name}-ft{args.k}")
                 row["finetuned"] = {**model_errors(MLCalc.load(tuned), test),
                                     "finetune_wall_s": round(time.perf_counter() - start, 1)}

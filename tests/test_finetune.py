@@ -16,7 +16,8 @@ from mlcalc.testing import tiny_potential
 pytest.importorskip("tblite")
 
 from mlcalc.md import ReferenceSettings, nested_subsets, target_training_frames  # noqa: E402
-from mlcalc.potentials.training.finetune import finetune, frames_sha256, train_from_scratch  # noqa: E402
+from mlcalc.potentials.training.finetune import (  # noqa: E402
+    default_steps, finetune, frames_sha256, train_from_scratch)
 
 SHORT = ReferenceSettings(frames=1, thermalise=100, interval=20)  # 10 fs between frames: a miniature of the 20 fs
 
@@ -54,8 +55,27 @@ def test_a_rerun_reuses_the_finished_model_and_a_new_request_is_refused(propanol
     stamp = path.stat().st_mtime_ns
     assert finetune("ethanol-bpnn", train[:4], tmp_path, steps=4, name="small") == path
     assert path.stat().st_mtime_ns == stamp
-    with pytest.raises(OutputExistsError, match="not made from this request"):
+    with pytest.raises(OutputExistsError, match="not made from this request .*frames.count: 4 there, 5 here"):
         finetune("ethanol-bpnn", train[:5], tmp_path, steps=4, name="small")
+    with pytest.raises(OutputExistsError, match="settings.steps: 4 there, 6 here"):
+        finetune("ethanol-bpnn", train[:4], tmp_path, steps=6, name="small")
+
+
+def test_the_default_budget_is_1000_steps_or_400_passes_over_the_frames_at_most_10000():
+    assert [default_steps(k) for k in (1, 10, 40)] == [1000, 1000, 1000]  # 10 frames over-fit with more
+    assert default_steps(200) == 5000 and default_steps(200, batch_size=64) == 1250  # 400 passes
+    assert default_steps(10**5) == 10_000
+    with pytest.raises(ValueError, match="n_frames"):
+        default_steps(0)
+
+
+def test_a_fine_tune_without_steps_records_the_default_for_its_frames(propanol, tmp_path):
+    """steps=None takes default_steps(k); the manifest's request records the number (here cut short by the clock)."""
+    train, _ = propanol
+    path = finetune("ethanol-bpnn", train[:3], tmp_path, max_minutes=1e-4)
+    record = read_manifest(path)["finetune"]
+    assert record["settings"]["steps"] == default_steps(3) == 1000
+    assert read_manifest(path)["metrics"]["steps"] < 1000
 
 
 def test_a_run_whose_export_was_lost_resumes_from_its_last_checkpoint(propanol, tmp_path):

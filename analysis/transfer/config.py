@@ -86,8 +86,10 @@ class TransferConfig(_Strict):
                                                "them, then rerun the target (0: the source model as it is)")
     finetune_steps: Optional[int] = Field(None, ge=1, description="MD steps of the fine-tuned models' runs "
                                                                   "(default: md.steps)")
-    finetune_train_steps: int = Field(1000, ge=1, description="optimiser steps of each fine-tuning and each "
-                                                              "from-scratch training (the same budget for both)")
+    finetune_train_steps: Optional[int] = Field(None, ge=1, description="optimiser steps of each fine-tuning and "
+                                                "each from-scratch training, the same budget for both (default: "
+                                                "1000, or 400 passes over the k frames where that is more, at most "
+                                                "10,000)")
     source_models: list[str] = Field([], description="several source models (files or shipped names) compared side "
                                                      "by side: the study runs once per model, each in "
                                                      "out_dir/sources/<model>/, all sharing the reference runs in "

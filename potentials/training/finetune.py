@@ -13,8 +13,11 @@ resume, time budget). Choices for k as small as 10:
   themselves, so the exported weights are the checkpoint with the lowest loss on the
   training frames (in eval mode, at an epoch's end), not an out-of-sample choice. There is
   no early stopping: the budget is a fixed number of optimiser ``steps`` so that fine-tune
-  and from-scratch runs of the same k are compared at the same cost (default 1000 steps:
-  about 35 s for ethanol-bpnn on the 2-core CPU).
+  and from-scratch runs of the same k are compared at the same cost. The default
+  (:func:`default_steps`) is 1000 steps (about 35 s for ethanol-bpnn on the 2-core CPU), or
+  400 passes over the frames where that is more, at most 10,000: 1000 steps under-train 200
+  frames (organic-xtb on n-propanol: 29 meV/Å after 1000 steps, 20.5 after 5000), while 10
+  frames over-fit with more (docs/RESULTS.md).
 - An epoch is one pass over the frames or 25 optimiser steps, whichever is more (a few
   frames are passed over several times per epoch, each pass reshuffled), so that 10 frames
   do not pay for a validation pass and a checkpoint after every step.
@@ -67,10 +70,15 @@ from .parent_model import atomrefs_at_frames_zero, load_parent, parent_name, par
 from .rereference import level_of_theory
 from .task import PotentialTask
 
-__all__ = ["finetune", "train_from_scratch", "DEFAULT_STEPS", "DEFAULT_LR", "frames_sha256"]
+__all__ = ["finetune", "train_from_scratch", "default_steps", "DEFAULT_STEPS", "DEFAULT_PASSES", "MAX_DEFAULT_STEPS",
+           "DEFAULT_LR", "frames_sha256"]
 
-#: default optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU (docs/RESULTS.md)
+#: the default budget's floor in optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU (docs/RESULTS.md)
 DEFAULT_STEPS = 1000
+#: passes over the frames the default budget gives where that is more than DEFAULT_STEPS (from about 40 frames at batch 16)
+DEFAULT_PASSES = 400
+#: the default budget's ceiling (about 10-40 CPU-min for the shipped models); an explicit ``steps`` may exceed it
+MAX_DEFAULT_STEPS = 10_000
 #: default fine-tune learning rate, half the from-scratch default (the parent's training lr, 1e-3 for the shipped models)
 DEFAULT_LR = 5e-4
 #: an epoch (a validation pass and a checkpoint) every this many steps at least, however few the frames
@@ -80,14 +88,14 @@ _KEPT_OPTIM = ("energy_weight", "force_weight", "gradient_clip", "weight_decay")
 
 
 def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: str | os.PathLike, *,
-             steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, batch_size: int = 16, seed: int = 0,
+             steps: int | None = None, lr: float = DEFAULT_LR, batch_size: int = 16, seed: int = 0,
              max_minutes: float | None = None, atomref: Literal["shift", "parent"] = "shift",
              name: str | None = None, source: str | None = None, progress: bool = False,
              reference: str | None = "gfn2-xtb") -> Path:
     """Continue training the energy model ``model_path`` (file or shipped name) on ``frames``; the new file.
 
     ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
-    ``batch_size`` frames (at most all of them), rounded up to whole epochs; ``max_minutes``
+    ``batch_size`` frames (at most all of them), rounded up to whole epochs (None: :func:`default_steps`); ``max_minutes``
     stops earlier (the model is then exported as finished; ``metrics.steps`` says how far it got); ``source`` describes where the frames came from (manifest). ``name``
     defaults to ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
     ``reference``: the method that labelled the frames; a foundation parent (another level of
@@ -98,6 +106,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
         raise ValueError(f"atomref must be 'shift' or 'parent', got {atomref!r}")
     parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
+    steps = default_steps(len(frames), batch_size) if steps is None else steps
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed, "atomref": atomref}
     if atomref == "shift" and reference is not None and level_of_theory(manifest) is not None:
         settings["reference"] = reference  # only for foundation parents: other requests stay as they were
@@ -115,7 +124,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
 
 
 def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: str | os.PathLike, *,
-                       steps: int = DEFAULT_STEPS, lr: float | None = None, batch_size: int = 16, seed: int = 0,
+                       steps: int | None = None, lr: float | None = None, batch_size: int = 16, seed: int = 0,
                        max_minutes: float | None = None, name: str | None = None, source: str | None = None,
                        progress: bool = False) -> Path:
     """Train the kind and hyperparameters of ``model_path`` from fresh weights (seeded) on ``frames``.
@@ -126,6 +135,7 @@ def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], o
     """
     parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
+    steps = default_steps(len(frames), batch_size) if steps is None else steps
     lr = float(lr if lr is not None else (manifest.get("training") or {}).get("optim", {}).get("lr", 1e-3))
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed}
     request = _request("scratch", parent_path, manifest, frames, source, settings)
@@ -141,6 +151,15 @@ def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], o
         return model.train(), refs
 
     return _run(build, frames, Path(out_dir), name, request, manifest, lr, max_minutes, progress)
+
+
+def default_steps(n_frames: int, batch_size: int = 16) -> int:
+    """The default optimiser steps for ``n_frames`` frames at ``batch_size``: DEFAULT_STEPS, or DEFAULT_PASSES passes
+    over the frames where that is more, at most MAX_DEFAULT_STEPS."""
+    if n_frames < 1 or batch_size < 1:
+        raise ValueError(f"n_frames and batch_size must be ≥ 1, got {n_frames} and {batch_size}")
+    passes = math.ceil(DEFAULT_PASSES * n_frames / min(batch_size, n_frames))
+    return min(max(DEFAULT_STEPS, passes), MAX_DEFAULT_STEPS)
 
 
 def frames_sha256(frames: Sequence[Atoms]) -> str:
@@ -193,6 +212,28 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What differs between two requests, e.g. ``settings.steps: 1000 there, 1250 here`` (the parent's path aside)."""
+    def flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in record.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            elif f"{prefix}{key}" != "parent.path":
+                out[f"{prefix}{key}"] = value
+        return out
+
+    a, b = flat(old), flat(new)
+    keys = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    shown = [f"{k}: {_short(a.get(k))} there, {_short(b.get(k))} here" for k in keys[:3]]
+    return "; ".join(shown + ([f"{len(keys) - 3} more"] if len(keys) > 3 else [])) or "another request"
+
+
+def _short(value: Any) -> str:
+    text = "none" if value is None else str(value)
+    return text if len(text) <= 16 else text[:12] + "…"
+
+
 def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str, Any], parent_manifest: dict[str, Any],
          lr: float, max_minutes: float | None, progress: bool) -> Path:
     """Fit the model ``build()`` gives on ``frames`` in ``<out_dir>/<name>.run``; export ``<out_dir>/<name>.mlc``."""
@@ -204,9 +245,9 @@ def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str
         if target.exists():  # finished by another process while this one waited
             return _reuse(target, request)
         saved = work / "request.json"
-        if saved.exists() and not _same(json.loads(saved.read_text()), request):
-            raise OutputExistsError(f"{work} holds an unfinished run of another request (other frames, parent or "
-                                    "settings); delete it or choose another name or out_dir")
+        if saved.exists() and not _same(old := json.loads(saved.read_text()), request):
+            raise OutputExistsError(f"{work} holds an unfinished run of another request ({_differences(old, request)}); "
+                                    "delete it or choose another name or out_dir")
         saved.write_text(json.dumps(request, indent=2))
         s = request["settings"]
         batch = min(s["batch_size"], len(frames))
@@ -244,6 +285,7 @@ def _reuse(target: Path, request: dict[str, Any]) -> Path:
     """``target`` if it was made from ``request``; else refused."""
     done = read_manifest(target, verify=False).get("finetune")
     if done is None or not _same(done, request):
-        raise OutputExistsError(f"{target} exists and was not made from this request (other frames, parent or "
-                                "settings); delete it or choose another name or out_dir")
+        why = _differences(done, request) if done is not None else "not a fine-tuned model"
+        raise OutputExistsError(f"{target} exists and was not made from this request ({why}); delete it or choose "
+                                "another name or out_dir")
     return target
