@@ -6,8 +6,8 @@ Run: OMP_NUM_THREADS=1 python bench/target_errors.py --models organic-xtb ethano
 ``--targets`` holds, per molecule, ``<molecule>-300K.extxyz`` (GFN2-xTB frames the errors are
 measured on; `mlcalc data reference --temperature 300 --seed 0`) and ``<molecule>-500K.extxyz``
 (the frames a fine-tune may use: the first K; another seed and temperature, so no test frame is
-trained on). Fine-tuning is mlcalc's own (``mlcalc finetune``: by default 1,000 optimiser steps, or
-400 passes over the K frames where that is more; lr 5e-4; re-referenced to GFN2-xTB); a finished
+trained on). Fine-tuning is mlcalc's own (``mlcalc finetune``: by default 100 optimiser steps a frame
+at batch 16, at least 1,000, at most 5,000; lr 5e-4; re-referenced to GFN2-xTB); a finished
 fine-tune in ``--work`` is reused. Prints force MAE (meV/Å) per target and model; results.json keeps energies too. The last line is the worst
 zero-shot and fine-tuned force MAE of the first model (the general model's goals: 60 and 20).
 """

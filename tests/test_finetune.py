@@ -61,10 +61,10 @@ def test_a_rerun_reuses_the_finished_model_and_a_new_request_is_refused(propanol
         finetune("ethanol-bpnn", train[:4], tmp_path, steps=6, name="small")
 
 
-def test_the_default_budget_is_1000_steps_or_400_passes_over_the_frames_at_most_10000():
-    assert [default_steps(k) for k in (1, 10, 40)] == [1000, 1000, 1000]  # 10 frames over-fit with more
-    assert default_steps(200) == 5000 and default_steps(200, batch_size=64) == 1250  # 400 passes
-    assert default_steps(10**5) == 10_000
+def test_the_default_budget_is_100_steps_a_frame_at_batch_16_within_1000_and_5000():
+    assert [default_steps(k) for k in (1, 10)] == [1000, 1000]  # 10 frames over-fit with more
+    assert default_steps(20) == 2000 and default_steps(20, batch_size=64) == 1000 and default_steps(40, batch_size=8) == 5000
+    assert default_steps(50) == default_steps(10**5) == 5000
     with pytest.raises(ValueError, match="n_frames"):
         default_steps(0)
 

@@ -88,8 +88,7 @@ class TransferConfig(_Strict):
                                                                   "(default: md.steps)")
     finetune_train_steps: Optional[int] = Field(None, ge=1, description="optimiser steps of each fine-tuning and "
                                                 "each from-scratch training, the same budget for both (default: "
-                                                "1000, or 400 passes over the k frames where that is more, at most "
-                                                "10,000)")
+                                                "100 per frame at batch 16, at least 1000, at most 5000)")
     source_models: list[str] = Field([], description="several source models (files or shipped names) compared side "
                                                      "by side: the study runs once per model, each in "
                                                      "out_dir/sources/<model>/, all sharing the reference runs in "

@@ -14,10 +14,10 @@ resume, time budget). Choices for k as small as 10:
   training frames (in eval mode, at an epoch's end), not an out-of-sample choice. There is
   no early stopping: the budget is a fixed number of optimiser ``steps`` so that fine-tune
   and from-scratch runs of the same k are compared at the same cost. The default
-  (:func:`default_steps`) is 1000 steps (about 35 s for ethanol-bpnn on the 2-core CPU), or
-  400 passes over the frames where that is more, at most 10,000: 1000 steps under-train 200
-  frames (organic-xtb on n-propanol: 29 meV/Å after 1000 steps, 20.5 after 5000), while 10
-  frames over-fit with more (docs/RESULTS.md).
+  (:func:`default_steps`) is 100 steps per frame at batch 16, at least 1000 (about 35 s for
+  ethanol-bpnn on the 2-core CPU) and at most 5000: 1000 steps under-train 50-200 frames
+  (organic-xtb on n-propanol and naphthalene: 24-29 meV/Å after 1000 steps, 18-26 after 5000),
+  while 10 frames over-fit with more (docs/RESULTS.md).
 - An epoch is one pass over the frames or 25 optimiser steps, whichever is more (a few
   frames are passed over several times per epoch, each pass reshuffled), so that 10 frames
   do not pay for a validation pass and a checkpoint after every step.
@@ -70,15 +70,15 @@ from .parent_model import atomrefs_at_frames_zero, load_parent, parent_name, par
 from .rereference import level_of_theory
 from .task import PotentialTask
 
-__all__ = ["finetune", "train_from_scratch", "default_steps", "DEFAULT_STEPS", "DEFAULT_PASSES", "MAX_DEFAULT_STEPS",
+__all__ = ["finetune", "train_from_scratch", "default_steps", "DEFAULT_STEPS", "DEFAULT_VISITS", "MAX_DEFAULT_STEPS",
            "DEFAULT_LR", "frames_sha256"]
 
 #: the default budget's floor in optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU (docs/RESULTS.md)
 DEFAULT_STEPS = 1000
-#: passes over the frames the default budget gives where that is more than DEFAULT_STEPS (from about 40 frames at batch 16)
-DEFAULT_PASSES = 400
-#: the default budget's ceiling (about 10-40 CPU-min for the shipped models); an explicit ``steps`` may exceed it
-MAX_DEFAULT_STEPS = 10_000
+#: frames fed to the optimiser per training frame (steps × batch size / frames) by a default budget: 100 steps a frame at 16
+DEFAULT_VISITS = 1600
+#: the default budget's ceiling (about 10-20 CPU-min for organic-xtb on small molecules); an explicit ``steps`` may exceed it
+MAX_DEFAULT_STEPS = 5000
 #: default fine-tune learning rate, half the from-scratch default (the parent's training lr, 1e-3 for the shipped models)
 DEFAULT_LR = 5e-4
 #: an epoch (a validation pass and a checkpoint) every this many steps at least, however few the frames
@@ -154,12 +154,11 @@ def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], o
 
 
 def default_steps(n_frames: int, batch_size: int = 16) -> int:
-    """The default optimiser steps for ``n_frames`` frames at ``batch_size``: DEFAULT_STEPS, or DEFAULT_PASSES passes
-    over the frames where that is more, at most MAX_DEFAULT_STEPS."""
+    """The default optimiser steps for ``n_frames`` frames at ``batch_size``: DEFAULT_VISITS × n_frames / batch_size
+    (100 steps a frame at batch 16), at least DEFAULT_STEPS and at most MAX_DEFAULT_STEPS."""
     if n_frames < 1 or batch_size < 1:
         raise ValueError(f"n_frames and batch_size must be ≥ 1, got {n_frames} and {batch_size}")
-    passes = math.ceil(DEFAULT_PASSES * n_frames / min(batch_size, n_frames))
-    return min(max(DEFAULT_STEPS, passes), MAX_DEFAULT_STEPS)
+    return min(max(DEFAULT_STEPS, math.ceil(DEFAULT_VISITS * n_frames / batch_size)), MAX_DEFAULT_STEPS)
 
 
 def frames_sha256(frames: Sequence[Atoms]) -> str:
