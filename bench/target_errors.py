@@ -8,8 +8,9 @@ measured on; `mlcalc data reference --temperature 300 --seed 0`) and ``<molecule
 (the frames a fine-tune may use: the first K; another seed and temperature, so no test frame is
 trained on). Fine-tuning is mlcalc's own (``mlcalc finetune``: by default 100 optimiser steps a frame
 at batch 16, at least 1,000, at most 5,000; lr 5e-4; re-referenced to GFN2-xTB); a finished
-fine-tune in ``--work`` is reused. Prints force MAE (meV/Å) per target and model; results.json keeps energies too. The last line is the worst
-zero-shot and fine-tuned force MAE of the first model (the general model's goals: 60 and 20).
+fine-tune in ``--work`` is reused. Prints force MAE (meV/Å) per target and model; results.json
+keeps energies too. The last line is the worst zero-shot and fine-tuned force MAE of the first
+model (the general model's goals: 60 and 20).
 """
 
 from __future__ import annotations

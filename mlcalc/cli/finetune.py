@@ -17,7 +17,8 @@ import click
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="output folder: <name>.mlc and its run folder (a rerun resumes or reuses it)")
 @click.option("--k", type=click.IntRange(min=1), default=None, help="train on the first K frames (default: all)")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="optimiser steps (default: 100 per frame at batch 16, at least 1000, at most 5000)")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="optimiser steps (default: 100 per frame at batch 16, at least 1000, at most 5000)")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="learning rate (default: 5e-4 fine-tuning, the parent's training lr from scratch)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)

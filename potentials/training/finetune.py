@@ -73,11 +73,11 @@ from .task import PotentialTask
 __all__ = ["finetune", "train_from_scratch", "default_steps", "DEFAULT_STEPS", "DEFAULT_VISITS", "MAX_DEFAULT_STEPS",
            "DEFAULT_LR", "frames_sha256"]
 
-#: the default budget's floor in optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU (docs/RESULTS.md)
+#: the default budget's floor in optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU
 DEFAULT_STEPS = 1000
-#: frames fed to the optimiser per training frame (steps × batch size / frames) by a default budget: 100 steps a frame at 16
+#: frames a default budget feeds the optimiser per training frame (steps × batch size / frames): 100 steps a frame at 16
 DEFAULT_VISITS = 1600
-#: the default budget's ceiling (about 10-20 CPU-min for organic-xtb on small molecules); an explicit ``steps`` may exceed it
+#: the default budget's ceiling (about 10-20 CPU-min for organic-xtb on small molecules); an explicit ``steps`` may pass it
 MAX_DEFAULT_STEPS = 5000
 #: default fine-tune learning rate, half the from-scratch default (the parent's training lr, 1e-3 for the shipped models)
 DEFAULT_LR = 5e-4
@@ -95,9 +95,10 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
     """Continue training the energy model ``model_path`` (file or shipped name) on ``frames``; the new file.
 
     ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
-    ``batch_size`` frames (at most all of them), rounded up to whole epochs (None: :func:`default_steps`); ``max_minutes``
-    stops earlier (the model is then exported as finished; ``metrics.steps`` says how far it got); ``source`` describes where the frames came from (manifest). ``name``
-    defaults to ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
+    ``batch_size`` frames (at most all of them), rounded up to whole epochs (None: :func:`default_steps`);
+    ``max_minutes`` stops earlier (the model is then exported as finished; ``metrics.steps`` says how
+    far it got); ``source`` describes where the frames came from (manifest). ``name`` defaults to
+    ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
     ``reference``: the method that labelled the frames; a foundation parent (another level of
     theory, manifest record ``foundation``) first gets that method's isolated-atom energies for the
     frames' elements (:func:`.rereference.rereference_to_method`) before the ``shift``; None skips it.
@@ -106,7 +107,6 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
         raise ValueError(f"atomref must be 'shift' or 'parent', got {atomref!r}")
     parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
-    steps = default_steps(len(frames), batch_size) if steps is None else steps
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed, "atomref": atomref}
     if atomref == "shift" and reference is not None and level_of_theory(manifest) is not None:
         settings["reference"] = reference  # only for foundation parents: other requests stay as they were
@@ -135,7 +135,6 @@ def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], o
     """
     parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
-    steps = default_steps(len(frames), batch_size) if steps is None else steps
     lr = float(lr if lr is not None else (manifest.get("training") or {}).get("optim", {}).get("lr", 1e-3))
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed}
     request = _request("scratch", parent_path, manifest, frames, source, settings)
@@ -188,12 +187,18 @@ def _checked_frames(frames: Sequence[Atoms], elements: Sequence[int]) -> list[At
 
 def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: list[Atoms], source: str | None,
              settings: dict[str, Any]) -> dict[str, Any]:
-    """What the run is made from and how (the manifest's ``finetune`` record; also decides reuse)."""
+    """What the run is made from and how (the manifest's ``finetune`` record; also decides reuse).
+
+    ``settings["steps"]`` None becomes :func:`default_steps` for these frames."""
     for key in ("steps", "batch_size", "seed"):
+        if key == "steps" and settings[key] is None:
+            continue
         if not isinstance(settings[key], int) or isinstance(settings[key], bool) or settings[key] < (0 if key == "seed" else 1):
             raise ValueError(f"{key} must be an integer ≥ {0 if key == 'seed' else 1}, got {settings[key]!r}")
     if not settings["lr"] > 0:
         raise ValueError(f"lr must be > 0, got {settings['lr']!r}")
+    if settings["steps"] is None:
+        settings = {**settings, "steps": default_steps(len(frames), settings["batch_size"])}
     parent_optim = (manifest.get("training") or {}).get("optim", {})
     optim = {k: parent_optim[k] for k in _KEPT_OPTIM if k in parent_optim}
     return {"mode": mode, "parent": parent_record(parent_path, manifest),
@@ -212,7 +217,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """What differs between two requests, e.g. ``settings.steps: 1000 there, 1250 here`` (the parent's path aside)."""
+    """What differs between two requests, e.g. ``settings.steps: 1000 there, 5000 here`` (the parent's path aside)."""
     def flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in record.items():
