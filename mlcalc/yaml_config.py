@@ -14,7 +14,17 @@ from pydantic import BaseModel, ValidationError
 
 from mlcalc.errors import describe
 
-__all__ = ["load_yaml_config"]
+__all__ = ["load_yaml_config", "dotted_leaves"]
+
+
+def dotted_leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys -> leaves (lists kept whole), the keys ``--set`` takes."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(dotted_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def _location(loc: tuple, union_tags: Mapping[str, Sequence[str]]) -> str:

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlcalc.cli import main
-from mlcalc.cli.recipe import CONFIGS, _flat, headline_metric, recipe
+from mlcalc.cli.recipe import CONFIGS, headline_metric, recipe
+from mlcalc.yaml_config import dotted_leaves
 from mlcalc.modelfile import read_manifest, save_model
 from mlcalc.named_models import available_models, resolve_model_path
 from mlcalc.testing import tiny_potential
@@ -38,9 +39,9 @@ def test_the_recipe_of_each_shipped_model_remakes_its_recorded_config(name):
     assert words[3::2] == ["--set"] * len(overrides)
     import yaml
 
-    remade = _flat(load_config(CONFIGS.parent / words[2], {k: yaml.safe_load(v) for k, v in overrides.items()})
+    remade = dotted_leaves(load_config(CONFIGS.parent / words[2], {k: yaml.safe_load(v) for k, v in overrides.items()})
                    .model_dump(mode="json"))
-    recorded = _flat(manifest["training"])
+    recorded = dotted_leaves(manifest["training"])
     for key in recorded.keys() & remade.keys():
         if not key.startswith(("name", "out_dir", "progress", "data.generate.")):
             assert remade[key] == recorded[key], (name, key)

@@ -68,15 +68,16 @@ def matching_config(training: dict[str, Any], configs: Path) -> Optional[tuple[P
     import yaml
 
     from mlcalc.potentials.training.config import TrainConfig
+    from mlcalc.yaml_config import dotted_leaves
 
-    recorded = _flat(training)
+    recorded = dotted_leaves(training)
     best = None
     for path in sorted(configs.glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
         if not isinstance(raw, dict) or "data" not in raw or ("model" not in raw and "init_from" not in raw):
             continue
         try:
-            validated = _flat(TrainConfig.model_validate(raw).model_dump(mode="json"))
+            validated = dotted_leaves(TrainConfig.model_validate(raw).model_dump(mode="json"))
         except ValueError:  # a config this installation cannot validate (a missing folder, an unknown kind)
             continue
         common = [k for k in recorded if k in validated and not k.startswith(_IGNORED)]
@@ -87,16 +88,6 @@ def matching_config(training: dict[str, Any], configs: Path) -> Optional[tuple[P
         if best is None or rank < best[0]:
             best = (rank, path, differences)
     return None if best is None else (best[1], best[2])
-
-
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys -> leaves (lists kept whole)."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def _yaml_value(value: Any) -> str:

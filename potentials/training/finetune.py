@@ -62,6 +62,7 @@ from mlcalc.errors import MLCalcError, OutputExistsError
 from mlcalc.locks import FolderLock
 from mlcalc.model import create_model
 from mlcalc.modelfile import read_manifest, save_model
+from mlcalc.yaml_config import dotted_leaves
 
 from .config import OptimConfig
 from .data import GraphDataset, fit_atomref, force_rms
@@ -218,17 +219,8 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     """What differs between two requests, e.g. ``settings.steps: 1000 there, 5000 here`` (the parent's path aside)."""
-    def flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in record.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}."))
-            elif f"{prefix}{key}" != "parent.path":
-                out[f"{prefix}{key}"] = value
-        return out
-
-    a, b = flat(old), flat(new)
-    keys = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+    a, b = dotted_leaves(old), dotted_leaves(new)
+    keys = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k) and k != "parent.path"]
     shown = [f"{k}: {_short(a.get(k))} there, {_short(b.get(k))} here" for k in keys[:3]]
     return "; ".join(shown + ([f"{len(keys) - 3} more"] if len(keys) > 3 else [])) or "another request"
 
