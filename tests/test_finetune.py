@@ -79,6 +79,28 @@ def test_a_fine_tune_without_steps_records_the_default_for_its_frames(propanol, 
     assert read_manifest(path)["metrics"]["steps"] < 1000
 
 
+def test_held_out_frames_pick_the_checkpoint_and_give_an_out_of_sample_error(propanol, tmp_path):
+    """val=4: the last 4 frames never train; the exported checkpoint has the lowest val_loss on them (epoch log)."""
+    import csv
+
+    train, held_out = propanol
+    path = finetune("ethanol-bpnn", train[:8] + held_out[:4], tmp_path, steps=75, val=4)
+    assert path.name == "ethanol-bpnn-ft8.mlc"
+    manifest = read_manifest(path)
+    metrics, settings = manifest["metrics"], manifest["finetune"]["settings"]
+    assert metrics["train"]["frames"] == 8 and metrics["val"]["frames"] == 4 and manifest["data"]["size"] == 8
+    assert settings["val"] == 4 and settings["validation"] == "the last 4 frames, held out"
+    assert metrics["val"]["forces_mae_meV_per_A"] == pytest.approx(1000 * force_mae(path, held_out[:4]), rel=1e-3)
+    assert metrics["val"]["forces_mae_meV_per_A"] > 1.2 * metrics["train"]["forces_mae_meV_per_A"]
+    epochs = [r for r in csv.DictReader(open(next((tmp_path / "ethanol-bpnn-ft8.run" / "logs").rglob("metrics.csv"))))
+              if r.get("val_loss")]
+    best = min(epochs, key=lambda r: float(r["val_loss"]))
+    assert len(epochs) == 3 and 1000 * float(best["val_forces_mae"]) == pytest.approx(
+        metrics["val"]["forces_mae_meV_per_A"], rel=1e-3)
+    with pytest.raises(ValueError, match="val=3 holds out every one of the 3 frames"):
+        finetune("ethanol-bpnn", train[:3], tmp_path, val=3)
+
+
 def test_a_run_whose_export_was_lost_resumes_from_its_last_checkpoint(propanol, tmp_path):
     train, _ = propanol
     path = finetune("ethanol-bpnn", train[:4], tmp_path, steps=6)
@@ -160,6 +182,13 @@ def test_the_command_finetunes_the_first_k_frames_of_a_file(propanol, tmp_path):
     assert manifest["finetune"]["frames"]["count"] == 3 and manifest["finetune"]["frames"]["source"].endswith("extxyz")
     bad = CliRunner().invoke(main, [*args, "--k", "13"])
     assert bad.exit_code == 2 and "k must lie in 1..12" in bad.stderr and "Traceback" not in bad.stderr
+    held = CliRunner().invoke(main, [*args, "--k", "3", "--val", "2", "--name", "held"])
+    assert held.exit_code == 0, held.output
+    manifest = read_manifest(held.stdout.strip().splitlines()[-1])
+    assert manifest["finetune"]["frames"]["sha256"] == frames_sha256(train[:3] + train[-2:])
+    assert manifest["metrics"]["val"]["frames"] == 2 and "held-out frames (2): force MAE" in held.stderr
+    bad = CliRunner().invoke(main, [*args, "--val", "12"])
+    assert bad.exit_code == 2 and "would leave none to train on" in bad.stderr and "Traceback" not in bad.stderr
 
 
 @pytest.mark.skipif(__import__("importlib.util").util.find_spec("sevenn") is None,

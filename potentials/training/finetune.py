@@ -9,11 +9,14 @@ Both use the loss of :class:`~.task.PotentialTask` (energies and forces with the
 ``energy_weight``/``force_weight``) and the Lightning run of :mod:`.fit` (checkpoints,
 resume, time budget). Choices for k as small as 10:
 
-- All k frames train; none are held out. The validation pass runs on the training frames
-  themselves, so the exported weights are the checkpoint with the lowest loss on the
-  training frames (in eval mode, at an epoch's end), not an out-of-sample choice. There is
-  no early stopping: the budget is a fixed number of optimiser ``steps`` so that fine-tune
-  and from-scratch runs of the same k are compared at the same cost. The default
+- By default all k frames train and none are held out: the validation pass runs on the
+  training frames themselves, so the exported weights are the checkpoint with the lowest
+  loss on the training frames (in eval mode, at an epoch's end), not an out-of-sample
+  choice, and the manifest's errors are training errors. ``val=V`` holds the last V frames
+  out (for a trajectory, the frames least correlated with the rest): the exported checkpoint
+  is then the one with the lowest loss on them, and ``metrics.val`` is an out-of-sample
+  error. There is no early stopping: the budget is a fixed number of optimiser ``steps`` so
+  that fine-tune and from-scratch runs of the same k are compared at the same cost. The default
   (:func:`default_steps`) is 100 steps per frame at batch 16, at least 1000 (about 35 s for
   ethanol-bpnn on the 2-core CPU) and at most 5000: 1000 steps under-train 50-200 frames
   (organic-xtb on n-propanol and naphthalene: 24-29 meV/Å after 1000 steps, 18-26 after 5000),
@@ -92,14 +95,15 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
              steps: int | None = None, lr: float = DEFAULT_LR, batch_size: int = 16, seed: int = 0,
              max_minutes: float | None = None, atomref: Literal["shift", "parent"] = "shift",
              name: str | None = None, source: str | None = None, progress: bool = False,
-             reference: str | None = "gfn2-xtb") -> Path:
+             reference: str | None = "gfn2-xtb", val: int = 0) -> Path:
     """Continue training the energy model ``model_path`` (file or shipped name) on ``frames``; the new file.
 
     ``frames``: structures with energies (eV) and forces (eV/Å); ``steps`` optimiser steps of
     ``batch_size`` frames (at most all of them), rounded up to whole epochs (None: :func:`default_steps`);
     ``max_minutes`` stops earlier (the model is then exported as finished; ``metrics.steps`` says how
     far it got); ``source`` describes where the frames came from (manifest). ``name`` defaults to
-    ``<parent>-ft<k>``. See the module docstring for validation, atomrefs and resume.
+    ``<parent>-ft<k>``. ``val``: the last ``val`` frames are held out for validation (default none;
+    the default ``steps`` then count the others). See the module docstring for validation, atomrefs and resume.
     ``reference``: the method that labelled the frames; a foundation parent (another level of
     theory, manifest record ``foundation``) first gets that method's isolated-atom energies for the
     frames' elements (:func:`.rereference.rereference_to_method`) before the ``shift``; None skips it.
@@ -111,12 +115,13 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed, "atomref": atomref}
     if atomref == "shift" and reference is not None and level_of_theory(manifest) is not None:
         settings["reference"] = reference  # only for foundation parents: other requests stay as they were
-    request = _request("finetune", parent_path, manifest, frames, source, settings)
-    name = name or f"{parent_name(parent_path, manifest)}-ft{len(frames)}"
+    request = _request("finetune", parent_path, manifest, frames, source, settings, val)
+    train_frames = frames[:len(frames) - val]
+    name = name or f"{parent_name(parent_path, manifest)}-ft{len(train_frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
         if atomref == "shift":  # a foundation parent at the frames' level of theory first (settings["reference"])
-            refs = atomrefs_at_frames_zero(parent, manifest, frames, settings.get("reference"))
+            refs = atomrefs_at_frames_zero(parent, manifest, train_frames, settings.get("reference"))
         else:
             refs = {int(z): float(parent.atomref[z]) for z in parent.elements}
         return parent.train(), refs
@@ -127,26 +132,27 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
 def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: str | os.PathLike, *,
                        steps: int | None = None, lr: float | None = None, batch_size: int = 16, seed: int = 0,
                        max_minutes: float | None = None, name: str | None = None, source: str | None = None,
-                       progress: bool = False) -> Path:
+                       progress: bool = False, val: int = 0) -> Path:
     """Train the kind and hyperparameters of ``model_path`` from fresh weights (seeded) on ``frames``.
 
     The baseline of :func:`finetune` with the same budget: ``lr`` defaults to the parent's
     training lr; the model's elements are the frames' and its energy scale and atomrefs are
-    fitted on them as :mod:`.train` does. ``name`` defaults to ``<parent>-scratch<k>``.
+    fitted on them as :mod:`.train` does. ``name`` defaults to ``<parent>-scratch<k>``; ``val`` as for :func:`finetune`.
     """
     parent_path, parent, manifest = load_parent(model_path)
     frames = _checked_frames(frames, parent.elements)
     lr = float(lr if lr is not None else (manifest.get("training") or {}).get("optim", {}).get("lr", 1e-3))
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed}
-    request = _request("scratch", parent_path, manifest, frames, source, settings)
-    name = name or f"{parent_name(parent_path, manifest)}-scratch{len(frames)}"
+    request = _request("scratch", parent_path, manifest, frames, source, settings, val)
+    train_frames = frames[:len(frames) - val]
+    name = name or f"{parent_name(parent_path, manifest)}-scratch{len(train_frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
         hyper = {k: v for k, v in manifest["hyperparameters"].items() if k not in ("elements", "energy_scale")}
         torch.manual_seed(seed)
         model = create_model(manifest["kind"], elements=sorted({int(z) for a in frames for z in a.numbers}),
-                             energy_scale=force_rms(frames), **hyper)
-        refs = fit_atomref(frames)
+                             energy_scale=force_rms(train_frames), **hyper)
+        refs = fit_atomref(train_frames)
         model.set_atomref(refs)
         return model.train(), refs
 
@@ -187,10 +193,11 @@ def _checked_frames(frames: Sequence[Atoms], elements: Sequence[int]) -> list[At
 
 
 def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: list[Atoms], source: str | None,
-             settings: dict[str, Any]) -> dict[str, Any]:
+             settings: dict[str, Any], val: int = 0) -> dict[str, Any]:
     """What the run is made from and how (the manifest's ``finetune`` record; also decides reuse).
 
-    ``settings["steps"]`` None becomes :func:`default_steps` for these frames."""
+    ``settings["steps"]`` None becomes :func:`default_steps` for the training frames (all but the last ``val``).
+    ``val`` enters the record only when frames are held out, so requests made before it existed still match."""
     for key in ("steps", "batch_size", "seed"):
         if key == "steps" and settings[key] is None:
             continue
@@ -198,15 +205,21 @@ def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: lis
             raise ValueError(f"{key} must be an integer ≥ {0 if key == 'seed' else 1}, got {settings[key]!r}")
     if not settings["lr"] > 0:
         raise ValueError(f"lr must be > 0, got {settings['lr']!r}")
+    if not isinstance(val, int) or isinstance(val, bool) or val < 0:
+        raise ValueError(f"val (frames held out for validation) must be an integer ≥ 0, got {val!r}")
+    if val >= len(frames):
+        raise ValueError(f"val={val} holds out every one of the {len(frames)} frames; keep at least one to train on "
+                         f"(val at most {len(frames) - 1})")
     if settings["steps"] is None:
-        settings = {**settings, "steps": default_steps(len(frames), settings["batch_size"])}
+        settings = {**settings, "steps": default_steps(len(frames) - val, settings["batch_size"])}
+    held_out = {"val": val, "validation": f"the last {val} frames, held out"} if val else \
+        {"validation": "training frames"}
     parent_optim = (manifest.get("training") or {}).get("optim", {})
     optim = {k: parent_optim[k] for k in _KEPT_OPTIM if k in parent_optim}
     return {"mode": mode, "parent": parent_record(parent_path, manifest),
             "frames": {"count": len(frames), "sha256": frames_sha256(frames), "source": source},
             "settings": {**settings, "optimizer": "adamw", "lr_schedule": "cosine (per epoch)",
-                         "min_steps_per_epoch": MIN_STEPS_PER_EPOCH, "validation": "training frames",
-                         **optim}}
+                         "min_steps_per_epoch": MIN_STEPS_PER_EPOCH, **held_out, **optim}}
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -232,7 +245,8 @@ def _short(value: Any) -> str:
 
 def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str, Any], parent_manifest: dict[str, Any],
          lr: float, max_minutes: float | None, progress: bool) -> Path:
-    """Fit the model ``build()`` gives on ``frames`` in ``<out_dir>/<name>.run``; export ``<out_dir>/<name>.mlc``."""
+    """Fit the model ``build()`` gives on ``frames`` (all but the last ``settings.val``, which validate) in
+    ``<out_dir>/<name>.run``; export ``<out_dir>/<name>.mlc``."""
     target = out_dir / f"{name}.mlc"
     work = out_dir / f"{name}.run"
     if target.exists():
@@ -246,30 +260,35 @@ def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str
                                     "delete it or choose another name or out_dir")
         saved.write_text(json.dumps(request, indent=2))
         s = request["settings"]
-        batch = min(s["batch_size"], len(frames))
-        per_epoch = max(math.ceil(len(frames) / batch), MIN_STEPS_PER_EPOCH)
+        n_train = len(frames) - s.get("val", 0)
+        train_frames, val_frames = frames[:n_train], frames[n_train:]
+        batch = min(s["batch_size"], n_train)
+        per_epoch = max(math.ceil(n_train / batch), MIN_STEPS_PER_EPOCH)
         epochs = math.ceil(s["steps"] / per_epoch)
         optim = OptimConfig(epochs=epochs, batch_size=batch, optimizer="adamw", lr=lr, lr_schedule="cosine",
                             lr_min=lr / 100, max_minutes=max_minutes,
                             **{k: s[k] for k in _KEPT_OPTIM if k in s})
         model, refs = build()
-        dataset = GraphDataset(frames, cutoff=model.cutoff)
+        dataset = GraphDataset(train_frames, cutoff=model.cutoff)
         sampler = RandomSampler(dataset, num_samples=per_epoch * batch,  # reshuffled after each pass over the frames
                                 generator=torch.Generator().manual_seed(s["seed"]))
         train_loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True)
-        val_loader = DataLoader(dataset, batch_size=batch, shuffle=False)
+        train_eval = DataLoader(dataset, batch_size=batch, shuffle=False)
+        val_loader = DataLoader(GraphDataset(val_frames, cutoff=model.cutoff), batch_size=batch, shuffle=False) \
+            if val_frames else train_eval
         torch.manual_seed(s["seed"])
         fitted = fit(PotentialTask(model, optim.model_dump()), train_loader, val_loader, optim, work,
                      resume=(work / "checkpoints" / "last.ckpt").exists(), progress=progress)
         from .train import test_metrics
 
-        metrics = {"train": {**test_metrics(model, val_loader), "frames": len(frames)}, **fitted,
+        held_out = {"val": {**test_metrics(model, val_loader), "frames": len(val_frames)}} if val_frames else {}
+        metrics = {"train": {**test_metrics(model, train_eval), "frames": n_train}, **held_out, **fitted,
                    "steps": fitted["epochs"] * per_epoch, "torch_threads": torch.get_num_threads()}
         parent_training = parent_manifest.get("training") or {}
         training = {"name": name, "seed": s["seed"], "optim": optim.model_dump(mode="json"),
                     "model": parent_training.get("model", {"kind": parent_manifest["kind"]})}
         save_model(target, model, metrics=metrics,
-                   data={"name": request["frames"]["source"] or f"{len(frames)} frames", "size": len(frames),
+                   data={"name": request["frames"]["source"] or f"{len(frames)} frames", "size": n_train,
                          "sha256": request["frames"]["sha256"]},
                    normalisation={"atomref_eV": {str(z): e for z, e in refs.items()},
                                   "energy_scale_eV": float(model.energy_scale)},
