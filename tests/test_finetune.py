@@ -189,6 +189,8 @@ def test_the_command_finetunes_the_first_k_frames_of_a_file(propanol, tmp_path):
     assert manifest["metrics"]["val"]["frames"] == 2 and "held-out frames (2): force MAE" in held.stderr
     bad = CliRunner().invoke(main, [*args, "--val", "12"])
     assert bad.exit_code == 2 and "would leave none to train on" in bad.stderr and "Traceback" not in bad.stderr
+    bad = CliRunner().invoke(main, [*args, "--val", "4", "--k", "9"])
+    assert bad.exit_code == 2 and "has 8 besides the last 4 that --val holds out" in bad.stderr
 
 
 @pytest.mark.skipif(__import__("importlib.util").util.find_spec("sevenn") is None,

@@ -48,6 +48,9 @@ def finetune(model: str, frames: Path, out: Path, k: int | None, val: int, steps
                                  f"choose at most {len(structures) - 1}", param_hint="--val")
     train, held_out = structures[:len(structures) - val], structures[len(structures) - val:]
     if k is not None:
+        if val and k > len(train):
+            raise click.BadParameter(f"{k} training frames asked for, but {frames.name} has {len(train)} besides the "
+                                     f"last {val} that --val holds out; choose at most {len(train)}", param_hint="--k")
         train = nested_subsets(train, [k])[k]
     structures = train + held_out
     options = {"steps": steps, "batch_size": batch_size, "seed": seed, "max_minutes": minutes,
