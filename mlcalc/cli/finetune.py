@@ -46,13 +46,13 @@ def finetune(model: str, frames: Path, out: Path, k: int | None, val: int, steps
     if val >= len(structures):
         raise click.BadParameter(f"{val} of the {len(structures)} frames would leave none to train on; "
                                  f"choose at most {len(structures) - 1}", param_hint="--val")
-    train, held_out = structures[:len(structures) - val], structures[len(structures) - val:]
+    train, held = ft.held_out(structures, val)
     if k is not None:
         if val and k > len(train):
             raise click.BadParameter(f"{k} training frames asked for, but {frames.name} has {len(train)} besides the "
                                      f"last {val} that --val holds out; choose at most {len(train)}", param_hint="--k")
         train = nested_subsets(train, [k])[k]
-    structures = train + held_out
+    structures = train + held
     options = {"steps": steps, "batch_size": batch_size, "seed": seed, "max_minutes": minutes,
                "name": name, "source": str(frames), "progress": progress, "val": val}
     if scratch:
@@ -63,7 +63,7 @@ def finetune(model: str, frames: Path, out: Path, k: int | None, val: int, steps
     if val:
         from mlcalc.modelfile import read_manifest
 
-        held = read_manifest(path, verify=False)["metrics"]["val"]
-        click.echo(f"held-out frames ({held['frames']}): force MAE {held['forces_mae_meV_per_A']:.1f} meV/Å, "
-                   f"energy MAE {held['energy_mae_meV_per_atom']:.2f} meV/atom", err=True)
+        errors = read_manifest(path, verify=False)["metrics"]["val"]
+        click.echo(f"held-out frames ({errors['frames']}): force MAE {errors['forces_mae_meV_per_A']:.1f} meV/Å, "
+                   f"energy MAE {errors['energy_mae_meV_per_atom']:.2f} meV/atom", err=True)
     click.echo(str(path))

@@ -74,8 +74,8 @@ from .parent_model import atomrefs_at_frames_zero, load_parent, parent_name, par
 from .rereference import level_of_theory
 from .task import PotentialTask
 
-__all__ = ["finetune", "train_from_scratch", "default_steps", "DEFAULT_STEPS", "DEFAULT_VISITS", "MAX_DEFAULT_STEPS",
-           "DEFAULT_LR", "frames_sha256"]
+__all__ = ["finetune", "train_from_scratch", "default_steps", "held_out", "DEFAULT_STEPS", "DEFAULT_VISITS",
+           "MAX_DEFAULT_STEPS", "DEFAULT_LR", "frames_sha256"]
 
 #: the default budget's floor in optimiser steps: ≈ 35 s for ethanol-bpnn at batch 16 on the 2-core CPU
 DEFAULT_STEPS = 1000
@@ -116,7 +116,7 @@ def finetune(model_path: str | os.PathLike, frames: Sequence[Atoms], out_dir: st
     if atomref == "shift" and reference is not None and level_of_theory(manifest) is not None:
         settings["reference"] = reference  # only for foundation parents: other requests stay as they were
     request = _request("finetune", parent_path, manifest, frames, source, settings, val)
-    train_frames = frames[:len(frames) - val]
+    train_frames, _ = held_out(frames, val)
     name = name or f"{parent_name(parent_path, manifest)}-ft{len(train_frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
@@ -144,7 +144,7 @@ def train_from_scratch(model_path: str | os.PathLike, frames: Sequence[Atoms], o
     lr = float(lr if lr is not None else (manifest.get("training") or {}).get("optim", {}).get("lr", 1e-3))
     settings = {"steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed}
     request = _request("scratch", parent_path, manifest, frames, source, settings, val)
-    train_frames = frames[:len(frames) - val]
+    train_frames, _ = held_out(frames, val)
     name = name or f"{parent_name(parent_path, manifest)}-scratch{len(train_frames)}"
 
     def build() -> tuple[torch.nn.Module, dict[int, float]]:
@@ -165,6 +165,12 @@ def default_steps(n_frames: int, batch_size: int = 16) -> int:
     if n_frames < 1 or batch_size < 1:
         raise ValueError(f"n_frames and batch_size must be ≥ 1, got {n_frames} and {batch_size}")
     return min(max(DEFAULT_STEPS, math.ceil(DEFAULT_VISITS * n_frames / batch_size)), MAX_DEFAULT_STEPS)
+
+
+def held_out(frames: Sequence[Atoms], val: int) -> tuple[list[Atoms], list[Atoms]]:
+    """(training frames, validation frames): the last ``val`` of ``frames`` are held out."""
+    frames = list(frames)
+    return frames[:len(frames) - val], frames[len(frames) - val:]
 
 
 def frames_sha256(frames: Sequence[Atoms]) -> str:
@@ -212,14 +218,14 @@ def _request(mode: str, parent_path: Path, manifest: dict[str, Any], frames: lis
                          f"(val at most {len(frames) - 1})")
     if settings["steps"] is None:
         settings = {**settings, "steps": default_steps(len(frames) - val, settings["batch_size"])}
-    held_out = {"val": val, "validation": f"the last {val} frames, held out"} if val else \
+    validation = {"val": val, "validation": f"the last {val} frames, held out"} if val else \
         {"validation": "training frames"}
     parent_optim = (manifest.get("training") or {}).get("optim", {})
     optim = {k: parent_optim[k] for k in _KEPT_OPTIM if k in parent_optim}
     return {"mode": mode, "parent": parent_record(parent_path, manifest),
             "frames": {"count": len(frames), "sha256": frames_sha256(frames), "source": source},
             "settings": {**settings, "optimizer": "adamw", "lr_schedule": "cosine (per epoch)",
-                         "min_steps_per_epoch": MIN_STEPS_PER_EPOCH, **held_out, **optim}}
+                         "min_steps_per_epoch": MIN_STEPS_PER_EPOCH, **validation, **optim}}
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -260,8 +266,8 @@ def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str
                                     "delete it or choose another name or out_dir")
         saved.write_text(json.dumps(request, indent=2))
         s = request["settings"]
-        n_train = len(frames) - s.get("val", 0)
-        train_frames, val_frames = frames[:n_train], frames[n_train:]
+        train_frames, val_frames = held_out(frames, s.get("val", 0))
+        n_train = len(train_frames)
         batch = min(s["batch_size"], n_train)
         per_epoch = max(math.ceil(n_train / batch), MIN_STEPS_PER_EPOCH)
         epochs = math.ceil(s["steps"] / per_epoch)
@@ -281,8 +287,8 @@ def _run(build, frames: list[Atoms], out_dir: Path, name: str, request: dict[str
                      resume=(work / "checkpoints" / "last.ckpt").exists(), progress=progress)
         from .train import test_metrics
 
-        held_out = {"val": {**test_metrics(model, val_loader), "frames": len(val_frames)}} if val_frames else {}
-        metrics = {"train": {**test_metrics(model, train_eval), "frames": n_train}, **held_out, **fitted,
+        val_metrics = {"val": {**test_metrics(model, val_loader), "frames": len(val_frames)}} if val_frames else {}
+        metrics = {"train": {**test_metrics(model, train_eval), "frames": n_train}, **val_metrics, **fitted,
                    "steps": fitted["epochs"] * per_epoch, "torch_threads": torch.get_num_threads()}
         parent_training = parent_manifest.get("training") or {}
         training = {"name": name, "seed": s["seed"], "optim": optim.model_dump(mode="json"),
